@@ -1,0 +1,1 @@
+"""The LINE conversation: turns webhook events into domain calls and chat messages."""

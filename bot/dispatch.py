@@ -1,0 +1,97 @@
+"""Route one LINE webhook event to the flow that handles it; return the reply messages."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import parse_qsl
+
+from models.base import DomainError
+from models.officials import official_for_line_user, set_following
+from models.outbox import unit_of_work
+from models.verification import confirm_typed_code, pending_codes
+
+from . import handlers, texts
+from . import messages as m
+from .context import BotContext
+from .conversation import clear_state, load_state
+
+CODE_PATTERN = re.compile(r"^\d{6}$")
+MAX_POSTBACK = 300
+
+
+def normalise(value: str) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+def handle_event(event: dict, ctx: BotContext) -> list[dict]:
+    """Everything a single event changes happens in one transaction; a DomainError rolls it back."""
+    handlers.load_all()
+    etype = event.get("type")
+    source = event.get("source") or {}
+    if source.get("type") != "user":
+        return [m.text(texts.ONLY_ONE_TO_ONE)] if etype in ("message", "postback", "join") else []
+    if etype == "unfollow":
+        with unit_of_work():
+            official = official_for_line_user(ctx.user_id, create=False)
+            if official:
+                set_following(official, False)
+        return []
+    try:
+        with unit_of_work():
+            return _route(event, etype, ctx)
+    except DomainError as error:
+        return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]
+
+
+def after_code(official, state, outcome) -> list[dict]:
+    """The answer to a typed code: on success, the main menu (the official may now use it)."""
+    from .handlers.menu import menu_quick
+
+    if not outcome.confirmed:
+        return [m.text(outcome.message, quick=[m.quick_postback(texts.REG_RESEND, "reg.resend")]
+                       if state.flow == "registration" else None)]
+    if state.flow == "registration":
+        clear_state(state)
+    official = type(official).get_by_id(official.id)
+    return [m.text(outcome.message, quick=menu_quick(official))]
+
+
+def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
+    from models.base import db, is_postgres
+
+    if is_postgres():  # one user's events are handled one at a time, across workers
+        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (ctx.user_id,))
+    official = official_for_line_user(ctx.user_id)
+    state = load_state(ctx.user_id)
+    if etype == "follow":
+        set_following(official, True)
+        return handlers.ACTIONS["menu.welcome"](ctx, official, state, {})
+    if etype == "postback":
+        data = (event.get("postback") or {}).get("data", "")[:MAX_POSTBACK]
+        params = dict(parse_qsl(data, keep_blank_values=True))
+        fn = handlers.ACTIONS.get(params.get("a", ""))
+        if fn is None:
+            return [m.text(texts.UNKNOWN_INPUT)]
+        return fn(ctx, official, state, params)
+    if etype != "message":
+        return []
+    message = event.get("message") or {}
+    if message.get("type") == "sticker":
+        return [m.text(texts.STICKER_REPLY)]
+    if message.get("type") != "text":
+        return [m.text(texts.UNSUPPORTED_MESSAGE)]
+    raw = message.get("text") or ""
+    word = normalise(raw)
+    if word in ("取消", "cancel"):
+        clear_state(state)
+        return [m.text(texts.CANCELLED, quick=[m.quick_postback("選單", "menu")])]
+    if word in handlers.KEYWORDS:
+        return handlers.ACTIONS[handlers.KEYWORDS[word]](ctx, official, state, {})
+    if CODE_PATTERN.match(word) and pending_codes(official, ctx.now):
+        return after_code(official, state, confirm_typed_code(official, word, ctx.now))
+    step_handler = handlers.TEXT_STEPS.get(state.flow or "")
+    if step_handler is not None:
+        return step_handler(ctx, official, state, raw)
+    if CODE_PATTERN.match(word):
+        confirm_typed_code(official, word, ctx.now)  # raises the "no code pending" / "expired" answer
+    return handlers.ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})

@@ -1,0 +1,103 @@
+"""Welcome, the main menu and the official's own profile (R3, R4: only the official sees their data)."""
+from __future__ import annotations
+
+from models.base import DomainError
+from models.officials import Official, require_verified
+from models.registration import request_email_verification
+
+from .. import messages as m
+from .. import texts
+from ..conversation import clear_state, set_state
+from . import ACTIONS, action, text_step
+
+MENU_ITEMS = [
+    ("提出提案", "prop.start"),
+    ("附議提案", "sec.browse"),
+    ("我的提案", "prop.mine"),
+    ("我的資料", "profile.show"),
+]
+
+
+def menu_quick(official: Official) -> list[dict]:
+    if not official.is_verified:
+        return [m.quick_postback(texts.START_REGISTRATION, "reg.start")]
+    return [m.quick_postback(label, name) for label, name in MENU_ITEMS if name in ACTIONS]
+
+
+@action("menu.welcome")
+def welcome(ctx, official: Official, state, params):
+    if official.is_verified:
+        return [m.text(texts.WELCOME_BACK, quick=menu_quick(official))]
+    return [m.text(texts.WELCOME, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
+
+
+@action("menu", "選單", "menu", "功能", "說明", "help")
+@action("menu.show")
+def show(ctx, official: Official, state, params):
+    if state.flow and state.flow != "registration":
+        clear_state(state)
+    if not official.is_verified:
+        return [m.text(texts.NEED_REGISTRATION + "\n" + texts.WELCOME, quick=menu_quick(official))]
+    prefix = texts.UNKNOWN_INPUT + "\n" if params.get("hint") else ""
+    return [m.text(prefix + texts.MENU_TITLE, quick=menu_quick(official))]
+
+
+PROFILE_EDITABLE = ("nickname", "display_choice", "phone", "email", "address", "agency_code")
+
+
+@action("profile.show", "我的資料")
+def profile(ctx, official: Official, state, params):
+    require_verified(official)
+    from .registration import profile_values
+
+    values = profile_values(official)
+    values["email"] = official.verified_email
+    lines = texts.PROFILE_SUMMARY.format(**values)
+    if official.email and official.email != official.verified_email:
+        lines += "\n" + texts.PROFILE_EMAIL_PENDING.format(email=official.verified_email)
+    quick = [m.quick_postback(f"修改{texts.FIELD_LABELS[f]}", "profile.edit", f=f) for f in PROFILE_EDITABLE]
+    return [m.text(lines, quick=quick + [m.quick_postback("選單", "menu")])]
+
+
+@action("profile.edit")
+def profile_edit(ctx, official: Official, state, params):
+    require_verified(official)
+    field = params.get("f")
+    if field not in PROFILE_EDITABLE:
+        return profile(ctx, official, state, params)
+    set_state(state, "profile", field)
+    from .registration import ask
+
+    return ask(field, official)
+
+
+def after_profile_edit(ctx, official: Official, state, field: str):
+    if field == "email":
+        row = request_email_verification(official, ctx.reply_domain, ctx.now)
+        clear_state(state)
+        from models.base import format_taipei
+        from models.verification import CODE_TTL
+
+        return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=int(CODE_TTL.total_seconds() // 60),
+                                                  expires=format_taipei(row.expires_at, "%H:%M"))
+                       + "\n" + texts.PROFILE_EMAIL_PENDING.format(email=official.verified_email))]
+    clear_state(state)
+    return [m.text(texts.PROFILE_UPDATED)] + profile(ctx, official, state, {})
+
+
+@text_step("profile")
+def on_profile_text(ctx, official: Official, state, text):
+    require_verified(official)
+    field = state.step
+    if field not in PROFILE_EDITABLE:
+        clear_state(state)
+        return show(ctx, official, state, {})
+    from .registration import answer_field
+
+    try:
+        reply = answer_field(ctx, official, state, field, text)
+    except DomainError as error:
+        return [m.text(error.message, quick=[m.quick_message("取消")])]
+    if reply is not None:
+        return reply
+    return after_profile_edit(ctx, official, state, field)

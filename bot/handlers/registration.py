@@ -1,0 +1,178 @@
+"""Registration (R3.0–R3.2): one question at a time, a summary to correct, then the emailed code."""
+from __future__ import annotations
+
+from models.base import DomainError, format_taipei
+from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, Official
+from models.registration import missing_fields, request_email_verification, update_profile
+from models.verification import CODE_TTL
+
+from .. import messages as m
+from .. import texts
+from ..conversation import ConversationState, set_state
+from . import action, text_step
+
+FLOW = "registration"
+ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code"]
+PROMPTS = {
+    "real_name": texts.REG_ASK_NAME, "nickname": texts.REG_ASK_NICKNAME, "display_choice": texts.REG_ASK_DISPLAY,
+    "phone": texts.REG_ASK_PHONE, "email": texts.REG_ASK_EMAIL, "address": texts.REG_ASK_ADDRESS,
+    "agency_code": texts.REG_ASK_AGENCY,
+}
+
+
+def _cancel_quick() -> list[dict]:
+    return [m.quick_message("取消")]
+
+
+def ask(field: str, official: Official) -> list[dict]:
+    if field == "display_choice":
+        return [m.text(texts.REG_ASK_DISPLAY, quick=[
+            m.quick_postback(texts.REG_DISPLAY_REAL, "reg.display", v=DISPLAY_REAL),
+            m.quick_postback(texts.REG_DISPLAY_NICK, "reg.display", v=DISPLAY_NICKNAME)])]
+    return [m.text(PROMPTS[field], quick=_cancel_quick())]
+
+
+def agency_label(code: str | None) -> str:
+    if not code:
+        return "（未填）"
+    from models.agencies import get_agency
+
+    agency = get_agency(code)
+    return agency.name if agency else code
+
+
+def profile_values(official: Official) -> dict:
+    return {
+        "real_name": official.real_name or "（未填）", "nickname": official.nickname or "（未填）",
+        "display": {DISPLAY_REAL: "真實姓名", DISPLAY_NICKNAME: "暱稱"}.get(official.display_choice, "（未選）"),
+        "phone": official.phone or "（未填）", "email": official.email or "（未填）",
+        "address": official.address or "（未填）", "agency": agency_label(official.agency_code),
+    }
+
+
+def summary(official: Official) -> list[dict]:
+    quick = [m.quick_postback(texts.REG_CONFIRM, "reg.confirm")]
+    quick += [m.quick_postback(f"修改{texts.FIELD_LABELS[f]}", "reg.edit", f=f) for f in ORDER]
+    return [m.text(texts.REG_SUMMARY.format(**profile_values(official)), quick=quick)]
+
+
+def next_step(ctx, official: Official, state: ConversationState) -> list[dict]:
+    """Ask the next unanswered question, or show the summary once every field is filled."""
+    if state.values.get("editing"):
+        set_state(state, FLOW, "summary", editing=None)
+        return summary(official)
+    missing = missing_fields(official)
+    if not missing:
+        set_state(state, FLOW, "summary")
+        return summary(official)
+    field = missing[0]
+    set_state(state, FLOW, field)
+    return ask(field, official)
+
+
+@action("reg.start", "註冊", "開始註冊", "認證")
+def start(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
+    if official.is_verified:
+        return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
+                       quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]
+    if state.flow == FLOW and state.step == "code":
+        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    set_state(state, FLOW, None)
+    return next_step(ctx, official, state)
+
+
+@action("reg.display")
+def choose_display(ctx, official, state, params):
+    if state.flow not in (FLOW, "profile"):
+        return start(ctx, official, state, {})
+    update_profile(official, "display_choice", params.get("v", ""), ctx.allowed_domains)
+    if state.flow == "profile":
+        from .menu import after_profile_edit
+
+        return after_profile_edit(ctx, official, state, "display_choice")
+    return next_step(ctx, official, state)
+
+
+@action("reg.agency")
+def choose_agency(ctx, official, state, params):
+    if state.flow not in (FLOW, "profile"):
+        return start(ctx, official, state, {})
+    update_profile(official, "agency_code", params.get("code", ""), ctx.allowed_domains)
+    if state.flow == "profile":
+        from .menu import after_profile_edit
+
+        return after_profile_edit(ctx, official, state, "agency_code")
+    return next_step(ctx, official, state)
+
+
+@action("reg.edit")
+def edit_field(ctx, official, state, params):
+    field = params.get("f")
+    if field not in ORDER or official.is_verified:
+        return start(ctx, official, state, {})
+    set_state(state, FLOW, field, editing=True)
+    return ask(field, official)
+
+
+@action("reg.confirm")
+def confirm(ctx, official, state, params):
+    if official.is_verified:
+        return start(ctx, official, state, {})
+    if missing_fields(official):
+        return next_step(ctx, official, state)
+    return send_code(ctx, official, state)
+
+
+def _code_quick() -> list[dict]:
+    return [m.quick_postback(texts.REG_RESEND, "reg.resend"), m.quick_postback(texts.REG_CHANGE_EMAIL, "reg.edit", f="email")]
+
+
+def send_code(ctx, official, state) -> list[dict]:
+    row = request_email_verification(official, ctx.reply_domain, ctx.now)
+    set_state(state, FLOW, "code")
+    return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=int(CODE_TTL.total_seconds() // 60),
+                                              expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick())]
+
+
+@action("reg.resend", "重新寄送認證碼")
+def resend(ctx, official, state, params):
+    if official.is_verified and official.email == official.verified_email:
+        return start(ctx, official, state, {})
+    return send_code(ctx, official, state)
+
+
+def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
+    """Validate a typed answer for `field`; agency answers are searched, not stored directly."""
+    if field == "display_choice":
+        return ask(field, official)
+    if field == "agency_code":
+        from models.agencies import search_agencies
+
+        found = search_agencies(text, limit=8)
+        if not found:
+            return [m.text(texts.REG_AGENCY_NONE.format(q=text.strip()[:30]), quick=_cancel_quick())]
+        return [m.text(texts.REG_AGENCY_CHOOSE, quick=[
+            m.quick_postback(a.short_name or a.name, "reg.agency", display=a.name, code=a.code) for a in found])]
+    update_profile(official, field, text, ctx.allowed_domains)
+    return None
+
+
+@text_step(FLOW)
+def on_text(ctx, official, state, text):
+    step = state.step
+    if step == "code":
+        from models.verification import confirm_typed_code
+
+        word = text.strip()
+        if word.isdigit():
+            from ..dispatch import after_code
+
+            return after_code(official, state, confirm_typed_code(official, word, ctx.now))
+        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if step == "summary" or step not in ORDER:
+        return summary(official)
+    try:
+        reply = answer_field(ctx, official, state, step, text)
+    except DomainError as error:
+        return [m.text(error.message, quick=_cancel_quick())]
+    return reply if reply is not None else next_step(ctx, official, state)

@@ -1,0 +1,48 @@
+"""zh-TW chat text of the bot (one place)."""
+
+WELCOME = ("歡迎加入「臺中市政府公務人員政策參與平臺」！\n"
+           "在這裡您可以提出創新政策提案、附議同仁的提案。\n"
+           "第一次使用需要完成身分認證（約 2 分鐘）：填寫聯絡資料並確認您的公務電子郵件。")
+WELCOME_BACK = "歡迎回來！您已完成身分認證，可以從下方選單開始。"
+START_REGISTRATION = "開始註冊"
+ONLY_ONE_TO_ONE = "為保護個人資料，本平臺只在一對一聊天中服務。請直接加入官方帳號並私訊我們。"
+UNSUPPORTED_MESSAGE = "目前只能處理文字訊息與按鈕。請輸入文字，或輸入「選單」查看可以做的事。"
+STICKER_REPLY = "收到貼圖了 😊 請輸入文字，或輸入「選單」查看可以做的事。"
+UNKNOWN_INPUT = "抱歉，我不太懂這個訊息。輸入「選單」查看可以做的事。"
+CANCELLED = "已取消目前的操作。輸入「選單」查看可以做的事。"
+MENU_TITLE = "請選擇要做的事："
+NEED_REGISTRATION = "請先完成身分認證。"
+
+REG_ASK_NAME = "請輸入您的真實姓名（例如：王小明）。\n個人資料僅供營運小組聯繫使用，不會公開。"
+REG_ASK_NICKNAME = "請輸入您的暱稱（最多 20 字，例如：西屯小幫手）。"
+REG_ASK_DISPLAY = "發言時要以哪個名稱顯示？（另一個名稱不會公開）"
+REG_DISPLAY_REAL = "以真實姓名顯示"
+REG_DISPLAY_NICK = "以暱稱顯示"
+REG_ASK_PHONE = "請輸入您的聯絡電話（手機或市話皆可，例如 0912-345-678 或 04-2228-9111#123）。"
+REG_ASK_EMAIL = "請輸入您的公務電子郵件（例如 name@taichung.gov.tw），我們會寄送認證碼到這個信箱。"
+REG_ASK_ADDRESS = "請輸入您的聯絡地址（例如：臺中市西屯區臺灣大道三段99號）。"
+REG_ASK_AGENCY = "請輸入您所屬機關的名稱或關鍵字（例如：研考會、西屯區公所、教育局）。"
+REG_AGENCY_CHOOSE = "找到以下機關，請點選您的所屬機關；若都不是，請輸入其他關鍵字。"
+REG_AGENCY_NONE = "找不到符合「{q}」的機關，請換個關鍵字（例如：局、處、區公所的名稱）。"
+REG_SUMMARY = ("請確認您的註冊資料：\n"
+               "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"
+               "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}\n\n"
+               "資料正確請按「確認送出」，我們將寄送認證碼到您的電子郵件；要修改請點選欄位。")
+REG_CONFIRM = "確認送出"
+REG_CODE_SENT = ("認證碼已寄到 {email}（有效 {minutes} 分鐘，至 {expires} 止）。\n"
+                 "請在這裡輸入 6 位數認證碼，或直接回覆那封郵件完成認證。")
+REG_RESEND = "重新寄送認證碼"
+REG_CHANGE_EMAIL = "修改電子郵件"
+REG_ALREADY_VERIFIED = "您已完成身分認證（{email}）。如需更改電子郵件或聯絡資料，請點選「我的資料」。"
+REG_WAITING_CODE = "我們正在等待您的認證碼。請輸入 6 位數認證碼，或點選「重新寄送認證碼」。"
+
+PROFILE_SUMMARY = ("您的資料（僅您本人與營運小組可見）：\n"
+                   "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"
+                   "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}")
+PROFILE_UPDATED = "已更新。"
+PROFILE_EMAIL_PENDING = "新的電子郵件需要認證後才會生效；在此之前仍使用原本的 {email}。"
+
+FIELD_LABELS = {
+    "real_name": "姓名", "nickname": "暱稱", "display_choice": "顯示方式", "phone": "電話",
+    "email": "電子郵件", "address": "地址", "agency_code": "所屬機關",
+}

@@ -1,0 +1,1 @@
+"""Development and test tools (not loaded by the production app)."""

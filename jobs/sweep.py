@@ -1,0 +1,83 @@
+"""The deadlines sweep: apply every rule whose time has come, and re-send what was never sent.
+
+Each step is idempotent and takes row locks (or conditional updates), so two sweeps at once never
+double an action. Flows register their steps with `sweep_step`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from models.base import utcnow
+from models.events import LineEvent
+from models.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# name -> step(now) returning a count of actions taken
+STEPS: dict[str, Callable[[dt.datetime], int]] = {}
+STUCK_AFTER = dt.timedelta(minutes=2)
+
+
+def sweep_step(name: str):
+    def register(fn):
+        STEPS[name] = fn
+        return fn
+    return register
+
+
+def load_steps() -> None:
+    import importlib
+
+    for module in ("models.proposals", "models.seconds", "models.agency_confirmation"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
+    """Run every step as of `now` (naive UTC); one failing step does not stop the others."""
+    from . import app_context
+
+    now = now or utcnow()
+    results: dict[str, int] = {}
+    with app_context():
+        load_steps()
+        for name, step in list(STEPS.items()):
+            try:
+                results[name] = step(now)
+            except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+                log.exception("sweep step %s failed", name)
+                results[name] = -1
+        results["outbox_requeued"] = requeue_outbox(utcnow())
+        results["line_events_requeued"] = requeue_line_events(utcnow())
+    return results
+
+
+def requeue_outbox(now: dt.datetime) -> int:
+    """Hand unsent rows whose retry time has come back to the worker (lost jobs, Redis flushes)."""
+    from . import enqueue_outbox
+
+    ids = [row.id for row in Outbox.select(Outbox.id).where(
+        (Outbox.status == "pending") & (Outbox.next_attempt_at <= now - dt.timedelta(seconds=30))).limit(500)]
+    if ids:
+        enqueue_outbox(ids)
+    return len(ids)
+
+
+def requeue_line_events(now: dt.datetime) -> int:
+    """Events stored but never processed (the enqueue failed, or a worker died mid-way)."""
+    from . import enqueue
+    from .line_events import process_line_event
+
+    LineEvent.update(status="pending").where(
+        (LineEvent.status == "processing") & (LineEvent.received_at <= now - STUCK_AFTER)).execute()
+    ids = [row.id for row in LineEvent.select(LineEvent.id).where(
+        (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
+        & (LineEvent.attempts < 5)).limit(500)]
+    for event_id in ids:
+        enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}")
+    return len(ids)

@@ -1,0 +1,62 @@
+"""Idempotency and audit records: LINE webhook events, inbound mails, and the audit trail."""
+from __future__ import annotations
+
+import json
+
+import peewee
+
+from .base import BaseModel, utcnow
+
+
+class LineEvent(BaseModel):
+    """One LINE webhook event; `webhook_event_id` makes a redelivery a no-op (INTERFACES.md)."""
+
+    webhook_event_id = peewee.CharField(max_length=64, unique=True)
+    user_id = peewee.CharField(max_length=64, null=True, index=True)
+    event_type = peewee.CharField(max_length=32)
+    body = peewee.TextField()
+    status = peewee.CharField(max_length=16, default="pending", index=True)  # pending | done | failed
+    attempts = peewee.IntegerField(default=0)
+    received_at = peewee.DateTimeField(default=utcnow, index=True)
+    processed_at = peewee.DateTimeField(null=True)
+    last_error = peewee.TextField(null=True)
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+class InboundMail(BaseModel):
+    """One inbound email by Message-ID: processed once."""
+
+    message_id = peewee.CharField(max_length=255, unique=True)
+    from_address = peewee.CharField(max_length=320, null=True)
+    outcome = peewee.CharField(max_length=64)
+    received_at = peewee.DateTimeField(default=utcnow)
+
+
+class AuditEvent(BaseModel):
+    """Who did what to which record, when and why (R4, R7, R8 traceability)."""
+
+    actor = peewee.CharField(max_length=128)  # "official:12", "staff:3", "system:sweep"
+    action = peewee.CharField(max_length=64, index=True)
+    subject_type = peewee.CharField(max_length=32)
+    subject_id = peewee.IntegerField(null=True)
+    reason = peewee.TextField(null=True)
+    detail = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("subject_type", "subject_id"), False),)
+
+
+def record(actor: str, action: str, subject_type: str, subject_id: int | None, *, reason: str | None = None,
+           detail: dict | None = None, now=None) -> AuditEvent:
+    """Append one audit row (call inside the domain transaction)."""
+    return AuditEvent.create(
+        actor=actor, action=action, subject_type=subject_type, subject_id=subject_id, reason=reason,
+        detail=json.dumps(detail, ensure_ascii=False) if detail else None, created_at=now or utcnow(),
+    )
+
+
+MODELS = [LineEvent, InboundMail, AuditEvent]

@@ -1,0 +1,191 @@
+"""Officials (公務人員): registration and verified identity (R3.0–R3.2), personal data (R4)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+import peewee
+
+from . import texts
+from .base import BaseModel, DomainError, utcnow
+
+STATUS_REGISTERING = "registering"
+STATUS_VERIFIED = "verified"
+STATUS_BLOCKED = "blocked"
+
+DISPLAY_REAL = "real"
+DISPLAY_NICKNAME = "nickname"
+
+MAX_NAME = 30
+MAX_NICKNAME = 20
+MAX_ADDRESS = 120
+MAX_EMAIL = 254
+
+
+class Official(BaseModel):
+    line_user_id = peewee.CharField(max_length=64, unique=True)
+    status = peewee.CharField(max_length=16, default=STATUS_REGISTERING, index=True)
+    following = peewee.BooleanField(default=True)
+    real_name = peewee.CharField(max_length=64, null=True)
+    nickname = peewee.CharField(max_length=64, null=True)
+    display_choice = peewee.CharField(max_length=10, null=True)  # real | nickname (R3.0)
+    phone = peewee.CharField(max_length=32, null=True)
+    email = peewee.CharField(max_length=MAX_EMAIL, null=True)  # address being registered or changed to
+    verified_email = peewee.CharField(max_length=MAX_EMAIL, null=True, unique=True)  # one email, one official
+    address = peewee.CharField(max_length=200, null=True)
+    agency_code = peewee.CharField(max_length=32, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    verified_at = peewee.DateTimeField(null=True)
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == STATUS_VERIFIED and self.verified_email is not None
+
+    @property
+    def display_name(self) -> str:
+        """The only name ever shown to others (R3.0)."""
+        if self.display_choice == DISPLAY_REAL and self.real_name:
+            return self.real_name
+        return self.nickname or "匿名公務人員"
+
+    @property
+    def actor(self) -> str:
+        return f"official:{self.id}"
+
+
+# --- validation -------------------------------------------------------------------------------
+
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def clean_text(value: str, *, field: str, max_len: int, min_len: int = 1, multiline: bool = False) -> str:
+    """NFKC-normalise, refuse control/format characters (zero-width, bidi overrides) and enforce lengths."""
+    value = unicodedata.normalize("NFKC", value or "").strip()
+    for ch in value:
+        if multiline and ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in _INVISIBLE:
+            raise DomainError(texts.INVALID_CHARS.format(field=field), "invalid_chars")
+    if len(value) < min_len:
+        raise DomainError(texts.TOO_SHORT.format(field=field, n=min_len), "too_short")
+    if len(value) > max_len:
+        raise DomainError(texts.TOO_LONG.format(field=field, n=max_len, got=len(value)), "too_long")
+    return value
+
+
+def clean_name(value: str) -> str:
+    value = clean_text(value, field="姓名", max_len=MAX_NAME)
+    if re.search(r"[<>\"'`{}\\]|https?://", value):
+        raise DomainError(texts.NAME_BAD_SYMBOLS, "bad_name")
+    return value
+
+
+def clean_nickname(value: str) -> str:
+    value = clean_text(value, field="暱稱", max_len=MAX_NICKNAME)
+    if re.search(r"[<>\"'`{}\\]|https?://", value):
+        raise DomainError(texts.NAME_BAD_SYMBOLS, "bad_name")
+    return value
+
+
+_MOBILE = re.compile(r"^09\d{8}$")
+_LANDLINE = re.compile(r"^0[2-8]\d{6,8}$")
+_EXTENSION = re.compile(r"(?:#|轉|分機|ext\.?|x)(\d{1,6})$", re.IGNORECASE)
+
+
+def clean_phone(value: str) -> str:
+    """Taiwan mobile (09xxxxxxxx) or landline with area code, optional extension; +886 accepted."""
+    value = unicodedata.normalize("NFKC", value or "").strip()
+    ext = ""
+    match = _EXTENSION.search(value.replace(" ", ""))
+    compact = value.replace(" ", "")
+    if match:
+        ext = match.group(1)
+        compact = compact[: match.start()]
+    digits = re.sub(r"[\-()（）.]", "", compact)
+    if digits.startswith("+886"):
+        digits = "0" + digits[4:]
+    if not digits.isdigit() or not (_MOBILE.match(digits) or _LANDLINE.match(digits)):
+        raise DomainError(texts.PHONE_INVALID, "bad_phone")
+    if digits.startswith("09"):
+        formatted = f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
+    else:
+        area = 2 if digits[1] in "2345678" and len(digits) in (9, 10) else 3
+        formatted = f"{digits[:area]}-{digits[area:]}"
+    return formatted + (f"#{ext}" if ext else "")
+
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+
+
+def clean_email(value: str, allowed_domains: list[str]) -> str:
+    """A syntactically valid address on an allowed government domain (R3.2), lower-cased."""
+    value = unicodedata.normalize("NFKC", value or "").strip().lower()
+    if len(value) > MAX_EMAIL or not _EMAIL.match(value) or ".." in value:
+        raise DomainError(texts.EMAIL_INVALID, "bad_email")
+    domain = value.rsplit("@", 1)[1]
+    if not any(domain == d or domain.endswith("." + d) for d in allowed_domains):
+        raise DomainError(texts.EMAIL_NOT_GOV.format(domains="、".join(allowed_domains)), "email_domain")
+    return value
+
+
+def clean_address(value: str) -> str:
+    value = clean_text(value, field="聯絡地址", max_len=MAX_ADDRESS, min_len=5)
+    return value
+
+
+# --- domain functions -------------------------------------------------------------------------
+
+def official_for_line_user(line_user_id: str, *, create: bool = True) -> Official | None:
+    """The official behind a LINE account, created on first contact."""
+    official = Official.get_or_none(Official.line_user_id == line_user_id)
+    if official is None and create:
+        try:
+            official = Official.create(line_user_id=line_user_id)
+        except peewee.IntegrityError:
+            official = Official.get(Official.line_user_id == line_user_id)
+    return official
+
+
+def set_following(official: Official, following: bool) -> None:
+    Official.update(following=following).where(Official.id == official.id).execute()
+
+
+def require_verified(official: Official | None) -> Official:
+    """The guard every participation flow uses (R3.2): only verified, unblocked officials pass."""
+    if official is None or official.status == STATUS_REGISTERING or not official.verified_email:
+        raise DomainError(texts.NOT_VERIFIED, "not_verified")
+    if official.status == STATUS_BLOCKED:
+        raise DomainError(texts.BLOCKED, "blocked")
+    return official
+
+
+def email_taken(email: str, official: Official) -> bool:
+    """Whether another official has already verified this address (one email, one official)."""
+    return Official.select().where(
+        (Official.verified_email == email) & (Official.id != official.id)
+    ).exists()
+
+
+def complete_email_verification(official_id: int, email: str, now: dt.datetime) -> str:
+    """Mark the address verified for this official; returns the zh-TW message for the chat."""
+    from .events import record
+
+    official = Official.get_by_id(official_id)
+    if email_taken(email, official):
+        raise DomainError(texts.EMAIL_TAKEN, "email_taken")
+    was_verified = official.is_verified
+    official.verified_email = email
+    official.email = email
+    if official.status != STATUS_BLOCKED:
+        official.status = STATUS_VERIFIED
+    official.verified_at = now
+    try:
+        official.save()
+    except peewee.IntegrityError:
+        raise DomainError(texts.EMAIL_TAKEN, "email_taken") from None
+    record(official.actor, "email_verified", "official", official.id, now=now)
+    return texts.EMAIL_CHANGED_DONE if was_verified else texts.REGISTRATION_DONE
+
+
+MODELS = [Official]

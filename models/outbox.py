@@ -1,0 +1,89 @@
+"""The outbox: every email and LINE push is a row written in the same transaction as the state change.
+
+A job sends it and marks it sent; the sweep re-enqueues what was never sent, so losing Redis or a
+worker loses nothing. `dedupe_key` makes "notify once" a database constraint, not a hope.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import peewee
+
+from .base import BaseModel, db, utcnow
+
+MAX_ATTEMPTS = 8
+
+
+class Outbox(BaseModel):
+    channel = peewee.CharField(max_length=8)  # mail | line
+    recipient = peewee.CharField(max_length=320)  # email address or LINE user id
+    payload = peewee.TextField()  # JSON: mail {subject, body, reply_to} | line {messages}
+    dedupe_key = peewee.CharField(max_length=200, unique=True, null=True)
+    status = peewee.CharField(max_length=12, default="pending", index=True)  # pending | sent | failed
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    next_attempt_at = peewee.DateTimeField(default=utcnow, index=True)
+    sent_at = peewee.DateTimeField(null=True)
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.payload)
+
+
+def _add(channel: str, recipient: str, payload: dict, dedupe_key: str | None, now: dt.datetime | None) -> Outbox | None:
+    if dedupe_key and Outbox.select().where(Outbox.dedupe_key == dedupe_key).exists():
+        return None
+    now = now or utcnow()
+    row = Outbox.create(channel=channel, recipient=recipient, payload=json.dumps(payload, ensure_ascii=False),
+                        dedupe_key=dedupe_key, created_at=now, next_attempt_at=utcnow())
+    _pending_ids().append(row.id)
+    return row
+
+
+def queue_mail(to: str, subject: str, body: str, *, reply_to: str | None = None, dedupe_key: str | None = None,
+               now: dt.datetime | None = None) -> Outbox | None:
+    """Queue one email (sent by the worker after the transaction commits)."""
+    return _add("mail", to, {"subject": subject, "body": body, "reply_to": reply_to}, dedupe_key, now)
+
+
+def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None,
+               now: dt.datetime | None = None) -> Outbox | None:
+    """Queue one LINE push of up to five messages."""
+    return _add("line", user_id, {"messages": messages[:5]}, dedupe_key, now)
+
+
+_local = threading.local()
+# Set by jobs.init_jobs(): called with outbox ids once their transaction has committed.
+after_commit_hook: Callable[[list[int]], None] | None = None
+
+
+def _pending_ids() -> list[int]:
+    if not hasattr(_local, "ids"):
+        _local.ids = []
+    return _local.ids
+
+
+@contextmanager
+def unit_of_work():
+    """One domain transaction; the outbox rows it wrote are handed to the worker after it commits."""
+    outermost = not db.in_transaction()
+    try:
+        with db.atomic():
+            yield
+    except BaseException:
+        if outermost:
+            _pending_ids().clear()
+        raise
+    if outermost:
+        ids = list(_pending_ids())
+        _pending_ids().clear()
+        if ids and after_commit_hook is not None:
+            after_commit_hook(ids)
+
+
+MODELS = [Outbox]

@@ -1,0 +1,87 @@
+"""Registration answers and email verification requests (R3.1, R3.2)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from . import texts
+from .base import DomainError, utcnow
+from .events import record
+from .officials import (
+    DISPLAY_NICKNAME,
+    DISPLAY_REAL,
+    Official,
+    clean_address,
+    clean_email,
+    clean_name,
+    clean_nickname,
+    clean_phone,
+    complete_email_verification,
+    email_taken,
+)
+from .verification import CONFIRMERS, DESCRIBERS, PURPOSE_REGISTER, VerificationCode, issue_code
+
+PROFILE_FIELDS = ("real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code")
+REQUIRED_FIELDS = PROFILE_FIELDS
+
+
+def update_profile(official: Official, field: str, value: str, allowed_domains: list[str]) -> str:
+    """Validate and store one registration answer; returns the cleaned value."""
+    if field == "real_name":
+        cleaned = clean_name(value)
+    elif field == "nickname":
+        cleaned = clean_nickname(value)
+    elif field == "display_choice":
+        if value not in (DISPLAY_REAL, DISPLAY_NICKNAME):
+            raise DomainError("請點選「以真實姓名顯示」或「以暱稱顯示」。", "bad_display")
+        cleaned = value
+    elif field == "phone":
+        cleaned = clean_phone(value)
+    elif field == "email":
+        cleaned = clean_email(value, allowed_domains)
+        if email_taken(cleaned, official):
+            raise DomainError(texts.EMAIL_TAKEN, "email_taken")
+    elif field == "address":
+        cleaned = clean_address(value)
+    elif field == "agency_code":
+        from .agencies import get_agency
+
+        agency = get_agency(value)
+        if agency is None or not agency.active:
+            raise DomainError("請從清單中選擇機關。", "bad_agency")
+        cleaned = agency.code
+    else:
+        raise DomainError("無法修改這個欄位。", "bad_field")
+    Official.update({getattr(Official, field): cleaned}).where(Official.id == official.id).execute()
+    setattr(official, field, cleaned)
+    return cleaned
+
+
+def missing_fields(official: Official) -> list[str]:
+    return [f for f in REQUIRED_FIELDS if not getattr(official, f)]
+
+
+def request_email_verification(official: Official, reply_domain: str, now: dt.datetime | None = None) -> VerificationCode:
+    """Send a code to the address the official gave (registration, or a change of address)."""
+    now = now or utcnow()
+    missing = missing_fields(official)
+    if missing:
+        raise DomainError("註冊資料尚未填寫完整。", "incomplete")
+    if official.verified_email == official.email:
+        raise DomainError(f"{official.email} 已完成認證。", "already_verified")
+    if email_taken(official.email, official):
+        raise DomainError(texts.EMAIL_TAKEN, "email_taken")
+    row = issue_code(official, PURPOSE_REGISTER, official.email, reply_domain=reply_domain, now=now)
+    record(official.actor, "verification_requested", "official", official.id, now=now)
+    return row
+
+
+def _describe(row: VerificationCode) -> tuple[str, str]:
+    return texts.CODE_MAIL_SUBJECT, "您正在「臺中市政府公務人員政策參與平臺」認證這個電子郵件地址。"
+
+
+def _confirm(row: VerificationCode, now: dt.datetime) -> str:
+    return complete_email_verification(row.official_id, row.email, now)
+
+
+DESCRIBERS[PURPOSE_REGISTER] = _describe
+CONFIRMERS[PURPOSE_REGISTER] = _confirm

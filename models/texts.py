@@ -1,0 +1,38 @@
+"""zh-TW text the domain rules show to officials and staff (one place, per STYLE.md)."""
+
+INVALID_CHARS = "「{field}」含有控制字元或不可見字元（例如零寬或方向控制字元），請重新輸入。"
+TOO_SHORT = "「{field}」至少需要 {n} 個字。"
+TOO_LONG = "「{field}」最多 {n} 個字，您輸入了 {got} 個字，請精簡後再送出。"
+NAME_BAD_SYMBOLS = "名稱不可包含 < > \" ' ` {{ }} \\ 等符號或網址。"
+PHONE_INVALID = ("電話格式不正確。請輸入手機（例如 0912-345-678）或含區碼的市話"
+                 "（例如 04-2228-9111，分機可寫成 04-2228-9111#123）。")
+EMAIL_INVALID = "電子郵件格式不正確，請輸入例如 name@taichung.gov.tw 的地址。"
+EMAIL_NOT_GOV = "僅限政府機關電子郵件（{domains}）註冊，請改用您的公務信箱。"
+EMAIL_TAKEN = "這個電子郵件已由另一個 LINE 帳號完成認證，無法重複使用。若您更換了 LINE 帳號，請聯絡營運小組（研考會）協助。"
+NOT_VERIFIED = "請先完成身分認證（註冊並確認電子郵件）才能使用這項功能。請點選「註冊」開始。"
+BLOCKED = "您的帳號已被停用，如有疑問請聯絡營運小組（研考會）。"
+REGISTRATION_DONE = "✅ 電子郵件認證完成！您已可以提案與附議。請從下方選單開始。"
+EMAIL_CHANGED_DONE = "✅ 新的電子郵件已完成認證並生效。"
+
+CODE_MAIL_SUBJECT = "【臺中市政府公務人員政策參與平臺】電子郵件認證碼"
+CODE_MAIL_BODY = """{name} 您好：
+
+{what}
+您的認證碼是：{code}
+
+請在 LINE 對話中輸入這 6 位數字，或直接回覆本郵件（保留認證碼即可）完成確認。
+認證碼有效期限 {minutes} 分鐘，至 {expires}（臺北時間）止。
+
+如果這不是您本人的操作，請忽略本郵件。
+
+臺中市政府公務人員政策參與平臺
+"""
+CODE_COOLDOWN = "認證碼剛寄出，請等 {seconds} 秒後再要求重寄。"
+CODE_NONE_PENDING = "目前沒有等待確認的認證碼。"
+CODE_EXPIRED = "認證碼已過期，請要求重新寄送。"
+CODE_WRONG = "認證碼不正確，還可以再試 {left} 次。"
+CODE_LOCKED = "認證碼錯誤次數過多，這組認證碼已失效。請要求重新寄送新的認證碼。"
+CODE_UNKNOWN_TOKEN = "找不到這封郵件對應的認證請求。"
+CODE_WRONG_SENDER = "回覆的寄件地址與收到認證碼的地址不同，未予確認。"
+CODE_ALREADY_CONFIRMED = "這組認證碼已經確認過了。"
+CODE_NOT_PENDING = "這組認證碼已失效，請要求重新寄送。"

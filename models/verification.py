@@ -1,0 +1,173 @@
+"""Emailed verification codes, shared by registration (R3.2), seconding (R9.3.4) and later flows.
+
+A code is six digits, stored only as a hash, valid for CODE_TTL, with MAX_WRONG_TRIES wrong tries and
+a re-send cooldown. Each code has a reply token: replying to the email at `verify+TOKEN@REPLY_DOMAIN`
+with the code (or just replying, from the address it was sent to) confirms it too.
+What a confirmation does is looked up by `purpose` in CONFIRMERS, so later flows plug in.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import peewee
+
+from . import texts
+from .base import BaseModel, DomainError, format_taipei, utcnow
+from .officials import Official
+from .outbox import queue_mail
+
+CODE_TTL = dt.timedelta(minutes=30)
+RESEND_COOLDOWN = dt.timedelta(seconds=60)
+MAX_WRONG_TRIES = 5
+
+PURPOSE_REGISTER = "register"
+PURPOSE_SECOND = "second"
+
+PENDING = "pending"
+CONFIRMED = "confirmed"
+SUPERSEDED = "superseded"
+LOCKED = "locked"
+
+
+class VerificationCode(BaseModel):
+    official = peewee.ForeignKeyField(Official, backref="codes", on_delete="CASCADE")
+    purpose = peewee.CharField(max_length=16)
+    subject_id = peewee.IntegerField(null=True)  # e.g. the proposal a second is for
+    email = peewee.CharField(max_length=254)
+    token = peewee.CharField(max_length=64, unique=True)
+    code_hash = peewee.CharField(max_length=64)
+    status = peewee.CharField(max_length=12, default=PENDING, index=True)
+    wrong_tries = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    expires_at = peewee.DateTimeField()
+    confirmed_at = peewee.DateTimeField(null=True)
+    confirmed_via = peewee.CharField(max_length=8, null=True)  # chat | email
+
+    class Meta:
+        indexes = ((("official", "status"), False),)
+
+
+def _hash(token: str, code: str) -> str:
+    return hashlib.sha256(f"{token}:{code}".encode()).hexdigest()
+
+
+# purpose -> function(code_row, now) returning the zh-TW text to tell the official.
+CONFIRMERS: dict[str, Callable[[VerificationCode, dt.datetime], str]] = {}
+# purpose -> function(code_row) returning (subject line, lines describing what the code confirms).
+DESCRIBERS: dict[str, Callable[[VerificationCode], tuple[str, str]]] = {}
+
+
+def issue_code(official: Official, purpose: str, email: str, *, subject_id: int | None = None,
+               reply_domain: str, now: dt.datetime | None = None) -> VerificationCode:
+    """Create a code, supersede the previous pending one of the same purpose, and queue its email."""
+    now = now or utcnow()
+    previous = (VerificationCode.select()
+                .where((VerificationCode.official == official) & (VerificationCode.purpose == purpose)
+                       & (VerificationCode.subject_id == subject_id if subject_id is not None
+                          else VerificationCode.subject_id.is_null()))
+                .order_by(VerificationCode.created_at.desc()).first())
+    if previous and previous.status == PENDING and now - previous.created_at < RESEND_COOLDOWN:
+        wait = int((RESEND_COOLDOWN - (now - previous.created_at)).total_seconds()) + 1
+        raise DomainError(texts.CODE_COOLDOWN.format(seconds=wait), "cooldown")
+    (VerificationCode.update(status=SUPERSEDED)
+     .where((VerificationCode.official == official) & (VerificationCode.purpose == purpose)
+            & (VerificationCode.status == PENDING)
+            & ((VerificationCode.subject_id == subject_id) if subject_id is not None
+               else VerificationCode.subject_id.is_null()))
+     .execute())
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    token = secrets.token_urlsafe(18)
+    row = VerificationCode.create(
+        official=official, purpose=purpose, subject_id=subject_id, email=email, token=token,
+        code_hash=_hash(token, code), created_at=now, expires_at=now + CODE_TTL,
+    )
+    subject, what = DESCRIBERS.get(purpose, lambda r: (texts.CODE_MAIL_SUBJECT, ""))(row)
+    body = texts.CODE_MAIL_BODY.format(
+        name=official.display_name, what=what, code=code,
+        expires=format_taipei(row.expires_at), minutes=int(CODE_TTL.total_seconds() // 60),
+    )
+    queue_mail(email, subject, body, reply_to=f"verify+{token}@{reply_domain}", now=now)
+    return row
+
+
+def pending_codes(official: Official, now: dt.datetime) -> list[VerificationCode]:
+    return list(VerificationCode.select().where(
+        (VerificationCode.official == official) & (VerificationCode.status == PENDING)
+        & (VerificationCode.expires_at > now)).order_by(VerificationCode.created_at.desc()))
+
+
+@dataclass
+class CodeOutcome:
+    confirmed: bool
+    message: str
+    code: VerificationCode | None = None
+
+
+def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
+    """The official typed six digits in the chat: confirm the matching pending code, or count a wrong try."""
+    now = now or utcnow()
+    candidates = list(VerificationCode.select().where(
+        (VerificationCode.official == official) & (VerificationCode.status == PENDING)
+    ).order_by(VerificationCode.created_at.desc()).for_update() if _pg() else VerificationCode.select().where(
+        (VerificationCode.official == official) & (VerificationCode.status == PENDING)
+    ).order_by(VerificationCode.created_at.desc()))
+    if not candidates:
+        raise DomainError(texts.CODE_NONE_PENDING, "no_code")
+    for row in candidates:
+        if hmac.compare_digest(row.code_hash, _hash(row.token, typed)):
+            if row.expires_at <= now:
+                raise DomainError(texts.CODE_EXPIRED, "expired")
+            return CodeOutcome(True, _confirm(row, "chat", now), row)
+    live = [r for r in candidates if r.expires_at > now]
+    if not live:
+        raise DomainError(texts.CODE_EXPIRED, "expired")
+    # A wrong try is recorded, not raised: raising would roll the count back.
+    newest = live[0]
+    newest.wrong_tries += 1
+    if newest.wrong_tries >= MAX_WRONG_TRIES:
+        newest.status = LOCKED
+        newest.save()
+        return CodeOutcome(False, texts.CODE_LOCKED)
+    newest.save()
+    return CodeOutcome(False, texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - newest.wrong_tries))
+
+
+def confirm_by_reply(token: str, from_address: str, now: dt.datetime | None = None) -> tuple[VerificationCode, str]:
+    """An email reply to verify+TOKEN@: confirms only if it comes from the address the code went to."""
+    now = now or utcnow()
+    query = VerificationCode.select().where(VerificationCode.token == token)
+    row = (query.for_update() if _pg() else query).first()
+    if row is None:
+        raise DomainError(texts.CODE_UNKNOWN_TOKEN, "unknown_token")
+    if row.email.lower() != (from_address or "").lower():
+        raise DomainError(texts.CODE_WRONG_SENDER, "wrong_sender")
+    if row.status == CONFIRMED:
+        raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
+    if row.status != PENDING:
+        raise DomainError(texts.CODE_NOT_PENDING, "not_pending")
+    if row.expires_at <= now:
+        raise DomainError(texts.CODE_EXPIRED, "expired")
+    return row, _confirm(row, "email", now)
+
+
+def _confirm(row: VerificationCode, via: str, now: dt.datetime) -> str:
+    updated = (VerificationCode.update(status=CONFIRMED, confirmed_at=now, confirmed_via=via)
+               .where((VerificationCode.id == row.id) & (VerificationCode.status == PENDING)).execute())
+    if not updated:
+        raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
+    row.status, row.confirmed_at, row.confirmed_via = CONFIRMED, now, via
+    return CONFIRMERS[row.purpose](row, now)
+
+
+def _pg() -> bool:
+    from .base import is_postgres
+
+    return is_postgres()
+
+
+MODELS = [VerificationCode]

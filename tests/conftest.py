@@ -1,0 +1,58 @@
+"""Shared fixtures: a fresh PostgreSQL database per test session, tables emptied after each test."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg2
+import pytest
+
+pytest_plugins = ["tests.fixtures_app", "tests.fixtures_line", "tests.fixtures_mail", "tests.fixtures_browser"]
+
+ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    name = f"platform_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(ADMIN_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    from models import db
+
+    if db.obj is not None and not db.obj.is_closed():
+        db.obj.close()
+    admin.cursor().execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def schema(database_url):
+    from models import create_tables
+    from models.base import connect_database
+
+    connect_database(database_url)
+    create_tables()
+    return database_url
+
+
+@pytest.fixture
+def db(schema):
+    """The bound database; every table is emptied after the test."""
+    from models import all_models
+    from models import db as database
+
+    yield database
+    if database.in_transaction():
+        database.rollback()
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in all_models())
+    database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    from models.calendar import invalidate_cache
+
+    invalidate_cache()

@@ -1,0 +1,56 @@
+"""The app on the test PostgreSQL database, real Redis (db 15), the LINE stand-in and the SMTP sink."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def app_config(schema, line_standin, smtp):
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": schema,
+        "REDIS_URL": TEST_REDIS_URL,
+        "RQ_ASYNC": False,
+        "LINE_API_ENDPOINT": line_standin.url,
+        "LINE_CHANNEL_SECRET": "test-channel-secret",
+        "LINE_CHANNEL_ACCESS_TOKEN": "test-access-token",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp.port,
+        "MAIL_USE_TLS": False,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DEFAULT_SENDER": "平臺 <noreply@platform.localhost>",
+        "INBOUND_EMAIL_SECRET": "test-inbound-secret",
+        "MAILGUN_SIGNING_KEY": "test-mailgun-key",
+        "REPLY_DOMAIN": "reply.platform.test",
+        "ALLOWED_EMAIL_DOMAINS": ["taichung.gov.tw"],
+        "PUBLIC_BASE_URL": "http://localhost",
+        "LINE_SIMULATOR": True,
+        "SESSION_COOKIE_SECURE": False,
+    }
+
+
+@pytest.fixture
+def app(db, app_config):
+    from redis import Redis
+
+    Redis.from_url(TEST_REDIS_URL).flushdb()
+    from webapp import create_app
+
+    application = create_app(app_config)
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

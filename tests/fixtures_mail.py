@@ -1,0 +1,100 @@
+"""An SMTP sink on loopback (aiosmtpd) that keeps every message the service sends, and reply helpers."""
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import hmac
+import re
+import socket
+import threading
+import uuid
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+
+
+class _Handler:
+    def __init__(self, sink):
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.sink.lock:
+            self.sink.messages.append(message)
+        return "250 OK"
+
+
+class SmtpSink:
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    def clear(self):
+        with self.lock:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+    def last_to(self, address: str) -> EmailMessage:
+        found = self.to(address)
+        assert found, f"no email to {address}; sent: {[str(m['To']) for m in self.messages]}"
+        return found[-1]
+
+    @staticmethod
+    def body(message: EmailMessage) -> str:
+        part = message.get_body(preferencelist=("plain", "html"))
+        return part.get_content() if part else ""
+
+    def code_for(self, address: str) -> str:
+        match = re.search(r"認證碼是：(\d{6})", self.body(self.last_to(address)))
+        assert match, "no code in the last email"
+        return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    smtp_server.clear()
+    return smtp_server
+
+
+def reply_to_email(original: EmailMessage, from_address: str, text: str, *, html: bool = False,
+                   charset: str = "utf-8", headers: dict | None = None) -> bytes:
+    """A person's reply to `original`: addressed to its Reply-To, quoting it below the new text."""
+    reply = EmailMessage()
+    reply["From"] = from_address
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = "Re: " + str(original["Subject"])
+    reply["Message-ID"] = f"<{uuid.uuid4().hex}@mail.taichung.gov.tw>"
+    reply["In-Reply-To"] = str(original["Message-ID"] or "")
+    for key, value in (headers or {}).items():
+        reply[key] = value
+    quoted = "\n".join("> " + line for line in SmtpSink.body(original).splitlines())
+    if html:
+        reply.set_content(f"<html><body><p>{text}</p><blockquote>{quoted}</blockquote></body></html>",
+                          subtype="html", charset=charset)
+    else:
+        reply.set_content(f"{text}\n\n{quoted}\n", charset=charset)
+    return reply.as_bytes()
+
+
+def post_inbound(client, raw: bytes, secret: str | None = None):
+    secret = secret or client.application.config["INBOUND_EMAIL_SECRET"]
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return client.post("/email/inbound", data=raw, headers={"Content-Type": "message/rfc822",
+                                                              "X-Inbound-Signature": f"sha256={signature}"})

@@ -1,0 +1,74 @@
+"""Helpers that drive the system from its edges, shared by the test modules."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+
+def quick_replies(message: dict) -> list[dict]:
+    return [item["action"] for item in (message.get("quickReply") or {}).get("items", [])]
+
+
+def tap(client, line, uid: str, label: str, message: dict | None = None):
+    """Tap the quick reply (or flex/template button) with `label` on the bot's last message."""
+    messages = [message] if message else list(reversed(line.messages(uid)))
+    for msg in messages:
+        for act in quick_replies(msg) + list(_buttons(msg)):
+            if act.get("label") == label:
+                if act["type"] == "postback":
+                    return line.postback(client, uid, act["data"])
+                if act["type"] == "message":
+                    return line.text(client, uid, act["text"])
+                raise AssertionError(f"{label} is a {act['type']} action")
+    raise AssertionError(f"no button {label!r} in the last messages: {line.texts(uid)[-3:]}")
+
+
+def _buttons(message: dict):
+    def walk(node):
+        if isinstance(node, dict):
+            if "action" in node and isinstance(node["action"], dict) and node.get("type") == "button":
+                yield node["action"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+    if message.get("type") in ("flex", "template"):
+        yield from walk(message.get("contents") or message.get("template"))
+        if message.get("type") == "template":
+            yield from (message["template"].get("actions") or [])
+
+
+def postback_params(action: dict) -> dict:
+    return dict(parse_qsl(action["data"]))
+
+
+def load_agencies():
+    from models.agencies import import_agencies
+
+    result = import_agencies("data/agencies.csv")
+    assert not result.errors, result.errors
+    return result
+
+
+def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@taichung.gov.tw",
+             name: str = "王小明", nickname: str = "西屯小幫手", agency: str = "研考會", verify: bool = True):
+    """Walk a LINE user through registration; confirm the code by chat. Returns (uid, Official)."""
+    from models.officials import Official
+
+    uid = uid or line.user()
+    line.follow(client, uid)
+    tap(client, line, uid, "開始註冊")
+    line.text(client, uid, name)
+    line.text(client, uid, nickname)
+    tap(client, line, uid, "以暱稱顯示")
+    line.text(client, uid, "0912-345-678")
+    line.text(client, uid, email)
+    line.text(client, uid, "臺中市西屯區臺灣大道三段99號")
+    line.text(client, uid, agency)
+    last = line.last(uid)
+    first = quick_replies(last)[0]
+    line.postback(client, uid, first["data"])
+    tap(client, line, uid, "確認送出")
+    if verify:
+        line.text(client, uid, smtp.code_for(email))
+    return uid, Official.get(Official.line_user_id == uid)

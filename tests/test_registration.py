@@ -1,0 +1,213 @@
+"""Registration and email verification from LINE (R3.0–R3.2) and personal data (R4)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from models.officials import Official
+from models.verification import VerificationCode
+from tests.fixtures_mail import post_inbound, reply_to_email
+from tests.helpers import load_agencies, quick_replies, register, tap
+
+
+@pytest.fixture(autouse=True)
+def agencies(db):
+    load_agencies()
+
+
+def test_r3_0_follow_greets_and_offers_registration(client, line):
+    uid = line.user()
+    assert line.follow(client, uid).status_code == 200
+    greeting = line.last(uid)
+    assert "歡迎" in greeting["text"]
+    assert [a["label"] for a in quick_replies(greeting)] == ["開始註冊"]
+
+
+def test_r3_1_registration_asks_each_field_and_summarises(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    summary = [t for t in line.texts(uid) if "請確認您的註冊資料" in t][-1]
+    for expected in ("王小明", "西屯小幫手", "0912-345-678", "wang@taichung.gov.tw", "臺灣大道三段99號",
+                     "研究發展考核委員會"):
+        assert expected in summary
+    assert official.status == "registering"
+    assert official.display_name == "西屯小幫手"
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    assert str(mail["Reply-To"]).startswith("verify+") and str(mail["Reply-To"]).endswith("@reply.platform.test")
+    assert "30 分鐘" in smtp.body(mail)
+
+
+def test_r3_2_code_typed_in_chat_verifies(client, line, smtp):
+    uid, official = register(client, line, smtp)
+    assert official.is_verified and official.verified_email == "wang@taichung.gov.tw"
+    assert "認證完成" in line.texts(uid)[-1]
+
+
+def test_r3_2_reply_email_verifies_and_chat_is_told(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    response = post_inbound(client, reply_to_email(mail, "Wang <WANG@taichung.gov.tw>", "確認"))
+    assert response.json["outcome"] == "confirmed"
+    assert Official.get_by_id(official.id).is_verified
+    assert "認證完成" in line.texts(uid)[-1]
+    # the same message again is processed once
+    again = post_inbound(client, reply_to_email(mail, "wang@taichung.gov.tw", "確認"))
+    assert again.json["outcome"] in ("already", "duplicate")
+
+
+@pytest.mark.parametrize("charset", ["big5", "gb18030"])
+def test_r3_2_reply_in_other_charsets_and_html(client, line, smtp, charset):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    code = smtp.code_for("wang@taichung.gov.tw")
+    raw = reply_to_email(mail, "wang@taichung.gov.tw", f"認證碼 {code} 確認", html=True, charset=charset)
+    assert post_inbound(client, raw).json["outcome"] == "confirmed"
+    assert Official.get_by_id(official.id).is_verified
+
+
+def test_r3_2_reply_from_another_address_changes_nothing(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    response = post_inbound(client, reply_to_email(mail, "attacker@taichung.gov.tw", "確認"))
+    assert response.json["outcome"] == "wrong_sender"
+    assert not Official.get_by_id(official.id).is_verified
+
+
+def test_r3_2_reply_without_token_or_auto_reply_is_ignored(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    raw = reply_to_email(mail, "wang@taichung.gov.tw", "我不在辦公室", headers={"Auto-Submitted": "auto-replied"})
+    assert post_inbound(client, raw).json["outcome"] == "auto_reply"
+    del mail["Reply-To"]
+    mail["Reply-To"] = "noreply@reply.platform.test"
+    assert post_inbound(client, reply_to_email(mail, "wang@taichung.gov.tw", "ok")).json["outcome"] == "no_token"
+    assert not Official.get_by_id(official.id).is_verified
+
+
+def test_r3_2_inbound_signature_required(client, line, smtp):
+    raw = b"From: a@taichung.gov.tw\r\nTo: verify+abcdefgh@reply.platform.test\r\nSubject: x\r\n\r\nhi\r\n"
+    assert client.post("/email/inbound", data=raw, headers={"Content-Type": "message/rfc822"}).status_code == 401
+    bad = client.post("/email/inbound", data=raw, headers={"Content-Type": "message/rfc822",
+                                                           "X-Inbound-Signature": "sha256=00"})
+    assert bad.status_code == 401
+    from models.events import InboundMail
+
+    assert InboundMail.select().count() == 0
+
+
+def test_r3_2_malformed_inbound_is_refused(client, line, smtp):
+    response = post_inbound(client, b"\x00\x01\x02 not an email")
+    assert response.status_code in (400, 413)
+
+
+def test_r3_2_non_government_email_refused(client, line, smtp):
+    uid = line.user()
+    line.follow(client, uid)
+    tap(client, line, uid, "開始註冊")
+    line.text(client, uid, "王小明")
+    line.text(client, uid, "小明")
+    tap(client, line, uid, "以真實姓名顯示")
+    line.text(client, uid, "04-2228-9111#123")
+    line.text(client, uid, "wang@gmail.com")
+    assert "僅限政府機關電子郵件" in line.texts(uid)[-1]
+    assert Official.get(Official.line_user_id == uid).email is None
+
+
+@pytest.mark.parametrize("bad_name, expected", [
+    ("王\u200b小明", "不可見字元"),
+    ("\u202e明小王", "不可見字元"),
+    ("王" * 31, "最多 30 個字"),
+    ("<script>", "不可包含"),
+])
+def test_r3_1_bad_names_refused(client, line, smtp, bad_name, expected):
+    uid = line.user()
+    line.follow(client, uid)
+    tap(client, line, uid, "開始註冊")
+    line.text(client, uid, bad_name)
+    assert expected in line.texts(uid)[-1]
+    assert Official.get(Official.line_user_id == uid).real_name is None
+
+
+def test_r3_1_emoji_names_are_fine_and_bad_phone_refused(client, line, smtp):
+    uid = line.user()
+    line.follow(client, uid)
+    tap(client, line, uid, "開始註冊")
+    line.text(client, uid, "王小明")
+    line.text(client, uid, "小明😀")
+    tap(client, line, uid, "以暱稱顯示")
+    line.text(client, uid, "12345")
+    assert "電話格式不正確" in line.texts(uid)[-1]
+    assert Official.get(Official.line_user_id == uid).nickname == "小明😀"
+
+
+def test_r3_2_email_verified_by_someone_else_is_refused(client, line, smtp):
+    register(client, line, smtp)
+    uid2 = line.user()
+    line.follow(client, uid2)
+    tap(client, line, uid2, "開始註冊")
+    line.text(client, uid2, "李大華")
+    line.text(client, uid2, "大華")
+    tap(client, line, uid2, "以暱稱顯示")
+    line.text(client, uid2, "0912-000-111")
+    line.text(client, uid2, "WANG@taichung.gov.tw")
+    assert "另一個 LINE 帳號" in line.texts(uid2)[-1]
+    other = Official.get(Official.line_user_id == uid2)
+    assert other.email is None and not other.is_verified
+    assert Official.get(Official.verified_email == "wang@taichung.gov.tw").line_user_id != uid2
+
+
+def test_r3_2_five_wrong_codes_lock_the_code(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    code = smtp.code_for("wang@taichung.gov.tw")
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        line.text(client, uid, wrong)
+    assert "錯誤次數過多" in line.texts(uid)[-1]
+    line.text(client, uid, code)
+    assert not Official.get_by_id(official.id).is_verified
+
+
+def test_r3_2_expired_code_refused_and_resend_after_cooldown(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    code = smtp.code_for("wang@taichung.gov.tw")
+    VerificationCode.update(expires_at=VerificationCode.created_at - dt.timedelta(seconds=1)).execute()
+    line.text(client, uid, code)
+    assert "已過期" in line.texts(uid)[-1]
+    VerificationCode.update(created_at=VerificationCode.created_at - dt.timedelta(minutes=5)).execute()
+    tap(client, line, uid, "重新寄送認證碼")
+    new_code = smtp.code_for("wang@taichung.gov.tw")
+    line.text(client, uid, new_code)
+    assert Official.get_by_id(official.id).is_verified
+
+
+def test_r3_2_resend_cooldown(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    tap(client, line, uid, "重新寄送認證碼")
+    assert "秒後再要求重寄" in line.texts(uid)[-1]
+    assert len(smtp.to("wang@taichung.gov.tw")) == 1
+
+
+def test_r3_2_changing_email_needs_verification_again(client, line, smtp):
+    uid, official = register(client, line, smtp)
+    tap(client, line, uid, "我的資料")
+    tap(client, line, uid, "修改電子郵件")
+    line.text(client, uid, "new.wang@taichung.gov.tw")
+    official = Official.get_by_id(official.id)
+    assert official.verified_email == "wang@taichung.gov.tw"  # the old one stays until the new is verified
+    line.text(client, uid, smtp.code_for("new.wang@taichung.gov.tw"))
+    assert Official.get_by_id(official.id).verified_email == "new.wang@taichung.gov.tw"
+
+
+def test_r3_2_unverified_official_cannot_reach_later_flows(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    line.postback(client, uid, "a=profile.show")
+    assert "請先完成身分認證" in line.texts(uid)[-1]
+
+
+def test_r4_personal_data_not_in_logs(client, line, smtp, caplog):
+    caplog.set_level("DEBUG")
+    register(client, line, smtp)
+    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    assert "WHERE" not in ours  # SQL (with its parameters) is never logged unless LOG_SQL=1
+    for secret in ("0912-345-678", "wang@taichung.gov.tw", "臺灣大道三段99號"):
+        assert secret not in ours

@@ -1,0 +1,100 @@
+"""The Flask application factory (flaskr style): config, extensions, blueprints and CLI."""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from .config import Config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    if not os.environ.get("SECRET_KEY"):
+        try:
+            from dotenv import load_dotenv
+
+            load_dotenv()
+        except ImportError:  # pragma: no cover
+            pass
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(Config().as_dict())
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SQL parameters carry personal data (R4): never logged unless asked for explicitly.
+    logging.getLogger("peewee").setLevel("DEBUG" if os.environ.get("LOG_SQL") == "1" else "WARNING")
+
+    from models import db
+    from models.base import connect_database
+
+    connect_database(app.config["DATABASE_URL"])
+
+    @app.before_request
+    def _open_db():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close_db(exc):
+        if not db.is_closed() and not db.in_transaction():
+            db.close()
+
+    from .extensions import csrf, login_manager, mail
+
+    mail.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    from redis import Redis
+
+    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+
+    import models.registration  # noqa: F401 - registers the registration code confirmer
+    from jobs import init_jobs
+
+    init_jobs()
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import health, inbound_mail, line
+
+    app.register_blueprint(line.bp)
+    app.register_blueprint(inbound_mail.bp)
+    app.register_blueprint(health.bp)
+    from .extensions import csrf
+
+    csrf.exempt(line.bp)
+    csrf.exempt(inbound_mail.bp)
+    for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp")):
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.register_blueprint(getattr(module, attr))
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+    if app.config.get("LINE_SIMULATOR"):
+        try:
+            from .dev_line import dev_line_bp
+        except ModuleNotFoundError:
+            return
+        app.register_blueprint(dev_line_bp)
+        csrf.exempt(dev_line_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from .cli import register_commands
+
+    register_commands(app)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from models.base import format_taipei
+
+    app.jinja_env.filters["taipei"] = format_taipei

@@ -1,0 +1,50 @@
+"""Every setting from the environment (names as INTERFACES.md states), with development defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    def __init__(self) -> None:
+        env = os.environ
+        self.PRODUCTION = bool(env.get("SECRET_KEY"))
+        self.SECRET_KEY = env.get("SECRET_KEY") or secrets.token_hex(32)
+        self.DATABASE_URL = env.get("DATABASE_URL", "sqlite:///instance/platform.db")
+        self.REDIS_URL = env.get("REDIS_URL", "redis://localhost:6379/0")
+        self.LINE_CHANNEL_SECRET = env.get("LINE_CHANNEL_SECRET", "dev-channel-secret")
+        self.LINE_CHANNEL_ACCESS_TOKEN = env.get("LINE_CHANNEL_ACCESS_TOKEN", "dev-channel-access-token")
+        self.LINE_API_ENDPOINT = env.get("LINE_API_ENDPOINT", "https://api.line.me").rstrip("/")
+        self.MAIL_SERVER = env.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = int(env.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "臺中市政府公務人員政策參與平臺 <noreply@platform.localhost>")
+        self.INBOUND_EMAIL_SECRET = env.get("INBOUND_EMAIL_SECRET", "dev-inbound-secret")
+        self.MAILGUN_SIGNING_KEY = env.get("MAILGUN_SIGNING_KEY", self.INBOUND_EMAIL_SECRET)
+        self.REPLY_DOMAIN = env.get("REPLY_DOMAIN", "platform.localhost")
+        self.ALLOWED_EMAIL_DOMAINS = [
+            d.strip().lower().lstrip("@") for d in env.get("ALLOWED_EMAIL_DOMAINS", "taichung.gov.tw").split(",") if d.strip()
+        ]
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/")
+        self.LINE_SIMULATOR = _bool("LINE_SIMULATOR", not self.PRODUCTION)
+        # Run RQ jobs inline (tests, or a development machine without a worker).
+        self.RQ_ASYNC = _bool("RQ_ASYNC", True)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.PRODUCTION and self.PUBLIC_BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+        self.WTF_CSRF_TIME_LIMIT = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
