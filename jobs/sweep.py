@@ -27,15 +27,22 @@ def sweep_step(name: str):
     return register
 
 
+SWEEP_MODULES = ("models.proposals", "models.agency_confirmation", "models.seconds")
+
+
 def load_steps() -> None:
+    """Collect each domain module's SWEEP_STEPS (in this order: reviews, confirmations, seconding)."""
     import importlib
 
-    for module in ("models.proposals", "models.seconds", "models.agency_confirmation"):
+    for module_name in SWEEP_MODULES:
         try:
-            importlib.import_module(module)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if exc.name != module_name:
                 raise
+            continue
+        for name, step in getattr(module, "SWEEP_STEPS", []):
+            STEPS.setdefault(name, step)
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:

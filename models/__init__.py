@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "models.events",
     "models.staff",
     "models.proposals",
+    "models.agency_confirmation",
     "models.seconds",
 ]
 

@@ -10,6 +10,7 @@ import io
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,15 +195,16 @@ def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
         header = next(reader)
     except csv.Error as exc:
         raise _Rejected(MSG["bad_csv"].format(line=reader.line_num, detail=exc)) from None
+    # Spreadsheets add unnamed trailing columns; those are ignored, like their (blank) values.
     columns = [c.strip().lower() for c in header]
     expected = ",".join(CSV_COLUMNS)
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    duplicates = sorted(c for c, n in Counter(c for c in columns if c).items() if n > 1)
     if duplicates:
         raise _Rejected(MSG["duplicate_columns"].format(columns="、".join(duplicates)))
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise _Rejected(MSG["missing_columns"].format(columns="、".join(missing), expected=expected))
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    unknown = [c for c in columns if c and c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise _Rejected(MSG["unknown_columns"].format(columns="、".join(unknown), expected=expected))
 
@@ -216,8 +218,9 @@ def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
                 continue  # blank line
             if len(rows) >= MAX_IMPORT_ROWS:
                 raise _Rejected(MSG["too_many_rows"])
-            fields: dict[str, Any] = dict(zip(columns, values))
-            if len(values) > len(columns):
+            fields: dict[str, Any] = {c: v for c, v in zip(columns, values, strict=False) if c}
+            unnamed = [v for c, v in zip(columns, values, strict=False) if not c]
+            if len(values) > len(columns) or any(v.strip() for v in unnamed):
                 fields["__extra__"] = True
             rows.append((where, fields))
     except csv.Error as exc:
@@ -379,7 +382,7 @@ def get_agency(code: str) -> Agency | None:
 
 def active_agencies() -> list[Agency]:
     """Every active agency: first-level agencies, then district offices, each in the order loaded."""
-    agencies = list(Agency.select().where(Agency.active == True))
+    agencies = list(Agency.select().where(Agency.active))
     return sorted(agencies, key=lambda a: (a.kind != FIRST_LEVEL, a.id))
 
 

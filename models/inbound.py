@@ -52,6 +52,7 @@ def _apply(message, now: dt.datetime) -> str:
     from .verification import VerificationCode, _hash
 
     token = message.reply_tokens[0]
+    token = token.lower()
     code_row = VerificationCode.get_or_none(VerificationCode.token == token)
     typed = find_code(message.text or "")
     try:

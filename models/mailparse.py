@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -18,11 +19,17 @@ from email.policy import compat32
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
+log = logging.getLogger(__name__)
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PARTS = 200
 MAX_DEPTH = 20
 MAX_TEXT_CHARS = 100_000
 MAX_BODY_CHARS = 1_000_000  # what is read of the chosen body part; a reply's new text is at its top
+# Caps that keep hostile headers from costing seconds of CPU (decode_header and getaddresses are slow on junk).
+MAX_SUBJECT_CHARS = 4096
+MAX_ADDRESS_HEADER_CHARS = 64 * 1024
+MAX_ADDRESSES = 2000
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 AUTO_PRECEDENCE = {"bulk", "junk", "auto_reply", "list"}
@@ -104,7 +111,7 @@ def _clean_line(text: str) -> str:
 
 def decode_header_text(value: str) -> str:
     """A header value as text: RFC 2047 encoded words and raw 8-bit (UTF-8, Big5) both understood."""
-    unfolded = re.sub(r"\r?\n[ \t]+", " ", value)
+    unfolded = re.sub(r"\r?\n[ \t]+", " ", value[:MAX_SUBJECT_CHARS])
     raw = _raw_bytes(unfolded)
     try:
         ascii_value = raw.decode("ascii")
@@ -133,6 +140,10 @@ def _addresses(values: list[str]) -> list[str]:
     """addr-specs in these address headers, original case, syntactically plausible only."""
     found: list[str] = []
     for value in values:
+        if len(found) >= MAX_ADDRESSES:
+            break
+        if len(value) > MAX_ADDRESS_HEADER_CHARS:  # keep whole addresses only
+            value = value[:MAX_ADDRESS_HEADER_CHARS].rpartition(",")[0]
         text = re.sub(r"\r?\n[ \t]+", " ", value)
         text = _raw_bytes(text).decode("utf-8", errors="replace")
         try:
@@ -147,7 +158,7 @@ def _addresses(values: list[str]) -> list[str]:
             if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in addr):
                 continue
             found.append(addr)
-    return found
+    return found[:MAX_ADDRESSES]
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -386,6 +397,16 @@ def _looks_like_message(raw: bytes) -> bool:
 
 def parse_inbound(raw: bytes, max_bytes: int = MAX_BYTES) -> InboundMessage:
     """Parse one raw RFC 822 message; raises MailRejected for oversized, unparseable or sender-less input."""
+    try:
+        return _parse(raw, max_bytes)
+    except MailRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- hostile input must never surface as anything but a rejection
+        log.exception("inbound mail could not be read")
+        raise MailRejected("not_a_message", f"unreadable ({type(exc).__name__})") from None
+
+
+def _parse(raw: bytes, max_bytes: int) -> InboundMessage:
     if isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -394,10 +415,7 @@ def parse_inbound(raw: bytes, max_bytes: int = MAX_BYTES) -> InboundMessage:
         raise MailRejected("too_large", f"{len(raw)} bytes > {max_bytes}")
     if not raw.strip() or not _looks_like_message(raw):
         raise MailRejected("not_a_message", "no header section")
-    try:
-        msg = message_from_bytes(raw, policy=compat32)
-    except Exception as exc:  # noqa: BLE001 -- the feed parser is lenient; this is belt and braces
-        raise MailRejected("not_a_message", type(exc).__name__) from None
+    msg = message_from_bytes(raw, policy=compat32)
     if not list(msg.raw_items()):
         raise MailRejected("not_a_message", "no headers")
 
@@ -409,7 +427,8 @@ def parse_inbound(raw: bytes, max_bytes: int = MAX_BYTES) -> InboundMessage:
     message_ids = _message_ids(_first_header(msg, "Message-ID") or "")
     message_id = message_ids[0] if message_ids else "sha256:" + hashlib.sha256(raw).hexdigest()
 
-    original_recipients = _dedupe(_addresses([v for name in RECIPIENT_HEADERS for v in _headers(msg, name)]))
+    # Each header capped on its own: a huge To must not push the Delivered-To that carries the token out.
+    original_recipients = _dedupe([a for name in RECIPIENT_HEADERS for a in _addresses(_headers(msg, name))])
     tokens = []
     for addr in original_recipients:
         match = TOKEN_RE.match(addr.rpartition("@")[0])

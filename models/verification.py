@@ -81,7 +81,7 @@ def issue_code(official: Official, purpose: str, email: str, *, subject_id: int 
                else VerificationCode.subject_id.is_null()))
      .execute())
     code = f"{secrets.randbelow(1_000_000):06d}"
-    token = secrets.token_urlsafe(18)
+    token = secrets.token_hex(16)  # lower-case: some mail servers lower-case Delivered-To
     row = VerificationCode.create(
         official=official, purpose=purpose, subject_id=subject_id, email=email, token=token,
         code_hash=_hash(token, code), created_at=now, expires_at=now + CODE_TTL,
@@ -140,7 +140,7 @@ def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None =
 def confirm_by_reply(token: str, from_address: str, now: dt.datetime | None = None) -> tuple[VerificationCode, str]:
     """An email reply to verify+TOKEN@: confirms only if it comes from the address the code went to."""
     now = now or utcnow()
-    query = VerificationCode.select().where(VerificationCode.token == token)
+    query = VerificationCode.select().where(VerificationCode.token == (token or "").lower())
     row = (query.for_update() if _pg() else query).first()
     if row is None:
         raise DomainError(texts.CODE_UNKNOWN_TOKEN, "unknown_token")

@@ -109,9 +109,13 @@ def test_r2_2_import_accepts_rows_of_dicts_and_subordinate_agencies(db):
     assert get_agency("CEB").parent_code is None and get_agency("A") is None
 
 
-def test_r2_2_utf8_bom_from_excel_is_accepted(db):
-    result = import_agencies(b"\xef\xbb\xbf" + csv_bytes("RDEC,臺中市政府研究發展考核委員會,研考會,first_level,,"))
-    assert (result.created, result.errors) == (1, [])
+def test_r2_2_excel_csv_with_bom_crlf_and_unnamed_trailing_columns_is_accepted(db):
+    data = ("\ufeffcode,name,short_name,kind,contact_email,parent_code,,\r\n"
+            "RDEC,臺中市政府研究發展考核委員會,研考會,first_level,,,,\r\n"
+            "EDU,臺中市政府教育局,教育局,first_level,,,,stray\r\n")
+    result = import_agencies(data.encode("utf-8"))
+    assert result.created == 1
+    assert result.errors == ["第 3 行：欄位數多於標題列，已略過。"]
 
 
 # ---------------------------------------------------------------- bad rows and hostile files
@@ -137,7 +141,7 @@ def test_r2_2_bad_rows_are_skipped_with_an_error_naming_the_line(db):
     assert result.created == 2 and not result.rejected
     assert [a.code for a in Agency.select().order_by(Agency.code)] == ["HAKKA", "RDEC"]
     assert len(result.errors) == 9
-    for line, error in zip((3, 4, 5, 6, 7, 8, 9, 10, 11), result.errors):
+    for line, error in zip((3, 4, 5, 6, 7, 8, 9, 10, 11), result.errors, strict=True):
         assert error.startswith(f"第 {line} 行：")
     assert "「name」不可空白" in result.errors[0]
     assert "bureau" in result.errors[1]

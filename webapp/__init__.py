@@ -69,12 +69,15 @@ def _register_blueprints(app: Flask) -> None:
 
     csrf.exempt(line.bp)
     csrf.exempt(inbound_mail.bp)
-    for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp")):
+    for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp"), ("webapp.drafts", "bp"),
+                              ("webapp.agency_links", "bp"), ("webapp.dev_mail", "bp")):
         try:
             module = __import__(module_name, fromlist=[attr])
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
+            continue
+        if not hasattr(module, attr):
             continue
         app.register_blueprint(getattr(module, attr))
         if hasattr(module, "init_app"):

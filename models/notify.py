@@ -1,0 +1,20 @@
+"""Notices to officials: a LINE push and an email, both outbox rows written with the state change."""
+from __future__ import annotations
+
+import datetime as dt
+
+from .officials import Official
+from .outbox import queue_line, queue_mail
+
+MAIL_FOOTER = "\n\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"
+
+
+def notify_official(official: Official, *, subject: str, body: str, line_messages: list[dict] | None = None,
+                    key: str, now: dt.datetime | None = None, mail: bool = True) -> None:
+    """Tell one official, once per `key` (the outbox refuses a second row with the same key)."""
+    if mail and official.verified_email:
+        queue_mail(official.verified_email, subject, f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}",
+                   dedupe_key=f"{key}:mail", now=now)
+    if official.following and official.line_user_id:
+        queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
+                   dedupe_key=f"{key}:line", now=now)

@@ -1,0 +1,143 @@
+"""Public pages and open data (INTERFACES.md): state, progress, agencies, dates. No personal data.
+
+A proposer appears only under the display name they chose (R3.0); removed proposals show only that
+they were removed and the ground (R7).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from models import settings
+from models.base import format_taipei, taipei_date, utcnow
+from models.proposals import PUBLISHED_STATES, REMOVAL_GROUNDS, REMOVED, SCOPES, SECONDING, STATE_LABELS, Proposal
+
+bp = Blueprint("public", __name__)
+PAGE_SIZE = 20
+OPEN_DATA_FIELDS = [
+    "id", "title", "scope", "state", "proposer", "lead_agencies", "co_agencies", "submitted_at",
+    "seconding_start", "seconding_end", "established_at", "notice_at", "response_due", "response_extended_due",
+    "responded_at", "valid_seconds", "seconds_needed", "response_decision", "removal_ground",
+]
+
+
+def agencies_of(proposal: Proposal) -> tuple[list[str], list[str]]:
+    """(lead names, co-organiser names): the confirmation's roles when recorded, else the chosen agency."""
+    from models.agencies import get_agency
+
+    def name(code):
+        agency = get_agency(code)
+        return agency.name if agency else code
+
+    try:
+        from models.agency_confirmation import AgencyAssignment
+    except ImportError:  # pragma: no cover - module added with agency confirmation
+        AgencyAssignment = None
+    if AgencyAssignment is not None:
+        rows = list(AgencyAssignment.select().where(AgencyAssignment.proposal == proposal.id))
+        rows = [r for r in rows if getattr(r, "status", "") not in ("declined", "redirected")]
+        if rows:
+            return ([name(r.agency_code) for r in rows if r.role == "lead"],
+                    [name(r.agency_code) for r in rows if r.role != "lead"])
+    return ([name(proposal.agency_code)] if proposal.agency_code else []), []
+
+
+def days_left(proposal: Proposal) -> int | None:
+    if proposal.state != SECONDING or not proposal.seconding_ends:
+        return None
+    return max(0, (proposal.seconding_ends - taipei_date(utcnow())).days)
+
+
+def open_record(proposal: Proposal) -> dict:
+    """One proposal as open data. Removed ones keep only their number, state and ground."""
+    if proposal.state == REMOVED:
+        return {"id": proposal.id, "state": proposal.state, "removal_ground": proposal.removal_ground,
+                **{k: None for k in OPEN_DATA_FIELDS if k not in ("id", "state", "removal_ground")}}
+    leads, cos = agencies_of(proposal)
+
+    def iso(value):
+        return format_taipei(value, "%Y-%m-%dT%H:%M:%S+08:00") or None
+
+    return {
+        "id": proposal.id, "title": proposal.title, "scope": proposal.scope, "state": proposal.state,
+        "proposer": proposal.proposer.display_name, "lead_agencies": leads, "co_agencies": cos,
+        "submitted_at": iso(proposal.first_submitted_at or proposal.submitted_at),
+        "seconding_start": iso(proposal.seconding_started_at),
+        "seconding_end": proposal.seconding_ends.isoformat() if proposal.seconding_ends else None,
+        "established_at": iso(proposal.established_at), "notice_at": iso(proposal.notified_at),
+        "response_due": proposal.response_due.isoformat() if proposal.response_due else None,
+        "response_extended_due": proposal.response_extended_due.isoformat() if proposal.response_extended_due else None,
+        "responded_at": iso(proposal.responded_at), "valid_seconds": proposal.second_count,
+        "seconds_needed": settings.SECONDING_THRESHOLD, "response_decision": proposal.response_decision,
+        "removal_ground": None,
+    }
+
+
+def published():
+    return Proposal.select().where(Proposal.state.in_(PUBLISHED_STATES))
+
+
+@bp.get("/")
+def index():
+    state = request.args.get("state", "")
+    query_text = (request.args.get("q") or "").strip()[:50]
+    query = published()
+    if state in PUBLISHED_STATES:
+        query = query.where(Proposal.state == state)
+    if query_text:
+        like = f"%{query_text.replace('台', '臺')}%"
+        query = query.where((Proposal.title ** like) & (Proposal.state != REMOVED))
+    try:
+        page = max(1, min(int(request.args.get("page", 1)), 10_000))
+    except ValueError:
+        page = 1
+    total = query.count()
+    proposals = list(query.order_by(Proposal.seconding_started_at.desc(nulls="LAST"), Proposal.id.desc())
+                     .paginate(page, PAGE_SIZE))
+    return render_template("public/index.html", proposals=proposals, state=state, q=query_text, page=page,
+                           pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), total=total,
+                           labels=STATE_LABELS, states=[s for s in STATE_LABELS if s in PUBLISHED_STATES],
+                           threshold=settings.SECONDING_THRESHOLD, days_left=days_left, REMOVED=REMOVED)
+
+
+@bp.get("/proposals/<int:proposal_id>")
+def proposal_page(proposal_id: int):
+    proposal = published().where(Proposal.id == proposal_id).first()
+    if proposal is None:
+        abort(404)
+    leads, cos = agencies_of(proposal)
+    return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
+                           grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
+                           days_left=days_left(proposal), REMOVED=REMOVED)
+
+
+@bp.get("/open-data/proposals.json")
+def open_data_json():
+    records = [open_record(p) for p in published().order_by(Proposal.id)]
+    body = json.dumps({"proposals": records, "generated_at": format_taipei(utcnow(), "%Y-%m-%dT%H:%M:%S+08:00")},
+                      ensure_ascii=False)
+    return Response(body, mimetype="application/json")
+
+
+@bp.get("/open-data/proposals.csv")
+def open_data_csv():
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=OPEN_DATA_FIELDS)
+    writer.writeheader()
+    for proposal in published().order_by(Proposal.id):
+        row = open_record(proposal)
+        row["lead_agencies"] = ";".join(row["lead_agencies"] or [])
+        row["co_agencies"] = ";".join(row["co_agencies"] or [])
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=proposals.csv"})
+
+
+def _csv_safe(value):
+    """Neutralise spreadsheet formulas in free text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
