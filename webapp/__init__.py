@@ -70,7 +70,7 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(line.bp)
     csrf.exempt(inbound_mail.bp)
     for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp"), ("webapp.drafts", "bp"),
-                              ("webapp.agency_links", "bp"), ("webapp.dev_mail", "bp")):
+                              ("webapp.agency_links", "bp")):
         try:
             module = __import__(module_name, fromlist=[attr])
         except ModuleNotFoundError as exc:
@@ -83,6 +83,9 @@ def _register_blueprints(app: Flask) -> None:
         if hasattr(module, "init_app"):
             module.init_app(app)
     if app.config.get("LINE_SIMULATOR"):
+        from . import dev_mail
+
+        app.register_blueprint(dev_mail.bp)
         try:
             from .dev_line import dev_line_bp
         except ModuleNotFoundError:

@@ -16,7 +16,9 @@ class Config:
     def __init__(self) -> None:
         env = os.environ
         self.PRODUCTION = bool(env.get("SECRET_KEY"))
-        self.SECRET_KEY = env.get("SECRET_KEY") or secrets.token_hex(32)
+        # Development: random per start, shared by the processes `platform-dev` starts (DEV_SECRET_KEY).
+        self.SECRET_KEY = env.get("SECRET_KEY") or env.get("DEV_SECRET_KEY") or secrets.token_hex(32)
+        self.DEV_MAIL_DIR = env.get("DEV_MAIL_DIR") or None
         self.DATABASE_URL = env.get("DATABASE_URL", "sqlite:///instance/platform.db")
         self.REDIS_URL = env.get("REDIS_URL", "redis://localhost:6379/0")
         self.LINE_CHANNEL_SECRET = env.get("LINE_CHANNEL_SECRET", "dev-channel-secret")

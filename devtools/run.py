@@ -1,0 +1,150 @@
+"""`platform-dev` (README's first command): the whole service on one machine with nothing installed.
+
+Starts, with embedded defaults: SQLite, the LINE API stand-in, an SMTP sink whose mail shows at
+/dev/mail, Redis at REDIS_URL if one answers (else an embedded fakeredis server on loopback), then
+the Procfile's three processes: web (gunicorn), worker (rq) and scheduler (the deadlines sweep).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        from redis import Redis
+
+        return bool(Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def start_embedded_redis(port: int) -> str:
+    from fakeredis import TcpFakeServer
+
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, daemon=True, name="fakeredis").start()
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def start_smtp_sink(port: int, folder: Path):
+    from aiosmtpd.controller import Controller
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.eml"
+            (folder / name).write_bytes(envelope.original_content)
+            print(f"[mail] to {', '.join(envelope.rcpt_tos)} → /dev/mail/{name}", flush=True)
+            return "250 OK"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller
+
+
+def main() -> None:
+    root = Path.cwd()
+    env = os.environ
+    port = int(env.get("PORT", "5000"))
+    env.setdefault("DEV_SECRET_KEY", secrets.token_hex(32))
+    env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{port}")
+    env.setdefault("DATABASE_URL", f"sqlite:///{root / 'instance' / 'platform.db'}")
+    mail_dir = root / "instance" / "mail"
+    env.setdefault("DEV_MAIL_DIR", str(mail_dir))
+    services = []
+
+    if "LINE_API_ENDPOINT" not in env:
+        from devtools.line_standin import serve_in_thread
+
+        standin = serve_in_thread(port=int(env.get("LINE_STANDIN_PORT", "8091")))
+        env["LINE_API_ENDPOINT"] = standin.url
+        services.append(f"LINE API stand-in   {standin.url}")
+    if "MAIL_SERVER" not in env:
+        smtp_port = int(env.get("DEV_SMTP_PORT", "8025"))
+        start_smtp_sink(smtp_port, mail_dir)
+        env["MAIL_SERVER"], env["MAIL_PORT"] = "127.0.0.1", str(smtp_port)
+        services.append(f"SMTP sink           127.0.0.1:{smtp_port} (mail at http://localhost:{port}/dev/mail)")
+    redis_url = env.get("REDIS_URL", "redis://localhost:6379/0")
+    if _redis_answers(redis_url):
+        env["REDIS_URL"] = redis_url
+        services.append(f"Redis               {redis_url}")
+    else:
+        embedded_port = int(env.get("DEV_REDIS_PORT", "6390"))
+        env["REDIS_URL"] = start_embedded_redis(embedded_port)
+        services.append(f"Redis (embedded)    {env['REDIS_URL']} — no Redis answered at {redis_url}")
+
+    flask = [sys.executable, "-m", "flask", "--app", "webapp"]
+    subprocess.run(flask + ["db", "init"], check=True)
+    _import_agencies_once(flask)
+
+    bin_dir = Path(sys.executable).parent
+    processes = {
+        "web": [str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"0.0.0.0:{port}",
+                "webapp:create_app()"],
+        "worker": [str(bin_dir / "rq"), "worker", "--url", env["REDIS_URL"], "--worker-class",
+                   "rq.worker.SimpleWorker", "default"],
+        "scheduler": flask + ["deadlines", "scheduler"],
+    }
+    if not _free(port):
+        sys.exit(f"port {port} is taken; set PORT=...")
+    children = {name: subprocess.Popen(cmd, env=env) for name, cmd in processes.items()}
+    time.sleep(1.5)
+    print("\n" + "=" * 70)
+    print(f"  LINE simulator:   http://localhost:{port}/dev/line")
+    print(f"  Sent mail:        http://localhost:{port}/dev/mail")
+    print(f"  Public site:      http://localhost:{port}/")
+    print(f"  Staff console:    http://localhost:{port}/console/  (flask --app webapp staff create ...)")
+    for line in services:
+        print(f"  {line}")
+    print("  Database:        ", env["DATABASE_URL"])
+    print("=" * 70 + "\n  Ctrl-C stops everything.\n", flush=True)
+
+    def stop(*_):
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"{name} exited with {child.returncode}; stopping", flush=True)
+                stop()
+        time.sleep(1)
+
+
+def _import_agencies_once(flask: list[str]) -> None:
+    from webapp import create_app
+
+    app = create_app()
+    with app.app_context():
+        from models.agencies import Agency
+
+        if Agency.select().exists():
+            return
+    subprocess.run(flask + ["agencies", "import", "data/agencies.csv"], check=False)
+
+
+if __name__ == "__main__":
+    main()
