@@ -1,0 +1,68 @@
+"""Nothing is lost when Redis, the mail server, LINE or a worker fails: the outbox and the sweep."""
+from __future__ import annotations
+
+import datetime as dt
+
+from models.outbox import Outbox, queue_line, queue_mail, unit_of_work
+
+
+def _age_rows():
+    Outbox.update(next_attempt_at=Outbox.next_attempt_at - dt.timedelta(hours=2)).execute()
+
+
+def test_r3_2_failed_line_push_is_retried_by_the_sweep(client, line, runner):
+    uid = line.user()
+    line.fail(count=1, status=500)
+    with unit_of_work():
+        queue_line(uid, [{"type": "text", "text": "通知"}])
+    row = Outbox.get()
+    assert row.status == "pending" and row.attempts == 1 and row.last_error
+    assert line.messages(uid) == []
+    _age_rows()
+    result = runner.invoke(args=["deadlines", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert Outbox.get().status == "sent"
+    assert [m["text"] for m in line.messages(uid)] == ["通知"]
+
+
+def test_r3_2_mail_server_down_then_back(app, smtp, runner):
+    from webapp.extensions import mail
+
+    port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = 1  # nothing listens there
+    mail.init_app(app)
+    with unit_of_work():
+        queue_mail("wang@taichung.gov.tw", "主旨", "內容")
+    assert Outbox.get().status == "pending"
+    app.config["MAIL_PORT"] = port
+    mail.init_app(app)
+    _age_rows()
+    runner.invoke(args=["deadlines", "sweep"])
+    assert Outbox.get().status == "sent"
+    assert smtp.last_to("wang@taichung.gov.tw")["Subject"] == "主旨"
+
+
+def test_r3_2_redis_down_keeps_rows_for_the_sweep(app, smtp, runner):
+    from redis import Redis
+
+    good = app.extensions["redis"]
+    app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    app.config["RQ_ASYNC"] = True  # production mode: an enqueue failure must not raise
+    with unit_of_work():
+        queue_mail("lee@taichung.gov.tw", "主旨", "內容")
+    assert Outbox.get().status == "pending" and smtp.to("lee@taichung.gov.tw") == []
+    app.extensions["redis"] = good
+    app.config["RQ_ASYNC"] = False
+    _age_rows()
+    runner.invoke(args=["deadlines", "sweep"])
+    assert Outbox.get().status == "sent"
+
+
+def test_r3_2_notice_is_sent_once_per_dedupe_key(client, smtp):
+    with unit_of_work():
+        queue_mail("wang@taichung.gov.tw", "一次", "內容", dedupe_key="k1")
+        queue_mail("wang@taichung.gov.tw", "一次", "內容", dedupe_key="k1")
+    with unit_of_work():
+        queue_mail("wang@taichung.gov.tw", "一次", "內容", dedupe_key="k1")
+    assert Outbox.select().count() == 1
+    assert len(smtp.to("wang@taichung.gov.tw")) == 1

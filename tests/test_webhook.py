@@ -1,0 +1,116 @@
+"""The LINE webhook as INTERFACES.md states it, and what the bot answers to odd input (R3.0)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from devtools.line_standin import make_body, make_event
+from models.events import LineEvent
+from models.officials import Official
+from models.outbox import Outbox
+
+
+def test_r3_0_webhook_refuses_missing_or_wrong_signature(client, line):
+    uid = line.user()
+    body = make_body([make_event("follow", uid)])
+    assert line.raw(client, body, signature=False).status_code == 400
+    assert line.raw(client, body, signature="bm90IGEgc2lnbmF0dXJl").status_code == 400
+    assert LineEvent.select().count() == 0 and Official.select().count() == 0
+    assert line.messages(uid) == []
+
+
+def test_r3_0_webhook_refuses_malformed_json_and_oversized_body(client, line):
+    assert line.raw(client, b"{not json").status_code == 400
+    assert line.raw(client, b'["a list"]').status_code == 400
+    huge = b'{"events": [], "pad": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    assert line.raw(client, huge).status_code == 413
+    assert LineEvent.select().count() == 0
+
+
+def test_r3_0_verification_request_with_no_events_answers_200(client, line):
+    assert line.raw(client, json.dumps({"destination": "U0", "events": []}).encode()).status_code == 200
+
+
+def test_r3_0_same_event_twice_is_processed_once(client, line):
+    uid = line.user()
+    first = line.follow(client, uid)
+    again = line.redeliver(client, first)
+    assert first.status_code == again.status_code == 200
+    assert LineEvent.select().count() == 1
+    assert sum("歡迎" in t for t in line.texts(uid)) == 1
+
+
+def test_r3_0_unknown_event_types_are_stored_and_ignored(client, line):
+    uid = line.user()
+    event = make_event("follow", uid)
+    event["type"] = "somethingNew"
+    assert line.send(client, event).status_code == 200
+    assert line.messages(uid) == []
+
+
+def test_r3_0_stickers_images_and_other_messages_get_a_short_answer(client, line):
+    uid = line.user()
+    line.sticker(client, uid)
+    assert "貼圖" in line.texts(uid)[-1]
+    line.image(client, uid)
+    assert "文字" in line.texts(uid)[-1]
+    line.location(client, uid)
+    assert "文字" in line.texts(uid)[-1]
+
+
+def test_r3_0_group_chats_are_told_to_talk_one_to_one(client, line):
+    uid = line.user()
+    line.group_text(client, uid, "大家好")
+    calls = [c for c in line.calls() if c["path"] == "/v2/bot/message/reply"]
+    assert "一對一" in calls[-1]["body"]["messages"][0]["text"]
+    assert Official.select().count() == 0
+
+
+def test_r3_0_a_10000_character_message_gets_a_clear_answer(client, line):
+    uid = line.user()
+    line.follow(client, uid)
+    line.postback(client, uid, "a=reg.start")
+    line.text(client, uid, "長" * 10_000)
+    assert "最多 30 個字" in line.texts(uid)[-1]
+    assert Official.get(Official.line_user_id == uid).real_name is None
+
+
+def test_r3_0_unfollow_marks_official_and_stops_pushes(client, line):
+    uid = line.user()
+    line.follow(client, uid)
+    line.unfollow(client, uid)
+    assert Official.get(Official.line_user_id == uid).following is False
+
+
+def test_r3_0_forged_postback_data_is_answered_without_change(client, line):
+    uid = line.user()
+    line.follow(client, uid)
+    line.postback(client, uid, "a=reg.edit&f=verified_email")
+    line.postback(client, uid, "a=nonexistent&x=" + "y" * 5000)
+    official = Official.get(Official.line_user_id == uid)
+    assert official.verified_email is None
+    assert line.texts(uid)[-1]
+
+
+def test_r3_0_reply_falls_back_to_push_when_the_token_expired(client, line, app):
+    """A worker that picks an event up too late pushes the answer instead (through the outbox)."""
+    from jobs.line_events import process_line_event, store_events
+
+    uid = line.user()
+    body = json.loads(make_body([make_event("follow", uid)]))
+    ids = store_events(body)
+    LineEvent.update(received_at=LineEvent.received_at - dt.timedelta(minutes=5)).execute()
+    assert process_line_event(ids[0]) == "done"
+    pushes = [c for c in line.calls() if c["path"] == "/v2/bot/message/push"]
+    assert pushes and "歡迎" in pushes[0]["body"]["messages"][0]["text"]
+    assert Outbox.get().status == "sent"
+
+
+def test_r3_0_healthz_reports_db_and_redis(client, app):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"db": "ok", "redis": "ok"}
+    from redis import Redis
+
+    app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json == {"db": "ok", "redis": "unavailable"}
