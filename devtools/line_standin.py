@@ -641,7 +641,6 @@ _FAIL_MESSAGES = {
 def create_standin_app(state: StandinState | None = None) -> Flask:
     """The stand-in as a WSGI app.  ``app.extensions["line_standin"]`` is its StandinState."""
     app = Flask("line_standin")
-    app.config["JSON_AS_ASCII"] = False
     st = state or StandinState()
     app.extensions["line_standin"] = st
 
