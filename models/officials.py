@@ -60,8 +60,13 @@ _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 def clean_text(value: str, *, field: str, max_len: int, min_len: int = 1, multiline: bool = False) -> str:
-    """NFKC-normalise, refuse control/format characters (zero-width, bidi overrides) and enforce lengths."""
-    value = unicodedata.normalize("NFKC", value or "").strip()
+    """Normalise, refuse control/format characters (zero-width, bidi overrides) and enforce lengths.
+
+    Short fields use NFKC (full-width letters become ASCII); multi-line prose uses NFC, so Chinese
+    full-width punctuation（，：；？！）stays as the author wrote it.
+    """
+    value = unicodedata.normalize("NFC" if multiline else "NFKC", value or "").strip()
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
     for ch in value:
         if multiline and ch in "\n\t":
             continue

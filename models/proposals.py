@@ -214,6 +214,8 @@ def set_field(official: Official, proposal_id: int, field: str, value: str, now:
             cleaned = ""
         else:
             cleaned = clean_text(value, field=label, max_len=max_len, min_len=max(min_len, 1), multiline=True)
+            if field == "title":
+                cleaned = " ".join(cleaned.split())  # one line
     elif field == "scope":
         if value not in SCOPES:
             raise DomainError("請從三個範圍中選擇一個（第六點）。", "bad_scope")
@@ -264,6 +266,7 @@ def submit(official: Official, proposal_id: int, now: dt.datetime | None = None)
     require_verified(official)
     now = now or utcnow()
     proposal = own_editable(official, proposal_id)
+    require_co_proposers_confirmed(proposal)  # R5.1: a group proposal needs every co-proposer's consent
     missing = missing_fields(proposal)
     if missing:
         labels = {"scope": "範圍", "agency_code": "權責機關", **{k: v[0] for k, v in FIELD_LIMITS.items()}}
@@ -435,3 +438,139 @@ calendar.on_calendar_change(recompute_review_clocks)
 # Collected by jobs.sweep: (name, step(now) -> number of actions).
 SWEEP_STEPS = [("review_overdue_reminders", remind_overdue_reviews)]
 MODELS = [Proposal, CoProposer]
+
+
+# --- group proposals (R5.1) -------------------------------------------------------------------
+# A group proposal names its co-proposers by their verified email; each confirms in their own chat.
+# Declining (or being removed) deletes the row; the proposal is submitted only when every named
+# co-proposer has confirmed (`require_co_proposers_confirmed`, called before `submit`).
+
+MAX_CO_PROPOSERS = 10
+CO_INVITE_ACTION = "prop.cop"  # postback answered by the invitee: a=prop.cop&p=<proposal>&v=yes|no
+
+
+def co_proposers(proposal: Proposal) -> list[CoProposer]:
+    """The named co-proposers, in the order they were invited."""
+    return list(CoProposer.select(CoProposer, Official).join(Official)
+                .where(CoProposer.proposal == proposal).order_by(CoProposer.invited_at, CoProposer.id))
+
+
+def set_group(official: Official, proposal_id: int, is_group: bool, now: dt.datetime | None = None) -> Proposal:
+    """Choose an individual or a group proposal; going back to individual drops every co-proposer."""
+    require_verified(official)
+    proposal = own_editable(official, proposal_id)
+    if not is_group:
+        CoProposer.delete().where(CoProposer.proposal == proposal).execute()
+    Proposal.update(is_group=bool(is_group)).where(Proposal.id == proposal.id).execute()
+    proposal.is_group = bool(is_group)
+    record(official.actor, "group_set" if is_group else "group_unset", "proposal", proposal.id, now=now)
+    return proposal
+
+
+def _co_invite_messages(proposal: Proposal, proposer: Official) -> list[dict]:
+    def answer(label: str, value: str) -> dict:
+        return {"type": "action", "action": {"type": "postback", "label": label, "displayText": label,
+                                              "data": f"a={CO_INVITE_ACTION}&p={proposal.id}&v={value}"}}
+
+    body = (f"{proposer.display_name} 邀請您擔任提案「{proposal.title or '（尚未命名）'}」的共同提案人。\n"
+            "確認後，您的顯示名稱會與提案一同公開。請選擇是否同意。")
+    return [{"type": "text", "text": body[:4900], "quickReply": {"items": [answer("同意擔任", "yes"), answer("婉拒", "no")]}}]
+
+
+def invite_co_proposer(official: Official, proposal_id: int, email: str, now: dt.datetime | None = None) -> CoProposer:
+    """Name a verified colleague by email as co-proposer; they are asked in LINE to confirm."""
+    import unicodedata
+
+    from .outbox import queue_line
+
+    require_verified(official)
+    now = now or utcnow()
+    proposal = own_editable(official, proposal_id)
+    address = unicodedata.normalize("NFKC", email or "").strip().lower()
+    if "@" not in address or len(address) > 254:
+        raise DomainError("請輸入同仁註冊時使用的公務電子郵件（例如 name@taichung.gov.tw）。", "bad_email")
+    if address == (official.verified_email or "").lower():
+        raise DomainError("您是提案人，不需要邀請自己。", "self")
+    colleague = Official.get_or_none(Official.verified_email == address)
+    if colleague is None or not colleague.is_verified:
+        raise DomainError("找不到以這個電子郵件完成認證的同仁。請確認地址，或請同仁先加入平臺並完成認證。", "no_colleague")
+    if CoProposer.select().where((CoProposer.proposal == proposal) & (CoProposer.official == colleague)).exists():
+        raise DomainError("這位同仁已在共同提案人名單中。", "already_invited")
+    if CoProposer.select().where(CoProposer.proposal == proposal).count() >= MAX_CO_PROPOSERS:
+        raise DomainError(f"共同提案人最多 {MAX_CO_PROPOSERS} 位。", "too_many")
+    row = CoProposer.create(proposal=proposal, official=colleague, invited_at=now)
+    Proposal.update(is_group=True).where(Proposal.id == proposal.id).execute()
+    proposal.is_group = True
+    record(official.actor, "co_proposer_invited", "proposal", proposal.id, detail={"official": colleague.id}, now=now)
+    if colleague.following and colleague.line_user_id:
+        queue_line(colleague.line_user_id, _co_invite_messages(proposal, official),
+                   dedupe_key=f"proposal:{proposal.id}:co-invite:{row.id}", now=now)
+    return row
+
+
+def answer_co_invitation(official: Official, proposal_id: int, accept: bool,
+                         now: dt.datetime | None = None) -> tuple[Proposal, str]:
+    """The invitee confirms or declines; returns (proposal, outcome) with outcome confirmed|declined|already."""
+    from .outbox import queue_line
+
+    require_verified(official)
+    now = now or utcnow()
+    proposal = lock(proposal_id)
+    row = CoProposer.get_or_none((CoProposer.proposal == proposal) & (CoProposer.official == official))
+    if row is None:
+        raise DomainError("這個共同提案邀請已取消或不存在。", "no_invitation")
+    if row.confirmed_at is not None:
+        return proposal, "already"
+    if proposal.state not in EDITABLE_STATES:
+        raise DomainError(f"提案目前為「{proposal.state_label}」，邀請已不需回覆。", "not_editable")
+    if accept:
+        CoProposer.update(confirmed_at=now).where(CoProposer.id == row.id).execute()
+        outcome, said = "confirmed", "已同意擔任共同提案人"
+    else:
+        row.delete_instance()
+        outcome, said = "declined", "婉拒擔任共同提案人，已從名單移除"
+    record(official.actor, f"co_proposer_{outcome}", "proposal", proposal.id, now=now)
+    proposer = proposal.proposer
+    if proposer.following and proposer.line_user_id:
+        text = f"{official.display_name} {said}（提案「{proposal.title or '（尚未命名）'}」）。"
+        quick = [{"type": "action", "action": {"type": "postback", "label": "預覽提案", "displayText": "預覽提案",
+                                                "data": f"a=prop.preview&p={proposal.id}"}}]
+        queue_line(proposer.line_user_id, [{"type": "text", "text": text, "quickReply": {"items": quick}}],
+                   dedupe_key=f"proposal:{proposal.id}:co-answer:{row.id}:{outcome}", now=now)
+    return proposal, outcome
+
+
+def remove_co_proposers(official: Official, proposal_id: int, *, unconfirmed_only: bool = True,
+                        co_official_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """The proposer removes one co-proposer, or every one who has not confirmed; returns how many."""
+    require_verified(official)
+    proposal = own_editable(official, proposal_id)
+    query = CoProposer.delete().where(CoProposer.proposal == proposal)
+    if co_official_id is not None:
+        query = query.where(CoProposer.official == co_official_id)
+    if unconfirmed_only:
+        query = query.where(CoProposer.confirmed_at.is_null())
+    removed = query.execute()
+    if removed:
+        record(official.actor, "co_proposers_removed", "proposal", proposal.id, detail={"count": removed}, now=now)
+    return removed
+
+
+def require_co_proposers_confirmed(proposal: Proposal) -> None:
+    """R5.1: a group proposal needs at least one co-proposer, and every one named must have confirmed."""
+    if not proposal.is_group:
+        return
+    rows = co_proposers(proposal)
+    if not rows:
+        raise DomainError("共同提案至少需要一位共同提案人；請邀請同仁，或改為個人提案。", "no_co_proposers")
+    waiting = [r.official.display_name for r in rows if r.confirmed_at is None]
+    if waiting:
+        raise DomainError("還在等待共同提案人確認：" + "、".join(waiting)
+                          + "。請等待確認，或移除未確認的共同提案人後再送出。", "co_unconfirmed")
+
+
+def pending_co_invitations(official: Official) -> list[CoProposer]:
+    """Invitations this official has not answered, on proposals still being edited."""
+    return list(CoProposer.select(CoProposer, Proposal).join(Proposal)
+                .where((CoProposer.official == official) & CoProposer.confirmed_at.is_null()
+                       & Proposal.state.in_(EDITABLE_STATES)).order_by(CoProposer.invited_at))

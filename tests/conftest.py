@@ -7,7 +7,9 @@ import uuid
 import psycopg2
 import pytest
 
-pytest_plugins = ["tests.fixtures_app", "tests.fixtures_line", "tests.fixtures_mail", "tests.fixtures_browser"]
+pytest_plugins = [
+    "tests.fixtures_app", "tests.fixtures_line", "tests.fixtures_mail", "tests.fixtures_browser", "tests.fixtures_console",
+]
 
 ADMIN_URL = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

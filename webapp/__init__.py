@@ -21,6 +21,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(Config().as_dict())
     if test_config:
         app.config.update(test_config)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a load balancer: take the client address and scheme from its headers (login limits per IP).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SQL parameters carry personal data (R4): never logged unless asked for explicitly.

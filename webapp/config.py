@@ -45,6 +45,10 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.PRODUCTION and self.PUBLIC_BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0") or 0)
+        self.LOGIN_LIMIT_PER_EMAIL = int(env.get("LOGIN_LIMIT_PER_EMAIL", "10"))
+        self.LOGIN_LIMIT_PER_IP = int(env.get("LOGIN_LIMIT_PER_IP", "30"))
+        self.LOGIN_LIMIT_WINDOW_SECONDS = int(env.get("LOGIN_LIMIT_WINDOW_SECONDS", str(15 * 60)))
         self.MAX_CONTENT_LENGTH = 12 * 1024 * 1024
         self.WTF_CSRF_TIME_LIMIT = None
 

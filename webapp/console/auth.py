@@ -1,0 +1,226 @@
+"""Console login and logout, the role decorators and the agency scope every console view uses.
+
+    from webapp.console.auth import agency_scope, ops_required, staff_required
+
+    @bp.get("/review")
+    @ops_required                 # operations team only; agency staff get 403
+    def review_queue(): ...
+
+    @bp.get("/confirmations")
+    @staff_required               # any logged-in staff member
+    def agency_confirmations():
+        code = agency_scope(current_staff())   # None: every agency (ops); else the one agency code
+        ...
+
+Login attempts are limited per email and per client IP in fixed windows in Redis (failures
+only, so a whole office behind one NAT address is not locked out by its own successful logins).
+If Redis does not answer, the per-account `failed_logins` column limits instead and a warning is
+logged: the limit never silently disappears.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from redis.exceptions import RedisError
+
+from models.staff import ROLE_OPS, Staff, authenticate, load_staff, locked_out, normalize_email
+
+from . import bp
+from .forms import LoginForm
+
+__all__ = ["agency_scope", "current_staff", "ops_required", "restrict_to_agency", "roles_required",
+           "staff_required"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MSG = {
+    "login_failed": "電子郵件或密碼不正確，或帳號已停用。",
+    "rate_limited": "登入嘗試次數過多，為保護帳號安全，請 {minutes} 分鐘後再試。如需協助請聯絡營運小組（研考會）。",
+    "welcome": "{name}，歡迎登入。",
+    "logged_out": "您已登出。",
+}
+
+
+# --- who is logged in ---------------------------------------------------------------------------
+
+def load_user(user_id: str) -> Staff | None:
+    """Flask-Login's user loader: the active staff account with this id."""
+    return load_staff(user_id)
+
+
+def current_staff() -> Staff | None:
+    """The logged-in staff member, or None."""
+    if not current_user.is_authenticated:
+        return None
+    user = current_user._get_current_object()
+    return user if isinstance(user, Staff) else None
+
+
+def staff_required(view: F) -> F:
+    """Any logged-in, active staff member; others are sent to the login page."""
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any):
+        if current_staff() is None:
+            return current_app.login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def roles_required(*roles: str) -> Callable[[F], F]:
+    """Logged-in staff whose role is one of `roles`; other staff get 403."""
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any):
+            staff = current_staff()
+            if staff is None:
+                return current_app.login_manager.unauthorized()
+            if staff.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+ops_required = roles_required(ROLE_OPS)
+ops_required.__doc__ = "The operations team (研考會) only; agency staff get 403."
+
+
+def agency_scope(staff: Staff) -> str | None:
+    """The agency whose records this staff member may see: None means every agency (ops).
+
+    Filter with it: ``if (code := agency_scope(staff)) is not None: query = query.where(X.agency_code == code)``.
+    """
+    if staff.role == ROLE_OPS:
+        return None
+    # An agency account always has a code (create_staff checks); "" matches nothing if one did not.
+    return staff.agency_code or ""
+
+
+def restrict_to_agency(query, agency_field, staff: Staff):
+    """`query` limited to the rows of the staff member's agency (unchanged for ops)."""
+    code = agency_scope(staff)
+    return query if code is None else query.where(agency_field == code)
+
+
+# --- login attempts -----------------------------------------------------------------------------
+
+class LoginLimiter:
+    """Fixed-window limits on failed logins per email and per client IP (see the module docstring)."""
+
+    def __init__(self) -> None:
+        config = current_app.config
+        self.per_email = int(config.get("LOGIN_LIMIT_PER_EMAIL", 10))
+        self.per_ip = int(config.get("LOGIN_LIMIT_PER_IP", 30))
+        self.window = int(config.get("LOGIN_LIMIT_WINDOW_SECONDS", 15 * 60))
+        self.prefix = config.get("LOGIN_LIMIT_KEY_PREFIX", "console:login")
+
+    @property
+    def minutes(self) -> int:
+        return max(1, -(-self.window // 60))
+
+    def _keys(self, email: str, ip: str) -> tuple[str, str]:
+        # Emails are hashed so Redis holds no personal data.
+        digest = hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
+        return f"{self.prefix}:email:{digest}", f"{self.prefix}:ip:{ip}"
+
+    def attempt(self, email: str, ip: str, now: dt.datetime | None = None) -> bool:
+        """Count this attempt; False when the email or the IP is over its limit (refuse it unchecked)."""
+        email_key, ip_key = self._keys(email, ip)
+        try:
+            pipe = current_app.extensions["redis"].pipeline()
+            for key in (email_key, ip_key):
+                pipe.set(key, 0, ex=self.window, nx=True)
+                pipe.incr(key)
+            _, email_count, _, ip_count = pipe.execute()
+        except RedisError as error:
+            log.warning("login rate limit: Redis unavailable (%s); limiting by the account's failed_logins", error)
+            return not locked_out(email, self.per_email, dt.timedelta(seconds=self.window), now)
+        return email_count <= self.per_email and ip_count <= self.per_ip
+
+    def succeeded(self, email: str, ip: str) -> None:
+        """A successful login does not count against the email or the office's IP."""
+        email_key, ip_key = self._keys(email, ip)
+        try:
+            pipe = current_app.extensions["redis"].pipeline()
+            pipe.delete(email_key)
+            pipe.decr(ip_key)
+            pipe.execute()
+        except RedisError as error:
+            log.warning("login rate limit: Redis unavailable (%s); counters not reset", error)
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None (never redirect to another host)."""
+    if not target:
+        return None
+    target = target.strip()
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def client_ip() -> str:
+    """The client address (behind a proxy, the factory must apply ProxyFix for this to be the client)."""
+    return request.remote_addr or "unknown"
+
+
+# --- views --------------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The login form; a generic message on any failure, so it never tells which emails exist."""
+    if current_staff() is not None:
+        return redirect(safe_next(request.args.get("next")) or url_for("console.home"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+    error, status = None, 200
+    if form.validate_on_submit():
+        email = normalize_email(form.email.data)
+        ip = client_ip()
+        limiter = LoginLimiter()
+        if not limiter.attempt(email, ip):
+            log.warning("console login refused by rate limit for ip=%s", ip)
+            error, status = MSG["rate_limited"].format(minutes=limiter.minutes), 429
+        else:
+            staff = authenticate(email, form.password.data,
+                                 failure_window=dt.timedelta(seconds=limiter.window))
+            if staff is not None:
+                limiter.succeeded(email, ip)
+                session.clear()  # a fresh session for the new login
+                login_user(staff)
+                flash(MSG["welcome"].format(name=staff.name), "success")
+                return redirect(safe_next(form.next.data) or url_for("console.home"))
+            error, status = MSG["login_failed"], 401
+    elif request.method == "POST":
+        status = 400
+    form.password.data = ""
+    return render_template("console/login.html", form=form, error=error, title="登入"), status
+
+
+@bp.post("/logout")
+def logout():
+    """Log out (POST with a CSRF token, so another site cannot log staff out)."""
+    # CSRFProtect has already checked the token of this POST (a bad one never reaches here).
+    logout_user()
+    session.clear()
+    flash(MSG["logged_out"], "info")
+    return redirect(url_for("console.login"))
