@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask
+from flask import Flask, g
 
 from .config import Config
 
@@ -40,6 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def _open_db():
         db.connect(reuse_if_open=True)
+        # `g` outlives a request when an app context was already pushed (tests, CLI): never let
+        # one request's login or CSRF token leak into the next.
+        g.pop("_login_user", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
     @app.teardown_appcontext
     def _close_db(exc):

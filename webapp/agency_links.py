@@ -1,0 +1,103 @@
+"""The agency's answer by the signed link in the confirmation email (R9.2.5(2)).
+
+`GET /agency/answer/<token>` shows the proposal and three buttons and never changes anything (mail
+scanners open links); `POST` (CSRF) applies the answer. A forged link answers 400, an expired or
+replaced one 410, an answer after the first (or after the clock decided) 409; nothing changes.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, render_template, request
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from models import agency_confirmation as domain
+from models.agencies import active_agencies
+from models.base import DomainError, format_taipei
+
+bp = Blueprint("agency_links", __name__)
+
+STATUS_FOR_ERROR = {"bad_token": 400, "expired_token": 410, "already_answered": 409}
+
+
+@bp.before_request
+def _own_csrf_token():
+    # Flask-WTF caches the token in `g`, which outlives a request when an app context was already
+    # pushed (the test fixtures do this): each request must use the token of its own session.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+@bp.after_request
+def _headers(response):
+    # The URL carries the signed token: never cached, never sent on as a referrer, never framed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+class LinkAnswerForm(FlaskForm):
+    decision = HiddenField(validators=[DataRequired("請選擇回覆。")])
+    redirect_agency_code = SelectField("所屬機關", validators=[Optional()])
+    note = TextAreaField("說明", validators=[Optional(), Length(max=domain.NOTE_MAX)],
+                         render_kw={"rows": 3, "maxlength": domain.NOTE_MAX})
+
+
+def _form(assignment: domain.AgencyAssignment, **formdata) -> LinkAnswerForm:
+    form = LinkAnswerForm(**formdata)
+    form.redirect_agency_code.choices = [("", "（不在清單上，請於說明寫明）")] + [
+        (a.code, a.name) for a in active_agencies() if a.code != assignment.agency_code]
+    return form
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(error):
+    message = "表單已失效（可能停留太久），請重新開啟郵件中的連結後再送出。"
+    return render_template("agency_answer.html", error=message, assignment=None, proposal=None), 400
+
+
+def _refused(error: DomainError, assignment: domain.AgencyAssignment | None = None):
+    status = STATUS_FOR_ERROR.get(error.code, 400)
+    return render_template("agency_answer.html", error=error.message, assignment=assignment,
+                           proposal=assignment.proposal if assignment else None), status
+
+
+def _page(assignment: domain.AgencyAssignment, form: LinkAnswerForm, *, error: str | None = None,
+          done: bool = False, status: int = 200):
+    return render_template(
+        "agency_answer.html", assignment=assignment, proposal=assignment.proposal, form=form, error=error, done=done,
+        decisions=domain.DECISION_LABELS, chosen=request.args.get("decision", ""),
+        answered_at=format_taipei(assignment.answered_at), open=assignment.status == domain.PENDING,
+    ), status
+
+
+@bp.get("/agency/answer/<token>")
+def answer_page(token: str):
+    """The proposal, the agency's role and due day, and the three answers (nothing changes here)."""
+    try:
+        assignment = domain.assignment_for_token(token)
+    except DomainError as error:
+        return _refused(error)
+    return _page(assignment, _form(assignment, formdata=None))
+
+
+@bp.post("/agency/answer/<token>")
+def answer(token: str):
+    """Apply the agency's answer once; a second answer is refused with what was answered first."""
+    try:
+        assignment = domain.assignment_for_token(token)
+    except DomainError as error:
+        return _refused(error)
+    form = _form(assignment)
+    if not form.validate_on_submit():
+        return _page(assignment, form, error="表單已失效或內容有誤，請重新整理頁面後再送出。", status=400)
+    agency = assignment.agency_code
+    try:
+        assignment = domain.answer(assignment.id, f"agency:{agency}:link", form.decision.data, form.note.data or "",
+                                   form.redirect_agency_code.data or None)
+    except DomainError as error:
+        if error.code == "already_answered":
+            return _refused(error, domain.AgencyAssignment.get_by_id(assignment.id))
+        return _page(assignment, form, error=error.message, status=400)
+    return _page(assignment, form, done=True)

@@ -1,0 +1,241 @@
+"""Confirming the responsible agency in the console (R9.2.5).
+
+The operations team sends the request from a proposal's review page (seconding or later), records
+lead and co-organisers, marks a dispute (all become leads) and settles declines and redirects with
+the agency. `/console/confirmations` lists the assignments: every agency's for the team, only its
+own for agency staff, who can answer there as well as by the emailed link.
+"""
+from __future__ import annotations
+
+import peewee
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from models import agency_confirmation as domain
+from models.agencies import active_agencies
+from models.base import DomainError
+from models.calendar import today_taipei
+from models.proposals import Proposal
+
+from . import bp
+from .auth import agency_scope, current_staff, ops_required, staff_required
+
+REQUIRED = "此欄位必填。"
+
+MSG = {
+    "requested": "已寄出機關確認請求：{names}（請於 {due} 前回覆）。",
+    "roles_set": "已更新主辦／協辦機關。",
+    "disputed": "已將所有機關列為主辦（第九點（二）5（3））。",
+    "answered": "已回覆：{decision}。",
+    "settled": "已記錄協調結果。",
+    "bad_form": "表單內容有誤，請檢查後再送出。",
+    "lead_required": "請選擇主辦機關。",
+}
+
+
+class RequestForm(FlaskForm):
+    lead = SelectField("主辦機關", validators=[Optional()])
+    co = SelectMultipleField("協辦機關（可複選）", validators=[Optional()], render_kw={"size": 6})
+    submit = SubmitField("寄送機關確認請求")
+
+
+class RolesForm(FlaskForm):
+    lead = SelectField("協調後的主辦機關（其餘為協辦）", validators=[DataRequired(REQUIRED)])
+    submit = SubmitField("設定主辦／協辦")
+
+
+class DisputeForm(FlaskForm):
+    submit = SubmitField("仍有爭議：全部列為主辦")
+
+
+class AnswerForm(FlaskForm):
+    decision = RadioField("回覆", choices=list(domain.DECISION_LABELS.items()), validators=[DataRequired(REQUIRED)])
+    redirect_agency_code = SelectField("所屬機關（應由所屬機關辦理時）", validators=[Optional()])
+    note = TextAreaField("說明（非本機關業務時必填；所屬機關不在清單上時請寫明）",
+                         validators=[Optional(), Length(max=domain.NOTE_MAX)],
+                         render_kw={"rows": 3, "maxlength": domain.NOTE_MAX})
+    submit = SubmitField("送出回覆")
+
+
+class SettleForm(FlaskForm):
+    outcome = RadioField("協調結果", choices=list(domain.SETTLE_OUTCOMES.items()), validators=[DataRequired(REQUIRED)])
+    note = TextAreaField("協調說明", validators=[DataRequired(REQUIRED), Length(min=2, max=domain.NOTE_MAX)],
+                         render_kw={"rows": 2, "maxlength": domain.NOTE_MAX})
+    submit = SubmitField("記錄協調結果")
+
+
+def agency_choices(blank: str = "請選擇") -> list[tuple[str, str]]:
+    return [("", blank)] + [(a.code, a.name) for a in active_agencies()]
+
+
+def _request_form(proposal: Proposal, **formdata) -> RequestForm:
+    """The request form; `formdata=None` for an empty one, nothing to read the POST."""
+    form = RequestForm(prefix="request", **formdata)
+    has_lead = any(a.role == domain.LEAD for a in domain.active_assignments(proposal.id))
+    form.lead.choices = agency_choices("（維持現有主辦）" if has_lead else "請選擇")
+    form.co.choices = agency_choices()[1:]
+    if "formdata" in formdata and not domain.assignments_of(proposal.id):  # a fresh form: suggest the chosen agency
+        form.lead.data = proposal.agency_code or ""
+    return form
+
+
+def _roles_form(proposal: Proposal, **formdata) -> RolesForm:
+    form = RolesForm(prefix="roles", **formdata)
+    form.lead.choices = [(a.agency_code, a.agency_name) for a in domain.active_assignments(proposal.id)]
+    return form
+
+
+def request_forms(proposal: Proposal, **given) -> dict:
+    """The confirmation forms of the review detail page."""
+    return {"request_form": given.get("request_form") or _request_form(proposal, formdata=None),
+            "roles_form": given.get("roles_form") or _roles_form(proposal, formdata=None),
+            "dispute_form": DisputeForm(prefix="dispute", formdata=None)}
+
+
+def _proposal_or_404(proposal_id: int) -> Proposal:
+    try:
+        return Proposal.get_by_id(proposal_id)
+    except peewee.DoesNotExist:
+        abort(404)
+
+
+def _assignment_or_404(assignment_id: int) -> domain.AgencyAssignment:
+    found = domain.AgencyAssignment.get_or_none(domain.AgencyAssignment.id == assignment_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _back_to(proposal: Proposal):
+    return redirect(url_for("console.review_detail", proposal_id=proposal.id) + "#agencies")
+
+
+def _form_errors(form: FlaskForm) -> str:
+    return "；".join(f"{getattr(form, name).label.text}：{'、'.join(errors)}" for name, errors in form.errors.items()
+                    if name != "csrf_token") or MSG["bad_form"]
+
+
+# --- operations team ------------------------------------------------------------------------------
+
+@bp.post("/review/<int:proposal_id>/confirmations")
+@ops_required
+def request_confirmation(proposal_id: int):
+    """R9.2.5(1): email each chosen agency a request with signed links."""
+    proposal = _proposal_or_404(proposal_id)
+    form = _request_form(proposal)
+    if not form.validate_on_submit():
+        flash(_form_errors(form), "error")
+        return _back_to(proposal)
+    wanted = ([(form.lead.data, domain.LEAD)] if form.lead.data else []) + [
+        (code, domain.CO) for code in form.co.data if code != form.lead.data]
+    try:
+        created = domain.request_confirmation(proposal.id, current_staff().actor, wanted,
+                                              base_url=current_app.config["PUBLIC_BASE_URL"])
+    except DomainError as error:
+        flash(error.message, "error")
+        return _back_to(proposal)
+    flash(MSG["requested"].format(names="、".join(f"{a.agency_name}（{a.role_label}）" for a in created),
+                                  due=f"{created[0].due:%Y-%m-%d}"), "success")
+    return _back_to(proposal)
+
+
+@bp.post("/review/<int:proposal_id>/roles")
+@ops_required
+def set_roles(proposal_id: int):
+    """R9.2.5(3): the coordinated lead; the other agencies become co-organisers."""
+    proposal = _proposal_or_404(proposal_id)
+    form = _roles_form(proposal)
+    if not form.validate_on_submit():
+        flash(_form_errors(form), "error")
+        return _back_to(proposal)
+    roles = {code: domain.LEAD if code == form.lead.data else domain.CO for code, _ in form.lead.choices}
+    try:
+        domain.set_roles(proposal.id, current_staff().actor, roles)
+    except DomainError as error:
+        flash(error.message, "error")
+        return _back_to(proposal)
+    flash(MSG["roles_set"], "success")
+    return _back_to(proposal)
+
+
+@bp.post("/review/<int:proposal_id>/disputed")
+@ops_required
+def mark_disputed(proposal_id: int):
+    """R9.2.5(3): still disputed → all agencies are leads."""
+    proposal = _proposal_or_404(proposal_id)
+    if not DisputeForm(prefix="dispute").validate_on_submit():
+        abort(400)
+    try:
+        domain.mark_disputed(proposal.id, current_staff().actor)
+    except DomainError as error:
+        flash(error.message, "error")
+        return _back_to(proposal)
+    flash(MSG["disputed"], "success")
+    return _back_to(proposal)
+
+
+@bp.post("/confirmations/<int:assignment_id>/settle")
+@ops_required
+def settle(assignment_id: int):
+    """R9.2.5(4): a decline or redirect settled by the team and the agency together."""
+    assignment = _assignment_or_404(assignment_id)
+    form = SettleForm(prefix=f"settle{assignment.id}")
+    if not form.validate_on_submit():
+        flash(_form_errors(form), "error")
+    else:
+        try:
+            domain.settle(assignment.id, current_staff().actor, form.outcome.data, form.note.data)
+            flash(MSG["settled"], "success")
+        except DomainError as error:
+            flash(error.message, "error")
+    return redirect(url_for("console.agency_confirmations"))
+
+
+# --- everyone: the list; agency staff: answering ------------------------------------------------
+
+def answer_form(assignment: domain.AgencyAssignment, **formdata) -> AnswerForm:
+    form = AnswerForm(prefix=f"answer{assignment.id}", **formdata)
+    form.redirect_agency_code.choices = [(c, n) for c, n in agency_choices("（不在清單上，請於說明寫明）")
+                                         if c != assignment.agency_code]
+    return form
+
+
+@bp.get("/confirmations")
+@staff_required
+def agency_confirmations():
+    """Assignments with due days and overdue marks: every agency's (ops) or the staff member's own."""
+    staff = current_staff()
+    scope = agency_scope(staff)
+    rows = domain.console_assignments(scope)
+    forms = {}
+    for a in rows:
+        if staff.is_ops and a.needs_settling:
+            forms[a.id] = SettleForm(prefix=f"settle{a.id}", formdata=None)
+        elif not staff.is_ops and a.status == domain.PENDING:
+            forms[a.id] = answer_form(a, formdata=None)
+    return render_template("console/confirm_list.html", rows=rows, forms=forms, today=today_taipei(),
+                           is_ops=staff.is_ops, title="機關確認")
+
+
+@bp.post("/confirmations/<int:assignment_id>/answer")
+@staff_required
+def answer(assignment_id: int):
+    """R9.2.5(2): the agency's answer from the console (its own assignments only)."""
+    staff = current_staff()
+    assignment = _assignment_or_404(assignment_id)
+    if staff.is_ops or staff.agency_code != assignment.agency_code:
+        abort(403)
+    form = answer_form(assignment)
+    if not form.validate_on_submit():
+        flash(_form_errors(form), "error")
+        return redirect(url_for("console.agency_confirmations"))
+    try:
+        domain.answer(assignment.id, staff.actor, form.decision.data, form.note.data or "",
+                      form.redirect_agency_code.data or None)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("console.agency_confirmations"))
+    flash(MSG["answered"].format(decision=domain.DECISION_LABELS[form.decision.data]), "success")
+    return redirect(url_for("console.agency_confirmations"))
