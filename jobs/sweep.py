@@ -27,7 +27,8 @@ def sweep_step(name: str):
     return register
 
 
-SWEEP_MODULES = ("models.proposals", "models.agency_confirmation", "models.seconds")
+SWEEP_MODULES = ("models.proposals", "models.agency_confirmation", "models.seconds", "models.responses",
+                 "models.consultations")
 
 
 def load_steps() -> None:

@@ -20,6 +20,8 @@ MODEL_MODULES = [
     "models.proposals",
     "models.agency_confirmation",
     "models.seconds",
+    "models.responses",
+    "models.consultations",
 ]
 
 

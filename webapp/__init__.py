@@ -80,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(line.bp)
     csrf.exempt(inbound_mail.bp)
     for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp"), ("webapp.drafts", "bp"),
+                              ("webapp.public_consultations", "bp"),
                               ("webapp.agency_links", "bp")):
         try:
             module = __import__(module_name, fromlist=[attr])

@@ -27,6 +27,9 @@ ROUTE_MODULES = [
     "confirmations",  # R9.2.5 agency confirmation
     # "seconding", # R9.3 proposals collecting seconds
     "calendar",    # R2.3 working-day overrides
+    "responses",   # R9.4 agency responses to established proposals
+    "recognition",  # R11 per-proposer annual figures
+    "consultations",  # R10 policy consultations
 ]
 
 
@@ -42,6 +45,9 @@ NAV = [
     NavItem("審核佇列", "console.review_queue", (ROLE_OPS,)),
     NavItem("機關確認", "console.agency_confirmations"),
     NavItem("附議中", "console.seconding"),
+    NavItem("機關回應", "console.responses"),
+    NavItem("政策諮詢", "console.consultations"),
+    NavItem("獎勵參考", "console.recognition", (ROLE_OPS,)),
     NavItem("行事曆", "console.calendar_page"),
     NavItem("公務人員", "console.officials", (ROLE_OPS,)),
 ]
