@@ -47,7 +47,9 @@ def get_queue(name: str = QUEUE_NAME):
 
 
 def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front: bool = False) -> bool:
-    """Enqueue `func(*args)`; returns False (and logs) when Redis cannot take it; the sweep retries."""
+    """Enqueue `func(*args)`; returns False (and logs) when Redis cannot take it: the rows stay
+    pending in the database and the sweep enqueues them again."""
+    from redis.exceptions import RedisError
     from rq import Retry
 
     try:
@@ -59,19 +61,9 @@ def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front
         queue.enqueue(func, *args, job_id=job_id, retry=Retry(max=3, interval=[5, 30, 120]) if retry else None,
                       at_front=at_front, failure_ttl=7 * 24 * 3600, result_ttl=600)
         return True
-    except Exception as exc:  # noqa: BLE001 - Redis down must not break the request
-        if not get_queue_is_async_safe():
-            raise
+    except (RedisError, OSError) as exc:
         log.warning("enqueue of %s failed (%s); the sweep will retry", getattr(func, "__name__", func), type(exc).__name__)
         return False
-
-
-def get_queue_is_async_safe() -> bool:
-    try:
-        with app_context() as app:
-            return bool(app.config.get("RQ_ASYNC", True))
-    except Exception:  # noqa: BLE001
-        return True
 
 
 def enqueue_outbox(ids: list[int]) -> None:
