@@ -66,12 +66,14 @@ def main() -> None:
     mail_dir = root / "instance" / "mail"
     env.setdefault("DEV_MAIL_DIR", str(mail_dir))
     services = []
+    standin_started = False
 
     if "LINE_API_ENDPOINT" not in env:
         from devtools.line_standin import serve_in_thread
 
         standin = serve_in_thread(port=int(env.get("LINE_STANDIN_PORT", "8091")))
         env["LINE_API_ENDPOINT"] = standin.url
+        standin_started = True
         services.append(f"LINE API stand-in   {standin.url}")
     if "MAIL_SERVER" not in env:
         smtp_port = int(env.get("DEV_SMTP_PORT", "8025"))
@@ -102,6 +104,8 @@ def main() -> None:
     if not _free(port):
         sys.exit(f"port {port} is taken; set PORT=...")
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in processes.items()}
+    if standin_started:  # the simulator shows the rich menu, as LINE would
+        subprocess.Popen(flask + ["line", "richmenu"], env=env, stdout=subprocess.DEVNULL)
     time.sleep(1.5)
     print("\n" + "=" * 70)
     print(f"  LINE simulator:   http://localhost:{port}/dev/line")
