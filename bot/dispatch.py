@@ -88,7 +88,13 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     if word in handlers.KEYWORDS:
         return handlers.ACTIONS[handlers.KEYWORDS[word]](ctx, official, state, {})
     if CODE_PATTERN.match(word) and pending_codes(official, ctx.now):
-        return after_code(official, state, confirm_typed_code(official, word, ctx.now))
+        from models import ratelimit
+
+        ratelimit.check_code_attempt(official.id)
+        outcome = confirm_typed_code(official, word, ctx.now)
+        if not outcome.confirmed:
+            ratelimit.count_wrong_code(official.id)
+        return after_code(official, state, outcome)
     step_handler = handlers.TEXT_STEPS.get(state.flow or "")
     if step_handler is not None:
         return step_handler(ctx, official, state, raw)

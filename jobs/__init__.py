@@ -38,15 +38,19 @@ def redis_connection(url: str | None = None):
 
 
 def get_queue(name: str = QUEUE_NAME):
+    """One Queue object per app and name (building one per call costs on the webhook's hot path)."""
     from rq import Queue
 
     with app_context() as app:
-        is_async = app.config.get("RQ_ASYNC", True)
-        conn = app.extensions.get("redis") or redis_connection()
-        return Queue(name, connection=conn, is_async=is_async, default_timeout=120)
+        queues = app.extensions.setdefault("rq_queues", {})
+        if name not in queues:
+            conn = app.extensions.get("redis") or redis_connection()
+            queues[name] = Queue(name, connection=conn, is_async=app.config.get("RQ_ASYNC", True), default_timeout=120)
+        return queues[name]
 
 
-def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front: bool = False) -> bool:
+def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front: bool = False,
+            skip_if_queued: bool = False) -> bool:
     """Enqueue `func(*args)`; returns False (and logs) when Redis cannot take it: the rows stay
     pending in the database and the sweep enqueues them again."""
     from redis.exceptions import RedisError
@@ -54,7 +58,7 @@ def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front
 
     try:
         queue = get_queue()
-        if job_id and queue.is_async:
+        if skip_if_queued and job_id and queue.is_async:
             existing = queue.fetch_job(job_id)
             if existing is not None and existing.get_status(refresh=False) in ("queued", "started", "scheduled", "deferred"):
                 return True
@@ -66,11 +70,11 @@ def enqueue(func, *args, job_id: str | None = None, retry: bool = True, at_front
         return False
 
 
-def enqueue_outbox(ids: list[int]) -> None:
+def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
     from .outbox import send_outbox
 
     for outbox_id in ids:
-        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}")
+        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}", skip_if_queued=requeue)
 
 
 def init_jobs() -> None:

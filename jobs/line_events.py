@@ -7,7 +7,7 @@ import logging
 
 from peewee import IntegrityError
 
-from models.base import db, utcnow
+from models.base import db, is_postgres, utcnow
 from models.events import LineEvent
 from models.outbox import queue_line, unit_of_work
 
@@ -66,21 +66,36 @@ def _answer(app, row: LineEvent, event: dict, user_id: str, replies: list[dict])
 
 
 def store_events(body: dict) -> list[int]:
-    """Store each event of a webhook body once (by webhookEventId); returns the ids of new rows."""
-    new_ids = []
+    """Store each event of a webhook body once (by webhookEventId); returns the ids of new rows.
+
+    On PostgreSQL this is one INSERT ... ON CONFLICT DO NOTHING RETURNING id: a redelivered event
+    inserts nothing and is not returned, whatever the concurrency.
+    """
+    rows = []
+    seen = set()
+    now = utcnow()
     for event in body.get("events") or []:
         if not isinstance(event, dict):
             continue
         event_id = str(event.get("webhookEventId") or "")[:64]
-        if not event_id:
+        if not event_id or event_id in seen:
             continue
+        seen.add(event_id)
         source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        rows.append({"webhook_event_id": event_id, "user_id": str(source.get("userId") or "")[:64] or None,
+                     "event_type": str(event.get("type") or "")[:32],
+                     "body": json.dumps(event, ensure_ascii=False), "received_at": now})
+    if not rows:
+        return []
+    if is_postgres():
+        cursor = (LineEvent.insert_many(rows).on_conflict_ignore().returning(LineEvent.id)
+                  .execute())
+        return sorted(row.id for row in cursor)
+    new_ids = []
+    for row in rows:
         try:
             with db.atomic():
-                row = LineEvent.create(webhook_event_id=event_id, user_id=str(source.get("userId") or "")[:64] or None,
-                                       event_type=str(event.get("type") or "")[:32],
-                                       body=json.dumps(event, ensure_ascii=False), received_at=utcnow())
+                new_ids.append(LineEvent.insert(**row).execute())
         except IntegrityError:
             continue  # a redelivery: processed once already
-        new_ids.append(row.id)
     return new_ids

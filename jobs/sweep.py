@@ -72,7 +72,7 @@ def requeue_outbox(now: dt.datetime) -> int:
     ids = [row.id for row in Outbox.select(Outbox.id).where(
         (Outbox.status == "pending") & (Outbox.next_attempt_at <= now - dt.timedelta(seconds=30))).limit(500)]
     if ids:
-        enqueue_outbox(ids)
+        enqueue_outbox(ids, requeue=True)
     return len(ids)
 
 
@@ -87,5 +87,5 @@ def requeue_line_events(now: dt.datetime) -> int:
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
         & (LineEvent.attempts < 5)).limit(500)]
     for event_id in ids:
-        enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}")
+        enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
     return len(ids)

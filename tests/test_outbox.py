@@ -48,11 +48,13 @@ def test_r3_2_redis_down_keeps_rows_for_the_sweep(app, smtp, runner):
     good = app.extensions["redis"]
     app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     app.config["RQ_ASYNC"] = True  # production mode: an enqueue failure must not raise
+    app.extensions.pop("rq_queues", None)
     with unit_of_work():
         queue_mail("lee@taichung.gov.tw", "主旨", "內容")
     assert Outbox.get().status == "pending" and smtp.to("lee@taichung.gov.tw") == []
     app.extensions["redis"] = good
     app.config["RQ_ASYNC"] = False
+    app.extensions.pop("rq_queues", None)
     _age_rows()
     runner.invoke(args=["deadlines", "sweep"])
     assert Outbox.get().status == "sent"

@@ -59,7 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
 
-    import models.registration  # noqa: F401 - registers the registration code confirmer
+    import models.registration  # noqa: F401 - registers the registration code confirmer (R3.2)
+    import models.seconds  # noqa: F401 - registers the "second" code confirmer (R9.3.4)
     from jobs import init_jobs
 
     init_jobs()

@@ -1,0 +1,128 @@
+"""Abuse limits on emailed codes (R9.3.4): fixed windows in Redis (INCR + EXPIRE).
+
+Redis only *throttles*; it never decides what counts. The database constraints stay the truth
+(one second per official and proposal, one pending code per subject, five wrong tries per code),
+so when Redis is unavailable every request is allowed and the failure is logged (STYLE.md:
+"Losing Redis loses nothing").
+
+A limit is checked before the action (`over`) and counted only once the action happened
+(`hit`), so a refused or rolled-back request, a double tap answered "already sent", or a LINE
+redelivery (stopped earlier by `webhookEventId`) never uses up an official's allowance.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .base import DomainError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    limit: int
+    window: int  # seconds
+    message: str  # zh-TW; {minutes} is the time until the window ends
+
+
+# R9.3.4 seconding codes: generous for a person, tight for a script.
+SECOND_CODES_PER_OFFICIAL = Limit("second-req", 5, 10 * 60,
+                                  "您在短時間內要求了太多附議認證碼，請 {minutes} 分鐘後再試。")
+SECOND_CODES_PER_PROPOSAL = Limit("second-req-p", 3, 60 * 60,
+                                  "這個提案的附議認證碼已寄送多次，請查看信箱中最新的一封，或 {minutes} 分鐘後再試。")
+WRONG_CODES_PER_OFFICIAL = Limit("code-wrong", 10, 60 * 60,
+                                 "認證碼輸入錯誤次數過多，為保護您的帳號，請 {minutes} 分鐘後再試。")
+
+_warned_at = 0.0
+
+
+def _redis():
+    try:
+        from flask import current_app, has_app_context
+    except ImportError:  # pragma: no cover
+        return None
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("redis")
+
+
+def _warn(exc: Exception) -> None:
+    global _warned_at
+    # At most one line a minute: a Redis outage during a seconding storm must not flood the log.
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        log.warning("rate limits not enforced: Redis unavailable (%s)", type(exc).__name__)
+
+
+def _key(limit: Limit, *parts: object) -> str:
+    bucket = int(time.time()) // limit.window
+    return "rl:" + ":".join([limit.name, *map(str, parts), str(bucket)])
+
+
+def _seconds_left(limit: Limit) -> int:
+    return limit.window - int(time.time()) % limit.window
+
+
+def over(limit: Limit, *parts: object) -> bool:
+    """Whether this window's allowance is used up (False when Redis cannot answer)."""
+    redis = _redis()
+    if redis is None:
+        return False
+    try:
+        used = redis.get(_key(limit, *parts))
+    except Exception as exc:  # noqa: BLE001 - any Redis failure: allow, log
+        _warn(exc)
+        return False
+    return used is not None and int(used) >= limit.limit
+
+
+def hit(limit: Limit, *parts: object) -> int:
+    """Count one use in the current window; returns the count (0 when Redis cannot answer)."""
+    redis = _redis()
+    if redis is None:
+        return 0
+    key = _key(limit, *parts)
+    try:
+        pipe = redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, limit.window + 5)
+        count, _ = pipe.execute()
+        return int(count)
+    except Exception as exc:  # noqa: BLE001
+        _warn(exc)
+        return 0
+
+
+def refuse_if_over(limit: Limit, *parts: object) -> None:
+    """Raise the limit's zh-TW answer when its allowance is used up."""
+    if over(limit, *parts):
+        minutes = max(1, -(-_seconds_left(limit) // 60))
+        raise DomainError(limit.message.format(minutes=minutes), "rate_limited")
+
+
+# --- the seconding code limits ----------------------------------------------------------------
+
+def check_second_code_request(official_id: int, proposal_id: int) -> None:
+    """Before a seconding code is issued: per official, per official and proposal, and wrong codes."""
+    refuse_if_over(WRONG_CODES_PER_OFFICIAL, official_id)
+    refuse_if_over(SECOND_CODES_PER_OFFICIAL, official_id)
+    refuse_if_over(SECOND_CODES_PER_PROPOSAL, official_id, proposal_id)
+
+
+def count_second_code_request(official_id: int, proposal_id: int) -> None:
+    """After a seconding code was issued."""
+    hit(SECOND_CODES_PER_OFFICIAL, official_id)
+    hit(SECOND_CODES_PER_PROPOSAL, official_id, proposal_id)
+
+
+def check_code_attempt(official_id: int) -> None:
+    """Before a typed code is checked (wired in bot.dispatch): refuse while wrong codes are over the limit."""
+    refuse_if_over(WRONG_CODES_PER_OFFICIAL, official_id)
+
+
+def count_wrong_code(official_id: int) -> None:
+    """After a typed code was wrong (wired in bot.dispatch)."""
+    hit(WRONG_CODES_PER_OFFICIAL, official_id)

@@ -1,0 +1,482 @@
+"""Seconding (附議, R9.3): browse, second with an emailed code, establish at the threshold, notify, lapse.
+
+Rules this module keeps, and the decisions taken where the regulation is silent:
+
+- **Who may second** (R9.3.1): a verified, unblocked official (`require_verified`). The proposer
+  and the confirmed co-proposers of a group proposal may *not* second their own proposal: the
+  200 seconds are other officials' support (R9.3.2), and a group of proposers would otherwise
+  lower the bar by its own size.
+- **One action, verified by email** (R9.3.4): `request_second` only issues a code (purpose
+  "second", subject = the proposal); nothing counts until the code is confirmed, in the chat or
+  by replying to the email. A pending second (code sent, not confirmed) does not count and its
+  code simply expires (`verification.CODE_TTL`).
+- **One second per official and proposal**: a UNIQUE index on (official, proposal) makes a repeat
+  impossible, however it arrives (LINE redelivery, a double tap, an email reply after the chat
+  code); a repeat is answered 「您已附議過這個提案」.
+- **A second can never be cancelled**: there is no function, command, page or console action that
+  deletes or changes a `Second` row, and its foreign keys are ON DELETE RESTRICT, so not even
+  deleting the official or the proposal removes one. The only way out is to edit the database
+  by hand, which the rules do not allow.
+- **Threshold and window** (R9.3.2): seconds are accepted from the moment a proposal passes
+  review until 23:59:59 Asia/Taipei of `seconding_ends` (`seconding_ends_at`), also after it is
+  established. The second that reaches `settings.SECONDING_THRESHOLD` establishes the proposal
+  in the same transaction, under the proposal's row lock, so it happens exactly once however
+  many seconds are confirmed at the same instant. A code confirmed after the window closed is
+  used up but does not count, with a clear answer. Once an agency has responded (`responded`,
+  R9.4.3) the proposal no longer takes seconds, even if its window has not ended: the outcome
+  they would support is decided.
+- **Next-day notice** (R9.3.3): the sweep tells the proposer and the responsible agencies on
+  the calendar day after the threshold was reached, once, and starts the R9.4.4 response clock.
+- **Lapse**: the sweep marks a proposal whose window ended below the threshold as lapsed.
+  Seconders who opted in are told of either outcome.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+
+import peewee
+
+from . import calendar, ratelimit, settings
+from .base import BaseModel, DomainError, db, format_taipei, taipei_date, utcnow
+from .events import record
+from .notify import notify_official
+from .officials import Official, require_verified
+from .outbox import queue_mail, unit_of_work
+from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
+from .verification import CONFIRMERS, DESCRIBERS, PURPOSE_SECOND, VerificationCode, issue_code
+from .verification import PENDING as CODE_PENDING
+from .verification import RESEND_COOLDOWN as CODE_RESEND_COOLDOWN
+
+log = logging.getLogger(__name__)
+
+ACCEPTING_STATES = {SECONDING, ESTABLISHED}  # R9.3.2: seconds count until the window ends, also once established
+BROWSE_STATES = ACCEPTING_STATES
+VIEWABLE_STATES = {SECONDING, ESTABLISHED, LAPSED, "responded"}
+WRONG_CODE_WINDOW = dt.timedelta(hours=1)
+KEYWORD_MAX = 20
+
+ORDER_NEWEST = "new"
+ORDER_CLOSEST = "close"
+ORDERS = {ORDER_NEWEST: "最新", ORDER_CLOSEST: "最接近門檻"}
+
+# Text for people (zh-TW), one place.
+MSG = {
+    "not_found": "找不到這個提案。",
+    "not_open": "提案目前為「{state}」，不在附議期間，無法附議。",
+    "closed": "提案的附議期間已於 {ends} 結束，無法再附議。",
+    "closed_on_confirm": ("提案{number}「{title}」的附議期間已於 {ends} 結束，這組認證碼已失效，"
+                          "您的附議未被計入。"),
+    "not_open_on_confirm": "提案{number}「{title}」目前為「{state}」，已不接受附議，您的附議未被計入。",
+    "own": "這是您提出（或共同提出）的提案；附議需由其他同仁提出，因此無法附議自己的提案。",
+    "already": "您已附議過這個提案（附議一經確認即無法撤回），不需要再附議。",
+    "counted": "✅ 附議完成！提案{number}「{title}」目前有 {count} / {threshold} 份有效附議。",
+    "counted_established": "\n🎉 這份附議讓提案達到 {threshold} 份附議門檻，提案正式成案！",
+    "counted_after": "\n本提案已成案，您的附議仍會計入附議人數。",
+    "counted_notify": "\n提案成案或未成案時，我們會通知您。",
+    "wrong_codes": "認證碼輸入錯誤次數過多，為保護您的帳號，請 1 小時後再試。",
+    "mail_subject": "【政策參與平臺】附議認證碼：提案{number}",
+    "mail_what": ("您正在附議提案{number}「{title}」（權責機關：{agency}）。\n"
+                  "附議一經確認即無法撤回；輸入或回覆認證碼後，附議才算數。"),
+    # R9.3.3 notices
+    "est_seconder_subject": "【政策參與平臺】您附議的提案已成案：{title}",
+    "est_seconder_body": ("您附議的提案{number}「{title}」已達 {threshold} 份附議，於 {when} 成案。\n"
+                          "權責機關將於通知後二個月內回應（第九點（四）4）。\n提案頁面：{link}"),
+    "notice_proposer_subject": "【政策參與平臺】您的提案已成案：{title}",
+    "notice_proposer_body": ("恭喜！您的提案{number}「{title}」已於 {when} 達到 {threshold} 份有效附議，正式成案。\n"
+                             "我們已通知權責機關（{agencies}），機關應於 {due} 前回應（第九點（四）4）。\n提案頁面：{link}"),
+    "notice_agency_subject": "【政策參與平臺】提案成案通知，請於 {due} 前回應：提案{number}「{title}」",
+    "notice_agency_body": ("{agency} 承辦同仁您好：\n\n"
+                           "公務人員政策參與平臺的提案{number}「{title}」已於 {when} 達到 {threshold} 份有效附議而成案"
+                           "（作業規範第九點（三）2、3）。\n"
+                           "依第九點（四），請貴機關研議並於 {due} 前提出具體回應（同意參採、部分參採或不予採納，並敘明理由）；"
+                           "如需延長，得延長一次，以一個月為限，並公開說明理由。\n\n"
+                           "提案內容：{link}\n"
+                           "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"),
+    "notice_no_contact_subject": "【政策參與平臺】成案通知無法寄送給機關：提案{number}",
+    "notice_no_contact_body": ("提案{number}「{title}」已成案，但權責機關「{agency}」沒有聯絡信箱，"
+                               "請營運小組轉知並於平臺後台補上機關信箱。機關應於 {due} 前回應。"),
+    "lapse_proposer_subject": "【政策參與平臺】提案未成案：{title}",
+    "lapse_proposer_body": ("您的提案{number}「{title}」附議期間已於 {ends} 結束，"
+                            "共獲得 {count} 份有效附議，未達 {threshold} 份門檻，依規定未成案（第九點（三）2）。\n"
+                            "感謝您的參與，歡迎修正構想後再次提案。\n提案頁面：{link}"),
+    "lapse_seconder_subject": "【政策參與平臺】您附議的提案未成案：{title}",
+    "lapse_seconder_body": ("您附議的提案{number}「{title}」附議期間已於 {ends} 結束，"
+                            "共獲得 {count} 份有效附議，未達 {threshold} 份門檻，未成案。感謝您的參與。\n提案頁面：{link}"),
+}
+
+
+class Second(BaseModel):
+    """One valid second (附議): created only when its emailed code is confirmed; never deleted or changed."""
+
+    proposal = peewee.ForeignKeyField(Proposal, backref="seconds", on_delete="RESTRICT")
+    official = peewee.ForeignKeyField(Official, backref="seconds", on_delete="RESTRICT")
+    notify_result = peewee.BooleanField(default=False)  # opted in: told on establishment or lapse
+    via = peewee.CharField(max_length=8)  # chat | email: how the code was confirmed
+    code_id = peewee.IntegerField(null=True)  # the VerificationCode that confirmed it (trace)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("official", "proposal"), True),)  # R9.3.4: one official, one second per proposal
+
+
+class SecondRequest(BaseModel):
+    """What the official chose when asking for a seconding code (the code row itself is generic)."""
+
+    code = peewee.ForeignKeyField(VerificationCode, unique=True, on_delete="CASCADE")
+    notify = peewee.BooleanField(default=False)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+MODELS = [Second, SecondRequest]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def threshold() -> int:
+    return settings.SECONDING_THRESHOLD
+
+
+def window_open(proposal: Proposal, now: dt.datetime) -> bool:
+    """R9.3.2: the window ends at 23:59:59.999999 Asia/Taipei of its last day."""
+    return proposal.seconding_ends_at is not None and now <= proposal.seconding_ends_at
+
+
+def days_left(proposal: Proposal, now: dt.datetime) -> int:
+    """Whole calendar days after today until the last day (0: the window ends today)."""
+    if proposal.seconding_ends is None:
+        return 0
+    return max(0, (proposal.seconding_ends - taipei_date(now)).days)
+
+
+def normalise_keyword(value: str) -> str:
+    """NFKC, lower case, 台 → 臺: a search for 台中 finds 臺中 and the reverse."""
+    value = unicodedata.normalize("NFKC", value or "").strip().lower().replace("台", "臺")
+    return "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")[:KEYWORD_MAX]
+
+
+def _folded(field):
+    return peewee.fn.REPLACE(peewee.fn.LOWER(field), "台", "臺")
+
+
+def open_for_seconding(now: dt.datetime, *, order: str = ORDER_NEWEST, keyword: str = "", page: int = 0,
+                       per_page: int = 9) -> tuple[list[Proposal], bool]:
+    """R9.3.1: proposals now accepting seconds, one page of them, and whether there are more."""
+    query = Proposal.select().where(Proposal.state.in_(BROWSE_STATES) & (Proposal.seconding_ends_at >= now))
+    keyword = normalise_keyword(keyword)
+    if keyword:
+        query = query.where(_folded(Proposal.title).contains(keyword) | _folded(Proposal.content).contains(keyword))
+    if order == ORDER_CLOSEST:
+        # Not yet established first, most seconds first; then the one whose window ends soonest.
+        query = query.order_by(Proposal.established_at.is_null(False), Proposal.second_count.desc(),
+                               Proposal.seconding_ends_at, Proposal.id.desc())
+    else:
+        query = query.order_by(Proposal.seconding_started_at.desc(), Proposal.id.desc())
+    page = max(0, page)
+    rows = list(query.offset(page * per_page).limit(per_page + 1))
+    return rows[:per_page], len(rows) > per_page
+
+
+def seconded_ids(official: Official, proposal_ids: list[int]) -> set[int]:
+    """Which of these proposals the official has already seconded (one query)."""
+    if not proposal_ids:
+        return set()
+    return {pid for (pid,) in Second.select(Second.proposal).where(
+        (Second.official == official) & Second.proposal.in_(proposal_ids)).tuples()}
+
+
+def has_seconded(official: Official, proposal_id: int) -> bool:
+    return Second.select().where((Second.official == official) & (Second.proposal == proposal_id)).exists()
+
+
+def is_own(official: Official, proposal: Proposal) -> bool:
+    """The proposer, or a confirmed co-proposer of a group proposal."""
+    if proposal.proposer_id == official.id:
+        return True
+    return CoProposer.select().where((CoProposer.proposal == proposal.id) & (CoProposer.official == official)
+                                     & CoProposer.confirmed_at.is_null(False)).exists()
+
+
+def viewable(proposal_id: int) -> Proposal:
+    """A proposal an official may open from the seconding list (published, not removed)."""
+    proposal = Proposal.get_or_none(Proposal.id == proposal_id)
+    if proposal is None or proposal.state not in VIEWABLE_STATES:
+        if proposal is not None and proposal.state == REMOVED:
+            raise DomainError("這個提案已被移除。", "removed")
+        raise DomainError(MSG["not_found"], "not_found")
+    return proposal
+
+
+def refusal(official: Official, proposal: Proposal, now: dt.datetime) -> tuple[str, str] | None:
+    """Why this official cannot second this proposal now, as (code, zh-TW message); None if they can."""
+    if proposal.state not in ACCEPTING_STATES:
+        return "not_open", MSG["not_open"].format(state=proposal.state_label)
+    if not window_open(proposal, now):
+        return "closed", MSG["closed"].format(ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+    if is_own(official, proposal):
+        return "own", MSG["own"]
+    if has_seconded(official, proposal.id):
+        return "already", MSG["already"]
+    return None
+
+
+# --- seconding (R9.3.4) -----------------------------------------------------------------------
+
+class SecondRequested:
+    """The answer to `request_second`: the code row, and whether a new email went out."""
+
+    def __init__(self, code: VerificationCode, sent: bool):
+        self.code = code
+        self.sent = sent
+
+
+def _recent_wrong_tries(official: Official, now: dt.datetime) -> int:
+    total = (VerificationCode.select(peewee.fn.COALESCE(peewee.fn.SUM(VerificationCode.wrong_tries), 0))
+             .where((VerificationCode.official == official) & (VerificationCode.created_at > now - WRONG_CODE_WINDOW))
+             .scalar())
+    return int(total or 0)
+
+
+def request_second(official: Official, proposal_id: int, notify: bool, reply_domain: str,
+                   now: dt.datetime | None = None) -> SecondRequested:
+    """R9.3.4: email a code to second this proposal; the second counts only once the code is confirmed.
+
+    A tap repeated while the last code is fresh (within the re-send cooldown) sends nothing new.
+    """
+    now = now or utcnow()
+    require_verified(official)
+    proposal = Proposal.get_or_none(Proposal.id == proposal_id)
+    if proposal is None or proposal.state not in VIEWABLE_STATES | {REMOVED}:
+        raise DomainError(MSG["not_found"], "not_found")
+    refused = refusal(official, proposal, now)
+    if refused:
+        raise DomainError(refused[1], refused[0])
+    pending = (VerificationCode.select()
+               .where((VerificationCode.official == official) & (VerificationCode.purpose == PURPOSE_SECOND)
+                      & (VerificationCode.subject_id == proposal.id) & (VerificationCode.status == CODE_PENDING)
+                      & (VerificationCode.expires_at > now))
+               .order_by(VerificationCode.created_at.desc()).first())
+    if pending is not None and now - pending.created_at < CODE_RESEND_COOLDOWN:
+        SecondRequest.update(notify=bool(notify)).where(SecondRequest.code == pending.id).execute()
+        return SecondRequested(pending, sent=False)
+    # Wrong codes are counted in the database too, so the limit holds without Redis.
+    if _recent_wrong_tries(official, now) >= ratelimit.WRONG_CODES_PER_OFFICIAL.limit:
+        raise DomainError(MSG["wrong_codes"], "rate_limited")
+    ratelimit.check_second_code_request(official.id, proposal.id)
+    row = issue_code(official, PURPOSE_SECOND, official.verified_email, subject_id=proposal.id,
+                     reply_domain=reply_domain, now=now)
+    SecondRequest.create(code=row.id, notify=bool(notify), created_at=now)
+    ratelimit.count_second_code_request(official.id, proposal.id)
+    return SecondRequested(row, sent=True)
+
+
+def _describe(row: VerificationCode) -> tuple[str, str]:
+    proposal = Proposal.get_or_none(Proposal.id == row.subject_id)
+    if proposal is None:  # pragma: no cover - codes are only issued for existing proposals
+        return MSG["mail_subject"].format(number=""), ""
+    return (MSG["mail_subject"].format(number=proposal.number),
+            MSG["mail_what"].format(number=proposal.number, title=proposal.title, agency=proposal.agency_name))
+
+
+def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
+    """The code was confirmed: count the second, and establish the proposal at the threshold (R9.3.2).
+
+    Never raises for a refusal: raising would roll back the code's confirmation and let it be
+    tried again; the code stays used and the official is told why nothing was counted.
+    What cannot change meanwhile (who the official is, their choice) is read before the row lock,
+    so the lock that serialises every second of the proposal is held for as little as possible.
+    """
+    official = Official.get_by_id(row.official_id)
+    chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
+    notify = bool(chosen and chosen.notify)
+    try:
+        require_verified(official)
+        proposal = lock(row.subject_id)  # serialises every second of this proposal
+    except DomainError as error:
+        return error.message
+    refused = refusal(official, proposal, now)
+    if refused:
+        code, message = refused
+        if code == "closed":
+            message = MSG["closed_on_confirm"].format(number=proposal.number, title=proposal.title,
+                                                      ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+        elif code == "not_open":
+            message = MSG["not_open_on_confirm"].format(number=proposal.number, title=proposal.title,
+                                                        state=proposal.state_label)
+        record(official.actor, "second_refused", "proposal", proposal.id, reason=code,
+               detail={"code": row.id}, now=now)
+        return message
+    try:
+        with db.atomic():  # a savepoint: the UNIQUE index is the last word on "one second each"
+            Second.create(proposal=proposal.id, official=official.id, notify_result=notify,
+                          via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
+    except peewee.IntegrityError:
+        return MSG["already"]
+    Proposal.update(second_count=Proposal.second_count + 1).where(Proposal.id == proposal.id).execute()
+    count = proposal.second_count + 1  # exact: the row is locked, and every writer of the count locks it
+    proposal.second_count = count
+    message = MSG["counted"].format(number=proposal.number, title=proposal.title, count=count, threshold=threshold())
+    if count >= threshold() and proposal.established_at is None and proposal.state == SECONDING:
+        establish(proposal, official, now)
+        message += MSG["counted_established"].format(threshold=threshold())
+    elif proposal.state == ESTABLISHED:
+        message += MSG["counted_after"]
+    if notify and proposal.state == SECONDING:
+        message += MSG["counted_notify"]
+    return message
+
+
+def establish(proposal: Proposal, official: Official, now: dt.datetime) -> None:
+    """R9.3.2/R9.3.3: the threshold is reached now; the notice is due the next calendar day.
+
+    Called with the proposal row locked, from the confirmation that reached the threshold.
+    """
+    _move(proposal, ESTABLISHED, now, established_at=now,
+          notice_due=calendar.due_date("R9.3.3", taipei_date(now)))
+    record(official.actor, "established", "proposal", proposal.id,
+           detail={"seconds": proposal.second_count, "threshold": threshold()}, now=now)
+    _tell_seconders(proposal, "established", MSG["est_seconder_subject"], MSG["est_seconder_body"], now,
+                    skip_official_id=official.id)
+
+
+def _fields(proposal: Proposal, base_url: str = "") -> dict:
+    return {"number": proposal.number, "title": proposal.title, "threshold": threshold(),
+            "count": proposal.second_count, "link": proposal_link(proposal, base_url or _base_url()),
+            "ends": f"{proposal.seconding_ends:%Y-%m-%d} 23:59" if proposal.seconding_ends else "",
+            "when": format_taipei(proposal.established_at) if proposal.established_at else ""}
+
+
+def _base_url() -> str:
+    try:
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            return current_app.config.get("PUBLIC_BASE_URL", "")
+    except ImportError:  # pragma: no cover
+        pass
+    return ""
+
+
+def _tell_seconders(proposal: Proposal, event: str, subject: str, body: str, now: dt.datetime,
+                    skip_official_id: int | None = None) -> int:
+    """Tell every seconder who opted in, once each (outbox dedupe keys)."""
+    fields = _fields(proposal)
+    told = 0
+    query = (Second.select(Second, Official).join(Official)
+             .where((Second.proposal == proposal.id) & (Second.notify_result == True)))  # noqa: E712
+    for second in query:
+        if second.official_id == skip_official_id:
+            continue
+        notify_official(second.official, subject=subject.format(**fields), body=body.format(**fields),
+                        key=f"proposal:{proposal.id}:{event}:seconder:{second.official_id}", now=now)
+        told += 1
+    return told
+
+
+DESCRIBERS[PURPOSE_SECOND] = _describe
+CONFIRMERS[PURPOSE_SECOND] = confirm_second
+
+
+# --- the sweep: next-day notice (R9.3.3) and lapse (R9.3.2) -----------------------------------
+
+def responsible_agency_codes(proposal: Proposal) -> list[str]:
+    """The agencies to notify: the confirmed-or-pending assignments (R9.2.5), else the proposal's agency."""
+    codes: list[str] = []
+    try:
+        from .agency_confirmation import agencies_of
+    except ImportError:
+        agencies_of = None
+    if agencies_of is not None:
+        found = agencies_of(proposal.id)
+        codes = list(dict.fromkeys(found.get("lead", []) + found.get("co", [])))
+    if not codes and proposal.agency_code:
+        codes = [proposal.agency_code]
+    return codes
+
+
+def send_establishment_notices(now: dt.datetime) -> int:
+    """Sweep step (R9.3.3): on the day after the threshold, tell the proposer and the agencies, once.
+
+    The notice instant starts the agency's response clock (R9.4.4).
+    """
+    today = taipei_date(now)
+    candidates = [p.id for p in Proposal.select(Proposal.id).where(
+        Proposal.established_at.is_null(False) & Proposal.notified_at.is_null() & (Proposal.notice_due <= today)
+        & (Proposal.state != REMOVED))]
+    sent = 0
+    for proposal_id in candidates:
+        with unit_of_work():
+            proposal = lock(proposal_id)
+            if proposal.notified_at is not None or proposal.state == REMOVED:
+                continue
+            response_due = calendar.due_date("R9.4.4", taipei_date(now))
+            claimed = (Proposal.update(notified_at=now, response_due=response_due)
+                       .where((Proposal.id == proposal.id) & Proposal.notified_at.is_null()).execute())
+            if not claimed:
+                continue
+            proposal.notified_at, proposal.response_due = now, response_due
+            _send_notice(proposal, response_due, now)
+            record("system:sweep", "establishment_notified", "proposal", proposal.id,
+                   detail={"response_due": f"{response_due:%Y-%m-%d}"}, now=now)
+            sent += 1
+    return sent
+
+
+def _send_notice(proposal: Proposal, response_due: dt.date, now: dt.datetime) -> None:
+    from .agencies import get_agency
+
+    fields = _fields(proposal)
+    fields["due"] = f"{response_due:%Y-%m-%d}"
+    codes = responsible_agency_codes(proposal)
+    names = []
+    for code in codes:
+        agency = get_agency(code)
+        name = agency.name if agency else code
+        names.append(name)
+        key = f"proposal:{proposal.id}:established-notice:agency:{code}"
+        if agency is not None and agency.contact_email:
+            queue_mail(agency.contact_email, MSG["notice_agency_subject"].format(**fields),
+                       MSG["notice_agency_body"].format(agency=name, **fields), dedupe_key=key, now=now)
+        else:  # the team must pass it on by hand: never lose a notice silently
+            queue_mail(settings.OPS_NOTIFY_EMAIL, MSG["notice_no_contact_subject"].format(**fields),
+                       MSG["notice_no_contact_body"].format(agency=name, **fields), dedupe_key=key, now=now)
+    fields["agencies"] = "、".join(names) or "營運小組指定之機關"
+    recipients = [proposal.proposer] + [c.official for c in CoProposer.select(CoProposer, Official).join(Official)
+                                        .where((CoProposer.proposal == proposal.id)
+                                               & CoProposer.confirmed_at.is_null(False))]
+    for person in recipients:
+        notify_official(person, subject=MSG["notice_proposer_subject"].format(**fields),
+                        body=MSG["notice_proposer_body"].format(**fields),
+                        key=f"proposal:{proposal.id}:established-notice:official:{person.id}", now=now)
+
+
+def lapse_seconding(now: dt.datetime) -> int:
+    """Sweep step (R9.3.2): a window that ended below the threshold: lapsed; proposer and opted-in seconders told."""
+    candidates = [p.id for p in Proposal.select(Proposal.id).where(
+        (Proposal.state == SECONDING) & (Proposal.seconding_ends_at < now))]
+    lapsed = 0
+    for proposal_id in candidates:
+        with unit_of_work():
+            proposal = lock(proposal_id)
+            if proposal.state != SECONDING or window_open(proposal, now):
+                continue
+            if proposal.second_count >= threshold():
+                # Only possible if the threshold setting was lowered mid-window; leave it to the team.
+                log.warning("proposal %s ended its window at %s seconds, above the threshold; not lapsed",
+                            proposal.id, proposal.second_count)
+                continue
+            _move(proposal, LAPSED, now, lapsed_at=now)
+            record("system:sweep", "lapsed", "proposal", proposal.id,
+                   detail={"seconds": proposal.second_count, "threshold": threshold()}, now=now)
+            fields = _fields(proposal)
+            notify_official(proposal.proposer, subject=MSG["lapse_proposer_subject"].format(**fields),
+                            body=MSG["lapse_proposer_body"].format(**fields),
+                            key=f"proposal:{proposal.id}:lapsed", now=now)
+            _tell_seconders(proposal, "lapsed", MSG["lapse_seconder_subject"], MSG["lapse_seconder_body"], now)
+            lapsed += 1
+    return lapsed
+
+
+# Collected by jobs.sweep: (name, step(now) -> number of actions).
+SWEEP_STEPS = [("establishment_notices", send_establishment_notices), ("lapse_seconding", lapse_seconding)]
