@@ -1,30 +1,79 @@
-"""The scheduler process: enqueue the deadlines sweep once a minute.
+"""The scheduler process: the deadlines sweep once a minute, and the LINE event dispatcher.
 
-We use a tiny loop instead of `rq cron` so the job id carries the minute: however many schedulers
-run, each minute's sweep is enqueued once, and the sweep itself is idempotent anyway. If Redis is
-down the sweep runs in-process, so deadlines are kept even without a worker.
+We use this small loop instead of `rq cron` because:
+- the job id carries the minute, so however many schedulers run, each minute's sweep is enqueued
+  once (and the sweep itself is idempotent anyway);
+- if Redis is down the sweep runs in-process, so deadlines are kept even without a worker;
+- the same loop LISTENs on PostgreSQL for new webhook events and hands them to the workers in
+  batches (`dispatch_pending`), which keeps Redis off the webhook's hot path.
 """
 from __future__ import annotations
 
 import logging
+import select
 import time
 
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
+IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
 
 
 def run_forever(interval: int = 60) -> None:
-    from . import app_context, enqueue
+    from . import app_context
+
+    with app_context() as app:
+        listener = _listener(app.config)
+        next_sweep = 0.0
+        while True:
+            if time.time() >= next_sweep:
+                _enqueue_sweep()
+                next_sweep = time.time() + interval - (time.time() % interval)
+            _dispatch()
+            _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
+
+
+def _enqueue_sweep() -> None:
+    from . import enqueue
     from .sweep import run_sweep
 
-    with app_context():
-        while True:
-            minute = utcnow().strftime("%Y%m%d%H%M")
-            if not enqueue(run_sweep, job_id=f"sweep-{minute}", retry=False):
-                log.warning("Redis unavailable: running the sweep in the scheduler process")
-                try:
-                    run_sweep()
-                except Exception:  # noqa: BLE001
-                    log.exception("in-process sweep failed")
-            time.sleep(interval - (time.time() % interval))
+    minute = utcnow().strftime("%Y%m%d%H%M")
+    if not enqueue(run_sweep, job_id=f"sweep-{minute}", retry=False):
+        log.warning("Redis unavailable: running the sweep in the scheduler process")
+        try:
+            run_sweep()
+        except Exception:  # noqa: BLE001
+            log.exception("in-process sweep failed")
+
+
+def _dispatch() -> None:
+    from .line_events import dispatch_pending
+
+    try:
+        dispatch_pending()
+    except Exception:  # noqa: BLE001 - the next pass (or the sweep) tries again
+        log.exception("dispatching LINE events failed")
+
+
+def _listener(config):
+    """A dedicated autocommit connection LISTENing for new events (PostgreSQL only)."""
+    if not config["DATABASE_URL"].startswith("postgres") or config.get("LINE_DISPATCH") != "listen":
+        return None
+    import psycopg2
+
+    from .line_events import NOTIFY_CHANNEL
+
+    url = config["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    conn.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return conn
+
+
+def _wait(listener, timeout: float) -> None:
+    if listener is None:
+        time.sleep(timeout)
+        return
+    if select.select([listener], [], [], timeout)[0]:
+        listener.poll()
+        listener.notifies.clear()

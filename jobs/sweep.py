@@ -82,7 +82,7 @@ def requeue_line_events(now: dt.datetime) -> int:
     from .line_events import process_line_event
 
     LineEvent.update(status="pending").where(
-        (LineEvent.status == "processing") & (LineEvent.received_at <= now - STUCK_AFTER)).execute()
+        (LineEvent.status.in_(("processing", "queued"))) & (LineEvent.received_at <= now - STUCK_AFTER)).execute()
     ids = [row.id for row in LineEvent.select(LineEvent.id).where(
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
         & (LineEvent.attempts < 5)).limit(500)]

@@ -21,6 +21,7 @@ MODEL_MODULES = [
     "models.agency_confirmation",
     "models.seconds",
     "models.responses",
+    "models.recognition",
     "models.consultations",
 ]
 

@@ -114,3 +114,21 @@ def test_r3_0_healthz_reports_db_and_redis(client, app):
     app.extensions["redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json == {"db": "ok", "redis": "unavailable"}
+
+
+def test_r3_0_dispatcher_hands_stored_events_to_workers_once(client, line, app):
+    """With LINE_DISPATCH=listen the webhook only stores; the dispatcher queues each event once."""
+    from jobs.line_events import dispatch_pending
+
+    app.config["LINE_DISPATCH"] = "listen"
+    uid, other = line.user(), line.user()
+    line.follow(client, uid)
+    line.follow(client, other)
+    line.text(client, uid, "選單")
+    assert line.messages(uid) == [] and LineEvent.select().where(LineEvent.status == "pending").count() == 3
+    assert dispatch_pending() == 3
+    assert dispatch_pending() == 0
+    assert LineEvent.select().where(LineEvent.status == "done").count() == 3
+    texts = line.texts(uid)
+    assert "歡迎" in texts[0] and len(texts) == 2
+    assert "歡迎" in line.texts(other)[0]

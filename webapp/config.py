@@ -41,6 +41,10 @@ class Config:
         self.LINE_SIMULATOR = _bool("LINE_SIMULATOR", not self.PRODUCTION)
         # Run RQ jobs inline (tests, or a development machine without a worker).
         self.RQ_ASYNC = _bool("RQ_ASYNC", True)
+        # "listen": the webhook only stores events and NOTIFYs; the scheduler process's dispatcher
+        # (LISTEN) hands them to the workers in batches. "direct": the webhook enqueues them itself.
+        default_dispatch = "listen" if self.DATABASE_URL.startswith("postgres") and self.RQ_ASYNC else "direct"
+        self.LINE_DISPATCH = env.get("LINE_DISPATCH", default_dispatch)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.PRODUCTION and self.PUBLIC_BASE_URL.startswith("https://")

@@ -34,6 +34,7 @@ def webhook():
     if not isinstance(payload, dict) or not isinstance(payload.get("events", []), list):
         abort(400, "Malformed webhook body")
     new_ids = store_events(payload)
-    if new_ids:
+    if new_ids and current_app.config.get("LINE_DISPATCH") != "listen":
+        # Without the PostgreSQL dispatcher (SQLite, or jobs run inline in tests) queue them here.
         enqueue(process_line_events, new_ids, job_id=f"line-events-{new_ids[0]}")
     return "OK", 200

@@ -1,0 +1,619 @@
+"""Agency responses to established proposals (R9.4): merge, meet, respond, within the clock.
+
+- **R9.4.1** The agency may merge identical or similar established proposals (`merge`): the merged
+  one is answered with the main one — `publish_response` on the main proposal responds to each
+  merged proposal too, and every proposer is told. Extending the main one extends its merged ones
+  that can still be extended. A merged proposal keeps its own clock: merging never buys time.
+- **R9.4.2** The agency may call a meeting with the proposer and other agencies (`schedule_meeting`):
+  the proposers (also of merged proposals) are invited by LINE and email; after the meeting the
+  agency records a summary (`record_meeting_summary`), which is published with the date.
+- **R9.4.3** The response — adopt / partly adopt / not adopt with reasons (and a concrete plan
+  when adopting) — is published on the platform once (`publish_response`); the proposal becomes
+  `responded`; proposers and the seconders who opted in are told. Adopted proposals start R11
+  (`models.recognition.ask_consent`).
+- **R9.4.4** `response_due` is set by the establishment notice (models.seconds, R9.3.3) as
+  `calendar.due_date("R9.4.4", notice day)`. It may be extended once, before it expires, by at most
+  one month added to that last day (`calendar.extension_due`), with a published reason
+  (`extend_deadline`). The sweep reminds the lead agencies 7 days before the due day, and the
+  agencies and the operations team once a response is overdue. Calendar overrides move open clocks.
+
+Who acts: the staff of a lead agency (主辦) or the operations team. Co-organisers (協辦) see the
+proposal and its response in the console but do not act for it (R9.2.5(3)).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from . import calendar, settings
+from .agencies import get_agency
+from .agency_confirmation import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, agencies_of
+from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
+from .events import record
+from .notify import notify_official
+from .officials import Official, clean_text
+from .outbox import Outbox, queue_mail, unit_of_work
+from .proposals import ESTABLISHED, RESPONDED, Proposal, _move, lock, proposal_link
+from .recognition import MODELS as RECOGNITION_MODELS
+from .recognition import ask_consent, proposers_of
+from .staff import Staff
+
+ADOPT, PARTIAL, REJECT = "adopt", "partial", "reject"
+DECISIONS = {ADOPT: "同意參採", PARTIAL: "部分參採", REJECT: "不予採納"}  # R9.4.3
+ADOPTED_DECISIONS = (ADOPT, PARTIAL)
+REASONS_MIN, REASONS_MAX = 20, 6000  # "with reasons": a sentence or two at least
+PLAN_MIN, PLAN_MAX = 10, 6000
+EXTENSION_REASON_MIN, EXTENSION_REASON_MAX = 10, 1000
+MERGE_REASON_MIN, MERGE_REASON_MAX = 4, 1000
+MEETING_PLACE_MAX, MEETING_TEXT_MAX = 200, 4000
+REMIND_DAYS_BEFORE = 7  # R9.4.4: a reminder this many days before the last day
+
+MSG = {
+    "forbidden": "只有主辦機關的承辦同仁或營運小組可以處理這個提案的回應。",
+    "not_established": "提案目前為「{state}」，只有已成案、尚未回應的提案可以辦理。",
+    "not_notified": "提案尚未發出成案通知（第九點（三）3），回應期限尚未起算。",
+    "already": "提案{number}已於 {when} 公開回應（{decision}），不能再次回應。",
+    "bad_decision": "請選擇回應結果：同意參採、部分參採或不予採納（第九點（四）3）。",
+    "plan_required": "同意參採或部分參採時，請寫明具體的辦理方式（第九點（四）2）。",
+    "merged": "提案{number}已併入提案{main}一併研議，請在主案辦理（第九點（四）1）。",
+    "extended": "提案{number}已於 {when} 延長回應期限至 {due}；依規定只能延長一次（第九點（四）4）。",
+    "expired": "回應期限已於 {due} 屆滿，不能再延長；延長須在期限屆滿前為之（第九點（四）4）。",
+    "meeting_past": "會議日期不能早於今天（{today}）。",
+    "meeting_not_found": "找不到這場會議。",
+    "summary_early": "會議訂於 {day} 召開，召開後才能填寫會議紀錄摘要。",
+    "merge_self": "不能將提案併入自己。",
+    "merge_already": "提案{number}已併入提案{main}。",
+    "merge_chain": "提案{number}本身已併入提案{main}，請直接併入主案。",
+    "merge_has_members": "已有其他提案併入提案{number}，它只能作為主案，不能再併入其他提案。",
+    "merge_agency": "兩個提案須由同一機關主辦才能併案（第九點（四）1）。",
+}
+
+SUBJECTS = {
+    "responded": "【政策參與平臺】權責機關已回應您的提案：{title}",
+    "responded_seconder": "【政策參與平臺】您附議的提案已有機關回應：{title}",
+    "extended": "【政策參與平臺】提案回應期限延長：{title}",
+    "meeting": "【政策參與平臺】會議邀請：提案{number}「{title}」",
+    "merged": "【政策參與平臺】您的提案已併案研議：{title}",
+    "due_soon": "【政策參與平臺】提案回應期限將屆（{due}）：提案{number}",
+    "overdue": "【政策參與平臺】提案回應已逾期（{due}）：提案{number}",
+}
+BODIES = {
+    "responded": ("您的提案{number}「{title}」，{agencies}已於 {when} 公開回應（第九點（四）3）：\n\n"
+                  "回應結果：{decision}\n理由：\n{reasons}\n{plan}{merged}\n完整回應：{link}"),
+    "responded_seconder": ("您附議的提案{number}「{title}」，{agencies}已於 {when} 回應：{decision}。\n"
+                           "理由與辦理方式請見提案頁面：{link}"),
+    "plan": "\n具體辦理方式：\n{plan}\n",
+    "merged_note": "\n（本提案已併入提案{main}「{main_title}」一併研議回應。）\n",
+    "extended": ("您的提案{number}「{title}」，權責機關已將回應期限由 {original} 延長至 {due}（第九點（四）4，以一次為限）。\n"
+                 "延長理由：{reason}\n提案頁面：{link}"),
+    "meeting": ("{agency}邀請您出席提案{number}「{title}」的研商會議（第九點（四）2）：\n\n"
+                "日期：{day}\n時間及地點：{place}\n\n"
+                "如無法出席，請回覆{agency}（{contact}）。\n提案頁面：{link}"),
+    "merged": ("您的提案{number}「{title}」，{agency}已將其與提案{main}「{main_title}」併案研議（第九點（四）1）。\n"
+               "說明：{reason}\n機關回應時會一併通知您；本提案的回應期限仍為 {due}。\n提案頁面：{link}"),
+    "due_soon": ("{agency} 承辦同仁您好：\n\n提案{number}「{title}」的回應期限為 {due}（第九點（四）4），"
+                 "尚未於平臺公開回應。{merged}請於期限前至工作臺「機關回應」公開回應"
+                 "（同意參採、部分參採或不予採納，並敘明理由）；如需延長，得於期限屆滿前延長一次，以一個月為限，並公開理由。\n"
+                 "{console}\n"),
+    "overdue": ("{agency} 承辦同仁您好：\n\n提案{number}「{title}」的回應期限已於 {due} 屆滿（第九點（四）4），"
+                "尚未於平臺公開回應。{merged}請儘速至工作臺「機關回應」辦理。\n{console}\n"),
+    "overdue_ops": ("提案{number}「{title}」的回應期限已於 {due} 屆滿（第九點（四）4），主辦機關（{agency}）尚未公開回應。"
+                    "{merged}請協助督促。\n{console}\n"),
+    "footer": "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）",
+}
+
+
+class AgencyResponse(BaseModel):
+    """The published response to one established proposal (R9.4.3); one per proposal, never changed."""
+
+    proposal = peewee.ForeignKeyField(Proposal, unique=True, backref="agency_responses", on_delete="RESTRICT")
+    decision = peewee.CharField(max_length=8, constraints=[peewee.Check("decision IN ('adopt', 'partial', 'reject')")])
+    reasons = peewee.TextField()
+    plan = peewee.TextField(null=True)  # R9.4.2 the concrete plan
+    agency_code = peewee.CharField(max_length=32)
+    responded_by = peewee.CharField(max_length=128)  # actor, e.g. "staff:3"
+    published_at = peewee.DateTimeField()
+    main_proposal = peewee.ForeignKeyField(Proposal, null=True, backref="+", on_delete="RESTRICT")  # given via a merge
+
+    @property
+    def decision_label(self) -> str:
+        return DECISIONS.get(self.decision, self.decision)
+
+    @property
+    def agency_name(self) -> str:
+        return agency_name(self.agency_code)
+
+
+class Extension(BaseModel):
+    """The one extension of a response clock (R9.4.4); its reason is published."""
+
+    proposal = peewee.ForeignKeyField(Proposal, unique=True, backref="response_extensions", on_delete="CASCADE")
+    original_due = peewee.DateField()
+    new_due = peewee.DateField()
+    reason = peewee.TextField()
+    agency_code = peewee.CharField(max_length=32, null=True)
+    granted_by = peewee.CharField(max_length=128)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class Meeting(BaseModel):
+    """A meeting the agency calls with the proposer and other agencies (R9.4.2).
+
+    Public: the date and, once held, the summary. Not public: place and participants.
+    """
+
+    proposal = peewee.ForeignKeyField(Proposal, backref="response_meetings", on_delete="CASCADE")
+    held_on = peewee.DateField()
+    place = peewee.CharField(max_length=MEETING_PLACE_MAX)  # time and place, as the agency writes it
+    participants = peewee.TextField()
+    summary = peewee.TextField(null=True)
+    agency_code = peewee.CharField(max_length=32, null=True)
+    scheduled_by = peewee.CharField(max_length=128)
+    created_at = peewee.DateTimeField(default=utcnow)
+    summarised_by = peewee.CharField(max_length=128, null=True)
+    summarised_at = peewee.DateTimeField(null=True)
+
+
+class ResponseMerge(BaseModel):
+    """R9.4.1: `proposal` is answered together with `into_proposal` (the main one)."""
+
+    proposal = peewee.ForeignKeyField(Proposal, unique=True, backref="response_merges", on_delete="CASCADE")
+    into_proposal = peewee.ForeignKeyField(Proposal, backref="response_members", on_delete="CASCADE")
+    reason = peewee.TextField()
+    agency_code = peewee.CharField(max_length=32, null=True)
+    merged_by = peewee.CharField(max_length=128)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+# publish_response writes the consent requests of R11 in its transaction, so their table comes with ours.
+MODELS = [AgencyResponse, Extension, Meeting, ResponseMerge, *RECOGNITION_MODELS]
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+def agency_name(code: str | None) -> str:
+    agency = get_agency(code or "")
+    return agency.name if agency else (code or "")
+
+
+def responsible_agencies(proposal: Proposal) -> dict[str, list[str]]:
+    """{'lead': codes, 'co': codes}: the confirmed agencies (R9.2.5), else the proposal's agency as lead."""
+    found = agencies_of(proposal.id)
+    if not found[LEAD] and not found[CO] and proposal.agency_code:
+        return {LEAD: [proposal.agency_code], CO: []}
+    return found
+
+
+def role_of(staff: Staff | None, proposal: Proposal) -> str | None:
+    """'ops', 'lead', 'co' or None: what this staff member is for this proposal's response."""
+    if staff is None or not staff.is_active:
+        return None
+    if staff.is_ops:
+        return "ops"
+    agencies = responsible_agencies(proposal)
+    if staff.agency_code in agencies[LEAD]:
+        return LEAD
+    if staff.agency_code in agencies[CO]:
+        return CO
+    return None
+
+
+def effective_due(proposal: Proposal) -> dt.date | None:
+    """The last day the response is due: the extended one if there is one (R9.4.4)."""
+    return proposal.response_extended_due or proposal.response_due
+
+
+def is_overdue(proposal: Proposal, today: dt.date) -> bool:
+    due = effective_due(proposal)
+    return proposal.state == ESTABLISHED and due is not None and due < today
+
+
+def merged_into(proposal_id: int) -> Proposal | None:
+    """The main proposal this one was merged into (R9.4.1), unless that one was removed since."""
+    row = ResponseMerge.get_or_none(ResponseMerge.proposal == proposal_id)
+    if row is None:
+        return None
+    main = Proposal.get_by_id(row.into_proposal_id)
+    return main if main.state in (ESTABLISHED, RESPONDED) else None
+
+
+def members_of(proposal_id: int) -> list[Proposal]:
+    """The proposals merged into this one, oldest first."""
+    return list(Proposal.select().join(ResponseMerge, on=(ResponseMerge.proposal == Proposal.id))
+                .where(ResponseMerge.into_proposal == proposal_id).order_by(Proposal.id))
+
+
+def response_of(proposal_id: int) -> AgencyResponse | None:
+    return AgencyResponse.get_or_none(AgencyResponse.proposal == proposal_id)
+
+
+def extension_of(proposal_id: int) -> Extension | None:
+    return Extension.get_or_none(Extension.proposal == proposal_id)
+
+
+def meetings_of(proposal_id: int) -> list[Meeting]:
+    return list(Meeting.select().where(Meeting.proposal == proposal_id).order_by(Meeting.held_on, Meeting.id))
+
+
+def console_proposals(agency_code: str | None) -> list[Proposal]:
+    """Established and responded proposals: every one (None, ops) or those the agency leads or co-organises."""
+    query = Proposal.select().where(Proposal.state.in_((ESTABLISHED, RESPONDED)))
+    if agency_code is not None:
+        holding = AgencyAssignment.status.in_(RESPONSIBLE_STATUSES)
+        mine = AgencyAssignment.select(AgencyAssignment.proposal).where(holding & (AgencyAssignment.agency_code == agency_code))
+        anyone = AgencyAssignment.select(AgencyAssignment.proposal).where(holding)
+        query = query.where(Proposal.id.in_(mine) | ((Proposal.agency_code == agency_code) & Proposal.id.not_in(anyone)))
+    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
+    return list(query.order_by(Proposal.state, due.asc(nulls="LAST"), Proposal.responded_at.desc(), Proposal.id))
+
+
+def merge_targets(proposal: Proposal, staff: Staff) -> list[Proposal]:
+    """Open proposals this one may be merged into: led by the same agency (the staff member's, for agency staff)."""
+    leads = set(responsible_agencies(proposal)[LEAD])
+    if not staff.is_ops:
+        leads &= {staff.agency_code}
+    merged = ResponseMerge.select(ResponseMerge.proposal)
+    candidates = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
+                                         & (Proposal.id != proposal.id) & Proposal.id.not_in(merged)).order_by(Proposal.id)
+    return [c for c in candidates if leads & set(responsible_agencies(c)[LEAD])]
+
+
+# --- guards ----------------------------------------------------------------------------------------
+
+def _require_open(proposal: Proposal) -> None:
+    if proposal.state == RESPONDED:
+        response = response_of(proposal.id)
+        raise DomainError(MSG["already"].format(number=proposal.number, when=format_taipei(proposal.responded_at),
+                                                decision=response.decision_label if response else ""), "already_responded")
+    if proposal.state != ESTABLISHED:
+        raise DomainError(MSG["not_established"].format(state=proposal.state_label), "bad_state")
+    if proposal.notified_at is None or proposal.response_due is None:
+        raise DomainError(MSG["not_notified"], "not_notified")
+
+
+def _require_main(proposal: Proposal) -> None:
+    main = merged_into(proposal.id)
+    if main is not None:
+        raise DomainError(MSG["merged"].format(number=proposal.number, main=main.number), "merged")
+
+
+def _require_lead(staff: Staff, proposal: Proposal) -> str | None:
+    """The agency the action is recorded for; DomainError 'forbidden' unless lead agency staff or ops."""
+    role = role_of(staff, proposal)
+    if role == "ops":
+        leads = responsible_agencies(proposal)[LEAD]
+        return leads[0] if leads else proposal.agency_code
+    if role == LEAD:
+        return staff.agency_code
+    raise DomainError(MSG["forbidden"], "forbidden")
+
+
+def _lock_group(proposal_id: int) -> tuple[Proposal, list[Proposal]]:
+    """The proposal and the ones merged into it, locked in id order (so two actions never deadlock)."""
+    member_ids = [r.proposal_id for r in ResponseMerge.select(ResponseMerge.proposal)
+                  .where(ResponseMerge.into_proposal == proposal_id)]
+    locked = {pid: lock(pid) for pid in sorted({proposal_id, *member_ids})}
+    return locked[proposal_id], [locked[pid] for pid in sorted(member_ids)]
+
+
+def _base_url(base_url: str) -> str:
+    if base_url:
+        return base_url
+    from flask import current_app, has_app_context
+
+    return current_app.config.get("PUBLIC_BASE_URL", "") if has_app_context() else ""
+
+
+def _clean(value: str, field: str, min_len: int, max_len: int) -> str:
+    return clean_text(value, field=field, max_len=max_len, min_len=min_len, multiline=True)
+
+
+# --- R9.4.3 publishing the response ------------------------------------------------------------------
+
+def publish_response(proposal_id: int, actor: Staff, decision: str, reasons: str, plan: str = "",
+                     now: dt.datetime | None = None, *, base_url: str = "") -> AgencyResponse:
+    """R9.4.3: publish adopt / partly adopt / not adopt with reasons, once; merged proposals are answered too.
+
+    The proposal (and each merged one) becomes `responded`; proposers are told by LINE and email, the
+    seconders who opted in too; adopted ones ask the proposers' consent for an award (R11).
+    """
+    now = now or utcnow()
+    if decision not in DECISIONS:
+        raise DomainError(MSG["bad_decision"], "bad_decision")
+    reasons = _clean(reasons, "理由", REASONS_MIN, REASONS_MAX)
+    plan = _clean(plan, "具體辦理方式", PLAN_MIN, PLAN_MAX) if (plan or "").strip() else ""
+    if decision in ADOPTED_DECISIONS and not plan:
+        raise DomainError(MSG["plan_required"], "plan_required")
+    with unit_of_work():
+        proposal, members = _lock_group(proposal_id)
+        _require_open(proposal)
+        _require_main(proposal)
+        agency_code = _require_lead(actor, proposal) or ""
+        main_response = None
+        for target in [proposal] + [m for m in members if m.state == ESTABLISHED]:
+            late = is_overdue(target, taipei_date(now))
+            row = AgencyResponse.create(proposal=target.id, decision=decision, reasons=reasons, plan=plan or None,
+                                        agency_code=agency_code, responded_by=actor.actor, published_at=now,
+                                        main_proposal=None if target is proposal else proposal.id)
+            _move(target, RESPONDED, now, responded_at=now, response_decision=decision)
+            record(actor.actor, "response_published", "proposal", target.id, reason=reasons,
+                   detail={"response_decision": decision, "agency": agency_code, "late": late,
+                           **({"main": proposal.id} if target is not proposal else {})}, now=now)
+            _tell_responded(target, row, proposal if target is not proposal else None, now, _base_url(base_url))
+            ask_consent(target, decision, now)
+            main_response = main_response or row
+    return main_response
+
+
+def _tell_responded(proposal: Proposal, response: AgencyResponse, main: Proposal | None, now: dt.datetime,
+                    base_url: str) -> None:
+    agencies = "、".join(agency_name(c) for c in responsible_agencies(proposal)[LEAD]) or response.agency_name
+    fields = {"number": proposal.number, "title": proposal.title, "agencies": agencies,
+              "when": format_taipei(now, "%Y-%m-%d"), "decision": response.decision_label,
+              "reasons": response.reasons, "link": proposal_link(proposal, base_url),
+              "plan": BODIES["plan"].format(plan=response.plan) if response.plan else "",
+              "merged": BODIES["merged_note"].format(main=main.number, main_title=main.title) if main else ""}
+    proposer_ids = set()
+    for person in proposers_of(proposal):
+        proposer_ids.add(person.id)
+        notify_official(person, subject=SUBJECTS["responded"].format(**fields), body=BODIES["responded"].format(**fields),
+                        key=f"proposal:{proposal.id}:responded:official:{person.id}", now=now)
+    for seconder in _opted_in_seconders(proposal):
+        if seconder.id not in proposer_ids:
+            notify_official(seconder, subject=SUBJECTS["responded_seconder"].format(**fields),
+                            body=BODIES["responded_seconder"].format(**fields),
+                            key=f"proposal:{proposal.id}:responded:seconder:{seconder.id}", now=now)
+
+
+def _opted_in_seconders(proposal: Proposal) -> list[Official]:
+    """The seconders who asked to hear the outcome (models.seconds.Second.notify_result), if seconding exists."""
+    try:
+        from .seconds import Second
+    except ImportError:  # seconding not installed: nobody opted in
+        return []
+    flag = getattr(Second, "notify_result", None) or getattr(Second, "notify", None)
+    if flag is None:
+        return []
+    return [s.official for s in Second.select(Second, Official).join(Official)
+            .where((Second.proposal == proposal.id) & (flag == True))]  # noqa: E712
+
+
+# --- R9.4.4 extending the clock ----------------------------------------------------------------------
+
+def extend_deadline(proposal_id: int, actor: Staff, reason: str, now: dt.datetime | None = None, *,
+                    base_url: str = "") -> Extension:
+    """R9.4.4: extend once, before the period expires, by at most a month from the original last day; the
+    reason is published. Merged proposals that can still be extended are extended with it."""
+    now = now or utcnow()
+    reason = _clean(reason, "延長理由", EXTENSION_REASON_MIN, EXTENSION_REASON_MAX)
+    with unit_of_work():
+        proposal, members = _lock_group(proposal_id)
+        _require_open(proposal)
+        _require_main(proposal)
+        agency_code = _require_lead(actor, proposal)
+        extension = _extend(proposal, actor, agency_code, reason, now, base_url)
+        for member in members:
+            if member.state == ESTABLISHED and member.response_due and extension_of(member.id) is None \
+                    and now <= end_of_day_utc(member.response_due):
+                _extend(member, actor, agency_code, reason, now, base_url)
+    return extension
+
+
+def _extend(proposal: Proposal, actor: Staff, agency_code: str | None, reason: str, now: dt.datetime,
+            base_url: str) -> Extension:
+    existing = extension_of(proposal.id)
+    if existing is not None:
+        raise DomainError(MSG["extended"].format(number=proposal.number, when=format_taipei(existing.created_at, "%Y-%m-%d"),
+                                                 due=f"{existing.new_due:%Y-%m-%d}"), "already_extended")
+    if now > end_of_day_utc(proposal.response_due):
+        raise DomainError(MSG["expired"].format(due=f"{proposal.response_due:%Y-%m-%d}"), "expired")
+    new_due = calendar.extension_due("R9.4.4", proposal.response_due)
+    extension = Extension.create(proposal=proposal.id, original_due=proposal.response_due, new_due=new_due, reason=reason,
+                                 agency_code=agency_code, granted_by=actor.actor, created_at=now)
+    Proposal.update(response_extended_due=new_due, version=Proposal.version + 1, updated_at=now).where(
+        Proposal.id == proposal.id).execute()
+    proposal.response_extended_due = new_due
+    record(actor.actor, "response_extended", "proposal", proposal.id, reason=reason,
+           detail={"original_due": proposal.response_due.isoformat(), "new_due": new_due.isoformat()}, now=now)
+    fields = {"number": proposal.number, "title": proposal.title, "original": f"{proposal.response_due:%Y-%m-%d}",
+              "due": f"{new_due:%Y-%m-%d}", "reason": reason, "link": proposal_link(proposal, _base_url(base_url))}
+    for person in proposers_of(proposal):
+        notify_official(person, subject=SUBJECTS["extended"].format(**fields), body=BODIES["extended"].format(**fields),
+                        key=f"proposal:{proposal.id}:response-extended:official:{person.id}", now=now)
+    return extension
+
+
+# --- R9.4.2 meetings --------------------------------------------------------------------------------
+
+def schedule_meeting(proposal_id: int, actor: Staff, held_on: dt.date, place: str, participants: str,
+                     now: dt.datetime | None = None, *, base_url: str = "") -> Meeting:
+    """R9.4.2: call a meeting with the proposer and other agencies; proposers are invited by LINE and email."""
+    now = now or utcnow()
+    today = taipei_date(now)
+    if not isinstance(held_on, dt.date) or held_on < today:
+        raise DomainError(MSG["meeting_past"].format(today=f"{today:%Y-%m-%d}"), "meeting_past")
+    place = clean_text(place, field="時間及地點", max_len=MEETING_PLACE_MAX, min_len=2)
+    participants = _clean(participants, "出席對象", 2, MEETING_TEXT_MAX)
+    with unit_of_work():
+        proposal, members = _lock_group(proposal_id)
+        _require_open(proposal)
+        _require_main(proposal)
+        agency_code = _require_lead(actor, proposal)
+        meeting = Meeting.create(proposal=proposal.id, held_on=held_on, place=place, participants=participants,
+                                 agency_code=agency_code, scheduled_by=actor.actor, created_at=now)
+        record(actor.actor, "meeting_scheduled", "proposal", proposal.id,
+               detail={"meeting": meeting.id, "held_on": held_on.isoformat()}, now=now)
+        agency = get_agency(agency_code or "")
+        fields = {"number": proposal.number, "title": proposal.title, "day": f"{held_on:%Y-%m-%d}", "place": place,
+                  "agency": agency.name if agency else "權責機關",
+                  "contact": (agency.contact_email if agency else None) or settings.OPS_NOTIFY_EMAIL,
+                  "link": proposal_link(proposal, _base_url(base_url))}
+        invited = set()
+        for target in [proposal, *members]:
+            for person in proposers_of(target):
+                if person.id in invited:
+                    continue
+                invited.add(person.id)
+                notify_official(person, subject=SUBJECTS["meeting"].format(**fields),
+                                body=BODIES["meeting"].format(**fields),
+                                key=f"meeting:{meeting.id}:invite:{person.id}", now=now)
+    return meeting
+
+
+def record_meeting_summary(meeting_id: int, actor: Staff, summary: str, now: dt.datetime | None = None) -> Meeting:
+    """R9.4.2: after the meeting, its summary (published with the date; participants stay internal)."""
+    now = now or utcnow()
+    summary = _clean(summary, "會議紀錄摘要", 10, MEETING_TEXT_MAX)
+    meeting = Meeting.get_or_none(Meeting.id == meeting_id)
+    if meeting is None:
+        raise DomainError(MSG["meeting_not_found"], "not_found")
+    with unit_of_work():
+        proposal = lock(meeting.proposal_id)
+        _require_lead(actor, proposal)
+        if meeting.held_on > taipei_date(now):
+            raise DomainError(MSG["summary_early"].format(day=f"{meeting.held_on:%Y-%m-%d}"), "summary_early")
+        Meeting.update(summary=summary, summarised_by=actor.actor, summarised_at=now).where(Meeting.id == meeting.id).execute()
+        record(actor.actor, "meeting_summarised", "proposal", proposal.id, reason=summary,
+               detail={"meeting": meeting.id, "held_on": meeting.held_on.isoformat()}, now=now)
+    return Meeting.get_by_id(meeting.id)
+
+
+# --- R9.4.1 merging ---------------------------------------------------------------------------------
+
+def merge(proposal_id: int, into_proposal_id: int, actor: Staff, reason: str, now: dt.datetime | None = None, *,
+          base_url: str = "") -> ResponseMerge:
+    """R9.4.1: merge an established proposal into an identical or similar one led by the same agency;
+    responding to the main one answers both. The merged proposal's proposers are told."""
+    now = now or utcnow()
+    reason = _clean(reason, "併案理由", MERGE_REASON_MIN, MERGE_REASON_MAX)
+    if proposal_id == into_proposal_id:
+        raise DomainError(MSG["merge_self"], "merge_self")
+    with unit_of_work():
+        first, second = sorted((proposal_id, into_proposal_id))
+        locked = {first: lock(first), second: lock(second)}
+        proposal, main = locked[proposal_id], locked[into_proposal_id]
+        for each in (proposal, main):
+            _require_open(each)
+        existing = ResponseMerge.get_or_none(ResponseMerge.proposal == proposal.id)
+        if existing is not None and merged_into(proposal.id) is None:
+            existing.delete_instance()  # its main proposal was removed since: the proposal stands alone again
+        elif existing is not None:
+            raise DomainError(MSG["merge_already"].format(number=proposal.number, main=f"第 {existing.into_proposal_id} 號"),
+                              "merge_already")
+        if ResponseMerge.select().where(ResponseMerge.into_proposal == proposal.id).exists():
+            raise DomainError(MSG["merge_has_members"].format(number=proposal.number), "merge_has_members")
+        chain = ResponseMerge.get_or_none(ResponseMerge.proposal == main.id)
+        if chain is not None:
+            raise DomainError(MSG["merge_chain"].format(number=main.number, main=f"第 {chain.into_proposal_id} 號"),
+                              "merge_chain")
+        agency_code = _require_lead(actor, proposal)
+        _require_lead(actor, main)
+        shared = set(responsible_agencies(proposal)[LEAD]) & set(responsible_agencies(main)[LEAD])
+        if not shared or (not actor.is_ops and actor.agency_code not in shared):
+            raise DomainError(MSG["merge_agency"], "merge_agency")
+        row = ResponseMerge.create(proposal=proposal.id, into_proposal=main.id, reason=reason, agency_code=agency_code,
+                                   merged_by=actor.actor, created_at=now)
+        record(actor.actor, "response_merged", "proposal", proposal.id, reason=reason, detail={"into": main.id}, now=now)
+        record(actor.actor, "response_merge_received", "proposal", main.id, reason=reason,
+               detail={"member": proposal.id}, now=now)
+        fields = {"number": proposal.number, "title": proposal.title, "main": main.number, "main_title": main.title,
+                  "agency": agency_name(agency_code), "reason": reason, "due": f"{effective_due(proposal):%Y-%m-%d}",
+                  "link": proposal_link(proposal, _base_url(base_url))}
+        for person in proposers_of(proposal):
+            notify_official(person, subject=SUBJECTS["merged"].format(**fields), body=BODIES["merged"].format(**fields),
+                            key=f"proposal:{proposal.id}:response-merged:{main.id}:official:{person.id}", now=now)
+    return row
+
+
+# --- the sweep: reminders (R9.4.4) ------------------------------------------------------------------
+
+def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[str, str, str, str]]:
+    """(dedupe key, to, subject, body) of one reminder: to each lead agency, and the team when overdue."""
+    main = merged_into(proposal.id)
+    from flask import current_app, has_app_context
+
+    base = current_app.config.get("PUBLIC_BASE_URL", "") if has_app_context() else ""
+    fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
+              "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
+              "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
+    leads = responsible_agencies(proposal)[LEAD]
+    fields["agency"] = "、".join(agency_name(c) for c in leads) or "（未指定）"
+    key = f"proposal:{proposal.id}:response-{kind}:{due:%Y%m%d}"
+    subject = SUBJECTS[kind].format(**fields)
+    mails = []
+    for code in leads:
+        agency = get_agency(code)
+        body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
+        if agency is not None and agency.contact_email:
+            mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
+        elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
+            mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
+    if kind == "overdue":
+        mails.append((f"{key}:ops", settings.OPS_NOTIFY_EMAIL, subject, BODIES["overdue_ops"].format(**fields) + BODIES["footer"]))
+    return mails
+
+
+def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
+    keys = [key for key, *_ in mails]
+    return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
+
+
+def remind_responses(now: dt.datetime) -> int:
+    """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
+    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
+    Returns the number of proposals reminded."""
+    today = taipei_date(now)
+    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
+    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
+    candidates = list(Proposal.select().where(
+        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
+    reminded = 0
+    for candidate in candidates:
+        last_day = effective_due(candidate)
+        kind = "overdue" if last_day < today else "due_soon"
+        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
+            continue
+        with unit_of_work():
+            proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
+            if proposal.state != ESTABLISHED or effective_due(proposal) != last_day:
+                continue
+            queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
+                      for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
+            if not any(queued):
+                continue
+            record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
+                   detail={"due": last_day.isoformat()}, now=now)
+            reminded += 1
+    return reminded
+
+
+def recompute_due() -> None:
+    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired move."""
+    today = calendar.today_taipei()
+    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
+                                    & Proposal.response_due.is_null(False))
+    for proposal in query:
+        base = proposal.response_due
+        if base >= today:
+            base = calendar.due_date("R9.4.4", taipei_date(proposal.notified_at))
+        changes = {}
+        if base != proposal.response_due:
+            changes["response_due"] = base
+        extension = extension_of(proposal.id) if proposal.response_extended_due else None
+        if extension is not None and proposal.response_extended_due >= today:
+            new_due = calendar.extension_due("R9.4.4", base)
+            if (base, new_due) != (extension.original_due, extension.new_due):
+                Extension.update(original_due=base, new_due=new_due).where(Extension.id == extension.id).execute()
+            if new_due != proposal.response_extended_due:
+                changes["response_extended_due"] = new_due
+        if changes:
+            Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
+            record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
+                   detail={k: v.isoformat() for k, v in changes.items()})
+
+
+calendar.on_calendar_change(recompute_due)
+
+# Collected by jobs.sweep: (name, step(now) -> number of actions).
+SWEEP_STEPS = [("response_reminders", remind_responses)]
