@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=5000, help="officials (default 5000)")
     parser.add_argument("--concurrency", type=int, default=32, help="driver connections (default 32)")
     parser.add_argument("--rq-workers", type=int, default=4, help="rq worker processes (default 4)")
-    parser.add_argument("--worker-class", default=None, help="e.g. rq.worker.SimpleWorker (default: the Procfile's)")
+    parser.add_argument("--worker-class", default="rq.worker.SimpleWorker",
+                        help="rq worker class (default: the Procfile's, rq.worker.SimpleWorker)")
     parser.add_argument("--during", choices=("pause", "run"), default="pause",
                         help="rq workers during the timed webhook phases: paused (SIGSTOP; the webhook alone, "
                              "as the ceiling is measured) or running (they share the CPUs)")
@@ -370,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd.append("default")
             procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=(logdir / f"rq{i}.log").open("ab"),
                                           stderr=subprocess.STDOUT, start_new_session=True))
+        # The Procfile's scheduler: the deadlines sweep and the LINE event dispatcher (LISTEN).
+        procs.append(subprocess.Popen([str(VENV_BIN / "flask"), "--app", "webapp", "deadlines", "scheduler"],
+                                      env=env, cwd=ROOT, stdout=(logdir / "scheduler.log").open("ab"),
+                                      stderr=subprocess.STDOUT, start_new_session=True))
         wait_http(port)
         uids = [uid for uid, _ in users]
         workers = procs[1:]
