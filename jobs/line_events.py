@@ -92,19 +92,19 @@ def store_events(body: dict) -> list[int]:
     if not rows:
         return []
     if is_postgres():
-        # One round trip: the events are inputs LINE already delivered and a person can repeat, so
-        # the commit does not wait for the WAL flush (a disk sync per webhook); domain changes
-        # (codes, seconds) keep full durability in their own transactions. NOTIFY wakes the
-        # dispatcher at commit.
+        # One statement, one round trip (peewee runs PostgreSQL in autocommit mode, so the statement
+        # is its own transaction). The events are inputs LINE already delivered and a person can
+        # repeat, so this commit does not wait for the WAL flush (a disk sync per webhook); domain
+        # changes (codes, seconds) keep full durability. pg_notify wakes the dispatcher at commit.
         values = ", ".join(["(%s, %s, %s, %s, 'pending', 0, %s)"] * len(rows))
         params = [v for r in rows for v in (r["webhook_event_id"], r["user_id"], r["event_type"], r["body"],
                                             r["received_at"])]
-        with db.atomic():
-            cursor = db.execute_sql(
-                f"SET LOCAL synchronous_commit TO OFF; NOTIFY {NOTIFY_CHANNEL}; "
-                "INSERT INTO line_event (webhook_event_id, user_id, event_type, body, status, attempts, received_at) "
-                f"VALUES {values} ON CONFLICT (webhook_event_id) DO NOTHING RETURNING id", params)
-            return sorted(row[0] for row in cursor.fetchall())
+        cursor = db.execute_sql(
+            "WITH settings AS (SELECT set_config('synchronous_commit', 'off', true)), "
+            "ins AS (INSERT INTO line_event (webhook_event_id, user_id, event_type, body, status, attempts, received_at) "
+            f"VALUES {values} ON CONFLICT (webhook_event_id) DO NOTHING RETURNING id) "
+            f"SELECT ins.id, pg_notify('{NOTIFY_CHANNEL}', '') FROM ins, settings", params)
+        return sorted(row[0] for row in cursor.fetchall())
     new_ids = []
     for row in rows:
         try:

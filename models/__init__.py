@@ -52,3 +52,6 @@ def create_tables() -> None:
     from .migrations import apply_upgrades
 
     apply_upgrades()
+    from .similar import ensure_search_index
+
+    ensure_search_index()  # PostgreSQL: the similar-proposal key column and its GIN index (R9.1.4)

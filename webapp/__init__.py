@@ -116,3 +116,7 @@ def _register_template_helpers(app: Flask) -> None:
     from models.base import format_taipei
 
     app.jinja_env.filters["taipei"] = format_taipei
+
+    @app.context_processor
+    def _public_sections():
+        return {"has_consultations": "public_consultations.index" in app.view_functions}

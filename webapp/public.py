@@ -131,12 +131,12 @@ def open_data_csv():
         row = open_record(proposal)
         row["lead_agencies"] = ";".join(row["lead_agencies"] or [])
         row["co_agencies"] = ";".join(row["co_agencies"] or [])
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+        writer.writerow({k: csv_safe(v) for k, v in row.items()})
     return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=proposals.csv"})
 
 
-def _csv_safe(value):
+def csv_safe(value):
     """Neutralise spreadsheet formulas in free text (CSV injection)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value

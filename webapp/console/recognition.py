@@ -13,6 +13,7 @@ from flask import Response, render_template, request
 
 from models.calendar import today_taipei
 from models.recognition import annual_figures
+from webapp.public import csv_safe
 
 from . import bp
 from .auth import ops_required
@@ -32,13 +33,6 @@ def _year() -> int:
     except ValueError:
         return this_year
     return year if FIRST_YEAR <= year <= this_year + 1 else this_year
-
-
-def _csv_safe(value):
-    """Neutralise spreadsheet formulas in free text (display names are chosen by officials)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 @bp.get("/recognition")
@@ -65,6 +59,6 @@ def recognition_csv():
             "partly_adopted": row.partly_adopted, "consent": row.consent_label,
             "adopted_proposals": ";".join(str(i) for i in row.adopted_proposals), "eligible": "是" if row.eligible else "",
         }
-        writer.writerow([_csv_safe(values[key]) for key, _ in CSV_COLUMNS])
+        writer.writerow([csv_safe(values[key]) for key, _ in CSV_COLUMNS])
     return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=recognition-{year}.csv"})

@@ -1,0 +1,121 @@
+"""Public pages and open data of policy consultations (R5.2, R10; INTERFACES.md). No personal data.
+
+Opinions appear under the display name their author chose (R3.0); hidden ones only say that they
+were hidden and on which R7 ground. The summary, the extension and its reason, and an early
+closing and its reason are published (R10.2).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from models import consultations as domain
+from models.base import format_taipei, taipei_date, utcnow
+from models.consultations import Consultation
+from models.proposals import REMOVAL_GROUNDS
+
+from .public import csv_safe
+
+bp = Blueprint("public_consultations", __name__)
+PAGE_SIZE = 20
+OPINIONS_PER_PAGE = 100
+OPEN_DATA_FIELDS = [
+    "id", "title", "agency_code", "agency", "scope", "basis", "stage", "state", "opens_at", "closes_on",
+    "closed_at", "closed_early_reason", "summary_due", "summary_extended_due", "extension_reason",
+    "summary_published_at", "opinion_count", "url",
+]
+
+
+def _page_arg(name: str = "page") -> int:
+    try:
+        return max(1, min(int(request.args.get(name, 1)), 10_000))
+    except ValueError:
+        return 1
+
+
+def _iso(value) -> str | None:
+    return format_taipei(value, "%Y-%m-%dT%H:%M:%S+08:00") or None
+
+
+def _day(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def open_record(consultation: Consultation, count: int, base_url: str) -> dict:
+    """One consultation as open data: dates of each step, the published reasons, the opinion count."""
+    return {
+        "id": consultation.id, "title": consultation.title, "agency_code": consultation.agency_code,
+        "agency": consultation.agency_name, "scope": consultation.scope, "basis": consultation.basis,
+        "stage": consultation.stage, "state": consultation.state, "opens_at": _iso(consultation.opens_at),
+        "closes_on": _day(consultation.closes_on), "closed_at": _iso(consultation.closed_at),
+        "closed_early_reason": consultation.closed_early_reason, "summary_due": _day(consultation.summary_due),
+        "summary_extended_due": _day(consultation.summary_extended_due),
+        "extension_reason": consultation.extension_reason,
+        "summary_published_at": _iso(consultation.summary_published_at), "opinion_count": count,
+        "url": domain.consultation_link(consultation, base_url),
+    }
+
+
+def _records() -> list[dict]:
+    from flask import current_app
+
+    rows = list(domain.published().order_by(Consultation.id))
+    counts = domain.opinion_counts([c.id for c in rows])
+    base_url = current_app.config.get("PUBLIC_BASE_URL", "")
+    return [open_record(c, counts.get(c.id, 0), base_url) for c in rows]
+
+
+@bp.get("/consultations")
+def index():
+    """Every published consultation, open ones first, optionally of one state."""
+    state = request.args.get("state", "")
+    query = domain.published()
+    if state in domain.PUBLISHED_STATES:
+        query = query.where(Consultation.state == state)
+    page = _page_arg()
+    total = query.count()
+    rows = list(query.order_by((Consultation.state != domain.OPEN), Consultation.opens_at.desc(), Consultation.id.desc())
+                .paginate(page, PAGE_SIZE))
+    now = utcnow()
+    return render_template("public/consultations.html", consultations=rows, state=state, page=page,
+                           pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), total=total,
+                           counts=domain.opinion_counts([c.id for c in rows]), labels=domain.STATE_LABELS,
+                           states=[s for s in domain.STATE_LABELS if s in domain.PUBLISHED_STATES],
+                           days_left=lambda c: domain.days_left(c, now), is_open=lambda c: domain.window_open(c, now))
+
+
+@bp.get("/consultations/<int:consultation_id>")
+def consultation_page(consultation_id: int):
+    """State, agency, basis, dates, opinions under display names, the summary and the published reasons."""
+    consultation = domain.published().where(Consultation.id == consultation_id).first()
+    if consultation is None:
+        abort(404)
+    page = _page_arg()
+    total = domain.Opinion.select().where(domain.Opinion.consultation == consultation.id).count()
+    shown = domain.opinions_of(consultation, page=page, per_page=OPINIONS_PER_PAGE)
+    now = utcnow()
+    return render_template("public/consultation.html", c=consultation, opinions=shown, page=page,
+                           pages=max(1, (total + OPINIONS_PER_PAGE - 1) // OPINIONS_PER_PAGE),
+                           count=domain.opinion_counts([consultation.id]).get(consultation.id, 0), grounds=REMOVAL_GROUNDS,
+                           is_open=domain.window_open(consultation, now), days_left=domain.days_left(consultation, now),
+                           overdue=domain.is_summary_overdue(consultation, taipei_date(now)))
+
+
+@bp.get("/open-data/consultations.json")
+def open_data_json():
+    body = json.dumps({"consultations": _records(), "generated_at": _iso(utcnow())}, ensure_ascii=False)
+    return Response(body, mimetype="application/json")
+
+
+@bp.get("/open-data/consultations.csv")
+def open_data_csv():
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=OPEN_DATA_FIELDS)
+    writer.writeheader()
+    for row in _records():
+        writer.writerow({k: csv_safe(v) for k, v in row.items()})
+    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=consultations.csv"})
