@@ -58,12 +58,7 @@ def _warn(exc: Exception) -> None:
 
 
 def _key(limit: Limit, *parts: object) -> str:
-    bucket = int(time.time()) // limit.window
-    return "rl:" + ":".join([limit.name, *map(str, parts), str(bucket)])
-
-
-def _seconds_left(limit: Limit) -> int:
-    return limit.window - int(time.time()) % limit.window
+    return "rl:" + ":".join([limit.name, *map(str, parts)])
 
 
 def over(limit: Limit, *parts: object) -> bool:
@@ -80,26 +75,36 @@ def over(limit: Limit, *parts: object) -> bool:
 
 
 def hit(limit: Limit, *parts: object) -> int:
-    """Count one use in the current window; returns the count (0 when Redis cannot answer)."""
+    """Count one use; the window starts at the first use (not at a clock boundary, where a burst
+    could straddle two windows and get twice the allowance). Returns the count (0 without Redis)."""
     redis = _redis()
     if redis is None:
         return 0
     key = _key(limit, *parts)
     try:
-        pipe = redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, limit.window + 5)
-        count, _ = pipe.execute()
+        pipe = redis.pipeline(transaction=True)
+        pipe.set(key, 0, ex=limit.window, nx=True)
+        pipe.incr(key)  # INCR keeps the key's expiry
+        _, count = pipe.execute()
         return int(count)
     except Exception as exc:  # noqa: BLE001
         _warn(exc)
         return 0
 
 
+def _seconds_left(limit: Limit, *parts: object) -> int:
+    redis = _redis()
+    try:
+        ttl = int(redis.ttl(_key(limit, *parts))) if redis is not None else -1
+    except Exception:  # noqa: BLE001
+        ttl = -1
+    return ttl if ttl > 0 else limit.window
+
+
 def refuse_if_over(limit: Limit, *parts: object) -> None:
     """Raise the limit's zh-TW answer when its allowance is used up."""
     if over(limit, *parts):
-        minutes = max(1, -(-_seconds_left(limit) // 60))
+        minutes = max(1, -(-_seconds_left(limit, *parts) // 60))
         raise DomainError(limit.message.format(minutes=minutes), "rate_limited")
 
 
