@@ -6,7 +6,7 @@ replaced one 410, an answer after the first (or after the clock decided) 409; no
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, render_template, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import HiddenField, SelectField, TextAreaField
@@ -19,13 +19,6 @@ from models.base import DomainError, format_taipei
 bp = Blueprint("agency_links", __name__)
 
 STATUS_FOR_ERROR = {"bad_token": 400, "expired_token": 410, "already_answered": 409}
-
-
-@bp.before_request
-def _own_csrf_token():
-    # Flask-WTF caches the token in `g`, which outlives a request when an app context was already
-    # pushed (the test fixtures do this): each request must use the token of its own session.
-    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
 
 @bp.after_request

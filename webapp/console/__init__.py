@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, current_app, g, render_template
+from flask import Blueprint, Flask, current_app, render_template
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -75,15 +75,6 @@ def nav_items() -> list[NavItem]:
 @bp.context_processor
 def _console_template_helpers() -> dict:
     return {"nav_items": nav_items, "endpoint_exists": endpoint_exists}
-
-
-@bp.before_request
-def _forget_other_requests_state():
-    # Flask-Login caches the user, and Flask-WTF the CSRF token, in `g`; `g` outlives a request
-    # when an app context was already pushed (the test fixtures do this). Drop both, so every
-    # request loads the user and the token of its own session.
-    g.pop("_login_user", None)
-    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
 
 @bp.after_request
