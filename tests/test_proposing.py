@@ -537,3 +537,21 @@ def test_r9_1_2_web_form_forged_expired_or_without_csrf_changes_nothing(client, 
     # once submitted, the link no longer edits
     tap(client, line, uid, "送出提案")
     assert client.get(url).status_code == 409
+
+
+def test_r9_1_1_proposal_states_what_is_not_good_enough_and_what_to_do(client, line, smtp):
+    """R9.1.1: a proposal addresses a policy that is not yet good enough; the content says what and how."""
+    uid, official = register(client, line, smtp)
+    line.text(client, uid, "提案")
+    tap(client, line, uid, "機關內部管理")
+    line.text(client, uid, "簡化差勤請假流程")
+    assert "現況哪裡不夠好、建議怎麼做" in last_text(line, uid)
+    line.text(client, uid, "好")  # too short to say what is wrong and what to do
+    assert "至少需要" in last_text(line, uid)
+    assert draft_of(official).content is None
+    from models.base import DomainError
+    from models.proposals import submit
+
+    with pytest.raises(DomainError) as refused:
+        submit(official, draft_of(official).id)
+    assert "內容或建議事項" in refused.value.message
