@@ -68,6 +68,16 @@ def main() -> None:
     services = []
     standin_started = False
 
+    wanted = {"PORT": port}
+    if "LINE_API_ENDPOINT" not in env:
+        wanted["LINE_STANDIN_PORT"] = int(env.get("LINE_STANDIN_PORT", "8091"))
+    if "MAIL_SERVER" not in env:
+        wanted["DEV_SMTP_PORT"] = int(env.get("DEV_SMTP_PORT", "8025"))
+    taken = [f"{name}={value}" for name, value in wanted.items() if not _free(value)]
+    if taken:
+        sys.exit(f"port(s) already in use: {', '.join(taken)} — is another platform-dev running? "
+                 "Stop it, or set these variables to free ports.")
+
     if "LINE_API_ENDPOINT" not in env:
         from devtools.line_standin import serve_in_thread
 
@@ -101,8 +111,6 @@ def main() -> None:
                    "rq.worker.SimpleWorker", "default"],
         "scheduler": flask + ["deadlines", "scheduler"],
     }
-    if not _free(port):
-        sys.exit(f"port {port} is taken; set PORT=...")
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in processes.items()}
     if standin_started:  # the simulator shows the rich menu, as LINE would
         subprocess.Popen(flask + ["line", "richmenu"], env=env, stdout=subprocess.DEVNULL)
@@ -126,7 +134,7 @@ def main() -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
-        sys.exit(0)
+        os._exit(0)  # the SMTP sink and fakeredis threads must not keep the launcher alive
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -45,6 +45,10 @@ ACTION_LABELS = {
     "agency_confirmation_requested": "寄送機關確認請求", "agency_answered": "機關回覆",
     "agency_deemed_confirmed": "逾期視為確認", "agency_roles_set": "設定主辦／協辦",
     "agency_roles_disputed": "仍有爭議，全部列為主辦", "agency_doubt_settled": "協調完成",
+    "draft_discarded": "放棄草稿", "group_set": "設為共同提案", "group_unset": "設為個人提案",
+    "co_proposer_invited": "邀請共同提案人", "co_proposer_confirmed": "共同提案人同意", "co_proposer_declined": "共同提案人婉拒",
+    "co_proposers_removed": "移除未確認的共同提案人", "established": "達成案門檻（成案）",
+    "establishment_notified": "成案通知（次日）", "lapsed": "附議期滿未成案", "second_refused": "附議未計入",
 }
 
 
