@@ -863,6 +863,8 @@
       quickBar.append(btn);
     });
     quickBar.hidden = items.length === 0;
+    // As in LINE: quick reply buttons fold the rich menu away (the menu button brings it back).
+    if (items.length && typeof hideRichMenu === "function") hideRichMenu();
   }
 
   function renderTabs() {
