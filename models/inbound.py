@@ -12,7 +12,7 @@ import peewee
 
 from .base import DomainError, db, utcnow
 from .events import InboundMail
-from .mailparse import MailRejected, find_code, parse_inbound
+from .mailparse import TOKEN_RE, MailRejected, find_code, parse_inbound
 from .outbox import queue_line, unit_of_work
 from .verification import confirm_by_reply
 
@@ -20,15 +20,19 @@ log = logging.getLogger(__name__)
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
 
 # Outcomes worth telling the official about in the chat (they may be waiting for the confirmation).
-_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code"}
+_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "no_code", "unauthenticated"}
 
 
-def receive_mail(raw: bytes, now: dt.datetime | None = None) -> str:
+def receive_mail(raw: bytes, now: dt.datetime | None = None, *, reply_domain: str | None = None) -> str:
     """Process one raw RFC 822 message; returns an outcome word (confirmed, duplicate, auto_reply, ...).
 
     Raises MailRejected for input that is not a usable email message (the caller refuses it).
     """
     now = now or utcnow()
+    if reply_domain is None:
+        from flask import current_app, has_app_context
+
+        reply_domain = current_app.config["REPLY_DOMAIN"] if has_app_context() else ""
     message = parse_inbound(raw, max_bytes=MAX_INBOUND_BYTES)
     if InboundMail.select().where(InboundMail.message_id == message.message_id[:255]).exists():
         return "duplicate"
@@ -36,7 +40,7 @@ def receive_mail(raw: bytes, now: dt.datetime | None = None) -> str:
         with unit_of_work():
             record = InboundMail.create(message_id=message.message_id[:255], from_address=None,
                                         outcome="received", received_at=now)
-            outcome = _apply(message, now)
+            outcome = _apply(message, reply_domain, now)
             InboundMail.update(outcome=outcome).where(InboundMail.id == record.id).execute()
     except peewee.IntegrityError:
         return "duplicate"
@@ -44,22 +48,44 @@ def receive_mail(raw: bytes, now: dt.datetime | None = None) -> str:
     return outcome
 
 
-def _apply(message, now: dt.datetime) -> str:
+def reply_tokens_for(message, reply_domain: str) -> list[str]:
+    """Tokens of `verify+TOKEN@REPLY_DOMAIN` recipients only (another domain's plus-address is not ours)."""
+    domain = (reply_domain or "").lower()
+    tokens = []
+    for address in message.recipients:
+        local, _, host = address.rpartition("@")
+        match = TOKEN_RE.match(local)
+        if match and (not domain or host == domain):
+            tokens.append(match.group(1).lower())
+    return tokens
+
+
+def _apply(message, reply_domain: str, now: dt.datetime) -> str:
+    """Confirm a code by reply only when the reply's own text carries that code.
+
+    The From header alone proves little (it is easy to forge, and a victim answering "this was
+    not me" must not confirm someone else's registration), so the person must write the code.
+    """
     if message.is_auto_reply:
         return "auto_reply"
-    if not message.reply_tokens:
+    tokens = reply_tokens_for(message, reply_domain)
+    if not tokens:
         return "no_token"
     from .verification import VerificationCode, _hash
 
-    token = message.reply_tokens[0]
-    token = token.lower()
+    token = tokens[0]
     code_row = VerificationCode.get_or_none(VerificationCode.token == token)
     typed = find_code(message.text or "")
     try:
         with db.atomic():
-            if code_row is not None and typed and code_row.code_hash != _hash(token, typed) \
-                    and code_row.email.lower() == (message.from_address or "").lower():
-                raise DomainError("回覆郵件中的認證碼與寄出的不同，未予確認。", "wrong_code")
+            if code_row is not None and code_row.email.lower() == (message.from_address or "").lower():
+                if message.sender_unauthenticated:
+                    raise DomainError("回覆郵件未通過寄件者驗證（DMARC），未予確認。", "unauthenticated")
+                if not typed:
+                    raise DomainError("回覆郵件中沒有認證碼，未予確認。請在回覆內容中寫上 6 位數認證碼，"
+                                      "或直接在 LINE 輸入。", "no_code")
+                if code_row.code_hash != _hash(token, typed):
+                    raise DomainError("回覆郵件中的認證碼與寄出的不同，未予確認。", "wrong_code")
             row, text = confirm_by_reply(token, message.from_address, now)
     except DomainError as error:
         if code_row is not None and error.code in _NOTIFY_OFFICIAL:

@@ -68,6 +68,8 @@ class InboundMessage:
     subject: str = ""
     text: str = ""
     is_auto_reply: bool = False
+    # The receiving mail server said the From failed DMARC (Authentication-Results): not trusted.
+    sender_unauthenticated: bool = False
     references: list[str] = field(default_factory=list)  # In-Reply-To, then References
 
 
@@ -453,6 +455,8 @@ def _parse(raw: bytes, max_bytes: int) -> InboundMessage:
         subject=decode_header_text(_first_header(msg, "Subject") or ""),
         text=text,
         is_auto_reply=_is_auto_reply(msg, from_address),
+        sender_unauthenticated=any(re.search(r"\bdmarc\s*=\s*fail\b", v, re.IGNORECASE)
+                                   for v in _headers(msg, "Authentication-Results")),
         references=_dedupe(references),
     )
 

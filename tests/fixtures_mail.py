@@ -74,8 +74,16 @@ def smtp(smtp_server):
 
 
 def reply_to_email(original: EmailMessage, from_address: str, text: str, *, html: bool = False,
-                   charset: str = "utf-8", headers: dict | None = None) -> bytes:
-    """A person's reply to `original`: addressed to its Reply-To, quoting it below the new text."""
+                   charset: str = "utf-8", headers: dict | None = None, with_code: bool = True) -> bytes:
+    """A person's reply to `original`: addressed to its Reply-To, quoting it below the new text.
+
+    With `with_code` the person writes the code from the original above their text, as the email
+    asks them to; without it, the code appears only in the quoted original.
+    """
+    if with_code:
+        match = re.search(r"認證碼是：(\d{6})", SmtpSink.body(original))
+        if match and match.group(1) not in text:
+            text = f"{match.group(1)} {text}"
     reply = EmailMessage()
     reply["From"] = from_address
     reply["To"] = str(original["Reply-To"])

@@ -211,3 +211,25 @@ def test_r4_personal_data_not_in_logs(client, line, smtp, caplog):
     assert "WHERE" not in ours  # SQL (with its parameters) is never logged unless LOG_SQL=1
     for secret in ("0912-345-678", "wang@taichung.gov.tw", "臺灣大道三段99號"):
         assert secret not in ours
+
+
+def test_r3_2_reply_without_the_code_does_not_verify(client, line, smtp):
+    """A victim answering "this was not me" must not confirm someone else's registration."""
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    raw = reply_to_email(mail, "wang@taichung.gov.tw", "這不是我申請的，請不要再寄信給我。", with_code=False)
+    assert post_inbound(client, raw).json["outcome"] == "no_code"
+    assert not Official.get_by_id(official.id).is_verified
+    assert "沒有認證碼" in line.texts(uid)[-1]
+
+
+def test_r3_2_reply_failing_dmarc_or_to_another_domain_does_not_verify(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    forged = reply_to_email(mail, "wang@taichung.gov.tw", "確認",
+                            headers={"Authentication-Results": "mx.taichung.gov.tw; dmarc=fail header.from=taichung.gov.tw"})
+    assert post_inbound(client, forged).json["outcome"] == "unauthenticated"
+    elsewhere = reply_to_email(mail, "wang@taichung.gov.tw", "確認")
+    elsewhere = elsewhere.replace(b"@reply.platform.test", b"@evil.example")
+    assert post_inbound(client, elsewhere).json["outcome"] == "no_token"
+    assert not Official.get_by_id(official.id).is_verified

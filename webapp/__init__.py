@@ -95,9 +95,10 @@ def _register_blueprints(app: Flask) -> None:
         if hasattr(module, "init_app"):
             module.init_app(app)
     if app.config.get("LINE_SIMULATOR"):
-        from . import dev_mail
+        if not app.config.get("PRODUCTION"):  # the mailbox of the development SMTP sink only
+            from . import dev_mail
 
-        app.register_blueprint(dev_mail.bp)
+            app.register_blueprint(dev_mail.bp)
         try:
             from .dev_line import dev_line_bp
         except ModuleNotFoundError:

@@ -43,8 +43,13 @@ def inbox():
 
 @bp.get("/<name>")
 def show(name: str):
+    import re
+
     message = _load(name)
-    return render_template("dev/mail_show.html", name=name, message=message, body=_body(message))
+    body = _body(message)
+    code = re.search(r"認證碼是：(\d{6})", body)
+    return render_template("dev/mail_show.html", name=name, message=message, body=body,
+                           suggested=f"{code.group(1)} 確認" if code else "確認")
 
 
 @bp.post("/<name>/reply")
