@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         proposal_id, users = setup_database(url, args.n)
         report["setup_s"] = round(time.monotonic() - t0, 1)
-        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench-secret-key",
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench-secret-key", "INBOUND_EMAIL_SECRET": "bench-inbound-secret",
                "LINE_CHANNEL_SECRET": CHANNEL_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "bench-token",
                "LINE_API_ENDPOINT": standin.url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
                "MAIL_USE_TLS": "0", "REPLY_DOMAIN": "reply.bench.test", "ALLOWED_EMAIL_DOMAINS": "taichung.gov.tw",

@@ -132,3 +132,18 @@ def test_r3_0_dispatcher_hands_stored_events_to_workers_once(client, line, app):
     texts = line.texts(uid)
     assert "歡迎" in texts[0] and len(texts) == 2
     assert "歡迎" in line.texts(other)[0]
+
+
+def test_r3_0_production_refuses_to_start_with_development_secrets(monkeypatch):
+    import pytest
+
+    from webapp import create_app
+
+    monkeypatch.setenv("SECRET_KEY", "a-real-secret")
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "real-channel-secret")
+    monkeypatch.delenv("LINE_CHANNEL_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("INBOUND_EMAIL_SECRET", raising=False)
+    with pytest.raises(RuntimeError) as refused:
+        create_app()
+    named = set(str(refused.value).split(": ", 1)[1].split(", "))
+    assert named == {"LINE_CHANNEL_ACCESS_TOKEN", "INBOUND_EMAIL_SECRET"}

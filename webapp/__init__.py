@@ -18,7 +18,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         except ImportError:  # pragma: no cover
             pass
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(Config().as_dict())
+    config = Config()
+    missing = config.missing_production_secrets()
+    if missing:
+        # Anyone could sign webhooks or inbound mail with the development values published in the code.
+        raise RuntimeError("SECRET_KEY is set (production) but these are still development values: "
+                           + ", ".join(missing))
+    app.config.from_mapping(config.as_dict())
     if test_config:
         app.config.update(test_config)
     if app.config.get("TRUSTED_PROXIES"):

@@ -56,5 +56,17 @@ class Config:
         self.MAX_CONTENT_LENGTH = 12 * 1024 * 1024
         self.WTF_CSRF_TIME_LIMIT = None
 
+    DEVELOPMENT_SECRETS = {
+        "LINE_CHANNEL_SECRET": "dev-channel-secret",
+        "LINE_CHANNEL_ACCESS_TOKEN": "dev-channel-access-token",
+        "INBOUND_EMAIL_SECRET": "dev-inbound-secret",
+    }
+
+    def missing_production_secrets(self) -> list[str]:
+        """Settings still at their public development values while SECRET_KEY says production."""
+        if not self.PRODUCTION:
+            return []
+        return [name for name, dev_value in self.DEVELOPMENT_SECRETS.items() if getattr(self, name) == dev_value]
+
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}
