@@ -43,7 +43,8 @@ SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組將
              "結果會以 LINE 與電子郵件通知您。")
 RESUBMITTED_NOTE = "這是修改後重新送出，檢核期限重新起算。"
 SAVED_HINT = "已儲存。"
-CO_INVITED = "已邀請 {email}（{name}），等待對方確認。可繼續輸入下一位的電子郵件，或點「完成邀請」。"
+CO_INVITED = ("已處理 {email}：若這是已完成認證的同仁，對方會在 LINE 收到邀請，同意後會列在名單中。"
+              "可繼續輸入下一位的電子郵件，或點「完成邀請」。")
 CO_ANSWERED = {"confirmed": "您已同意擔任共同提案人，提案人會收到通知。謝謝！",
                "declined": "您已婉拒這個共同提案邀請，提案人會收到通知。",
                "already": "已處理：您先前已同意擔任這個提案的共同提案人。"}
@@ -100,8 +101,11 @@ def co_proposer_lines(proposal: Proposal) -> str:
     rows = co_proposers(proposal)
     if not rows:
         return "共同提案（尚未邀請共同提案人）"
-    return "共同提案：" + "、".join(
-        f"{r.official.display_name}（{'已確認' if r.confirmed_at else '待確認'}）" for r in rows)
+    names = [f"{r.official.display_name}（已確認）" for r in rows if r.confirmed_at]
+    pending = sum(1 for r in rows if not r.confirmed_at)
+    if pending:  # names appear only once their owners agreed (R3.0, R4)
+        names.append(f"待確認 {pending} 位")
+    return "共同提案：" + "、".join(names)
 
 
 def preview_bubble(proposal: Proposal, form_url: str, submit_action: dict) -> dict:

@@ -135,12 +135,15 @@ class CoProposer(BaseModel):
     """A group proposal's co-proposers (R5.1); each confirms in their own chat."""
 
     proposal = peewee.ForeignKeyField(Proposal, backref="co_proposers", on_delete="CASCADE")
-    official = peewee.ForeignKeyField(Official, on_delete="CASCADE")
+    # Null for an address that matched no verified official: kept as a pending place-holder so the
+    # proposer cannot tell a registered colleague from an unknown address (R3.0, R4).
+    official = peewee.ForeignKeyField(Official, on_delete="CASCADE", null=True)
+    address_hash = peewee.CharField(max_length=64, null=True)
     invited_at = peewee.DateTimeField(default=utcnow)
     confirmed_at = peewee.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("proposal", "official"), True),)
+        indexes = ((("proposal", "official"), True), (("proposal", "address_hash"), True))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -451,7 +454,7 @@ CO_INVITE_ACTION = "prop.cop"  # postback answered by the invitee: a=prop.cop&p=
 
 def co_proposers(proposal: Proposal) -> list[CoProposer]:
     """The named co-proposers, in the order they were invited."""
-    return list(CoProposer.select(CoProposer, Official).join(Official)
+    return list(CoProposer.select(CoProposer, Official).join(Official, peewee.JOIN.LEFT_OUTER)
                 .where(CoProposer.proposal == proposal).order_by(CoProposer.invited_at, CoProposer.id))
 
 
@@ -477,8 +480,17 @@ def _co_invite_messages(proposal: Proposal, proposer: Official) -> list[dict]:
     return [{"type": "text", "text": body[:4900], "quickReply": {"items": [answer("同意擔任", "yes"), answer("婉拒", "no")]}}]
 
 
-def invite_co_proposer(official: Official, proposal_id: int, email: str, now: dt.datetime | None = None) -> CoProposer:
-    """Name a verified colleague by email as co-proposer; they are asked in LINE to confirm."""
+MAX_CO_INVITES_PER_DAY = 20
+
+
+def invite_co_proposer(official: Official, proposal_id: int, email: str,
+                       now: dt.datetime | None = None) -> CoProposer | None:
+    """Name a verified colleague by email as co-proposer; they are asked in LINE to confirm.
+
+    The answer is the same whether or not the address belongs to a verified official (R3.0, R4):
+    an address must not reveal who is registered or which nickname hides which person. Returns
+    the invitation, or None when nobody matched; attempts are limited per day either way.
+    """
     import unicodedata
 
     from .outbox import queue_line
@@ -491,14 +503,29 @@ def invite_co_proposer(official: Official, proposal_id: int, email: str, now: dt
         raise DomainError("請輸入同仁註冊時使用的公務電子郵件（例如 name@taichung.gov.tw）。", "bad_email")
     if address == (official.verified_email or "").lower():
         raise DomainError("您是提案人，不需要邀請自己。", "self")
-    colleague = Official.get_or_none(Official.verified_email == address)
-    if colleague is None or not colleague.is_verified:
-        raise DomainError("找不到以這個電子郵件完成認證的同仁。請確認地址，或請同仁先加入平臺並完成認證。", "no_colleague")
-    if CoProposer.select().where((CoProposer.proposal == proposal) & (CoProposer.official == colleague)).exists():
-        raise DomainError("這位同仁已在共同提案人名單中。", "already_invited")
+    from .events import AuditEvent
+
+    attempts = AuditEvent.select().where(
+        (AuditEvent.actor == official.actor)
+        & AuditEvent.action.in_(("co_proposer_invited", "co_proposer_invite_unmatched"))
+        & (AuditEvent.created_at > now - dt.timedelta(days=1))).count()
+    if attempts >= MAX_CO_INVITES_PER_DAY:
+        raise DomainError(f"今天已送出 {MAX_CO_INVITES_PER_DAY} 次邀請，請明天再試。", "invite_limit")
     if CoProposer.select().where(CoProposer.proposal == proposal).count() >= MAX_CO_PROPOSERS:
         raise DomainError(f"共同提案人最多 {MAX_CO_PROPOSERS} 位。", "too_many")
-    row = CoProposer.create(proposal=proposal, official=colleague, invited_at=now)
+    import hashlib
+
+    address_hash = hashlib.sha256(address.encode()).hexdigest()
+    if CoProposer.select().where((CoProposer.proposal == proposal) & (CoProposer.address_hash == address_hash)).exists():
+        return None  # already on the list, matched or not: the same answer
+    colleague = Official.get_or_none(Official.verified_email == address)
+    if colleague is None or not colleague.is_verified or CoProposer.select().where(
+            (CoProposer.proposal == proposal) & (CoProposer.official == colleague)).exists():
+        CoProposer.create(proposal=proposal, official=None, address_hash=address_hash, invited_at=now)
+        Proposal.update(is_group=True).where(Proposal.id == proposal.id).execute()
+        record(official.actor, "co_proposer_invite_unmatched", "proposal", proposal.id, now=now)
+        return None
+    row = CoProposer.create(proposal=proposal, official=colleague, address_hash=address_hash, invited_at=now)
     Proposal.update(is_group=True).where(Proposal.id == proposal.id).execute()
     proposal.is_group = True
     record(official.actor, "co_proposer_invited", "proposal", proposal.id, detail={"official": colleague.id}, now=now)
@@ -563,10 +590,10 @@ def require_co_proposers_confirmed(proposal: Proposal) -> None:
     rows = co_proposers(proposal)
     if not rows:
         raise DomainError("共同提案至少需要一位共同提案人；請邀請同仁，或改為個人提案。", "no_co_proposers")
-    waiting = [r.official.display_name for r in rows if r.confirmed_at is None]
+    waiting = [r for r in rows if r.confirmed_at is None]
     if waiting:
-        raise DomainError("還在等待共同提案人確認：" + "、".join(waiting)
-                          + "。請等待確認，或移除未確認的共同提案人後再送出。", "co_unconfirmed")
+        raise DomainError(f"還在等待 {len(waiting)} 位共同提案人確認。請等待確認，或移除未確認的共同提案人後再送出。",
+                          "co_unconfirmed")
 
 
 def pending_co_invitations(official: Official) -> list[CoProposer]:

@@ -183,9 +183,11 @@ def preview(ctx, official: Official, state: ConversationState, proposal: Proposa
 def coprop_menu(state: ConversationState, proposal: Proposal, body: str, before: list[dict] | None = None) -> list[dict]:
     _goto(state, proposal, "coprop")
     rows = co_proposers(proposal)
-    if rows:
-        body += "\n\n目前名單：\n" + "\n".join(
-            f"・{r.official.display_name}（{'已確認' if r.confirmed_at else '待確認'}）" for r in rows)
+    confirmed = [r for r in rows if r.confirmed_at]
+    if confirmed:  # a name is shown only once its owner agreed to stand beside the proposal
+        body += "\n\n已同意的共同提案人：\n" + "\n".join(f"・{r.official.display_name}" for r in confirmed)
+    if len(rows) > len(confirmed):
+        body += f"\n等待確認：{len(rows) - len(confirmed)} 位"
     quick = [_pb(state, "完成邀請", "prop.codone")]
     if any(r.confirmed_at is None for r in rows):
         quick.append(_pb(state, "移除未確認者", "prop.coremove"))
@@ -364,9 +366,9 @@ def on_text(ctx, official, state, text):
         elif step == "agency":
             return agency_candidates(ctx, official, state, proposal, text)
         elif step == "coprop":
-            row = invite_co_proposer(official, proposal.id, text, ctx.now)
+            invite_co_proposer(official, proposal.id, text, ctx.now)
             email = re.sub(r"\s+", "", text).lower()[:254]
-            return coprop_menu(state, proposal, cards.CO_INVITED.format(email=email, name=row.official.display_name))
+            return coprop_menu(state, proposal, cards.CO_INVITED.format(email=email))
         else:
             return ask(ctx, official, state, proposal, step or "preview")
     except DomainError as error:
