@@ -74,7 +74,8 @@ def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
     from .outbox import send_outbox
 
     for outbox_id in ids:
-        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}", skip_if_queued=requeue)
+        # No RQ retry: the row's own back-off (next_attempt_at) drives retries through the sweep.
+        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}", skip_if_queued=requeue, retry=False)
 
 
 def init_jobs() -> None:

@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from models.base import utcnow
-from models.outbox import MAX_ATTEMPTS, Outbox
+from models.outbox import GIVE_UP_AFTER, Outbox
 
 from . import app_context
 
@@ -26,15 +26,16 @@ def send_outbox(outbox_id: int) -> str:
                 _send_line(app, row)
         except Exception as exc:
             attempts = row.attempts + 1
-            backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** attempts))
-            (Outbox.update(attempts=attempts, last_error=f"{type(exc).__name__}: {str(exc)[:300]}",
-                           status="failed" if attempts >= MAX_ATTEMPTS else "pending",
+            backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
+            given_up = utcnow() - row.created_at > GIVE_UP_AFTER
+            (Outbox.update(attempts=attempts, last_error=type(exc).__name__,  # no message text: it may hold an address
+                           status="failed" if given_up else "pending",
                            next_attempt_at=utcnow() + backoff)
              .where(Outbox.id == row.id).execute())
             log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
-            if app.config.get("RQ_ASYNC", True):
-                raise
-            return "failed"
+            if given_up:
+                log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
+            return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
         Outbox.update(status="sent", sent_at=utcnow(), attempts=row.attempts + 1).where(Outbox.id == row.id).execute()
         return "sent"
 

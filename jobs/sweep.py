@@ -61,6 +61,7 @@ def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
                 log.exception("sweep step %s failed", name)
                 results[name] = -1
         results["outbox_requeued"] = requeue_outbox(utcnow())
+        results["outbox_failures_reported"] = report_failed_outbox(utcnow())
         results["line_events_requeued"] = requeue_line_events(utcnow())
     return results
 
@@ -70,7 +71,8 @@ def requeue_outbox(now: dt.datetime) -> int:
     from . import enqueue_outbox
 
     ids = [row.id for row in Outbox.select(Outbox.id).where(
-        (Outbox.status == "pending") & (Outbox.next_attempt_at <= now - dt.timedelta(seconds=30))).limit(500)]
+        (Outbox.status == "pending") & (Outbox.next_attempt_at <= now - dt.timedelta(seconds=30)))
+        .order_by(Outbox.next_attempt_at, Outbox.id).limit(500)]
     if ids:
         enqueue_outbox(ids, requeue=True)
     return len(ids)
@@ -89,3 +91,23 @@ def requeue_line_events(now: dt.datetime) -> int:
     for event_id in ids:
         enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
     return len(ids)
+
+
+def report_failed_outbox(now: dt.datetime) -> int:
+    """Tell the operations team, once per row, about a notice given up after two days of failures."""
+    from models import settings
+    from models.outbox import queue_mail, unit_of_work
+
+    failed = list(Outbox.select().where(Outbox.status == "failed").order_by(Outbox.id).limit(100))
+    reported = 0
+    for row in failed:
+        if row.channel == "mail" and row.recipient == settings.OPS_NOTIFY_EMAIL:
+            continue  # do not report a failed report by the same road
+        with unit_of_work():
+            if queue_mail(settings.OPS_NOTIFY_EMAIL, f"【政策參與平臺】通知寄送失敗（第 {row.id} 筆）",
+                          f"一則{'電子郵件' if row.channel == 'mail' else 'LINE 訊息'}通知自 {row.created_at:%Y-%m-%d %H:%M} UTC 起"
+                          f"嘗試 {row.attempts} 次仍無法送出（{row.last_error}）。請檢查寄送服務，"
+                          "並以其他方式聯繫收件人；相關期限不會因此自動延長。",
+                          dedupe_key=f"outbox-failed:{row.id}", now=now):
+                reported += 1
+    return reported

@@ -15,7 +15,9 @@ import peewee
 
 from .base import BaseModel, db, utcnow
 
-MAX_ATTEMPTS = 8
+# A notice is retried with back-off (30 s doubling, at most hourly) for two days, however many
+# attempts that takes: a mail server down for an afternoon must not silently drop a legal notice.
+GIVE_UP_AFTER = dt.timedelta(hours=48)
 
 
 class Outbox(BaseModel):

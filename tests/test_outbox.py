@@ -68,3 +68,30 @@ def test_r3_2_notice_is_sent_once_per_dedupe_key(client, smtp):
         queue_mail("wang@taichung.gov.tw", "一次", "內容", dedupe_key="k1")
     assert Outbox.select().count() == 1
     assert len(smtp.to("wang@taichung.gov.tw")) == 1
+
+
+def test_r3_2_notice_is_retried_for_two_days_then_reported_to_ops(app, smtp, runner):
+    from models import settings
+    from webapp.extensions import mail
+
+    port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = 1
+    mail.init_app(app)
+    with unit_of_work():
+        queue_mail("agency@taichung.gov.tw", "成案通知", "內容")
+    for _ in range(12):  # many failures within the two days: still pending, never dropped
+        _age_rows()
+        runner.invoke(args=["deadlines", "sweep"])
+    row = Outbox.get()
+    assert row.status == "pending" and row.attempts >= 10
+    Outbox.update(created_at=Outbox.created_at - dt.timedelta(hours=49)).execute()
+    _age_rows()
+    runner.invoke(args=["deadlines", "sweep"])
+    assert Outbox.get_by_id(row.id).status == "failed"
+    app.config["MAIL_PORT"] = port
+    mail.init_app(app)
+    _age_rows()  # the report itself waited for the mail server too
+    runner.invoke(args=["deadlines", "sweep"])
+    runner.invoke(args=["deadlines", "sweep"])
+    reports = smtp.to(settings.OPS_NOTIFY_EMAIL)
+    assert len(reports) == 1 and "通知寄送失敗" in str(reports[0]["Subject"])
