@@ -31,7 +31,7 @@ def process_line_event(event_row_id: int) -> str:
     from bot.dispatch import handle_event
 
     with app_context() as app:
-        claimed = (LineEvent.update(status="processing", attempts=LineEvent.attempts + 1)
+        claimed = (LineEvent.update(status="processing", attempts=LineEvent.attempts + 1, claimed_at=utcnow())
                    .where((LineEvent.id == event_row_id) & (LineEvent.status.in_(("pending", "queued"))))
                    .execute())
         if not claimed:
@@ -41,13 +41,13 @@ def process_line_event(event_row_id: int) -> str:
         user_id = (event.get("source") or {}).get("userId") or ""
         try:
             ctx = BotContext.from_config(app.config, user_id)
-            replies = handle_event(event, ctx)
+            with unit_of_work():  # the conversation's changes and "done" commit together, or neither
+                replies = handle_event(event, ctx)
+                LineEvent.update(status="done", processed_at=utcnow()).where(LineEvent.id == row.id).execute()
         except Exception as exc:
-            LineEvent.update(status="pending", last_error=f"{type(exc).__name__}: {str(exc)[:500]}").where(
-                LineEvent.id == row.id).execute()
+            LineEvent.update(status="pending", last_error=type(exc).__name__).where(LineEvent.id == row.id).execute()
             log.exception("LINE event %s failed", row.id)
             raise
-        LineEvent.update(status="done", processed_at=utcnow()).where(LineEvent.id == row.id).execute()
         if replies:
             _answer(app, row, event, user_id, replies)
         return "done"
@@ -129,7 +129,7 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
         with db.atomic():
             if is_postgres():
                 cursor = db.execute_sql(
-                    "UPDATE line_event SET status = 'queued' WHERE id IN ("
+                    "UPDATE line_event SET status = 'queued', claimed_at = (now() AT TIME ZONE 'utc') WHERE id IN ("
                     " SELECT id FROM line_event WHERE status = 'pending' AND attempts = 0"
                     " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id, user_id", (limit,))
                 claimed = sorted(cursor.fetchall())
@@ -137,7 +137,8 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
                 claimed = [(r.id, r.user_id) for r in LineEvent.select(LineEvent.id, LineEvent.user_id)
                            .where((LineEvent.status == "pending") & (LineEvent.attempts == 0))
                            .order_by(LineEvent.id).limit(limit)]
-                LineEvent.update(status="queued").where(LineEvent.id.in_([i for i, _ in claimed])).execute()
+                LineEvent.update(status="queued", claimed_at=utcnow()).where(
+                    LineEvent.id.in_([i for i, _ in claimed])).execute()
         if not claimed:
             return total
         by_user: dict[str, list[int]] = {}

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 # name -> step(now) returning a count of actions taken
 STEPS: dict[str, Callable[[dt.datetime], int]] = {}
-STUCK_AFTER = dt.timedelta(minutes=2)
+STUCK_AFTER = dt.timedelta(minutes=10)  # well beyond any job's run time (RQ's timeout is 120 s)
 
 
 def sweep_step(name: str):
@@ -83,11 +83,13 @@ def requeue_line_events(now: dt.datetime) -> int:
     from . import enqueue
     from .line_events import process_line_event
 
+    # Stuck means taken long ago and never finished (a worker died): counted from the claim, not
+    # from arrival, or a backlog would hand running events out a second time.
     LineEvent.update(status="pending").where(
-        (LineEvent.status.in_(("processing", "queued"))) & (LineEvent.received_at <= now - STUCK_AFTER)).execute()
+        (LineEvent.status.in_(("processing", "queued"))) & (LineEvent.claimed_at <= now - STUCK_AFTER)).execute()
     ids = [row.id for row in LineEvent.select(LineEvent.id).where(
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
-        & (LineEvent.attempts < 5)).limit(500)]
+        & (LineEvent.attempts < 5)).order_by(LineEvent.id).limit(500)]
     for event_id in ids:
         enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
     return len(ids)

@@ -18,6 +18,7 @@ class LineEvent(BaseModel):
     status = peewee.CharField(max_length=16, default="pending", index=True)  # pending | done | failed
     attempts = peewee.IntegerField(default=0)
     received_at = peewee.DateTimeField(default=utcnow, index=True)
+    claimed_at = peewee.DateTimeField(null=True)  # when a dispatcher or worker last took it
     processed_at = peewee.DateTimeField(null=True)
     last_error = peewee.TextField(null=True)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from .base import db
 
 # (table, column, SQL type for PostgreSQL, SQL type for SQLite); add rows as the schema grows.
-ADDED_COLUMNS: list[tuple[str, str, str, str]] = []
+ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
+    ("line_event", "claimed_at", "TIMESTAMP", "DATETIME"),
+]
 
 
 def apply_upgrades() -> None:

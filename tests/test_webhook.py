@@ -147,3 +147,22 @@ def test_r3_0_production_refuses_to_start_with_development_secrets(monkeypatch):
         create_app()
     named = set(str(refused.value).split(": ", 1)[1].split(", "))
     assert named == {"LINE_CHANNEL_ACCESS_TOKEN", "INBOUND_EMAIL_SECRET"}
+
+
+def test_r3_0_sweep_does_not_hand_out_an_event_a_worker_is_running(client, line, app):
+    """In a backlog every event is old; only one taken long ago and never finished is re-queued."""
+    from jobs.sweep import requeue_line_events
+    from models.base import utcnow
+
+    app.config["LINE_DISPATCH"] = "listen"
+    uid = line.user()
+    line.follow(client, uid)
+    event = LineEvent.get()
+    now = utcnow()
+    LineEvent.update(status="processing", received_at=now - dt.timedelta(minutes=30),
+                     claimed_at=now - dt.timedelta(seconds=20)).execute()
+    assert requeue_line_events(now) == 0 and LineEvent.get_by_id(event.id).status == "processing"
+    LineEvent.update(claimed_at=now - dt.timedelta(minutes=11)).execute()
+    assert requeue_line_events(now) == 1  # the worker died: handed out again, processed once
+    assert LineEvent.get_by_id(event.id).status == "done"
+    assert sum("歡迎" in t for t in line.texts(uid)) == 1
