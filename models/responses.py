@@ -291,9 +291,18 @@ def _require_lead(staff: Staff, proposal: Proposal) -> str | None:
 
 def _lock_group(proposal_id: int) -> tuple[Proposal, list[Proposal]]:
     """The proposal and the ones merged into it, locked in id order (so two actions never deadlock)."""
-    member_ids = [r.proposal_id for r in ResponseMerge.select(ResponseMerge.proposal)
-                  .where(ResponseMerge.into_proposal == proposal_id)]
+    def members() -> set[int]:
+        return {r.proposal_id for r in ResponseMerge.select(ResponseMerge.proposal)
+                .where(ResponseMerge.into_proposal == proposal_id)}
+
+    member_ids = members()
     locked = {pid: lock(pid) for pid in sorted({proposal_id, *member_ids})}
+    # A merge that committed while we waited for the locks is only visible now: read again (merge
+    # locks the main proposal too, so once we hold it the set cannot change any more).
+    while (current := members()) != member_ids:
+        for pid in sorted(current - set(locked)):
+            locked[pid] = lock(pid)
+        member_ids = current
     return locked[proposal_id], [locked[pid] for pid in sorted(member_ids)]
 
 
