@@ -27,7 +27,7 @@ def sweep_step(name: str):
     return register
 
 
-SWEEP_MODULES = ("models.proposals", "models.agency_confirmation", "models.seconds", "models.responses",
+SWEEP_MODULES = ("models.calendar", "models.proposals", "models.agency_confirmation", "models.seconds", "models.responses",
                  "models.consultations")
 
 

@@ -71,7 +71,7 @@ KIND_WORKDAY = "workday"  # extra make-up working day
 KINDS = {KIND_CLOSED: "停止上班", KIND_WORKDAY: "補行上班"}
 REASON_MAX = 200
 MIN_YEAR, MAX_YEAR = 1998, 2200  # holidays.TW starts in 1998; the upper bound only stops runaways
-OVERRIDE_CACHE_SECONDS = 300  # bounds staleness in *other* processes (workers); this one invalidates
+OVERRIDE_CACHE_SECONDS = 2  # other processes (workers) see an operator's change within seconds
 _BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -370,3 +370,13 @@ def list_overrides(year: int | None = None) -> list[CalendarOverride]:
     if year is not None:
         query = query.where(CalendarOverride.day.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
     return list(query)
+
+
+def recompute_open_clocks(now=None) -> int:
+    """Sweep step: run every recompute callback again, so a clock computed in another process in
+    the seconds before it saw a new override is corrected too (R2.3: overrides count at once)."""
+    _notify()
+    return len(_listeners)
+
+
+SWEEP_STEPS = [("recompute_open_clocks", recompute_open_clocks)]

@@ -14,7 +14,7 @@ from .base import BaseModel, DomainError, db, end_of_day_utc, is_postgres, taipe
 from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
-from .outbox import queue_mail
+from .outbox import queue_mail, unit_of_work
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -413,7 +413,7 @@ def remind_overdue_reviews(now: dt.datetime) -> int:
     count = 0
     for proposal in Proposal.select().where((Proposal.state == SUBMITTED) & (Proposal.review_due < today)
                                             & Proposal.review_reminded_at.is_null()):
-        with db.atomic():
+        with unit_of_work():  # the reminder goes to the worker as soon as this commits
             claimed = (Proposal.update(review_reminded_at=now)
                        .where((Proposal.id == proposal.id) & Proposal.review_reminded_at.is_null()).execute())
             if not claimed:
