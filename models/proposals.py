@@ -10,7 +10,7 @@ import datetime as dt
 import peewee
 
 from . import calendar, settings
-from .base import BaseModel, DomainError, db, end_of_day_utc, is_postgres, taipei_date, utcnow
+from .base import BaseModel, DomainError, end_of_day_utc, is_postgres, taipei_date, utcnow
 from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
