@@ -475,7 +475,7 @@ def agencies_of(proposal_id: int) -> dict[str, list[str]]:
 def console_assignments(agency_code: str | None = None) -> list[AgencyAssignment]:
     """The console list: waiting answers by due day, then doubts to settle, then the answered ones."""
     query = AgencyAssignment.select(AgencyAssignment, Proposal).join(Proposal)
-    if agency_code:
+    if agency_code is not None:  # None = every agency (ops); "" must match nothing, never everything
         query = query.where(AgencyAssignment.agency_code == agency_code)
     rows = list(query.order_by(AgencyAssignment.due, AgencyAssignment.id))
 

@@ -233,3 +233,26 @@ def test_r3_2_reply_failing_dmarc_or_to_another_domain_does_not_verify(client, l
     elsewhere = elsewhere.replace(b"@reply.platform.test", b"@evil.example")
     assert post_inbound(client, elsewhere).json["outcome"] == "no_token"
     assert not Official.get_by_id(official.id).is_verified
+
+
+def _mailgun_form(app, raw: bytes, token: str = "tok-1234567890") -> dict:
+    import hashlib
+    import hmac
+    import time
+
+    timestamp = str(int(time.time()))
+    signature = hmac.new(app.config["MAILGUN_SIGNING_KEY"].encode(), (timestamp + token).encode(),
+                         hashlib.sha256).hexdigest()
+    return {"body-mime": raw.decode("utf-8"), "timestamp": timestamp, "token": token, "signature": signature}
+
+
+def test_r3_2_mailgun_form_verifies_and_a_replayed_signature_is_refused(app, client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    mail = smtp.last_to("wang@taichung.gov.tw")
+    form = _mailgun_form(app, reply_to_email(mail, "wang@taichung.gov.tw", "確認"))
+    assert client.post("/email/inbound", data=form).json["outcome"] == "confirmed"
+    assert Official.get_by_id(official.id).is_verified
+    replay = dict(form, **{"body-mime": reply_to_email(mail, "wang@taichung.gov.tw", "另一封").decode()})
+    assert client.post("/email/inbound", data=replay).status_code == 401
+    forged = dict(form, token="another-token-123", signature="00" * 32)
+    assert client.post("/email/inbound", data=forged).status_code == 401

@@ -29,7 +29,15 @@ def _valid_mailgun_signature(form) -> bool:
         return False
     expected = hmac.new(current_app.config["MAILGUN_SIGNING_KEY"].encode(), (timestamp + token).encode(),
                         hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature.lower())
+    if not hmac.compare_digest(expected, signature.lower()):
+        return False
+    # The signature covers only timestamp+token: a captured one must not carry another body.
+    try:
+        first_use = current_app.extensions["redis"].set(f"mailgun-token:{token[:100]}", 1, nx=True,
+                                                        ex=2 * MAILGUN_MAX_AGE)
+    except Exception:  # noqa: BLE001 - Redis down: Message-ID de-duplication still applies
+        return True
+    return bool(first_use)
 
 
 @bp.post("/email/inbound")
