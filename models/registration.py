@@ -70,9 +70,30 @@ def request_email_verification(official: Official, reply_domain: str, now: dt.da
         raise DomainError(f"{official.email} 已完成認證。", "already_verified")
     if email_taken(official.email, official):
         raise DomainError(texts.EMAIL_TAKEN, "email_taken")
+    _refuse_if_too_many_codes(official, official.email, now)
     row = issue_code(official, PURPOSE_REGISTER, official.email, reply_domain=reply_domain, now=now)
     record(official.actor, "verification_requested", "official", official.id, now=now)
     return row
+
+
+CODES_PER_OFFICIAL_PER_HOUR = 5
+CODES_PER_ADDRESS_PER_DAY = 10
+
+
+def _refuse_if_too_many_codes(official: Official, email: str, now) -> None:
+    """Database-backed caps (they hold without Redis): codes per account per hour, and per target
+    address per day across accounts, so nobody can flood an inbox or guess codes in parallel."""
+    import datetime as dt
+
+    register_codes = VerificationCode.select().where(VerificationCode.purpose == PURPOSE_REGISTER)
+    if register_codes.where((VerificationCode.official == official)
+                            & (VerificationCode.created_at > now - dt.timedelta(hours=1))).count() \
+            >= CODES_PER_OFFICIAL_PER_HOUR:
+        raise DomainError("一小時內已寄送多次認證碼，請稍後再試，或查看信箱中最新的一封。", "code_limit")
+    if register_codes.where((VerificationCode.email == email)
+                            & (VerificationCode.created_at > now - dt.timedelta(days=1))).count() \
+            >= CODES_PER_ADDRESS_PER_DAY:
+        raise DomainError("這個電子郵件今天已收到太多認證碼，請明天再試；如有疑問請聯絡營運小組。", "address_limit")
 
 
 def _describe(row: VerificationCode) -> tuple[str, str]:

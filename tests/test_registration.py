@@ -256,3 +256,15 @@ def test_r3_2_mailgun_form_verifies_and_a_replayed_signature_is_refused(app, cli
     assert client.post("/email/inbound", data=replay).status_code == 401
     forged = dict(form, token="another-token-123", signature="00" * 32)
     assert client.post("/email/inbound", data=forged).status_code == 401
+
+
+def test_r3_2_code_requests_are_capped_per_account_and_per_address(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    for _ in range(4):
+        VerificationCode.update(created_at=VerificationCode.created_at - dt.timedelta(minutes=2)).execute()
+        tap(client, line, uid, "重新寄送認證碼")
+    assert len(smtp.to("wang@taichung.gov.tw")) == 5
+    VerificationCode.update(created_at=VerificationCode.created_at - dt.timedelta(minutes=2)).execute()
+    tap(client, line, uid, "重新寄送認證碼")
+    assert "一小時內已寄送多次認證碼" in line.texts(uid)[-1]
+    assert len(smtp.to("wang@taichung.gov.tw")) == 5
