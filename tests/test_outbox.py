@@ -95,3 +95,20 @@ def test_r3_2_notice_is_retried_for_two_days_then_reported_to_ops(app, smtp, run
     runner.invoke(args=["deadlines", "sweep"])
     reports = smtp.to(settings.OPS_NOTIFY_EMAIL)
     assert len(reports) == 1 and "通知寄送失敗" in str(reports[0]["Subject"])
+
+
+def test_r4_raw_chat_and_sent_notice_text_are_purged_after_their_retention(client, line, runner, smtp):
+    from models.events import LineEvent
+
+    uid = line.user()
+    line.follow(client, uid)
+    line.text(client, uid, "0912-345-678")
+    with unit_of_work():
+        queue_mail("wang@taichung.gov.tw", "認證碼", "您的認證碼是：123456")
+    runner.invoke(args=["deadlines", "sweep"])
+    assert all(e.body != "{}" for e in LineEvent.select()) and Outbox.get().payload != "{}"
+    LineEvent.update(received_at=LineEvent.received_at - dt.timedelta(days=8)).execute()
+    Outbox.update(sent_at=Outbox.sent_at - dt.timedelta(days=31)).execute()
+    runner.invoke(args=["deadlines", "sweep"])
+    assert all(e.body == "{}" for e in LineEvent.select()) and LineEvent.select().count() == 2
+    assert Outbox.get().payload == "{}" and Outbox.get().status == "sent"
