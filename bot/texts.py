@@ -40,6 +40,8 @@ PROFILE_SUMMARY = ("您的資料（僅您本人與營運小組可見）：\n"
                    "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"
                    "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}")
 PROFILE_UPDATED = "已更新。"
+PROFILE_NAME_CHANGE_NOTE = ("提醒：顯示名稱會套用到您所有已公開的提案與意見。若改為以真實姓名顯示，"
+                            "過去以暱稱發表的內容也會顯示真實姓名。")
 PROFILE_EMAIL_PENDING = "新的電子郵件需要認證後才會生效；在此之前仍使用原本的 {email}。"
 
 FIELD_LABELS = {

@@ -268,3 +268,10 @@ def test_r3_2_code_requests_are_capped_per_account_and_per_address(client, line,
     tap(client, line, uid, "重新寄送認證碼")
     assert "一小時內已寄送多次認證碼" in line.texts(uid)[-1]
     assert len(smtp.to("wang@taichung.gov.tw")) == 5
+
+
+def test_r3_0_changing_the_shown_name_warns_it_applies_to_past_posts(client, line, smtp):
+    uid, official = register(client, line, smtp)
+    tap(client, line, uid, "我的資料")
+    tap(client, line, uid, "修改顯示方式")
+    assert any("過去以暱稱發表的內容也會顯示真實姓名" in t for t in line.texts(uid)[-2:])

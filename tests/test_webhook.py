@@ -166,3 +166,14 @@ def test_r3_0_sweep_does_not_hand_out_an_event_a_worker_is_running(client, line,
     assert requeue_line_events(now) == 1  # the worker died: handed out again, processed once
     assert LineEvent.get_by_id(event.id).status == "done"
     assert sum("歡迎" in t for t in line.texts(uid)) == 1
+
+
+def test_r4_dev_pages_in_production_need_a_console_login_and_mail_is_never_served(app_config):
+    from webapp import create_app
+
+    production = create_app({**app_config, "PRODUCTION": True, "LINE_SIMULATOR": True})
+    client = production.test_client()
+    page = client.get("/dev/line")
+    assert page.status_code == 302 and "/console/login" in page.headers["Location"]
+    assert client.post("/dev/line/api/event", json={"userId": "U" + "0" * 32, "type": "follow"}).status_code == 401
+    assert client.get("/dev/mail").status_code == 404

@@ -41,6 +41,21 @@ dev_line_bp = Blueprint(
     static_url_path="/static",
 )
 
+
+
+@dev_line_bp.before_request
+def _staff_only_in_production():
+    """With LINE_SIMULATOR=1 in production (a demo), only a logged-in console user may use it."""
+    from flask import current_app, redirect, request, url_for
+    from flask_login import current_user
+
+    if current_app.config.get("PRODUCTION") and not current_user.is_authenticated:
+        if request.path.startswith("/dev/line/api/"):
+            return {"error": "請先登入工作臺"}, 401
+        return redirect(url_for("console.login", next=request.path))
+    return None
+
+
 _USER_ID_RE = re.compile(r"^U[0-9a-f]{32}$")
 _GROUP_ID_RE = re.compile(r"^C[0-9a-f]{32}$")
 _MAX_IMAGE_BYTES = 10 * 1024 * 1024

@@ -69,7 +69,10 @@ def profile_edit(ctx, official: Official, state, params):
     set_state(state, "profile", field)
     from .registration import ask
 
-    return ask(field, official)
+    messages = ask(field, official)
+    if field in ("nickname", "display_choice"):  # R3.0: the shown name changes on past posts too
+        messages.insert(0, m.text(texts.PROFILE_NAME_CHANGE_NOTE))
+    return messages
 
 
 def after_profile_edit(ctx, official: Official, state, field: str):
