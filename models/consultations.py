@@ -34,7 +34,7 @@ from . import calendar, settings
 from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, is_postgres, taipei_date, utcnow
 from .events import record
-from .notify import notify_official
+from .notify import notify_official, public_base_url
 from .officials import Official, clean_text, require_verified
 from .outbox import queue_mail, unit_of_work
 from .proposals import REMOVAL_GROUNDS, SCOPES
@@ -259,23 +259,12 @@ def _require_agency(staff: Staff, agency_code: str | None) -> None:
         raise DomainError(MSG["forbidden"], "forbidden")
 
 
-def _base_url() -> str:
-    try:
-        from flask import current_app, has_app_context
-
-        if has_app_context():
-            return current_app.config.get("PUBLIC_BASE_URL", "")
-    except ImportError:  # pragma: no cover
-        pass
-    return ""
-
-
 def consultation_link(consultation: Consultation, base_url: str | None = None) -> str:
-    return f"{base_url if base_url is not None else _base_url()}/consultations/{consultation.id}"
+    return f"{base_url if base_url is not None else public_base_url()}/consultations/{consultation.id}"
 
 
 def _console_link(consultation: Consultation) -> str:
-    return f"{_base_url()}/console/consultations/{consultation.id}"
+    return f"{public_base_url()}/console/consultations/{consultation.id}"
 
 
 def _clean_reason(value: str, field: str) -> str:

@@ -31,7 +31,7 @@ from .agencies import get_agency
 from .agency_confirmation import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, agencies_of
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
-from .notify import notify_official
+from .notify import notify_official, public_base_url
 from .officials import Official, clean_text
 from .outbox import Outbox, queue_mail, unit_of_work
 from .proposals import ESTABLISHED, RESPONDED, Proposal, _move, lock, proposal_link
@@ -306,14 +306,6 @@ def _lock_group(proposal_id: int) -> tuple[Proposal, list[Proposal]]:
     return locked[proposal_id], [locked[pid] for pid in sorted(member_ids)]
 
 
-def _base_url(base_url: str) -> str:
-    if base_url:
-        return base_url
-    from flask import current_app, has_app_context
-
-    return current_app.config.get("PUBLIC_BASE_URL", "") if has_app_context() else ""
-
-
 def _clean(value: str, field: str, min_len: int, max_len: int) -> str:
     return clean_text(value, field=field, max_len=max_len, min_len=min_len, multiline=True)
 
@@ -349,7 +341,7 @@ def publish_response(proposal_id: int, actor: Staff, decision: str, reasons: str
             record(actor.actor, "response_published", "proposal", target.id, reason=reasons,
                    detail={"response_decision": decision, "agency": agency_code, "late": late,
                            **({"main": proposal.id} if target is not proposal else {})}, now=now)
-            _tell_responded(target, row, proposal if target is not proposal else None, now, _base_url(base_url))
+            _tell_responded(target, row, proposal if target is not proposal else None, now, public_base_url(base_url))
             ask_consent(target, decision, now)
             main_response = main_response or row
     return main_response
@@ -426,7 +418,7 @@ def _extend(proposal: Proposal, actor: Staff, agency_code: str | None, reason: s
     record(actor.actor, "response_extended", "proposal", proposal.id, reason=reason,
            detail={"original_due": proposal.response_due.isoformat(), "new_due": new_due.isoformat()}, now=now)
     fields = {"number": proposal.number, "title": proposal.title, "original": f"{proposal.response_due:%Y-%m-%d}",
-              "due": f"{new_due:%Y-%m-%d}", "reason": reason, "link": proposal_link(proposal, _base_url(base_url))}
+              "due": f"{new_due:%Y-%m-%d}", "reason": reason, "link": proposal_link(proposal, public_base_url(base_url))}
     for person in proposers_of(proposal):
         notify_official(person, subject=SUBJECTS["extended"].format(**fields), body=BODIES["extended"].format(**fields),
                         key=f"proposal:{proposal.id}:response-extended:official:{person.id}", now=now)
@@ -457,7 +449,7 @@ def schedule_meeting(proposal_id: int, actor: Staff, held_on: dt.date, place: st
         fields = {"number": proposal.number, "title": proposal.title, "day": f"{held_on:%Y-%m-%d}", "place": place,
                   "agency": agency.name if agency else "權責機關",
                   "contact": (agency.contact_email if agency else None) or settings.OPS_NOTIFY_EMAIL,
-                  "link": proposal_link(proposal, _base_url(base_url))}
+                  "link": proposal_link(proposal, public_base_url(base_url))}
         invited = set()
         for target in [proposal, *members]:
             for person in proposers_of(target):
@@ -528,7 +520,7 @@ def merge(proposal_id: int, into_proposal_id: int, actor: Staff, reason: str, no
                detail={"member": proposal.id}, now=now)
         fields = {"number": proposal.number, "title": proposal.title, "main": main.number, "main_title": main.title,
                   "agency": agency_name(agency_code), "reason": reason, "due": f"{effective_due(proposal):%Y-%m-%d}",
-                  "link": proposal_link(proposal, _base_url(base_url))}
+                  "link": proposal_link(proposal, public_base_url(base_url))}
         for person in proposers_of(proposal):
             notify_official(person, subject=SUBJECTS["merged"].format(**fields), body=BODIES["merged"].format(**fields),
                             key=f"proposal:{proposal.id}:response-merged:{main.id}:official:{person.id}", now=now)

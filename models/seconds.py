@@ -41,7 +41,7 @@ import peewee
 from . import calendar, ratelimit, settings
 from .base import BaseModel, DomainError, db, format_taipei, taipei_date, utcnow
 from .events import record
-from .notify import notify_official
+from .notify import notify_official, public_base_url
 from .officials import Official, require_verified
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
@@ -342,20 +342,9 @@ def establish(proposal: Proposal, official: Official, now: dt.datetime) -> None:
 
 def _fields(proposal: Proposal, base_url: str = "") -> dict:
     return {"number": proposal.number, "title": proposal.title, "threshold": threshold(),
-            "count": proposal.second_count, "link": proposal_link(proposal, base_url or _base_url()),
+            "count": proposal.second_count, "link": proposal_link(proposal, base_url or public_base_url()),
             "ends": f"{proposal.seconding_ends:%Y-%m-%d} 23:59" if proposal.seconding_ends else "",
             "when": format_taipei(proposal.established_at) if proposal.established_at else ""}
-
-
-def _base_url() -> str:
-    try:
-        from flask import current_app, has_app_context
-
-        if has_app_context():
-            return current_app.config.get("PUBLIC_BASE_URL", "")
-    except ImportError:  # pragma: no cover
-        pass
-    return ""
 
 
 def _tell_seconders(proposal: Proposal, event: str, subject: str, body: str, now: dt.datetime,
