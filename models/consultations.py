@@ -22,7 +22,8 @@ the decisions taken where the regulation is silent:
   consultation closes and when the summary is published. The agency is emailed at closing.
 
 Every change takes the consultation's row lock, checks the transition, writes an audit row and
-queues its notices in the same transaction (`unit_of_work`).
+queues its notices in the same transaction (`unit_of_work`). Giving, editing, hiding and listing
+opinions is in `models/opinions.py`.
 """
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, is_postgres, taipei_date, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
-from .officials import Official, clean_text, require_verified
+from .officials import Official, clean_text
 from .outbox import queue_mail, unit_of_work
-from .proposals import REMOVAL_GROUNDS, SCOPES
-from .staff import Staff, can_access_agency, clean_reason
+from .proposals import SCOPES
+from .staff import Staff, can_access_agency
 
 DRAFT = "draft"
 OPEN = "open"
@@ -403,7 +404,7 @@ def _fields(consultation: Consultation, count: int | None = None) -> dict:
             "count": count if count is not None else opinion_counts([consultation.id]).get(consultation.id, 0)}
 
 
-# --- officials: opinions ----------------------------------------------------------------------
+# --- officials: the opinion window (the opinions themselves: models/opinions.py) --------------
 
 def window_open(consultation: Consultation, now: dt.datetime) -> bool:
     """Open, and not past 23:59:59 Asia/Taipei of the last day (even if the sweep has not run yet)."""
@@ -417,100 +418,12 @@ def days_left(consultation: Consultation, now: dt.datetime) -> int:
     return max(0, (consultation.closes_on - taipei_date(now)).days)
 
 
-def refusal(consultation: Consultation, now: dt.datetime) -> tuple[str, str] | None:
-    """Why no opinion can be given now, as (code, zh-TW message); None while it is open."""
-    if consultation.state in (CLOSED, SUMMARISED) or (consultation.state == OPEN and not window_open(consultation, now)):
-        ends = consultation.closed_at if consultation.closed_at else consultation.closes_at
-        return "ended", MSG["ended"].format(ends=format_taipei(ends) if ends else "")
-    if consultation.state != OPEN:
-        return "not_open", MSG["not_open"].format(state=consultation.state_label)
-    return None
-
-
-def clean_opinion(text: str) -> str:
-    """The opinion as it will be saved, or DomainError with the limit (zh-TW)."""
-    return clean_text(text, field="意見", max_len=OPINION_MAX, min_len=OPINION_MIN, multiline=True)
-
-
 def viewable(consultation_id: int) -> Consultation:
     """A published consultation (open, closed or summarised), else DomainError."""
     consultation = Consultation.get_or_none(Consultation.id == consultation_id)
     if consultation is None or consultation.state not in PUBLISHED_STATES:
         raise DomainError(MSG["not_found"], "not_found")
     return consultation
-
-
-def give_opinion(official: Official, consultation_id: int, text: str, notify: bool = False,
-                 now: dt.datetime | None = None) -> Opinion:
-    """A verified official's opinion, while the consultation is open (R5.2, R10.1)."""
-    now = now or utcnow()
-    require_verified(official)
-    cleaned = clean_opinion(text)
-    with unit_of_work():
-        consultation = lock(consultation_id)  # serialises one official's count
-        if consultation.state not in PUBLISHED_STATES:
-            raise DomainError(MSG["not_found"], "not_found")
-        refused = refusal(consultation, now)
-        if refused:
-            raise DomainError(refused[1], refused[0])
-        if own_opinion_count(official, consultation.id) >= MAX_OPINIONS_PER_OFFICIAL:
-            raise DomainError(MSG["too_many"].format(n=MAX_OPINIONS_PER_OFFICIAL), "too_many")
-        opinion = Opinion.create(consultation=consultation.id, official=official.id, text=cleaned,
-                                 notify=bool(notify), created_at=now)
-        record(official.actor, "opinion_given", "consultation", consultation.id, detail={"opinion": opinion.id}, now=now)
-    return opinion
-
-
-def edit_opinion(official: Official, opinion_id: int, text: str, now: dt.datetime | None = None) -> Opinion:
-    """The author changes their opinion while the consultation is open; never after it closes."""
-    now = now or utcnow()
-    require_verified(official)
-    cleaned = clean_opinion(text)
-    with unit_of_work():
-        opinion = Opinion.get_or_none(Opinion.id == opinion_id)
-        if opinion is None:
-            raise DomainError(MSG["opinion_not_found"], "not_found")
-        if opinion.official_id != official.id:
-            raise DomainError(MSG["not_own"], "not_owner")
-        consultation = lock(opinion.consultation_id)
-        opinion = Opinion.get_by_id(opinion_id)  # re-read under the lock
-        refused = refusal(consultation, now)
-        if refused:
-            raise DomainError(refused[1], refused[0])
-        if opinion.is_hidden:
-            raise DomainError(MSG["opinion_hidden"], "hidden")
-        previous = opinion.text
-        Opinion.update(text=cleaned, edited_at=now).where(Opinion.id == opinion.id).execute()
-        opinion.text, opinion.edited_at = cleaned, now
-        record(official.actor, "opinion_edited", "consultation", consultation.id,
-               detail={"opinion": opinion.id, "previous": previous}, now=now)
-    return opinion
-
-
-def hide_opinion(staff: Staff, opinion_id: int, ground: str, reason: str, now: dt.datetime | None = None) -> Opinion:
-    """Staff hide an abusive opinion on an R7 ground, with a reason (recorded); the author is told."""
-    now = now or utcnow()
-    if ground not in REMOVAL_GROUNDS:
-        raise DomainError(MSG["bad_ground"], "bad_ground")
-    reason = clean_reason(reason)
-    with unit_of_work():
-        opinion = Opinion.get_or_none(Opinion.id == opinion_id)
-        if opinion is None:
-            raise DomainError(MSG["opinion_not_found"], "not_found")
-        consultation = lock(opinion.consultation_id)
-        _require_agency(staff, consultation.agency_code)
-        claimed = (Opinion.update(hidden_at=now, hidden_by=staff.actor, hidden_ground=ground, hidden_reason=reason)
-                   .where((Opinion.id == opinion.id) & Opinion.hidden_at.is_null()).execute())
-        if not claimed:
-            raise DomainError(MSG["already_hidden"].format(when=format_taipei(Opinion.get_by_id(opinion.id).hidden_at)),
-                              "already_hidden")
-        record(staff.actor, "opinion_hidden", "consultation", consultation.id, reason=f"{ground} {reason}",
-               detail={"opinion": opinion.id, "ground": ground}, now=now)
-        notify_official(opinion.official, subject=MSG["hidden_subject"].format(title=consultation.title),
-                        body=MSG["hidden_body"].format(title=consultation.title, ground=ground,
-                                                       ground_label=REMOVAL_GROUNDS[ground], reason=reason),
-                        key=f"consultation:{consultation.id}:opinion:{opinion.id}:hidden", now=now)
-    return Opinion.get_by_id(opinion_id)
 
 
 # --- the agency: summary and extension (R10.2) --------------------------------------------------
@@ -662,24 +575,6 @@ def opinion_counts(consultation_ids: list[int]) -> dict[int, int]:
              .where(Opinion.consultation.in_(consultation_ids) & Opinion.hidden_at.is_null())
              .group_by(Opinion.consultation).tuples())
     return {cid: count for cid, count in query}
-
-
-def own_opinion_count(official: Official, consultation_id: int) -> int:
-    return Opinion.select().where((Opinion.official == official) & (Opinion.consultation == consultation_id)).count()
-
-
-def own_opinions(official: Official, consultation_id: int) -> list[Opinion]:
-    return list(Opinion.select().where((Opinion.official == official) & (Opinion.consultation == consultation_id))
-                .order_by(Opinion.created_at, Opinion.id))
-
-
-def opinions_of(consultation: Consultation, *, page: int | None = None, per_page: int = 100) -> list[Opinion]:
-    """The opinions (hidden ones included) with their authors, for display names only; oldest first."""
-    query = (Opinion.select(Opinion, Official).join(Official).where(Opinion.consultation == consultation.id)
-             .order_by(Opinion.created_at, Opinion.id))
-    if page is not None:
-        query = query.paginate(page, per_page)
-    return list(query)
 
 
 def participants_to_notify(consultation: Consultation) -> list[Official]:

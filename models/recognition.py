@@ -2,7 +2,7 @@
 
 When an agency adopts a proposal wholly or partly (R9.4.3), each of its proposers (the proposer and
 the confirmed co-proposers of a group proposal, R5.1) is asked in LINE whether they agree to be
-recommended (`ask_consent`, called by `models.responses.publish_response` in its transaction).
+recommended (`ask_consent`, called by `models.response_publishing.publish_response` in its transaction).
 The answer arrives as the postback `a=rec.consent&p=<proposal id>&v=yes|no` (bot/handlers/recognition.py)
 and may be changed later; every answer is in the audit trail.
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from models import calendar
+from models import calendar, opinions
 from models import consultations as domain
 from models.base import TAIPEI, DomainError, end_of_day_utc, taipei_date, to_utc_naive, utcnow
 from models.consultations import CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
@@ -282,7 +282,7 @@ def test_r5_2_unverified_official_cannot_give_an_opinion(app, client, line, smtp
     line.postback(client, uid, f"a=con.send&c={row.id}&t=x&notify=0")
     assert "請先完成身分認證" in line.texts(uid)[-1]
     with pytest.raises(DomainError) as refused:
-        domain.give_opinion(me, row.id, "我想表達意見。")
+        opinions.give_opinion(me, row.id, "我想表達意見。")
     assert refused.value.code == "not_verified"
     assert Opinion.select().count() == 0
 
@@ -291,14 +291,14 @@ def test_r10_1_4_no_opinion_and_no_edit_after_the_last_day(app, client, line, sm
     opened = taipei("2026-03-09T09:00:00")
     row = consultation(agency_staff, opened=opened, closes_on=day("2026-03-23"))
     official = verified_official()
-    opinion = domain.give_opinion(official, row.id, "第一版意見。", now=taipei("2026-03-23T23:59:00"))
-    domain.edit_opinion(official, opinion.id, "修改後的意見。", now=taipei("2026-03-23T23:59:30"))
+    opinion = opinions.give_opinion(official, row.id, "第一版意見。", now=taipei("2026-03-23T23:59:00"))
+    opinions.edit_opinion(official, opinion.id, "修改後的意見。", now=taipei("2026-03-23T23:59:30"))
     after = taipei("2026-03-24T00:00:01")  # the sweep has not run yet: still refused
     with pytest.raises(DomainError) as refused:
-        domain.give_opinion(official, row.id, "太晚的意見。", now=after)
+        opinions.give_opinion(official, row.id, "太晚的意見。", now=after)
     assert refused.value.code == "ended"
     with pytest.raises(DomainError):
-        domain.edit_opinion(official, opinion.id, "結束後修改。", now=after)
+        opinions.edit_opinion(official, opinion.id, "結束後修改。", now=after)
     assert Opinion.get_by_id(opinion.id).text == "修改後的意見。"
     assert json.loads(AuditEvent.get(AuditEvent.action == "opinion_edited").detail)["previous"] == "第一版意見。"
 
@@ -306,7 +306,7 @@ def test_r10_1_4_no_opinion_and_no_edit_after_the_last_day(app, client, line, sm
 def test_r5_2_opinion_edited_from_line_while_open(app, client, line, smtp, agency_staff):
     row = consultation(agency_staff)
     uid, me = register(client, line, smtp, email="chen@taichung.gov.tw")
-    domain.give_opinion(me, row.id, "原本的意見內容。")
+    opinions.give_opinion(me, row.id, "原本的意見內容。")
     line.postback(client, uid, f"a=con.mine&c={row.id}")
     assert "原本的意見內容。" in line.texts(uid)[-1]
     tap(client, line, uid, "修改第1則")
@@ -324,8 +324,8 @@ def test_r3_0_opinions_shown_publicly_under_display_names_only(app, client, agen
                              email="zhang.secret@taichung.gov.tw", address="臺中市北屯區崇德路一段1號")
     real = verified_official(real_name="林公開", nickname="不會出現的暱稱", display_choice="real",
                              email="lin.open@taichung.gov.tw", phone="04-2228-9111")
-    domain.give_opinion(nick, row.id, "支持調整，並建議提供線上表單。")
-    domain.give_opinion(real, row.id, "請保留緊急聯絡的電話窗口。")
+    opinions.give_opinion(nick, row.id, "支持調整，並建議提供線上表單。")
+    opinions.give_opinion(real, row.id, "請保留緊急聯絡的電話窗口。")
     public = page_text(client, f"/consultations/{row.id}")
     console = page_text(agency_client, f"/console/consultations/{row.id}")
     data = client.get("/open-data/consultations.json").get_data(as_text=True) + client.get(
@@ -344,8 +344,8 @@ def test_r3_0_opinions_shown_publicly_under_display_names_only(app, client, agen
 def test_r7_3_staff_hide_an_abusive_opinion_with_ground_and_reason(app, client, smtp, agency_staff, agency_client):
     row = consultation(agency_staff)
     author = verified_official(nickname="情緒化的人")
-    abusive = domain.give_opinion(author, row.id, "某某科長根本是笨蛋，什麼都不懂。")
-    kept = domain.give_opinion(verified_official(), row.id, "建議增加說明會場次。")
+    abusive = opinions.give_opinion(author, row.id, "某某科長根本是笨蛋，什麼都不懂。")
+    kept = opinions.give_opinion(verified_official(), row.id, "建議增加說明會場次。")
     page = form_page(agency_client, f"/console/consultations/{row.id}")
     data = {"csrf_token": csrf_token_from(page), f"hide{abusive.id}-ground": "R7.3", f"hide{abusive.id}-reason": "人身攻擊同仁"}
     assert agency_client.post(f"/console/consultations/{row.id}/opinions/{abusive.id}/hide", data=data).status_code == 302
@@ -360,9 +360,9 @@ def test_r7_3_staff_hide_an_abusive_opinion_with_ground_and_reason(app, client, 
     assert Opinion.get_by_id(kept.id).hidden_at is None
     # a reason is required, and twice is refused
     with pytest.raises(DomainError):
-        domain.hide_opinion(agency_staff, kept.id, "R7.3", "")
+        opinions.hide_opinion(agency_staff, kept.id, "R7.3", "")
     with pytest.raises(DomainError) as twice:
-        domain.hide_opinion(agency_staff, abusive.id, "R7.1", "再隱藏一次")
+        opinions.hide_opinion(agency_staff, abusive.id, "R7.1", "再隱藏一次")
     assert twice.value.code == "already_hidden"
 
 
@@ -389,8 +389,8 @@ def test_r10_2_sweep_closes_at_the_end_of_the_last_day_not_before(app, client, l
     row = consultation(agency_staff, opened=taipei("2026-03-09T09:00:00"), closes_on=day("2026-03-23"))
     told = verified_official(nickname="想知道結果")
     quiet = verified_official(nickname="不用通知")
-    domain.give_opinion(told, row.id, "請通知我結果。", notify=True, now=taipei("2026-03-10T10:00:00"))
-    domain.give_opinion(quiet, row.id, "不用通知我。", now=taipei("2026-03-10T11:00:00"))
+    opinions.give_opinion(told, row.id, "請通知我結果。", notify=True, now=taipei("2026-03-10T10:00:00"))
+    opinions.give_opinion(quiet, row.id, "不用通知我。", now=taipei("2026-03-10T11:00:00"))
     assert sweep(runner, taipei("2026-03-23T23:59:59"))["consultations_close"] == 0
     assert fresh(row).state == OPEN
     assert sweep(runner, taipei("2026-03-24T00:00:01"))["consultations_close"] == 1
@@ -472,8 +472,8 @@ def test_r10_2_summary_published_and_participants_who_opted_in_are_told(app, cli
     row = consultation(agency_staff, closes_on=closes)
     told = verified_official(nickname="想知道結果")
     quiet = verified_official(nickname="不用通知")
-    domain.give_opinion(told, row.id, "請通知我結果。", notify=True)
-    domain.give_opinion(quiet, row.id, "不用通知我。")
+    opinions.give_opinion(told, row.id, "請通知我結果。", notify=True)
+    opinions.give_opinion(quiet, row.id, "不用通知我。")
     # still open: no summary yet
     assert console_act(agency_client, row.id, "close", {"reason": "政策方向已確定，提前結束"}).status_code == 302
     row = fresh(row)
@@ -507,7 +507,7 @@ def test_r10_2_calendar_closure_moves_a_summary_due_not_yet_expired(app, agency_
 
 def test_r10_open_data_json_and_csv_without_personal_data(app, client, agency_staff):
     row = consultation(agency_staff, title="=HYPERLINK(\"http://evil\")試辦計畫")
-    domain.give_opinion(verified_official(), row.id, "意見一則。")
+    opinions.give_opinion(verified_official(), row.id, "意見一則。")
     consultation(agency_staff, title="另一個諮詢")
     domain.create_consultation(agency_staff, {**FIELDS, "title": "尚未開放的草稿"}, calendar.today_taipei() + dt.timedelta(days=9))
     records = client.get("/open-data/consultations.json").get_json()["consultations"]

@@ -11,7 +11,7 @@ import pytest
 import bot.handlers.recognition  # noqa: F401 - registers rec.consent (until bot.handlers.load_all lists it)
 from models.proposals import CoProposer, Proposal, remove
 from models.recognition import RecognitionConsent, annual_figures
-from models.responses import publish_response
+from models.response_publishing import publish_response
 from tests.factories import submitted_proposal, verified_official
 from tests.helpers import load_agencies, quick_replies, register, tap
 from tests.test_responses import PLAN, REASONS, established, taipei

@@ -16,15 +16,8 @@ from models.calendar import due_date, extension_due, next_working_day_on_or_afte
 from models.events import AuditEvent
 from models.outbox import Outbox
 from models.proposals import ESTABLISHED, Proposal
-from models.responses import (
-    AgencyResponse,
-    Extension,
-    Meeting,
-    extend_deadline,
-    merge,
-    publish_response,
-    record_meeting_summary,
-)
+from models.response_publishing import merge, publish_response, record_meeting_summary
+from models.responses import AgencyResponse, Extension, Meeting, extend_deadline
 from models.seconds import Second
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, verified_official

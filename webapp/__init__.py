@@ -37,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SQL parameters carry personal data (R4): never logged unless asked for explicitly.
     logging.getLogger("peewee").setLevel("DEBUG" if os.environ.get("LOG_SQL") == "1" else "WARNING")
+    for name in ("rq.worker", "rq.scheduler"):  # rq logs through its own handler: print each line once
+        if logging.getLogger(name).handlers:
+            logging.getLogger(name).propagate = False
 
     from models import db
     from models.base import connect_database

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from models import consultations as domain
 from models.base import format_taipei, taipei_date, utcnow
 from models.consultations import Consultation
+from models.opinions import opinions_of
 from models.proposals import REMOVAL_GROUNDS
 
 from .public import csv_safe
@@ -95,7 +96,7 @@ def consultation_page(consultation_id: int):
         abort(404)
     page = _page_arg()
     total = domain.Opinion.select().where(domain.Opinion.consultation == consultation.id).count()
-    shown = domain.opinions_of(consultation, page=page, per_page=OPINIONS_PER_PAGE)
+    shown = opinions_of(consultation, page=page, per_page=OPINIONS_PER_PAGE)
     now = utcnow()
     return render_template("public/consultation.html", c=consultation, opinions=shown, page=page,
                            pages=max(1, (total + OPINIONS_PER_PAGE - 1) // OPINIONS_PER_PAGE),

@@ -14,6 +14,7 @@ import secrets
 import unicodedata
 
 from models import consultations as domain
+from models import opinions
 from models.base import DomainError
 from models.officials import Official, require_verified
 
@@ -135,7 +136,7 @@ def browse(ctx, official: Official, state: ConversationState, params: dict) -> l
 def detail_bubble(ctx, official: Official, consultation) -> dict:
     """Background, questions (clipped to LINE's limits), the summary when published, and the link to the page."""
     count = domain.opinion_counts([consultation.id]).get(consultation.id, 0)
-    mine = domain.own_opinion_count(official, consultation.id) if official.is_verified else 0
+    mine = opinions.own_opinion_count(official, consultation.id) if official.is_verified else 0
     head = [m.flex_text(f"{consultation.number}｜{consultation.state_label}", size="xs", color="#555555"),
             m.flex_text(f"機關：{consultation.agency_name}", size="xs", color="#555555"),
             m.flex_text(f"範圍：{consultation.scope_label}", size="xs", color="#555555"),
@@ -146,7 +147,7 @@ def detail_bubble(ctx, official: Official, consultation) -> dict:
     if mine:
         head.append(m.flex_text(TEXT["mine"].format(n=mine), size="xs", color="#06C755"))
     buttons = []
-    if domain.refusal(consultation, ctx.now) is None:
+    if opinions.refusal(consultation, ctx.now) is None:
         buttons.append(m.button(m.postback_action(LABEL_OPINE, "con.opine", f"對「{consultation.title[:20]}」提供意見",
                                                   c=consultation.id)))
     if mine:
@@ -194,10 +195,10 @@ def opine(ctx, official: Official, state: ConversationState, params: dict) -> li
     """Ask for the opinion; the next text is it (shown back for confirmation before it is saved)."""
     require_verified(official)
     consultation = domain.viewable(_int(params.get("c")))
-    refused = domain.refusal(consultation, ctx.now)
+    refused = opinions.refusal(consultation, ctx.now)
     if refused:
         raise DomainError(refused[1], refused[0])
-    if domain.own_opinion_count(official, consultation.id) >= domain.MAX_OPINIONS_PER_OFFICIAL:
+    if opinions.own_opinion_count(official, consultation.id) >= domain.MAX_OPINIONS_PER_OFFICIAL:
         raise DomainError(domain.MSG["too_many"].format(n=domain.MAX_OPINIONS_PER_OFFICIAL), "too_many")
     clear_state(state)
     set_state(state, FLOW, "opinion", cid=consultation.id, t=secrets.token_hex(4))
@@ -214,7 +215,7 @@ def edit(ctx, official: Official, state: ConversationState, params: dict) -> lis
     opinion = domain.Opinion.get_or_none(domain.Opinion.id == _int(params.get("o")))
     if opinion is None or opinion.official_id != official.id:
         raise DomainError(domain.MSG["opinion_not_found"], "not_found")
-    refused = domain.refusal(opinion.consultation, ctx.now)
+    refused = opinions.refusal(opinion.consultation, ctx.now)
     if refused:
         raise DomainError(refused[1], refused[0])
     if opinion.is_hidden:
@@ -234,12 +235,12 @@ def on_text(ctx, official: Official, state: ConversationState, text: str) -> lis
         clear_state(state)
         return browse(ctx, official, state, {})
     consultation = domain.viewable(int(state.values["cid"]))
-    refused = domain.refusal(consultation, ctx.now)
+    refused = opinions.refusal(consultation, ctx.now)
     if refused:  # it closed while the official was typing
         clear_state(state)
         return [m.text(refused[1], quick=_quick_menu())]
     try:
-        cleaned = domain.clean_opinion(text)
+        cleaned = opinions.clean_opinion(text)
     except DomainError as error:
         hint = TEXT["too_long_hint"] if error.code == "too_long" else TEXT["retry_hint"]
         return [m.text(error.message + hint, quick=[m.quick_message("取消")])]
@@ -269,19 +270,19 @@ def send(ctx, official: Official, state: ConversationState, params: dict) -> lis
         return [m.text(TEXT["stale"], quick=_quick_menu())]
     consultation_id, text = int(values["cid"]), values["text"]
     if values.get("oid"):
-        domain.edit_opinion(official, int(values["oid"]), text, ctx.now)
+        opinions.edit_opinion(official, int(values["oid"]), text, ctx.now)
         clear_state(state)
         consultation = domain.Consultation.get_by_id(consultation_id)
         body = TEXT["edited"].format(title=consultation.title, ends=f"{consultation.closes_on:%Y-%m-%d}")
         return [m.text(body, quick=[m.quick_postback(LABEL_MINE, "con.mine", LABEL_MINE, c=consultation_id)]
                        + _quick_menu())]
     notify = params.get("notify") == "1"
-    domain.give_opinion(official, consultation_id, text, notify, ctx.now)
+    opinions.give_opinion(official, consultation_id, text, notify, ctx.now)
     clear_state(state)
     consultation = domain.Consultation.get_by_id(consultation_id)
     body = TEXT["thanks"].format(title=consultation.title,
                                  count=domain.opinion_counts([consultation_id]).get(consultation_id, 0),
-                                 mine=domain.own_opinion_count(official, consultation_id),
+                                 mine=opinions.own_opinion_count(official, consultation_id),
                                  ends=f"{consultation.closes_on:%Y-%m-%d}")
     if notify:
         body += TEXT["thanks_notify"]
@@ -295,7 +296,7 @@ def mine(ctx, official: Official, state: ConversationState, params: dict) -> lis
     """The official's own opinions on one consultation, each with an edit button while it is open."""
     require_verified(official)
     consultation = domain.viewable(_int(params.get("c")))
-    rows = domain.own_opinions(official, consultation.id)
+    rows = opinions.own_opinions(official, consultation.id)
     if not rows:
         return [m.text(TEXT["mine_none"].format(title=consultation.title), quick=_quick_menu())]
     items = []
@@ -305,7 +306,7 @@ def mine(ctx, official: Official, state: ConversationState, params: dict) -> lis
         items.append(f"{n}. {shown}{mark}")
     body, _ = clip(TEXT["mine_list"].format(title=consultation.title, items="\n\n".join(items)), 4900)
     quick = []
-    if domain.refusal(consultation, ctx.now) is None:
+    if opinions.refusal(consultation, ctx.now) is None:
         quick = [m.quick_postback(f"修改第{n}則", "con.edit", f"修改第{n}則意見", o=o.id)
                  for n, o in enumerate(rows, 1) if not o.is_hidden][:10]
     return [m.text(body, quick=quick + _quick_menu())]

@@ -22,6 +22,7 @@ from models.calendar import today_taipei
 from models.consultations import Consultation
 from models.events import AuditEvent
 from models.officials import Official
+from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
@@ -205,7 +206,7 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
         forms[name] = form
     if "open_form" not in given:
         forms["open_form"].closes_on.data = consultation.closes_on
-    opinions = domain.opinions_of(consultation)
+    opinions = opinions_of(consultation)
     hide_forms = {o.id: HideForm(prefix=f"hide{o.id}", formdata=None) for o in opinions if not o.is_hidden}
     today = today_taipei()
     now = utcnow()
@@ -376,7 +377,7 @@ def consultation_hide_opinion(consultation_id: int, opinion_id: int):
         flash(_form_errors(form), "error")
         return redirect(url_for("console.consultation_detail", consultation_id=consultation.id) + "#opinions")
     try:
-        domain.hide_opinion(current_staff(), opinion.id, form.ground.data, form.reason.data)
+        hide_opinion(current_staff(), opinion.id, form.ground.data, form.reason.data)
         flash(MSG["hidden"].format(ground=form.ground.data), "success")
     except DomainError as error:
         flash(error.message, "error")

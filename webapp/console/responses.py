@@ -17,6 +17,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from models import response_publishing as publishing
 from models import responses as domain
 from models.agency_confirmation import CO, LEAD
 from models.base import DomainError
@@ -39,7 +40,7 @@ MSG = {
     "bad_form": "表單內容有誤，請檢查後再送出。",
 }
 
-# Labels of this area's audit actions, added to the review history's (models.responses, models.recognition).
+# Labels of this area's audit actions, added to the review history's (models.responses, models.response_publishing, models.recognition).
 ACTION_LABELS = {
     "established": "成案", "establishment_notified": "成案通知",
     "response_published": "公開回應", "response_extended": "延長回應期限", "meeting_scheduled": "安排會議",
@@ -244,7 +245,7 @@ def _act(proposal_id: int, form_name: str, make_form, action, **extra):
 def response_publish(proposal_id: int):
     """R9.4.3: publish the response (lead agency or ops); the proposers and opted-in seconders are told."""
     def action(proposal, form):
-        domain.publish_response(proposal.id, current_staff(), form.decision.data, form.reasons.data, form.plan.data or "",
+        publishing.publish_response(proposal.id, current_staff(), form.decision.data, form.reasons.data, form.plan.data or "",
                                 base_url=current_app.config["PUBLIC_BASE_URL"])
         numbers = [m.number for m in domain.members_of(proposal.id)]
         return MSG["published"].format(number=proposal.number, decision=domain.DECISIONS[form.decision.data],
@@ -270,7 +271,7 @@ def response_extend(proposal_id: int):
 def response_meeting(proposal_id: int):
     """R9.4.2: schedule a meeting; the proposers are invited by LINE and email."""
     def action(proposal, form):
-        meeting = domain.schedule_meeting(proposal.id, current_staff(), form.held_on.data, form.place.data,
+        meeting = publishing.schedule_meeting(proposal.id, current_staff(), form.held_on.data, form.place.data,
                                           form.participants.data, base_url=current_app.config["PUBLIC_BASE_URL"])
         return MSG["scheduled"].format(day=f"{meeting.held_on:%Y-%m-%d}")
 
@@ -286,7 +287,7 @@ def response_meeting_summary(proposal_id: int, meeting_id: int):
         abort(404)
 
     def action(proposal, form):
-        domain.record_meeting_summary(meeting.id, current_staff(), form.summary.data)
+        publishing.record_meeting_summary(meeting.id, current_staff(), form.summary.data)
         return MSG["summarised"]
 
     return _act(proposal_id, "summary_form", lambda p: SummaryForm(prefix=f"summary{meeting.id}"), action,
@@ -298,7 +299,7 @@ def response_meeting_summary(proposal_id: int, meeting_id: int):
 def response_merge(proposal_id: int):
     """R9.4.1: merge into another established proposal led by the same agency."""
     def action(proposal, form):
-        row = domain.merge(proposal.id, int(form.into.data), current_staff(), form.reason.data,
+        row = publishing.merge(proposal.id, int(form.into.data), current_staff(), form.reason.data,
                            base_url=current_app.config["PUBLIC_BASE_URL"])
         return MSG["merged"].format(number=proposal.number, main=f"第 {row.into_proposal_id} 號")
 
