@@ -101,6 +101,8 @@ def hide_opinion(staff: Staff, opinion_id: int, ground: str, reason: str, now: d
     now = now or utcnow()
     if ground not in REMOVAL_GROUNDS:
         raise DomainError(MSG["bad_ground"], "bad_ground")
+    if not staff.is_ops:  # R8: the operations team moderates; an agency does not judge its own critics
+        raise DomainError("只有營運小組可以依第七點隱藏意見；如發現不當意見，請通知營運小組。", "forbidden")
     reason = clean_reason(reason)
     with unit_of_work():
         opinion = Opinion.get_or_none(Opinion.id == opinion_id)

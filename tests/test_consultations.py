@@ -341,18 +341,29 @@ def test_r3_0_opinions_shown_publicly_under_display_names_only(app, client, agen
 
 # --- R7 on opinions ------------------------------------------------------------------------------
 
-def test_r7_3_staff_hide_an_abusive_opinion_with_ground_and_reason(app, client, smtp, agency_staff, agency_client):
+def test_r7_3_ops_hide_an_abusive_opinion_with_ground_and_reason(app, client, smtp, agency_staff, agency_client,
+                                                                ops_staff, ops_client):
     row = consultation(agency_staff)
     author = verified_official(nickname="情緒化的人")
     abusive = opinions.give_opinion(author, row.id, "某某科長根本是笨蛋，什麼都不懂。")
     kept = opinions.give_opinion(verified_official(), row.id, "建議增加說明會場次。")
-    page = form_page(agency_client, f"/console/consultations/{row.id}")
+    # R8: the consulting agency cannot moderate its own consultation's opinions
+    agency_page = form_page(agency_client, f"/console/consultations/{row.id}")
+    assert 'data-testid="hide-form"' not in agency_page
+    refused = {"csrf_token": csrf_token_from(agency_page), f"hide{abusive.id}-ground": "R7.3",
+               f"hide{abusive.id}-reason": "人身攻擊同仁"}
+    assert agency_client.post(f"/console/consultations/{row.id}/opinions/{abusive.id}/hide", data=refused).status_code == 403
+    with pytest.raises(DomainError):
+        opinions.hide_opinion(agency_staff, abusive.id, "R7.3", "人身攻擊同仁")
+    assert Opinion.get_by_id(abusive.id).hidden_at is None
+
+    page = form_page(ops_client, f"/console/consultations/{row.id}")
     data = {"csrf_token": csrf_token_from(page), f"hide{abusive.id}-ground": "R7.3", f"hide{abusive.id}-reason": "人身攻擊同仁"}
-    assert agency_client.post(f"/console/consultations/{row.id}/opinions/{abusive.id}/hide", data=data).status_code == 302
+    assert ops_client.post(f"/console/consultations/{row.id}/opinions/{abusive.id}/hide", data=data).status_code == 302
     hidden = Opinion.get_by_id(abusive.id)
-    assert (hidden.hidden_ground, hidden.hidden_reason, hidden.hidden_by) == ("R7.3", "人身攻擊同仁", agency_staff.actor)
+    assert (hidden.hidden_ground, hidden.hidden_reason, hidden.hidden_by) == ("R7.3", "人身攻擊同仁", ops_staff.actor)
     event = AuditEvent.get(AuditEvent.action == "opinion_hidden")
-    assert event.actor == agency_staff.actor and event.reason == "R7.3 人身攻擊同仁"
+    assert event.actor == ops_staff.actor and event.reason == "R7.3 人身攻擊同仁"
     public = page_text(client, f"/consultations/{row.id}")
     assert "笨蛋" not in public and "情緒化的人" not in public and "已依第七點隱藏（R7.3" in public
     assert "建議增加說明會場次" in public and "公務人員意見（1 則）" in public
@@ -360,9 +371,9 @@ def test_r7_3_staff_hide_an_abusive_opinion_with_ground_and_reason(app, client, 
     assert Opinion.get_by_id(kept.id).hidden_at is None
     # a reason is required, and twice is refused
     with pytest.raises(DomainError):
-        opinions.hide_opinion(agency_staff, kept.id, "R7.3", "")
+        opinions.hide_opinion(ops_staff, kept.id, "R7.3", "")
     with pytest.raises(DomainError) as twice:
-        opinions.hide_opinion(agency_staff, abusive.id, "R7.1", "再隱藏一次")
+        opinions.hide_opinion(ops_staff, abusive.id, "R7.1", "再隱藏一次")
     assert twice.value.code == "already_hidden"
 
 

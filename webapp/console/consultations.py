@@ -27,7 +27,7 @@ from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
 from . import bp
-from .auth import agency_scope, current_staff, staff_required
+from .auth import agency_scope, current_staff, ops_required, staff_required
 
 REQUIRED = "此欄位必填。"
 
@@ -207,7 +207,9 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
     if "open_form" not in given:
         forms["open_form"].closes_on.data = consultation.closes_on
     opinions = opinions_of(consultation)
-    hide_forms = {o.id: HideForm(prefix=f"hide{o.id}", formdata=None) for o in opinions if not o.is_hidden}
+    # R8: moderation is the operations team's, not the consulting agency's own.
+    hide_forms = ({o.id: HideForm(prefix=f"hide{o.id}", formdata=None) for o in opinions if not o.is_hidden}
+                  if current_staff().is_ops else {})
     today = today_taipei()
     now = utcnow()
     page = render_template(
@@ -364,7 +366,7 @@ def consultation_extend(consultation_id: int):
 
 
 @bp.post("/consultations/<int:consultation_id>/opinions/<int:opinion_id>/hide")
-@staff_required
+@ops_required
 def consultation_hide_opinion(consultation_id: int, opinion_id: int):
     """Hide an abusive opinion on an R7 ground with a reason (recorded; the author is told)."""
     consultation = _own_or_abort(consultation_id)
