@@ -93,7 +93,25 @@ def requeue_line_events(now: dt.datetime) -> int:
         & (LineEvent.attempts < 5)).order_by(LineEvent.id).limit(500)]
     for event_id in ids:
         enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
+    _give_up_line_events(now)
     return len(ids)
+
+
+def _give_up_line_events(now: dt.datetime) -> None:
+    """An event that failed five times is not retried again: it is marked failed and ops are told once."""
+    from models import settings
+    from models.outbox import queue_mail, unit_of_work
+
+    for event in LineEvent.select().where((LineEvent.status == "pending") & (LineEvent.attempts >= 5)).limit(100):
+        with unit_of_work():
+            if not LineEvent.update(status="failed").where(
+                    (LineEvent.id == event.id) & (LineEvent.status == "pending")).execute():
+                continue
+            log.error("LINE event %s given up after %s attempts (%s)", event.id, event.attempts, event.last_error)
+            queue_mail(settings.OPS_NOTIFY_EMAIL, f"【政策參與平臺】LINE 訊息處理失敗（事件 {event.id}）",
+                       f"一則 {event.event_type} 事件（{event.received_at:%Y-%m-%d %H:%M} UTC 收到）處理 {event.attempts} 次"
+                       f"仍失敗（{event.last_error}）。使用者未收到回覆，請檢查服務紀錄。",
+                       dedupe_key=f"line-event-failed:{event.id}", now=now)
 
 
 def report_failed_outbox(now: dt.datetime) -> int:

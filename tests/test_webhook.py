@@ -177,3 +177,18 @@ def test_r4_dev_pages_in_production_need_a_console_login_and_mail_is_never_serve
     assert page.status_code == 302 and "/console/login" in page.headers["Location"]
     assert client.post("/dev/line/api/event", json={"userId": "U" + "0" * 32, "type": "follow"}).status_code == 401
     assert client.get("/dev/mail").status_code == 404
+
+
+def test_r3_0_an_event_failing_five_times_is_given_up_and_reported_once(client, line, app, smtp, runner):
+    from models import settings
+
+    app.config["LINE_DISPATCH"] = "listen"
+    uid = line.user()
+    line.follow(client, uid)
+    LineEvent.update(attempts=5, last_error="RuntimeError",
+                     received_at=LineEvent.received_at - dt.timedelta(minutes=5)).execute()
+    runner.invoke(args=["deadlines", "sweep"])
+    runner.invoke(args=["deadlines", "sweep"])
+    assert LineEvent.get().status == "failed"
+    reports = smtp.to(settings.OPS_NOTIFY_EMAIL)
+    assert len(reports) == 1 and "LINE 訊息處理失敗" in str(reports[0]["Subject"])
