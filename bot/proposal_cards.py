@@ -5,7 +5,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from models import settings
 from models.base import format_taipei
-from models.proposals import FIELD_LIMITS, RETURNED, SECONDING, Proposal, co_proposers, proposal_link
+from models.co_proposers import co_proposers
+from models.proposals import FIELD_LIMITS, RETURNED, SECONDING, Proposal, proposal_link
 
 from . import messages as m
 

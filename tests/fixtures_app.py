@@ -5,7 +5,10 @@ import os
 
 import pytest
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each test session flushes its Redis database before every test; two sessions on one machine (a
+# developer's run beside CI) would flush each other's rate-limit counters, so each picks one of
+# databases 1-13 by process id (14 is the login-limit tests', 15 and 0 are left for people).
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 13}")
 
 
 @pytest.fixture

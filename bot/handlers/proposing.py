@@ -15,6 +15,15 @@ import secrets
 from models import calendar
 from models.agencies import search_agencies
 from models.base import DomainError
+from models.co_proposers import (
+    answer_co_invitation,
+    co_proposers,
+    invite_co_proposer,
+    pending_co_invitations,
+    remove_co_proposers,
+    require_co_proposers_confirmed,
+    set_group,
+)
 from models.officials import Official, require_verified
 from models.proposals import (
     DRAFT,
@@ -27,17 +36,10 @@ from models.proposals import (
     WITHDRAWABLE_STATES,
     WITHDRAWN,
     Proposal,
-    answer_co_invitation,
-    co_proposers,
     current_draft,
     discard_draft,
-    invite_co_proposer,
     missing_fields,
-    pending_co_invitations,
-    remove_co_proposers,
-    require_co_proposers_confirmed,
     set_field,
-    set_group,
     start_draft,
     submit,
     withdraw,
