@@ -10,7 +10,7 @@ def test_r5_1_richmenu_installs_default_menu_with_main_flows(runner, line):
     created = [c for c in line.calls() if c["path"] == "/v2/bot/richmenu" and c["method"] == "POST"]
     assert len(created) == 1
     actions = [area["action"]["data"] for area in created[0]["body"]["areas"]]
-    assert actions == ["a=prop.start", "a=sec.browse", "a=prop.mine", "a=profile.show"]
+    assert actions == ["a=prop.start", "a=sec.browse", "a=prop.mine", "a=con.browse", "a=profile.show"]
     uploads = [c for c in line.calls() if c["path"].endswith("/content")]
     assert uploads, "the menu image was not uploaded"
     assert any(c["path"].startswith("/v2/bot/user/all/richmenu/") for c in line.calls())

@@ -19,6 +19,7 @@ TILES = [  # (label, postback action, colour, icon)
     ("提出提案", "prop.start", (6, 199, 85), "plus"),
     ("附議提案", "sec.browse", (0, 137, 123), "check"),
     ("我的提案", "prop.mine", (30, 136, 229), "list"),
+    ("政策諮詢", "con.browse", (245, 124, 0), "bubble"),
     ("我的資料", "profile.show", (94, 53, 177), "person"),
 ]
 
@@ -34,6 +35,10 @@ def _icon_pixel(icon: str, x: float, y: float) -> bool:
         return on_short or on_long
     if icon == "list":
         return -0.25 < dx < 0.25 and any(abs(dy - row) < 0.04 for row in (-0.17, 0.0, 0.17))
+    if icon == "bubble":  # a speech bubble with a tail
+        body = (dx / 0.27) ** 2 + ((dy + 0.03) / 0.17) ** 2 < 1
+        tail = -0.16 < dx < -0.02 and 0.1 < dy < 0.26 and (dy - 0.1) < (dx + 0.16) * 1.1
+        return body or tail
     if icon == "person":
         head = dx * dx + (dy + 0.12) ** 2 < 0.1 ** 2
         body = dy > 0.05 and dy < 0.27 and dx * dx + ((dy - 0.27) * 1.2) ** 2 < 0.24 ** 2
@@ -76,7 +81,7 @@ def rich_menu_definition() -> dict:
     tile_w = WIDTH // len(TILES)
     return {
         "size": {"width": WIDTH, "height": HEIGHT}, "selected": True, "name": "platform-main-menu",
-        "chatBarText": "選單：提案・附議・我的資料",
+        "chatBarText": "選單：提案・附議・諮詢",
         "areas": [{"bounds": {"x": i * tile_w, "y": 0, "width": tile_w, "height": HEIGHT},
                    "action": {"type": "postback", "label": label, "data": f"a={action}", "displayText": label}}
                   for i, (label, action, _c, _i) in enumerate(TILES)],
