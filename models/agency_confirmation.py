@@ -465,10 +465,19 @@ def active_assignments(proposal_id: int) -> list[AgencyAssignment]:
 
 def agencies_of(proposal_id: int) -> dict[str, list[str]]:
     """{'lead': [codes], 'co': [codes]} of the agencies now responsible (for public pages and open data)."""
-    result: dict[str, list[str]] = {LEAD: [], CO: []}
-    for a in active_assignments(proposal_id):
-        if a.status in RESPONSIBLE_STATUSES:
-            result[a.role].append(a.agency_code)
+    return agencies_by_proposal([proposal_id])[proposal_id]
+
+
+def agencies_by_proposal(proposal_ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    """agencies_of() for many proposals in one query (open data lists every proposal)."""
+    result: dict[int, dict[str, list[str]]] = {pid: {LEAD: [], CO: []} for pid in proposal_ids}
+    if not proposal_ids:
+        return result
+    for a in (AgencyAssignment.select(AgencyAssignment.proposal, AgencyAssignment.agency_code, AgencyAssignment.role)
+              .where(AgencyAssignment.proposal.in_(list(proposal_ids))
+                     & AgencyAssignment.status.in_(list(RESPONSIBLE_STATUSES)))
+              .order_by(AgencyAssignment.role.desc(), AgencyAssignment.id)):
+        result[a.proposal_id][a.role].append(a.agency_code)
     return result
 
 

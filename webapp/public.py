@@ -24,25 +24,23 @@ OPEN_DATA_FIELDS = [
 ]
 
 
-def agencies_of(proposal: Proposal) -> tuple[list[str], list[str]]:
+def agency_names() -> dict[str, str]:
+    from models.agencies import Agency
+
+    return {a.code: a.name for a in Agency.select(Agency.code, Agency.name)}
+
+
+def agencies_of(proposal: Proposal, names: dict[str, str] | None = None,
+                roles: dict[str, list[str]] | None = None) -> tuple[list[str], list[str]]:
     """(lead names, co-organiser names): the confirmation's roles when recorded, else the chosen agency."""
-    from models.agencies import get_agency
+    from models.agency_confirmation import CO, LEAD
+    from models.agency_confirmation import agencies_of as confirmed_roles
 
-    def name(code):
-        agency = get_agency(code)
-        return agency.name if agency else code
-
-    try:
-        from models.agency_confirmation import AgencyAssignment
-    except ImportError:  # pragma: no cover - module added with agency confirmation
-        AgencyAssignment = None
-    if AgencyAssignment is not None:
-        rows = list(AgencyAssignment.select().where(AgencyAssignment.proposal == proposal.id))
-        rows = [r for r in rows if getattr(r, "status", "") not in ("declined", "redirected")]
-        if rows:
-            return ([name(r.agency_code) for r in rows if r.role == "lead"],
-                    [name(r.agency_code) for r in rows if r.role != "lead"])
-    return ([name(proposal.agency_code)] if proposal.agency_code else []), []
+    names = names if names is not None else agency_names()
+    roles = roles if roles is not None else confirmed_roles(proposal.id)
+    if roles[LEAD] or roles[CO]:
+        return [names.get(c, c) for c in roles[LEAD]], [names.get(c, c) for c in roles[CO]]
+    return ([names.get(proposal.agency_code, proposal.agency_code)] if proposal.agency_code else []), []
 
 
 def days_left(proposal: Proposal) -> int | None:
@@ -51,12 +49,13 @@ def days_left(proposal: Proposal) -> int | None:
     return max(0, (proposal.seconding_ends - taipei_date(utcnow())).days)
 
 
-def open_record(proposal: Proposal) -> dict:
+def open_record(proposal: Proposal, names: dict[str, str] | None = None,
+                roles: dict[str, list[str]] | None = None) -> dict:
     """One proposal as open data. Removed ones keep only their number, state and ground."""
     if proposal.state == REMOVED:
         return {"id": proposal.id, "state": proposal.state, "removal_ground": proposal.removal_ground,
                 **{k: None for k in OPEN_DATA_FIELDS if k not in ("id", "state", "removal_ground")}}
-    leads, cos = agencies_of(proposal)
+    leads, cos = agencies_of(proposal, names, roles)
 
     def iso(value):
         return format_taipei(value, "%Y-%m-%dT%H:%M:%S+08:00") or None
@@ -114,9 +113,20 @@ def proposal_page(proposal_id: int):
                            days_left=days_left(proposal), REMOVED=REMOVED)
 
 
+def open_records() -> list[dict]:
+    """Every published proposal as open data, in three queries whatever their number."""
+    from models.agency_confirmation import agencies_by_proposal
+    from models.officials import Official
+
+    proposals = list(published().select(Proposal, Official).join(Official).order_by(Proposal.id))
+    names = agency_names()
+    roles = agencies_by_proposal([p.id for p in proposals])
+    return [open_record(p, names, roles[p.id]) for p in proposals]
+
+
 @bp.get("/open-data/proposals.json")
 def open_data_json():
-    records = [open_record(p) for p in published().order_by(Proposal.id)]
+    records = open_records()
     body = json.dumps({"proposals": records, "generated_at": format_taipei(utcnow(), "%Y-%m-%dT%H:%M:%S+08:00")},
                       ensure_ascii=False)
     return Response(body, mimetype="application/json")
@@ -127,8 +137,7 @@ def open_data_csv():
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=OPEN_DATA_FIELDS)
     writer.writeheader()
-    for proposal in published().order_by(Proposal.id):
-        row = open_record(proposal)
+    for row in open_records():
         row["lead_agencies"] = ";".join(row["lead_agencies"] or [])
         row["co_agencies"] = ";".join(row["co_agencies"] or [])
         writer.writerow({k: csv_safe(v) for k, v in row.items()})
