@@ -30,7 +30,7 @@ def text_step(flow: str):
 def load_all() -> None:
     """Import every flow module so it registers itself."""
     from . import menu, registration  # noqa: F401
-    for optional in ("proposing", "seconding", "consulting", "recognition"):
+    for optional in ("proposing", "my_proposals", "seconding", "consulting", "recognition"):
         try:
             __import__(f"bot.handlers.{optional}")
         except ModuleNotFoundError as exc:

@@ -16,10 +16,8 @@ from models import calendar
 from models.agencies import search_agencies
 from models.base import DomainError
 from models.co_proposers import (
-    answer_co_invitation,
     co_proposers,
     invite_co_proposer,
-    pending_co_invitations,
     remove_co_proposers,
     require_co_proposers_confirmed,
     set_group,
@@ -33,8 +31,6 @@ from models.proposals import (
     REMOVED,
     RETURNED,
     SCOPES,
-    WITHDRAWABLE_STATES,
-    WITHDRAWN,
     Proposal,
     current_draft,
     discard_draft,
@@ -42,7 +38,6 @@ from models.proposals import (
     set_field,
     start_draft,
     submit,
-    withdraw,
 )
 
 from .. import messages as m
@@ -245,20 +240,6 @@ def show_preview(ctx, official, state, params):
     return preview(ctx, official, state, proposal)
 
 
-@action("prop.revise")
-def revise(ctx, official, state, params):
-    """R9.2.3: a returned proposal comes back into the compose flow; resubmitting restarts the review clock."""
-    require_verified(official)
-    proposal = _owned(official, params.get("p"))
-    if proposal is None:
-        return [m.text("找不到這個提案。", quick=_menu_quick())]
-    if proposal.state not in EDITABLE_STATES:
-        return [m.text(f"已處理：提案目前為「{proposal.state_label}」，不需要修改。", quick=_menu_quick())]
-    _begin(state, proposal)
-    note = [m.text("請依退回理由修改欄位，完成後點「送出提案」重新送出。")] if proposal.state == RETURNED else []
-    return preview(ctx, official, state, proposal, note)
-
-
 # --- answers -----------------------------------------------------------------------------------
 
 def _after_answer(ctx, official, state, proposal, saved_step: str) -> list[dict]:
@@ -436,7 +417,7 @@ def submit_proposal(ctx, official, state, params):
     return [m.text(body, quick=_menu_quick())]
 
 
-# --- discarding, restarting, withdrawing (R9.2.4) ----------------------------------------------
+# --- discarding, restarting (withdrawing a returned proposal: my_proposals) ---------------------
 
 @action("prop.discard")
 def ask_discard(ctx, official, state, params):
@@ -444,6 +425,7 @@ def ask_discard(ctx, official, state, params):
     if isinstance(proposal, list):
         return proposal
     if proposal.state != DRAFT:
+        from .my_proposals import ask_withdraw  # local: my_proposals imports this module
         return ask_withdraw(ctx, official, state, {"p": proposal.id})
     _goto(state, proposal, "discard")
     return [m.text(cards.DISCARD_ASK.format(title=proposal.title or "尚未填主題"), quick=[
@@ -473,73 +455,3 @@ def discard(ctx, official, state, params):
         _begin(state, draft)
         return next_step(ctx, official, state, draft, [m.text(cards.DISCARDED)])
     return [m.text(cards.DISCARDED, quick=[m.quick_postback("提出提案", "prop.start")] + _menu_quick())]
-
-
-@action("prop.withdraw")
-def ask_withdraw(ctx, official, state, params):
-    require_verified(official)
-    proposal = _owned(official, params.get("p"))
-    if proposal is None:
-        return [m.text("找不到這個提案。", quick=_menu_quick())]
-    if proposal.state == WITHDRAWN:
-        return [m.text(cards.ALREADY_WITHDRAWN.format(title=proposal.title), quick=_menu_quick())]
-    if proposal.state == DRAFT:
-        return [m.text("草稿尚未送出，不需要撤回；可在預覽中選「放棄草稿」。",
-                       quick=[m.quick_postback("預覽提案", "prop.preview", p=proposal.id)])]
-    if proposal.state not in WITHDRAWABLE_STATES:
-        return [m.text(cards.PASSED_NO_WITHDRAW if proposal.state != REMOVED else f"提案目前為「{proposal.state_label}」，無法撤回。",
-                       quick=_menu_quick())]
-    return [m.text(cards.WITHDRAW_ASK.format(title=proposal.title, number=proposal.number), quick=[
-        m.quick_postback("確定撤回", "prop.withdraw_ok", display="確定撤回提案", p=proposal.id),
-        m.quick_postback("不撤回", "prop.mine", display="不撤回")])]
-
-
-@action("prop.withdraw_ok")
-def confirm_withdraw(ctx, official, state, params):
-    require_verified(official)
-    proposal = _owned(official, params.get("p"))
-    if proposal is None:
-        return [m.text("找不到這個提案。", quick=_menu_quick())]
-    if proposal.state == WITHDRAWN:
-        return [m.text(cards.ALREADY_WITHDRAWN.format(title=proposal.title), quick=_menu_quick())]
-    withdraw(official, proposal.id, ctx.now)  # refuses after passing review (R9.2.4)
-    if state.flow == FLOW and state.values.get("pid") == proposal.id:
-        clear_state(state)
-    return [m.text(cards.WITHDRAWN.format(title=proposal.title), quick=_menu_quick())]
-
-
-# --- the official's own proposals --------------------------------------------------------------
-
-@action("prop.mine", "我的提案")
-def mine(ctx, official, state, params):
-    require_verified(official)
-    rows = list(Proposal.select().where(Proposal.proposer == official)
-                .order_by(Proposal.created_at.desc(), Proposal.id.desc()).limit(10))
-    quick = [m.quick_postback("提出提案", "prop.start"), m.quick_postback("選單", "menu")]
-    if not rows:
-        return [m.text(cards.MINE_EMPTY, quick=quick)]
-    bubbles = [cards.mine_bubble(p, ctx.base_url) for p in rows]
-    return [m.flex(f"我的提案（最近 {len(bubbles)} 件）", m.carousel(bubbles), quick=quick)]
-
-
-# --- co-proposer invitations (R5.1), answered by the invitee -----------------------------------
-
-@action("prop.cop")
-def answer_invitation(ctx, official, state, params):
-    require_verified(official)
-    try:
-        proposal_id = int(params.get("p", ""))
-    except ValueError:
-        return [m.text(cards.CO_NONE_PENDING)]
-    _proposal, outcome = answer_co_invitation(official, proposal_id, params.get("v") == "yes", ctx.now)
-    return [m.text(cards.CO_ANSWERED[outcome], quick=[m.quick_postback("選單", "menu")])]
-
-
-@action("prop.invites", "共同提案邀請")
-def invitations(ctx, official, state, params):
-    require_verified(official)
-    rows = pending_co_invitations(official)
-    if not rows:
-        return [m.text(cards.CO_NONE_PENDING, quick=[m.quick_postback("選單", "menu")])]
-    bubbles = [cards.invitation_bubble(row) for row in rows[:10]]
-    return [m.flex(f"共同提案邀請（{len(bubbles)} 件）", m.carousel(bubbles))]
