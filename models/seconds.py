@@ -318,7 +318,7 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     proposal.second_count = count
     message = MSG["counted"].format(number=proposal.number, title=proposal.title, count=count, threshold=threshold())
     if count >= threshold() and proposal.established_at is None and proposal.state == SECONDING:
-        establish(proposal, official, now)
+        establish(proposal, official.actor, now, skip_official_id=official.id)
         message += MSG["counted_established"].format(threshold=threshold())
     elif proposal.state == ESTABLISHED:
         message += MSG["counted_after"]
@@ -327,17 +327,18 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     return message
 
 
-def establish(proposal: Proposal, official: Official, now: dt.datetime) -> None:
+def establish(proposal: Proposal, actor: str, now: dt.datetime, *, skip_official_id: int | None = None) -> None:
     """R9.3.2/R9.3.3: the threshold is reached now; the notice is due the next calendar day.
 
-    Called with the proposal row locked, from the confirmation that reached the threshold.
+    Called with the proposal row locked, from the confirmation that reached the threshold (or by
+    the sweep when the threshold setting was lowered during the window).
     """
     _move(proposal, ESTABLISHED, now, established_at=now,
           notice_due=calendar.due_date("R9.3.3", taipei_date(now)))
-    record(official.actor, "established", "proposal", proposal.id,
+    record(actor, "established", "proposal", proposal.id,
            detail={"seconds": proposal.second_count, "threshold": threshold()}, now=now)
     _tell_seconders(proposal, "established", MSG["est_seconder_subject"], MSG["est_seconder_body"], now,
-                    skip_official_id=official.id)
+                    skip_official_id=skip_official_id)
 
 
 def _fields(proposal: Proposal, base_url: str = "") -> dict:
@@ -451,9 +452,11 @@ def lapse_seconding(now: dt.datetime) -> int:
             if proposal.state != SECONDING or window_open(proposal, now):
                 continue
             if proposal.second_count >= threshold():
-                # Only possible if the threshold setting was lowered mid-window; leave it to the team.
-                log.warning("proposal %s ended its window at %s seconds, above the threshold; not lapsed",
+                # Only possible if the threshold setting was lowered during the window: the proposal has
+                # the seconds the rule now asks for, so it is established (never lapsed), and noticed.
+                log.warning("proposal %s ended its window at %s seconds, at or above the threshold: established",
                             proposal.id, proposal.second_count)
+                establish(proposal, "system:sweep", now)
                 continue
             _move(proposal, LAPSED, now, lapsed_at=now)
             record("system:sweep", "lapsed", "proposal", proposal.id,

@@ -543,3 +543,15 @@ def test_r9_3_4_redis_down_allows_and_db_still_decides(client, line, smtp, verif
     assert "Redis unavailable" in caplog.text
     line.postback(client, uid, f"a=sec.confirm&p={prop.id}&notify=0")
     assert "您已附議過這個提案" in line.texts(uid)[-1]
+
+
+def test_r9_3_2_window_ending_at_a_lowered_threshold_establishes_instead_of_lapsing(monkeypatch, runner):
+    prop = proposal(title="門檻調整中的提案")
+    Proposal.update(second_count=3).where(Proposal.id == prop.id).execute()
+    monkeypatch.setattr(settings, "SECONDING_THRESHOLD", 3)
+    after = prop.seconding_ends_at + dt.timedelta(hours=1)
+    result = runner.invoke(args=["deadlines", "sweep", "--now", iso_taipei(after)])
+    assert result.exit_code == 0, result.output
+    established = Proposal.get_by_id(prop.id)
+    assert established.state == "established" and established.notice_due is not None
+    assert established.lapsed_at is None
