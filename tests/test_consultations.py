@@ -254,13 +254,16 @@ def test_r5_2_opinion_from_line_confirmed_then_counted(app, client, line, smtp, 
     line.text(client, uid, "意" * 5000)
     assert f"最多 {domain.OPINION_MAX} 個字，您輸入了 5000 個字" in line.texts(uid)[-1]
     assert Opinion.select().count() == 0
-    line.text(client, uid, "建議每區指定單一窗口，並建立共用的聯繫紀錄表。")
+    line.text(client, uid, "建議每區指定單一窗口，")
     assert "請確認您的意見" in line.texts(uid)[-1] and "西屯小幫手" in line.texts(uid)[-1]
     assert Opinion.select().count() == 0  # nothing saved before the confirmation
+    # a long opinion sent as two chat messages stays one opinion; the first part is not lost
+    line.text(client, uid, "並建立共用的聯繫紀錄表。")
+    assert "已把您剛才的訊息併入同一則意見" in line.texts(uid)[-1]
     tap(client, line, uid, "送出並通知我結果")
     assert "感謝您的意見" in line.texts(uid)[-1] and "目前共有 1 則意見" in line.texts(uid)[-1]
     opinion = Opinion.get()
-    assert (opinion.official_id, opinion.notify, opinion.text) == (me.id, True, "建議每區指定單一窗口，並建立共用的聯繫紀錄表。")
+    assert (opinion.official_id, opinion.notify, opinion.text) == (me.id, True, "建議每區指定單一窗口，\n並建立共用的聯繫紀錄表。")
     # the confirmation tapped again saves nothing
     confirm = [a for msg in reversed(line.messages(uid)) for a in quick_replies(msg) if a.get("label") == "送出意見"][0]
     line.postback(client, uid, confirm["data"])

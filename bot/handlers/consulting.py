@@ -27,6 +27,7 @@ PER_PAGE = 9  # + one "more" bubble: a carousel holds at most 12
 MAX_BUBBLE_BYTES = 25_000  # LINE refuses a bubble over 30 KB; keep a margin
 
 TEXT = {
+    "merged": "（已把您剛才的訊息併入同一則意見；若要重新輸入，請點「重新輸入」。）\n",
     "list_alt": "開放中的政策諮詢（第 {page} 頁）",
     "list_intro": "以下是開放中的政策諮詢，點「查看內容」閱讀背景與問題，點「提供意見」發表您的看法。",
     "none": "目前沒有開放中的政策諮詢。有新的諮詢時，可以再從選單的「政策諮詢」查看。",
@@ -239,8 +240,11 @@ def on_text(ctx, official: Official, state: ConversationState, text: str) -> lis
     if refused:  # it closed while the official was typing
         clear_state(state)
         return [m.text(refused[1], quick=_quick_menu())]
+    pending = state.values.get("text") if state.step == "confirm" else None
     try:
-        cleaned = opinions.clean_opinion(text)
+        # A long opinion often arrives as several chat messages: a message typed while one waits for
+        # confirmation is added to it, never silently put in its place.
+        cleaned = opinions.clean_opinion(f"{pending}\n{text}" if pending else text)
     except DomainError as error:
         hint = TEXT["too_long_hint"] if error.code == "too_long" else TEXT["retry_hint"]
         return [m.text(error.message + hint, quick=[m.quick_message("取消")])]
@@ -249,9 +253,13 @@ def on_text(ctx, official: Official, state: ConversationState, text: str) -> lis
     cid = consultation.id
     if editing:
         body = TEXT["confirm_edit"].format(n=len(cleaned), text=cleaned)
+        if pending:
+            body = TEXT["merged"] + body
         quick = [_token_quick(state, LABEL_SAVE_EDIT, "con.send", c=cid)]
     else:
         body = TEXT["confirm"].format(n=len(cleaned), text=cleaned, name=official.display_name)
+        if pending:
+            body = TEXT["merged"] + body
         quick = [_token_quick(state, LABEL_SEND, "con.send", c=cid, notify=0),
                  _token_quick(state, LABEL_SEND_NOTIFY, "con.send", c=cid, notify=1)]
     quick += [m.quick_postback(LABEL_RETYPE, "con.edit" if editing else "con.opine", LABEL_RETYPE,
