@@ -6,7 +6,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from models import settings
 from models.base import format_taipei
 from models.co_proposers import co_proposers
-from models.proposals import FIELD_LIMITS, RETURNED, SECONDING, Proposal, proposal_link
+from models.proposals import FIELD_LIMITS, RETURNED, SECONDING, Proposal, proposal_link, removal_ground_label
 
 from . import messages as m
 
@@ -159,7 +159,8 @@ def mine_bubble(proposal: Proposal, base_url: str) -> dict:
     if proposal.state == RETURNED and proposal.return_reasons:
         lines.append(m.flex_text("退回理由：" + excerpt(proposal.return_reasons, 300), size="sm", color="#C0392B"))
     if proposal.state == "removed" and proposal.removal_reason:
-        lines.append(m.flex_text(f"移除事由：{proposal.removal_ground} {excerpt(proposal.removal_reason, 200)}", size="sm"))
+        lines.append(m.flex_text(f"移除事由：{removal_ground_label(proposal.removal_ground)}", size="sm"))
+        lines.append(m.flex_text(f"說明：{excerpt(proposal.removal_reason, 200)}", size="sm"))
     buttons = []
     if proposal.state == "draft":
         buttons.append(m.button(m.postback_action("繼續編輯", "prop.preview", p=proposal.id)))

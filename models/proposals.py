@@ -61,6 +61,15 @@ REMOVAL_GROUNDS = {  # R7.1–R7.7, as data
     "R7.6": "涉及國家機密",
     "R7.7": "非屬政策參與範圍（第六點）",
 }
+
+
+def removal_ground_label(ground: str | None) -> str:
+    """How people read a ground: 第七點第3款（種族歧視、人身攻擊…）, not the rule id R7.3."""
+    if ground not in REMOVAL_GROUNDS:
+        return ""
+    return f"第七點第{ground.split('.')[1]}款（{REMOVAL_GROUNDS[ground]}）"
+
+
 FIELD_LIMITS = {  # R9.1.2: (label, max, min, required)
     "title": ("主題", settings.TITLE_MAX, 4, True),
     "content": ("內容或建議事項", settings.CONTENT_MAX, 10, True),
@@ -372,7 +381,7 @@ def remove(proposal_id: int, actor: str, ground: str, reason: str, now: dt.datet
     _move(proposal, REMOVED, now, expected_version, removed_at=now, removal_ground=ground, removal_reason=reason)
     record(actor, "removed", "proposal", proposal.id, reason=f"{ground} {reason}", now=now)
     body = (f"您的提案「{proposal.title}」（{proposal.number}）已被移除。\n"
-            f"事由：{ground} {REMOVAL_GROUNDS[ground]}\n說明：{reason}")
+            f"事由：{removal_ground_label(ground)}\n說明：{reason}")
     _notify_proposer(proposal, "removed", f"【政策參與平臺】提案已移除：{proposal.title}", body, now)
     return proposal
 

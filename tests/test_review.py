@@ -202,8 +202,8 @@ def _remove_with_ground(app, client, line, smtp, ops_staff, ground: str) -> None
     event = AuditEvent.get((AuditEvent.action == "removed") & (AuditEvent.subject_id == proposal.id))
     assert event.actor == f"staff:{ops_staff.id}" and ground in event.reason and reason in event.reason
     body = smtp.body(smtp.last_to("wang@taichung.gov.tw"))
-    assert ground in body and REMOVAL_GROUNDS[ground] in body and reason in body
-    assert "已被移除" in line.texts(uid)[-1]
+    assert f"第七點第{ground.split('.')[1]}款（{REMOVAL_GROUNDS[ground]}）" in body and reason in body
+    assert "已被移除" in line.texts(uid)[-1] and "第七點第" in line.texts(uid)[-1]
 
 
 def test_r7_1_removal_records_ground_and_tells_proposer(app, client, line, smtp, ops_staff):
