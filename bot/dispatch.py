@@ -47,13 +47,20 @@ def after_code(official, state, outcome) -> list[dict]:
     """The answer to a typed code: on success, the main menu (the official may now use it)."""
     from .handlers.menu import menu_quick
 
-    if not outcome.confirmed:
-        return [m.text(outcome.message, quick=[m.quick_postback(texts.REG_RESEND, "reg.resend")]
-                       if state.flow == "registration" else None)]
+    if not outcome.confirmed:  # never a dead end: a way to a new code, or back to the menu
+        if state.flow == "registration":
+            quick = [m.quick_postback(texts.REG_RESEND, "reg.resend"),
+                     m.quick_postback(texts.REG_CHANGE_EMAIL, "reg.edit", f="email")]
+        else:
+            quick = [m.quick_postback("附議列表", "sec.browse"), m.quick_postback("選單", "menu")]
+        return [m.text(outcome.message, quick=quick)]
     if state.flow == "registration":
         clear_state(state)
     official = type(official).get_by_id(official.id)
-    return [m.text(outcome.message, quick=menu_quick(official))]
+    quick = menu_quick(official)
+    if outcome.code is not None and outcome.code.purpose == "second":  # the natural next step
+        quick = [m.quick_postback("回到附議列表", "sec.browse")] + [q for q in quick if q["action"].get("data") != "a=sec.browse"]
+    return [m.text(outcome.message, quick=quick)]
 
 
 def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
@@ -71,15 +78,15 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
         params = dict(parse_qsl(data, keep_blank_values=True))
         fn = handlers.ACTIONS.get(params.get("a", ""))
         if fn is None:
-            return [m.text(texts.UNKNOWN_INPUT)]
+            return [m.text(texts.UNKNOWN_INPUT, quick=[m.quick_postback("選單", "menu")])]
         return fn(ctx, official, state, params)
     if etype != "message":
         return []
     message = event.get("message") or {}
     if message.get("type") == "sticker":
-        return [m.text(texts.STICKER_REPLY)]
+        return [m.text(texts.STICKER_REPLY, quick=[m.quick_postback("選單", "menu")])]
     if message.get("type") != "text":
-        return [m.text(texts.UNSUPPORTED_MESSAGE)]
+        return [m.text(texts.UNSUPPORTED_MESSAGE, quick=[m.quick_postback("選單", "menu")])]
     raw = message.get("text") or ""
     word = normalise(raw)
     if word in ("取消", "cancel"):

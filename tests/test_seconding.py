@@ -178,8 +178,13 @@ def test_r9_3_4_second_counts_only_after_code_typed_in_chat(client, line, smtp, 
     assert prop.number in str(mail["Subject"]) and prop.title in smtp.body(mail)
     # pending: nothing counts yet
     assert Proposal.get_by_id(prop.id).second_count == 0 and Second.select().count() == 0
-    line.text(client, uid, smtp.code_for("lee@taichung.gov.tw"))
+    code = smtp.code_for("lee@taichung.gov.tw")
+    line.text(client, uid, "000000" if code != "000000" else "111111")  # a typo: told, with a way on
+    assert "不正確" in line.texts(uid)[-1]
+    assert [q["action"]["label"] for q in line.last(uid)["quickReply"]["items"]] == ["附議列表", "選單"]
+    line.text(client, uid, code)
     assert "附議完成" in line.texts(uid)[-1] and "1 / 200" in line.texts(uid)[-1]
+    assert line.last(uid)["quickReply"]["items"][0]["action"]["label"] == "回到附議列表"
     second = Second.get()
     assert (second.official_id, second.proposal_id, second.notify_result, second.via) == (me.id, prop.id, True, "chat")
     assert Proposal.get_by_id(prop.id).second_count == 1
