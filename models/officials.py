@@ -115,8 +115,11 @@ def clean_phone(value: str) -> str:
     if digits.startswith("09"):
         formatted = f"{digits[:4]}-{digits[4:7]}-{digits[7:]}"
     else:
-        area = 2 if digits[1] in "2345678" and len(digits) in (9, 10) else 3
-        formatted = f"{digits[:area]}-{digits[area:]}"
+        # Taiwan's area codes: 0826/0836 (Wuqiu, Matsu), 037/049/082/089, else two digits (02, 04 …).
+        area = 4 if digits.startswith(("0826", "0836")) else 3 if digits.startswith(("037", "049", "082", "089")) else 2
+        rest = digits[area:]
+        split = 4 if len(rest) == 8 else 3
+        formatted = f"{digits[:area]}-{rest[:split]}-{rest[split:]}"  # as people write it: 04-2228-9111
     return formatted + (f"#{ext}" if ext else "")
 
 

@@ -275,3 +275,17 @@ def test_r3_0_changing_the_shown_name_warns_it_applies_to_past_posts(client, lin
     tap(client, line, uid, "我的資料")
     tap(client, line, uid, "修改顯示方式")
     assert any("過去以暱稱發表的內容也會顯示真實姓名" in t for t in line.texts(uid)[-2:])
+
+
+@pytest.mark.parametrize("typed, shown", [
+    ("0912345678", "0912-345-678"),
+    ("+886 912 345 678", "0912-345-678"),
+    ("04-2228-9111#123", "04-2228-9111#123"),
+    ("(04)22289111 轉 123", "04-2228-9111#123"),
+    ("02-2345-6789", "02-2345-6789"),
+    ("049-2345678", "049-234-5678"),
+])
+def test_r3_1_phone_numbers_are_kept_in_the_form_people_write(typed, shown):
+    from models.officials import clean_phone
+
+    assert clean_phone(typed) == shown
