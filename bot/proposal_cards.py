@@ -40,8 +40,8 @@ WITHDRAW_ASK = "確定要撤回提案「{title}」（{number}）嗎？撤回後�
 WITHDRAWN = "提案「{title}」已撤回。"
 ALREADY_WITHDRAWN = "已處理：提案「{title}」先前已撤回。"
 SIMILAR_INTRO = "送出前，請先看看這些相似的提案（第九點（一）4）。若已有相同的提案在附議中，可改為附議它。"
-SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組將於 {due}（{days} 個工作天內，第九點（二）1）前完成檢核，"
-             "結果會以 LINE 與電子郵件通知您。")
+SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組會在 {days} 個工作天內、{due} 前完成檢核"
+             "（作業規範第九點），結果會以 LINE 與電子郵件通知您。")
 RESUBMITTED_NOTE = "這是修改後重新送出，檢核期限重新起算。"
 SAVED_HINT = "已儲存。"
 CO_INVITED = ("已處理 {email}：若這是已完成認證的同仁，對方會在 LINE 收到邀請，同意後會列在名單中。"
