@@ -247,6 +247,10 @@ def _after_answer(ctx, official, state, proposal, saved_step: str) -> list[dict]
         return preview(ctx, official, state, proposal, [m.text(cards.SAVED_HINT)])
     if saved_step == "agency":
         return ask(ctx, official, state, proposal, "group")
+    if saved_step in ("content", "benefits", "evidence") and getattr(proposal, saved_step):
+        # Say what was kept, so a long text sent as two messages does not slip into the next field unseen.
+        saved = cards.SAVED_FIELD.format(field=FIELD_LIMITS[saved_step][0], n=len(getattr(proposal, saved_step)))
+        return next_step(ctx, official, state, proposal, [m.text(saved)])
     return next_step(ctx, official, state, proposal)
 
 
