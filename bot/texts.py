@@ -9,7 +9,9 @@ ONLY_ONE_TO_ONE = "為保護個人資料，本平臺只在一對一聊天中服�
 UNSUPPORTED_MESSAGE = "目前只能處理文字訊息與按鈕。請輸入文字，或輸入「選單」查看可以做的事。"
 STICKER_REPLY = "收到貼圖了 😊 請輸入文字，或輸入「選單」查看可以做的事。"
 UNKNOWN_INPUT = "抱歉，我不太懂這個訊息。輸入「選單」查看可以做的事。"
-CANCELLED = "已取消目前的操作。輸入「選單」查看可以做的事。"
+CANCELLED = "已暫停目前的操作，已填寫的內容都保留著（提案草稿也已自動儲存）。輸入「選單」查看可以做的事。"
+REGISTRATION_IN_PROGRESS = "您正在註冊，已填寫 {done}/{total} 項，資料都保留著。點「繼續註冊」完成後即可提案與附議。"
+CONTINUE_REGISTRATION = "繼續註冊"
 MENU_TITLE = "請選擇要做的事："
 NEED_REGISTRATION = "請先完成身分認證。"
 

@@ -38,6 +38,12 @@ def show(ctx, official: Official, state, params):
     if state.flow and state.flow != "registration":
         clear_state(state)
     if not official.is_verified:
+        from models.registration import REQUIRED_FIELDS, missing_fields
+
+        done = len(REQUIRED_FIELDS) - len(missing_fields(official))
+        if done:  # part-way through: carry on, do not start over
+            return [m.text(texts.REGISTRATION_IN_PROGRESS.format(done=done, total=len(REQUIRED_FIELDS)),
+                           quick=[m.quick_postback(texts.CONTINUE_REGISTRATION, "reg.start")])]
         return [m.text(texts.NEED_REGISTRATION + "\n" + texts.WELCOME, quick=menu_quick(official))]
     prefix = texts.UNKNOWN_INPUT + "\n" if params.get("hint") else ""
     return [m.text(prefix + texts.MENU_TITLE, quick=menu_quick(official))]
