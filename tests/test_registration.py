@@ -303,3 +303,10 @@ def test_r3_1_menu_or_cancel_mid_registration_keeps_the_answers(client, line, sm
     tap(client, line, uid, "繼續註冊")
     assert "暱稱" in line.texts(uid)[-1]
     assert Official.get(Official.line_user_id == uid).real_name == "王小明"
+
+
+def test_r3_0_help_explains_the_platform_in_chat(client, line, smtp):
+    uid, _ = register(client, line, smtp)
+    line.text(client, uid, "說明")
+    text = line.texts(uid)[-1]
+    assert "使用說明" in text and "200 份有效附議" in text and "無法撤回" in text

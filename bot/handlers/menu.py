@@ -32,7 +32,15 @@ def welcome(ctx, official: Official, state, params):
     return [m.text(texts.WELCOME, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
 
 
-@action("menu", "選單", "menu", "功能", "說明", "help")
+@action("menu.help", "說明", "help", "幫助", "怎麼用")
+def help_text(ctx, official: Official, state, params):
+    """What the platform is for, in a few lines, then the menu."""
+    from models import settings
+
+    return [m.text(texts.HELP.format(threshold=settings.SECONDING_THRESHOLD), quick=menu_quick(official))]
+
+
+@action("menu", "選單", "menu", "功能")
 @action("menu.show")
 def show(ctx, official: Official, state, params):
     if state.flow and state.flow != "registration":
