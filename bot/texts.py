@@ -32,6 +32,7 @@ REG_ASK_EMAIL = "請輸入您的公務電子郵件（例如 name@taichung.gov.tw
 REG_ASK_ADDRESS = "請輸入您的聯絡地址（例如：臺中市西屯區臺灣大道三段99號）。"
 REG_ASK_AGENCY = "請輸入您所屬機關的名稱或關鍵字（例如：研考會、西屯區公所、教育局）。"
 REG_AGENCY_CHOOSE = "找到以下機關，請點選您的所屬機關；若都不是，請輸入其他關鍵字。"
+REG_AGENCY_MORE = "\n（還有其他符合的機關沒有列出，可輸入更完整的名稱，例如「西屯區公所」。）"
 REG_AGENCY_NONE = "找不到符合「{q}」的機關，請換個關鍵字（例如：局、處、區公所的名稱）。"
 REG_SUMMARY = ("請確認您的註冊資料：\n"
                "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"

@@ -310,3 +310,17 @@ def test_r3_0_help_explains_the_platform_in_chat(client, line, smtp):
     line.text(client, uid, "說明")
     text = line.texts(uid)[-1]
     assert "使用說明" in text and "200 份有效附議" in text and "無法撤回" in text
+
+
+def test_r3_1_a_broad_agency_search_says_more_exist_and_can_be_cancelled(client, line, smtp):
+    uid = line.user()
+    line.follow(client, uid)
+    tap(client, line, uid, "開始註冊")
+    for answer in ("王小明", "小明"):
+        line.text(client, uid, answer)
+    tap(client, line, uid, "以暱稱顯示")
+    for answer in ("0912345678", "wang@taichung.gov.tw", "臺中市西屯區臺灣大道三段99號", "區公所"):
+        line.text(client, uid, answer)
+    last = line.last(uid)
+    labels = [q["action"]["label"] for q in last["quickReply"]["items"]]
+    assert "還有其他符合的機關" in last["text"] and labels[-1] == "取消" and len(labels) == 12

@@ -371,8 +371,10 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
     ops = _pb(state, cards.OPS_LABEL, "prop.agency", code="ops")
     if not found:
         return [m.text(cards.AGENCY_NONE.format(q=text.strip()[:30]), quick=[ops, m.quick_message("取消")])]
-    quick = [_pb(state, a.short_name or a.name, "prop.agency", display=a.name, code=a.code) for a in found]
-    return [m.text(cards.AGENCY_CHOOSE, quick=quick + [ops])]
+    shown, more = found[:9], len(found) > 9
+    quick = [_pb(state, a.short_name or a.name, "prop.agency", display=a.name, code=a.code) for a in shown]
+    back = [_pb(state, "返回預覽", "prop.preview")] if state.values.get("editing") else [m.quick_message("取消")]
+    return [m.text(cards.AGENCY_CHOOSE + (cards.AGENCY_MORE if more else ""), quick=quick + [ops] + back)]
 
 
 # --- similar proposals, submitting (R9.1.4, R9.2.1) --------------------------------------------

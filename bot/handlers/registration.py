@@ -148,11 +148,13 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
     if field == "agency_code":
         from models.agencies import search_agencies
 
-        found = search_agencies(text, limit=8)
+        found = search_agencies(text, limit=12)
         if not found:
             return [m.text(texts.REG_AGENCY_NONE.format(q=text.strip()[:30]), quick=_cancel_quick())]
-        return [m.text(texts.REG_AGENCY_CHOOSE, quick=[
-            m.quick_postback(a.short_name or a.name, "reg.agency", display=a.name, code=a.code) for a in found])]
+        more = len(found) > 11
+        return [m.text(texts.REG_AGENCY_CHOOSE + (texts.REG_AGENCY_MORE if more else ""), quick=[
+            m.quick_postback(a.short_name or a.name, "reg.agency", display=a.name, code=a.code) for a in found[:11]]
+            + _cancel_quick())]
     update_profile(official, field, text, ctx.allowed_domains)
     return None
 
