@@ -83,10 +83,12 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     if etype != "message":
         return []
     message = event.get("message") or {}
-    if message.get("type") == "sticker":
-        return [m.text(texts.STICKER_REPLY, quick=[m.quick_postback("選單", "menu")])]
     if message.get("type") != "text":
-        return [m.text(texts.UNSUPPORTED_MESSAGE, quick=[m.quick_postback("選單", "menu")])]
+        answer = texts.STICKER_REPLY if message.get("type") == "sticker" else texts.UNSUPPORTED_MESSAGE
+        again = handlers.REPROMPTS.get(state.flow or "")
+        if again is not None:  # in the middle of a flow: the question again, with its buttons
+            return [m.text(answer)] + again(ctx, official, state)[:4]
+        return [m.text(answer, quick=[m.quick_postback("選單", "menu")])]
     raw = message.get("text") or ""
     word = normalise(raw)
     if word in ("取消", "cancel"):

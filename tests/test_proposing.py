@@ -558,3 +558,13 @@ def test_r9_1_1_proposal_states_what_is_not_good_enough_and_what_to_do(client, l
     with pytest.raises(DomainError) as refused:
         submit(official, draft_of(official).id)
     assert "內容或建議事項" in refused.value.message
+
+
+def test_r9_1_2_a_photo_while_composing_gets_the_question_again(client, line, smtp):
+    uid, official = register(client, line, smtp)
+    line.text(client, uid, "提案")
+    tap(client, line, uid, "機關內部管理")
+    line.image(client, uid)
+    assert "文字" in line.texts(uid)[-2] and "主題" in last_text(line, uid)
+    line.text(client, uid, "簡化差勤請假流程")
+    assert draft_of(official).title == "簡化差勤請假流程"

@@ -192,3 +192,16 @@ def test_r3_0_an_event_failing_five_times_is_given_up_and_reported_once(client, 
     assert LineEvent.get().status == "failed"
     reports = smtp.to(settings.OPS_NOTIFY_EMAIL)
     assert len(reports) == 1 and "LINE 訊息處理失敗" in str(reports[0]["Subject"])
+
+
+def test_r3_0_a_sticker_mid_registration_gets_the_question_again_with_its_buttons(client, line):
+    from tests.helpers import quick_replies
+
+    uid = line.user()
+    line.follow(client, uid)
+    line.postback(client, uid, "a=reg.start")
+    line.text(client, uid, "王小明")
+    line.text(client, uid, "小明")
+    line.sticker(client, uid)
+    assert "貼圖" in line.texts(uid)[-2]
+    assert [a["label"] for a in quick_replies(line.last(uid))] == ["以真實姓名顯示", "以暱稱顯示"]

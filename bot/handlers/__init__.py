@@ -9,6 +9,8 @@ ACTIONS: dict[str, Callable] = {}
 TEXT_STEPS: dict[str, Callable] = {}
 # chat keywords (exact, after normalising) -> postback action name
 KEYWORDS: dict[str, str] = {}
+# flow name -> reprompt(ctx, official, state) -> the current question again (after a sticker, say)
+REPROMPTS: dict[str, Callable] = {}
 
 
 def action(name: str, *keywords: str):
@@ -23,6 +25,13 @@ def action(name: str, *keywords: str):
 def text_step(flow: str):
     def register(fn: Callable) -> Callable:
         TEXT_STEPS[flow] = fn
+        return fn
+    return register
+
+
+def reprompt(flow: str):
+    def register(fn: Callable) -> Callable:
+        REPROMPTS[flow] = fn
         return fn
     return register
 

@@ -43,7 +43,7 @@ from models.proposals import (
 from .. import messages as m
 from .. import proposal_cards as cards
 from ..conversation import ConversationState, clear_state, set_state
-from . import action, text_step
+from . import action, reprompt, text_step
 
 FLOW = "proposing"
 TEXT_FIELDS = ("title", "content", "benefits", "evidence")
@@ -461,3 +461,12 @@ def discard(ctx, official, state, params):
         _begin(state, draft)
         return next_step(ctx, official, state, draft, [m.text(cards.DISCARDED)])
     return [m.text(cards.DISCARDED, quick=[m.quick_postback("提出提案", "prop.start")] + _menu_quick())]
+
+
+@reprompt(FLOW)
+def ask_again(ctx, official, state) -> list[dict]:
+    """The question the official was answering, again (a sticker or a photo does not answer it)."""
+    proposal = _current(official, state, {})
+    if isinstance(proposal, list):
+        return proposal
+    return ask(ctx, official, state, proposal, state.step or "preview")

@@ -9,7 +9,7 @@ from models.verification import CODE_TTL
 from .. import messages as m
 from .. import texts
 from ..conversation import ConversationState, set_state
-from . import action, text_step
+from . import action, reprompt, text_step
 
 FLOW = "registration"
 ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code"]
@@ -178,3 +178,13 @@ def on_text(ctx, official, state, text):
     except DomainError as error:
         return [m.text(error.message, quick=_cancel_quick())]
     return reply if reply is not None else next_step(ctx, official, state)
+
+
+@reprompt(FLOW)
+def ask_again(ctx, official, state) -> list[dict]:
+    """The question the official was answering, again (a sticker or a photo does not answer it)."""
+    if state.step == "code":
+        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if state.step in ORDER:
+        return ask(state.step, official)
+    return summary(official)
