@@ -61,33 +61,21 @@ def reply_tokens_for(message, reply_domain: str) -> list[str]:
 
 
 def _apply(message, reply_domain: str, now: dt.datetime) -> str:
-    """Confirm a code by reply only when the reply's own text carries that code.
-
-    The From header alone proves little (it is easy to forge, and a victim answering "this was
-    not me" must not confirm someone else's registration), so the person must write the code.
-    """
+    """Confirm the code of a `verify+TOKEN@` reply (the rules are verification.confirm_by_reply's)."""
     if message.is_auto_reply:
         return "auto_reply"
     tokens = reply_tokens_for(message, reply_domain)
     if not tokens:
         return "no_token"
-    from .verification import VerificationCode, _hash
+    from .verification import VerificationCode
 
     token = tokens[0]
-    code_row = VerificationCode.get_or_none(VerificationCode.token == token)
-    typed = find_code(message.text or "")
     try:
         with db.atomic():
-            if code_row is not None and code_row.email.lower() == (message.from_address or "").lower():
-                if message.sender_unauthenticated:
-                    raise DomainError("回覆郵件未通過寄件者驗證（DMARC），未予確認。", "unauthenticated")
-                if not typed:
-                    raise DomainError("回覆郵件中沒有認證碼，未予確認。請在回覆內容中寫上 6 位數認證碼，"
-                                      "或直接在 LINE 輸入。", "no_code")
-                if code_row.code_hash != _hash(token, typed):
-                    raise DomainError("回覆郵件中的認證碼與寄出的不同，未予確認。", "wrong_code")
-            row, text = confirm_by_reply(token, message.from_address, now)
+            row, text = confirm_by_reply(token, message.from_address, find_code(message.text or ""), now,
+                                         sender_authenticated=not message.sender_unauthenticated)
     except DomainError as error:
+        code_row = VerificationCode.get_or_none(VerificationCode.token == token)
         if code_row is not None and error.code in _NOTIFY_OFFICIAL:
             queue_line(code_row.official.line_user_id, [{"type": "text", "text": "📧 " + error.message}], now=now)
         return error.code

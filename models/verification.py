@@ -137,8 +137,14 @@ def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None =
     return CodeOutcome(False, texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - newest.wrong_tries))
 
 
-def confirm_by_reply(token: str, from_address: str, now: dt.datetime | None = None) -> tuple[VerificationCode, str]:
-    """An email reply to verify+TOKEN@: confirms only if it comes from the address the code went to."""
+def confirm_by_reply(token: str, from_address: str, typed_code: str | None, now: dt.datetime | None = None, *,
+                     sender_authenticated: bool = True) -> tuple[VerificationCode, str]:
+    """An email reply to verify+TOKEN@ confirms only if it comes from the address the code went to,
+    passed the receiving server's DMARC check, and its own text carries the code.
+
+    The From header alone proves little (it is easy to forge, and a victim answering "this was
+    not me" must not confirm someone else's registration), so the person must write the code.
+    """
     now = now or utcnow()
     query = VerificationCode.select().where(VerificationCode.token == (token or "").lower())
     row = (query.for_update() if _pg() else query).first()
@@ -146,6 +152,12 @@ def confirm_by_reply(token: str, from_address: str, now: dt.datetime | None = No
         raise DomainError(texts.CODE_UNKNOWN_TOKEN, "unknown_token")
     if row.email.lower() != (from_address or "").lower():
         raise DomainError(texts.CODE_WRONG_SENDER, "wrong_sender")
+    if not sender_authenticated:
+        raise DomainError(texts.CODE_REPLY_UNAUTHENTICATED, "unauthenticated")
+    if not typed_code:
+        raise DomainError(texts.CODE_REPLY_WITHOUT_CODE, "no_code")
+    if not hmac.compare_digest(row.code_hash, _hash(row.token, typed_code)):
+        raise DomainError(texts.CODE_REPLY_WRONG_CODE, "wrong_code")
     if row.status == CONFIRMED:
         raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
     if row.status != PENDING:
