@@ -13,6 +13,7 @@ run: $(VENV)/bin/python
 
 test: $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 lint: $(VENV)/bin/python

@@ -230,11 +230,12 @@ def fire(port: int, bodies: list[bytes], concurrency: int) -> dict:
 
 def setup_database(url: str, n: int) -> tuple[int, list[tuple[str, str]]]:
     """Schema, agencies, N verified officials and one proposal in seconding. Returns (proposal id, users)."""
-    from models import create_tables, db
+    from models import db
     from models.agencies import import_agencies
     from models.base import connect_database, utcnow
     from models.officials import Official
     from models.proposals import Proposal, pass_review
+    from webapp.schema import create_schema as create_tables
 
     connect_database(url)
     create_tables()
@@ -320,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=5000, help="officials (default 5000)")
     parser.add_argument("--concurrency", type=int, default=32, help="driver connections (default 32)")
     parser.add_argument("--rq-workers", type=int, default=4, help="rq worker processes (default 4)")
-    parser.add_argument("--worker-class", default="rq.worker.SimpleWorker",
-                        help="rq worker class (default: the Procfile's, rq.worker.SimpleWorker)")
+    parser.add_argument("--worker-class", default="webapp.worker.AppWorker",
+                        help="rq worker class (default: the Procfile's, webapp.worker.AppWorker)")
     parser.add_argument("--during", choices=("pause", "run"), default="pause",
                         help="rq workers during the timed webhook phases: paused (SIGSTOP; the webhook alone, "
                              "as the ceiling is measured) or running (they share the CPUs)")

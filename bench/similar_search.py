@@ -300,8 +300,9 @@ def main() -> int:
     DENSE = args.dense
 
     rng = random.Random(args.seed)
-    from models import create_tables, db, similar
+    from models import db, similar
     from models.base import connect_database
+    from webapp.schema import create_schema as create_tables
 
     originals = [make_proposal(rng) for _ in range(args.planted)]
     copies = [(reword(t, rng, rng.randint(2, 4)), reword_content(c, rng), b) for t, c, b in originals]

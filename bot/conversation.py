@@ -51,4 +51,4 @@ def clear_state(state: ConversationState) -> None:
     set_state(state, None, None)
 
 
-MODELS = [ConversationState]
+TABLES = [ConversationState]  # added to the schema by the app (webapp/schema.py)

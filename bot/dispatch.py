@@ -1,19 +1,26 @@
-"""Route one LINE webhook event to the flow that handles it; return the reply messages."""
+"""Route one LINE webhook event to the flow that handles it; return the reply messages.
+
+The flows are the modules of `bot.handlers` (imported here, so every action is registered).
+"""
 from __future__ import annotations
 
 import re
 import unicodedata
 from urllib.parse import parse_qsl
 
-from models.base import DomainError
+from models import ratelimit
+from models.base import DomainError, db, is_postgres
+from models.codes import confirm_typed_code
 from models.officials import official_for_line_user, set_following
 from models.outbox import unit_of_work
-from models.verification import confirm_typed_code, pending_codes
+from models.verification import pending_codes
 
-from . import handlers, texts
+from . import handlers, texts  # noqa: F401 - handlers: every flow registers its actions
 from . import messages as m
 from .context import BotContext
 from .conversation import clear_state, load_state
+from .handlers.codes import after_code
+from .registry import ACTIONS, KEYWORDS, REPROMPTS, TEXT_STEPS
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
 MAX_POSTBACK = 300
@@ -25,7 +32,6 @@ def normalise(value: str) -> str:
 
 def handle_event(event: dict, ctx: BotContext) -> list[dict]:
     """Everything a single event changes happens in one transaction; a DomainError rolls it back."""
-    handlers.load_all()
     etype = event.get("type")
     source = event.get("source") or {}
     if source.get("type") != "user":
@@ -43,40 +49,18 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
         return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]
 
 
-def after_code(official, state, outcome) -> list[dict]:
-    """The answer to a typed code: on success, the main menu (the official may now use it)."""
-    from .handlers.menu import menu_quick
-
-    if not outcome.confirmed:  # never a dead end: a way to a new code, or back to the menu
-        if state.flow == "registration":
-            quick = [m.quick_postback(texts.REG_RESEND, "reg.resend"),
-                     m.quick_postback(texts.REG_CHANGE_EMAIL, "reg.edit", f="email")]
-        else:
-            quick = [m.quick_postback("附議列表", "sec.browse"), m.quick_postback("選單", "menu")]
-        return [m.text(outcome.message, quick=quick)]
-    if state.flow == "registration":
-        clear_state(state)
-    official = type(official).get_by_id(official.id)
-    quick = menu_quick(official)
-    if outcome.code is not None and outcome.code.purpose == "second":  # the natural next step
-        quick = [m.quick_postback("回到附議列表", "sec.browse")] + [q for q in quick if q["action"].get("data") != "a=sec.browse"]
-    return [m.text(outcome.message, quick=quick)]
-
-
 def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
-    from models.base import db, is_postgres
-
     if is_postgres():  # one user's events are handled one at a time, across workers
         db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (ctx.user_id,))
     official = official_for_line_user(ctx.user_id)
     state = load_state(ctx.user_id)
     if etype == "follow":
         set_following(official, True)
-        return handlers.ACTIONS["menu.welcome"](ctx, official, state, {})
+        return ACTIONS["menu.welcome"](ctx, official, state, {})
     if etype == "postback":
         data = (event.get("postback") or {}).get("data", "")[:MAX_POSTBACK]
         params = dict(parse_qsl(data, keep_blank_values=True))
-        fn = handlers.ACTIONS.get(params.get("a", ""))
+        fn = ACTIONS.get(params.get("a", ""))
         if fn is None:
             return [m.text(texts.UNKNOWN_INPUT, quick=[m.quick_postback("選單", "menu")])]
         return fn(ctx, official, state, params)
@@ -85,7 +69,7 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     message = event.get("message") or {}
     if message.get("type") != "text":
         answer = texts.STICKER_REPLY if message.get("type") == "sticker" else texts.UNSUPPORTED_MESSAGE
-        again = handlers.REPROMPTS.get(state.flow or "")
+        again = REPROMPTS.get(state.flow or "")
         if again is not None:  # in the middle of a flow: the question again, with its buttons
             return [m.text(answer)] + again(ctx, official, state)[:4]
         return [m.text(answer, quick=[m.quick_postback("選單", "menu")])]
@@ -94,19 +78,17 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     if word in ("取消", "cancel"):
         clear_state(state)
         return [m.text(texts.CANCELLED, quick=[m.quick_postback("選單", "menu")])]
-    if word in handlers.KEYWORDS:
-        return handlers.ACTIONS[handlers.KEYWORDS[word]](ctx, official, state, {})
+    if word in KEYWORDS:
+        return ACTIONS[KEYWORDS[word]](ctx, official, state, {})
     if CODE_PATTERN.match(word) and pending_codes(official, ctx.now):
-        from models import ratelimit
-
         ratelimit.check_code_attempt(official.id)
         outcome = confirm_typed_code(official, word, ctx.now)
         if not outcome.confirmed:
             ratelimit.count_wrong_code(official.id)
         return after_code(official, state, outcome)
-    step_handler = handlers.TEXT_STEPS.get(state.flow or "")
+    step_handler = TEXT_STEPS.get(state.flow or "")
     if step_handler is not None:
         return step_handler(ctx, official, state, raw)
     if CODE_PATTERN.match(word):
         confirm_typed_code(official, word, ctx.now)  # raises the "no code pending" / "expired" answer
-    return handlers.ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})
+    return ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})

@@ -108,7 +108,7 @@ def main() -> None:
         "web": [str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"0.0.0.0:{port}",
                 "webapp:create_app()"],
         "worker": [str(bin_dir / "rq"), "worker", "--url", env["REDIS_URL"], "--worker-class",
-                   "rq.worker.SimpleWorker", "default"],
+                   "webapp.worker.AppWorker", "default"],
         "scheduler": flask + ["deadlines", "scheduler"],
     }
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in processes.items()}

@@ -7,11 +7,14 @@ import logging
 
 from peewee import IntegrityError
 
+from bot.context import BotContext
+from bot.dispatch import handle_event
+from bot.line_api import reply_messages
 from models.base import db, is_postgres, utcnow
 from models.events import LineEvent
 from models.outbox import queue_line, unit_of_work
 
-from . import app_context
+from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
 REPLY_TOKEN_LIFETIME = dt.timedelta(seconds=50)
@@ -27,9 +30,6 @@ def process_line_events(event_row_ids: list[int]) -> list[str]:
 
 def process_line_event(event_row_id: int) -> str:
     """Handle the event once: claim the row, run the bot, reply (or push when the token has expired)."""
-    from bot.context import BotContext
-    from bot.dispatch import handle_event
-
     with app_context() as app:
         claimed = (LineEvent.update(status="processing", attempts=LineEvent.attempts + 1, claimed_at=utcnow())
                    .where((LineEvent.id == event_row_id) & (LineEvent.status.in_(("pending", "queued"))))
@@ -54,8 +54,6 @@ def process_line_event(event_row_id: int) -> str:
 
 
 def _answer(app, row: LineEvent, event: dict, user_id: str, replies: list[dict]) -> None:
-    from bot.line_api import reply_messages
-
     token = event.get("replyToken")
     fresh = utcnow() - row.received_at < REPLY_TOKEN_LIFETIME
     if token and fresh:
@@ -122,8 +120,6 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
     claimed with FOR UPDATE SKIP LOCKED, so several dispatchers never hand out one event twice;
     one user's events stay together and in order inside a job.
     """
-    from . import enqueue
-
     total = 0
     while True:
         with db.atomic():

@@ -5,12 +5,22 @@ import datetime as dt
 import logging
 import uuid
 
+from flask_mail import Message
+
+from bot.line_api import push_messages
 from models.base import utcnow
 from models.outbox import GIVE_UP_AFTER, Outbox
 
-from . import app_context
+from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
+
+
+def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
+    """Hand committed outbox rows to the workers (the domain's after-commit hook, and the sweep)."""
+    for outbox_id in ids:
+        # No RQ retry: the row's own back-off (next_attempt_at) drives retries through the sweep.
+        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}", skip_if_queued=requeue, retry=False)
 
 
 def send_outbox(outbox_id: int) -> str:
@@ -41,8 +51,6 @@ def send_outbox(outbox_id: int) -> str:
 
 
 def _send_mail(app, row: Outbox) -> None:
-    from flask_mail import Message
-
     data = row.data
     message = Message(subject=data["subject"], recipients=[row.recipient], body=data["body"],
                       reply_to=data.get("reply_to"), sender=app.config["MAIL_DEFAULT_SENDER"],
@@ -51,8 +59,6 @@ def _send_mail(app, row: Outbox) -> None:
 
 
 def _send_line(app, row: Outbox) -> None:
-    from bot.line_api import push_messages
-
     # The retry key makes LINE drop a duplicate push if we retry after a lost response.
     retry_key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"outbox:{row.id}:{row.created_at.isoformat()}"))
     push_messages(app.config, row.recipient, row.data["messages"], retry_key=retry_key)

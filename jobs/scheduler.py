@@ -13,15 +13,19 @@ import logging
 import select
 import time
 
+import psycopg2
+
 from models.base import utcnow
+
+from .line_events import NOTIFY_CHANNEL, dispatch_pending
+from .queue import app_context, enqueue
+from .sweep import run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
 
 
 def run_forever(interval: int = 60) -> None:
-    from . import app_context
-
     with app_context() as app:
         listener = _listener(app.config)
         next_sweep = 0.0
@@ -34,9 +38,6 @@ def run_forever(interval: int = 60) -> None:
 
 
 def _enqueue_sweep() -> None:
-    from . import enqueue
-    from .sweep import run_sweep
-
     minute = utcnow().strftime("%Y%m%d%H%M")
     if not enqueue(run_sweep, job_id=f"sweep-{minute}", retry=False):
         log.warning("Redis unavailable: running the sweep in the scheduler process")
@@ -47,8 +48,6 @@ def _enqueue_sweep() -> None:
 
 
 def _dispatch() -> None:
-    from .line_events import dispatch_pending
-
     try:
         dispatch_pending()
     except Exception:  # noqa: BLE001 - the next pass (or the sweep) tries again
@@ -59,10 +58,6 @@ def _listener(config):
     """A dedicated autocommit connection LISTENing for new events (PostgreSQL only)."""
     if not config["DATABASE_URL"].startswith("postgres") or config.get("LINE_DISPATCH") != "listen":
         return None
-    import psycopg2
-
-    from .line_events import NOTIFY_CHANNEL
-
     url = config["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     conn = psycopg2.connect(url)
     conn.autocommit = True

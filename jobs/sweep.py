@@ -1,60 +1,35 @@
 """The deadlines sweep: apply every rule whose time has come, and re-send what was never sent.
 
-Each step is idempotent and takes row locks (or conditional updates), so two sweeps at once never
-double an action. Flows register their steps with `sweep_step`.
+The domain's steps, in order and each with its rule, are the table `models.deadlines.SWEEP_STEPS`;
+after them come the outbox and event housekeeping below. Each step is idempotent and takes row
+locks (or conditional updates), so two sweeps at once never double an action.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 
+from models import settings
 from models.base import utcnow
+from models.deadlines import SWEEP_STEPS
 from models.events import LineEvent
-from models.outbox import Outbox
+from models.outbox import Outbox, queue_mail, unit_of_work
+
+from .line_events import process_line_event
+from .outbox import enqueue_outbox
+from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
 
-# name -> step(now) returning a count of actions taken
-STEPS: dict[str, Callable[[dt.datetime], int]] = {}
 STUCK_AFTER = dt.timedelta(minutes=10)  # well beyond any job's run time (RQ's timeout is 120 s)
-
-
-def sweep_step(name: str):
-    def register(fn):
-        STEPS[name] = fn
-        return fn
-    return register
-
-
-SWEEP_MODULES = ("models.calendar", "models.proposals", "models.agency_confirmation", "models.seconds", "models.responses",
-                 "models.consultations")
-
-
-def load_steps() -> None:
-    """Collect each domain module's SWEEP_STEPS (in this order: reviews, confirmations, seconding)."""
-    import importlib
-
-    for module_name in SWEEP_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        for name, step in getattr(module, "SWEEP_STEPS", []):
-            STEPS.setdefault(name, step)
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
     """Run every step as of `now` (naive UTC); one failing step does not stop the others."""
-    from . import app_context
-
     now = now or utcnow()
     results: dict[str, int] = {}
     with app_context():
-        load_steps()
-        for name, step in list(STEPS.items()):
+        for _rule, name, step in SWEEP_STEPS:
             try:
                 results[name] = step(now)
             except Exception:  # noqa: BLE001 - logged; the next sweep tries again
@@ -69,8 +44,6 @@ def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
 
 def requeue_outbox(now: dt.datetime) -> int:
     """Hand unsent rows whose retry time has come back to the worker (lost jobs, Redis flushes)."""
-    from . import enqueue_outbox
-
     ids = [row.id for row in Outbox.select(Outbox.id).where(
         (Outbox.status == "pending") & (Outbox.next_attempt_at <= now - dt.timedelta(seconds=30)))
         .order_by(Outbox.next_attempt_at, Outbox.id).limit(500)]
@@ -81,9 +54,6 @@ def requeue_outbox(now: dt.datetime) -> int:
 
 def requeue_line_events(now: dt.datetime) -> int:
     """Events stored but never processed (the enqueue failed, or a worker died mid-way)."""
-    from . import enqueue
-    from .line_events import process_line_event
-
     # Stuck means taken long ago and never finished (a worker died): counted from the claim, not
     # from arrival, or a backlog would hand running events out a second time.
     LineEvent.update(status="pending").where(
@@ -99,9 +69,6 @@ def requeue_line_events(now: dt.datetime) -> int:
 
 def _give_up_line_events(now: dt.datetime) -> None:
     """An event that failed five times is not retried again: it is marked failed and ops are told once."""
-    from models import settings
-    from models.outbox import queue_mail, unit_of_work
-
     for event in LineEvent.select().where((LineEvent.status == "pending") & (LineEvent.attempts >= 5)).limit(100):
         with unit_of_work():
             if not LineEvent.update(status="failed").where(
@@ -116,9 +83,6 @@ def _give_up_line_events(now: dt.datetime) -> None:
 
 def report_failed_outbox(now: dt.datetime) -> int:
     """Tell the operations team, once per row, about a notice given up after two days of failures."""
-    from models import settings
-    from models.outbox import queue_mail, unit_of_work
-
     failed = list(Outbox.select().where(Outbox.status == "failed").order_by(Outbox.id).limit(100))
     reported = 0
     for row in failed:

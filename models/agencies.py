@@ -98,7 +98,6 @@ class Agency(BaseModel):
         return self.name
 
 
-MODELS = [Agency]
 
 
 @dataclass

@@ -17,7 +17,7 @@ import secrets
 import peewee
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from . import calendar, settings
+from . import calendar, services, settings
 from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
@@ -147,7 +147,6 @@ class AgencyAssignment(BaseModel):
         return self.status == PENDING and self.due < today
 
 
-MODELS = [AgencyAssignment]
 
 
 def _agency_name(code: str | None) -> str:
@@ -175,11 +174,7 @@ def _clean_note(note: str | None, field: str = "說明") -> str:
 # --- signed links -----------------------------------------------------------------------------
 
 def _serializer(secret_key: str | None) -> URLSafeTimedSerializer:
-    if secret_key is None:
-        from flask import current_app
-
-        secret_key = current_app.config["SECRET_KEY"]
-    return URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT)
+    return URLSafeTimedSerializer(secret_key or services.secret_key(), salt=TOKEN_SALT)
 
 
 def answer_token(assignment: AgencyAssignment, secret_key: str | None = None) -> str:
@@ -447,7 +442,6 @@ def recompute_due() -> None:
             AgencyAssignment.update(due=due).where(AgencyAssignment.id == assignment.id).execute()
 
 
-calendar.on_calendar_change(recompute_due)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -494,6 +488,3 @@ def console_assignments(agency_code: str | None = None) -> list[AgencyAssignment
         return (rank, a.due if rank == 0 else dt.date.min, answered, a.id)
 
     return sorted(rows, key=order)
-
-
-SWEEP_STEPS = [("agency_deemed_confirmations", deem_confirmed)]

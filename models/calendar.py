@@ -29,6 +29,7 @@ import peewee
 from holidays.constants import PUBLIC
 
 from .base import TAIPEI, BaseModel, DomainError, db, end_of_day_utc, utcnow
+from .events import record
 
 # ---------------------------------------------------------------------------------------------
 # Lengths of the clocks (other modules import these; change them here only).
@@ -89,7 +90,6 @@ class CalendarOverride(BaseModel):
         return KINDS.get(self.kind, self.kind)
 
 
-MODELS = [CalendarOverride]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,31 +265,6 @@ def today_taipei() -> dt.date:
 
 
 # ---------------------------------------------------------------------------------------------
-# Change listeners (other modules recompute open clocks).
-
-_listeners: list[Callable[[], object]] = []
-
-
-def on_calendar_change(callback: Callable[[], object]) -> Callable[[], object]:
-    """Register `callback()` to run after every override change (usable as a decorator).
-
-    Callbacks run inside the change's transaction, after the cache was invalidated; one that
-    raises rolls the change back.
-    """
-    if callback not in _listeners:
-        _listeners.append(callback)
-    return callback
-
-
-def _notify() -> None:
-    import models  # import every model module so listeners registered at import time exist
-
-    models.all_models()
-    for callback in _listeners[:]:  # a copy: a callback may register another
-        callback()
-
-
-# ---------------------------------------------------------------------------------------------
 # Operator actions.
 
 def validate_reason(reason: str | None) -> str:
@@ -316,15 +291,19 @@ def _check_day(day: dt.date) -> dt.date:
 
 
 def _audit(by: str | None, action: str, reason: str | None, detail: dict) -> None:
-    from .events import record
-
     record((by or "system:calendar")[:128], action, "calendar", None, reason=reason, detail=detail)
 
 
-def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) -> CalendarOverride:
+def _no_recompute() -> None:
+    return None
+
+
+def add_override(day: dt.date, kind: str, reason: str, by: str | None = None, *,
+                 recompute: Callable[[], object] = _no_recompute) -> CalendarOverride:
     """Mark `day` closed (typhoon) or an extra working day; replaces any override of that day.
 
-    Every registered listener runs afterwards (in the same transaction) to recompute open clocks.
+    `recompute()` runs afterwards in the same transaction (`models.deadlines` passes the one that
+    moves every open clock); if it raises, the override is rolled back.
     """
     day = _check_day(day)
     if kind not in KINDS:
@@ -341,13 +320,14 @@ def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) ->
             override.save()
             _audit(by, f"calendar.{kind}", text, {"day": day.isoformat(), "previous": previous})
             invalidate_cache()
-            _notify()
+            recompute()
     finally:
         invalidate_cache()  # also after a rollback
     return override
 
 
-def clear_override(day: dt.date, by: str | None = None) -> bool:
+def clear_override(day: dt.date, by: str | None = None, *,
+                   recompute: Callable[[], object] = _no_recompute) -> bool:
     """Remove the override of `day`; False when there was none (nothing changes, nobody is told)."""
     day = _check_day(day)
     try:
@@ -358,7 +338,7 @@ def clear_override(day: dt.date, by: str | None = None) -> bool:
             override.delete_instance()
             _audit(by, "calendar.clear", override.reason, {"day": day.isoformat(), "previous": override.kind})
             invalidate_cache()
-            _notify()
+            recompute()
     finally:
         invalidate_cache()
     return True
@@ -370,13 +350,3 @@ def list_overrides(year: int | None = None) -> list[CalendarOverride]:
     if year is not None:
         query = query.where(CalendarOverride.day.between(dt.date(year, 1, 1), dt.date(year, 12, 31)))
     return list(query)
-
-
-def recompute_open_clocks(now=None) -> int:
-    """Sweep step: run every recompute callback again, so a clock computed in another process in
-    the seconds before it saw a new override is corrected too (R2.3: overrides count at once)."""
-    _notify()
-    return len(_listeners)
-
-
-SWEEP_STEPS = [("recompute_open_clocks", recompute_open_clocks)]

@@ -11,8 +11,9 @@ import datetime as dt
 import peewee
 
 from .base import DomainError, utcnow
-from .events import record
+from .events import AuditEvent, record
 from .officials import Official, require_verified
+from .outbox import queue_line
 from .proposals import EDITABLE_STATES, CoProposer, Proposal, lock, own_editable
 
 MAX_CO_PROPOSERS = 10
@@ -60,8 +61,6 @@ def invite_co_proposer(official: Official, proposal_id: int, email: str,
     """
     import unicodedata
 
-    from .outbox import queue_line
-
     require_verified(official)
     now = now or utcnow()
     proposal = own_editable(official, proposal_id)
@@ -70,8 +69,6 @@ def invite_co_proposer(official: Official, proposal_id: int, email: str,
         raise DomainError("請輸入同仁註冊時使用的公務電子郵件（例如 name@taichung.gov.tw）。", "bad_email")
     if address == (official.verified_email or "").lower():
         raise DomainError("您是提案人，不需要邀請自己。", "self")
-    from .events import AuditEvent
-
     attempts = AuditEvent.select().where(
         (AuditEvent.actor == official.actor)
         & AuditEvent.action.in_(("co_proposer_invited", "co_proposer_invite_unmatched"))
@@ -105,8 +102,6 @@ def invite_co_proposer(official: Official, proposal_id: int, email: str,
 def answer_co_invitation(official: Official, proposal_id: int, accept: bool,
                          now: dt.datetime | None = None) -> tuple[Proposal, str]:
     """The invitee confirms or declines; returns (proposal, outcome) with outcome confirmed|declined|already."""
-    from .outbox import queue_line
-
     require_verified(official)
     now = now or utcnow()
     proposal = lock(proposal_id)

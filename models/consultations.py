@@ -214,7 +214,6 @@ class Opinion(BaseModel):
         return self.hidden_at is not None
 
 
-MODELS = [Consultation, Opinion]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -547,10 +546,7 @@ def recompute_due() -> None:
                 Consultation.id == consultation.id).execute()
 
 
-calendar.on_calendar_change(recompute_due)
 
-# Collected by jobs.sweep: (name, step(now) -> number of actions).
-SWEEP_STEPS = [("consultations_close", close_due), ("consultation_summary_reminders", remind_overdue_summaries)]
 
 
 # --- reading -----------------------------------------------------------------------------------

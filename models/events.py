@@ -58,6 +58,3 @@ def record(actor: str, action: str, subject_type: str, subject_id: int | None, *
         actor=actor, action=action, subject_type=subject_type, subject_id=subject_id, reason=reason,
         detail=json.dumps(detail, ensure_ascii=False) if detail else None, created_at=now or utcnow(),
     )
-
-
-MODELS = [LineEvent, InboundMail, AuditEvent]

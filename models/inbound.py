@@ -1,5 +1,6 @@
 """Inbound email: a reply to `verify+TOKEN@REPLY_DOMAIN` confirms that code (R3.2, R9.3.4).
 
+The domain receives a parsed message (`InboundMessage`; raw MIME is read by webapp/mailparse.py).
 One Message-ID is processed once; auto-replies and bounces are ignored; the From must be the
 address the code was sent to, or nothing changes.
 """
@@ -7,33 +8,59 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
 
 import peewee
 
+from . import services
 from .base import DomainError, db, utcnow
+from .codes import confirm_by_reply
 from .events import InboundMail
-from .mailparse import TOKEN_RE, MailRejected, find_code, parse_inbound
 from .outbox import queue_line, unit_of_work
-from .verification import confirm_by_reply
+from .verification import VerificationCode
 
 log = logging.getLogger(__name__)
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
+
+TOKEN_RE = re.compile(r"^verify\+([A-Za-z0-9_-]{8,64})$", re.IGNORECASE)
+CODE_RE = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][.,])([0-9]{6})(?![0-9A-Za-z])")
+
+
+@dataclass
+class InboundMessage:
+    """One email as the domain needs it (read from raw MIME by webapp/mailparse.py)."""
+
+    message_id: str
+    from_address: str
+    recipients: list[str] = field(default_factory=list)
+    reply_tokens: list[str] = field(default_factory=list)
+    subject: str = ""
+    text: str = ""  # the new text of the reply, the quoted original cut off
+    is_auto_reply: bool = False
+    # The receiving mail server said the From failed DMARC (Authentication-Results): not trusted.
+    sender_unauthenticated: bool = False
+    references: list[str] = field(default_factory=list)  # In-Reply-To, then References
+
+
+def find_code(text: str) -> str | None:
+    """The first standalone 6-digit code in the text (full-width digits too), or None."""
+    if not text:
+        return None
+    match = CODE_RE.search(unicodedata.normalize("NFKC", text))
+    return match.group(1) if match else None
 
 # Outcomes worth telling the official about in the chat (they may be waiting for the confirmation).
 _NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "no_code", "unauthenticated"}
 
 
-def receive_mail(raw: bytes, now: dt.datetime | None = None, *, reply_domain: str | None = None) -> str:
-    """Process one raw RFC 822 message; returns an outcome word (confirmed, duplicate, auto_reply, ...).
-
-    Raises MailRejected for input that is not a usable email message (the caller refuses it).
-    """
+def receive_message(message: InboundMessage, now: dt.datetime | None = None, *,
+                    reply_domain: str | None = None) -> str:
+    """Process one parsed email; returns an outcome word (confirmed, duplicate, auto_reply, ...)."""
     now = now or utcnow()
     if reply_domain is None:
-        from flask import current_app, has_app_context
-
-        reply_domain = current_app.config["REPLY_DOMAIN"] if has_app_context() else ""
-    message = parse_inbound(raw, max_bytes=MAX_INBOUND_BYTES)
+        reply_domain = services.current().reply_domain
     if InboundMail.select().where(InboundMail.message_id == message.message_id[:255]).exists():
         return "duplicate"
     try:
@@ -61,14 +88,12 @@ def reply_tokens_for(message, reply_domain: str) -> list[str]:
 
 
 def _apply(message, reply_domain: str, now: dt.datetime) -> str:
-    """Confirm the code of a `verify+TOKEN@` reply (the rules are verification.confirm_by_reply's)."""
+    """Confirm the code of a `verify+TOKEN@` reply (the rules are verification.accept_reply's)."""
     if message.is_auto_reply:
         return "auto_reply"
     tokens = reply_tokens_for(message, reply_domain)
     if not tokens:
         return "no_token"
-    from .verification import VerificationCode
-
     token = tokens[0]
     try:
         with db.atomic():
@@ -83,4 +108,3 @@ def _apply(message, reply_domain: str, now: dt.datetime) -> str:
     return "confirmed"
 
 
-__all__ = ["receive_mail", "MailRejected"]

@@ -1,7 +1,7 @@
 """In-place schema upgrades that `create_tables(safe=True)` cannot express (idempotent)."""
 from __future__ import annotations
 
-from .base import db
+from .base import db, is_postgres
 
 # (table, column, SQL type for PostgreSQL, SQL type for SQLite); add rows as the schema grows.
 ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
@@ -13,6 +13,4 @@ def apply_upgrades() -> None:
     for table, column, pg_type, sqlite_type in ADDED_COLUMNS:
         existing = {c.name for c in db.get_columns(table)}
         if column not in existing:
-            from .base import is_postgres
-
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {pg_type if is_postgres() else sqlite_type}')

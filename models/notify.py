@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from . import services
 from .officials import Official
 from .outbox import queue_line, queue_mail
 
 
 def public_base_url(given: str = "") -> str:
-    """Where links in chats and emails point: the given URL, else PUBLIC_BASE_URL of the running app."""
-    if given:
-        return given
-    from flask import current_app, has_app_context
-
-    return current_app.config.get("PUBLIC_BASE_URL", "") if has_app_context() else ""
+    """Where links in chats and emails point: the given URL, else the configured public base URL."""
+    return given or services.current().public_base_url
 
 
 MAIL_FOOTER = "\n\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"

@@ -9,6 +9,7 @@ import peewee
 
 from . import texts
 from .base import BaseModel, DomainError, utcnow
+from .events import record
 
 STATUS_REGISTERING = "registering"
 STATUS_VERIFIED = "verified"
@@ -177,8 +178,6 @@ def email_taken(email: str, official: Official) -> bool:
 
 def complete_email_verification(official_id: int, email: str, now: dt.datetime) -> str:
     """Mark the address verified for this official; returns the zh-TW message for the chat."""
-    from .events import record
-
     official = Official.get_by_id(official_id)
     if email_taken(email, official):
         raise DomainError(texts.EMAIL_TAKEN, "email_taken")
@@ -194,6 +193,3 @@ def complete_email_verification(official_id: int, email: str, now: dt.datetime) 
         raise DomainError(texts.EMAIL_TAKEN, "email_taken") from None
     record(official.actor, "email_verified", "official", official.id, now=now)
     return texts.EMAIL_CHANGED_DONE if was_verified else texts.REGISTRATION_DONE
-
-
-MODELS = [Official]

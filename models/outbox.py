@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable
 from contextlib import contextmanager
 
 import peewee
 
+from . import services
 from .base import BaseModel, db, utcnow
 
 # A notice is retried with back-off (30 s doubling, at most hourly) for two days, however many
@@ -60,8 +60,6 @@ def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = N
 
 
 _local = threading.local()
-# Set by jobs.init_jobs(): called with outbox ids once their transaction has committed.
-after_commit_hook: Callable[[list[int]], None] | None = None
 
 
 def _pending_ids() -> list[int]:
@@ -84,8 +82,6 @@ def unit_of_work():
     if outermost:
         ids = list(_pending_ids())
         _pending_ids().clear()
-        if ids and after_commit_hook is not None:
-            after_commit_hook(ids)
-
-
-MODELS = [Outbox]
+        hook = services.current().after_commit  # handed over at start-up: jobs enqueue the rows
+        if ids and hook is not None:
+            hook(ids)

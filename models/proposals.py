@@ -10,6 +10,7 @@ import datetime as dt
 import peewee
 
 from . import calendar, settings
+from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, is_postgres, taipei_date, utcnow
 from .events import record
 from .notify import notify_official
@@ -130,8 +131,6 @@ class Proposal(BaseModel):
     def agency_name(self) -> str:
         if not self.agency_code:
             return "由營運小組協助判斷" if self.agency_by_ops else "（未選擇）"
-        from .agencies import get_agency
-
         agency = get_agency(self.agency_code)
         return agency.name if agency else self.agency_code
 
@@ -237,8 +236,6 @@ def set_field(official: Official, proposal_id: int, field: str, value: str, now:
             Proposal.update(agency_code=None, agency_by_ops=True, updated_at=now).where(Proposal.id == proposal.id).execute()
             proposal.agency_code, proposal.agency_by_ops = None, True
             return proposal
-        from .agencies import get_agency
-
         agency = get_agency(value)
         if agency is None or not agency.active:
             raise DomainError("請從清單中選擇權責機關。", "bad_agency")
@@ -271,25 +268,6 @@ def discard_draft(official: Official, proposal_id: int, now: dt.datetime | None 
 
 def review_due_for(submitted_at: dt.datetime) -> dt.date:
     return calendar.due_date("R9.2.1", taipei_date(submitted_at))
-
-
-def submit(official: Official, proposal_id: int, now: dt.datetime | None = None) -> Proposal:
-    """Submit (or resubmit after a return) for review; starts a new 3-working-day clock (R9.2.1)."""
-    require_verified(official)
-    now = now or utcnow()
-    proposal = own_editable(official, proposal_id)
-    from .co_proposers import require_co_proposers_confirmed  # local: co_proposers imports this module
-
-    require_co_proposers_confirmed(proposal)  # R5.1: a group proposal needs every co-proposer's consent
-    missing = missing_fields(proposal)
-    if missing:
-        labels = {"scope": "範圍", "agency_code": "權責機關", **{k: v[0] for k, v in FIELD_LIMITS.items()}}
-        raise DomainError("還缺少：" + "、".join(labels[f] for f in missing), "incomplete")
-    resubmission = proposal.state == RETURNED
-    _move(proposal, SUBMITTED, now, submitted_at=now, review_due=review_due_for(now),
-          first_submitted_at=proposal.first_submitted_at or now, review_reminded_at=None)
-    record(official.actor, "resubmitted" if resubmission else "submitted", "proposal", proposal.id, now=now)
-    return proposal
 
 
 def withdraw(official: Official, proposal_id: int, now: dt.datetime | None = None) -> Proposal:
@@ -389,8 +367,6 @@ def remove(proposal_id: int, actor: str, ground: str, reason: str, now: dt.datet
 def change_agency(proposal_id: int, actor: str, agency_code: str, reason: str = "",
                   now: dt.datetime | None = None) -> Proposal:
     """R9.1.3: the operations team may change a wrong choice of responsible agency."""
-    from .agencies import get_agency
-
     now = now or utcnow()
     agency = get_agency(agency_code)
     if agency is None or not agency.active:
@@ -444,12 +420,3 @@ def recompute_review_clocks() -> None:
         due = review_due_for(proposal.submitted_at)
         if due != proposal.review_due and (proposal.review_due is None or proposal.review_due >= today):
             Proposal.update(review_due=due).where(Proposal.id == proposal.id).execute()
-
-
-calendar.on_calendar_change(recompute_review_clocks)
-
-
-# Collected by jobs.sweep: (name, step(now) -> number of actions).
-SWEEP_STEPS = [("review_overdue_reminders", remind_overdue_reviews)]
-MODELS = [Proposal, CoProposer]
-

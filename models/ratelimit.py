@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from . import services
 from .base import DomainError
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,9 @@ _warned_at = 0.0
 
 
 def _redis():
-    try:
-        from flask import current_app, has_app_context
-    except ImportError:  # pragma: no cover
-        return None
-    if not has_app_context():
-        return None
-    return current_app.extensions.get("redis")
+    """The Redis client handed over at start-up (`services.configure(redis=...)`), or None: limits off."""
+    provider = services.current().redis
+    return provider() if callable(provider) else provider
 
 
 def _warn(exc: Exception) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from .agencies import Agency
 from .base import BaseModel, DomainError, start_of_day_utc, utcnow
 from .events import record
 from .officials import Official, require_verified
@@ -66,7 +67,6 @@ class RecognitionConsent(BaseModel):
         return CONSENT_LABELS.get(self.answer, self.answer or "")
 
 
-MODELS = [RecognitionConsent]
 
 
 def proposers_of(proposal: Proposal) -> list[Official]:
@@ -184,8 +184,6 @@ def _in_year(value: dt.datetime | None, start: dt.datetime, end: dt.datetime) ->
 def annual_figures(year: int) -> list[ProposerFigures]:
     """R11: per proposer, the year's proposals submitted, passed review, established, adopted/partly adopted,
     and their consent; those with adopted proposals first."""
-    from .agencies import Agency
-
     start, end = start_of_day_utc(dt.date(year, 1, 1)), start_of_day_utc(dt.date(year + 1, 1, 1))
     submitted = peewee.fn.COALESCE(Proposal.first_submitted_at, Proposal.submitted_at)
     touched = (submitted.between(start, end) | Proposal.seconding_started_at.between(start, end)

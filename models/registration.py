@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from . import texts
+from .agencies import get_agency
 from .base import DomainError, utcnow
 from .events import record
 from .officials import (
@@ -18,7 +19,7 @@ from .officials import (
     complete_email_verification,
     email_taken,
 )
-from .verification import CONFIRMERS, DESCRIBERS, PURPOSE_REGISTER, VerificationCode, issue_code
+from .verification import PURPOSE_REGISTER, VerificationCode, issue_code
 
 PROFILE_FIELDS = ("real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code")
 REQUIRED_FIELDS = PROFILE_FIELDS
@@ -43,8 +44,6 @@ def update_profile(official: Official, field: str, value: str, allowed_domains: 
     elif field == "address":
         cleaned = clean_address(value)
     elif field == "agency_code":
-        from .agencies import get_agency
-
         agency = get_agency(value)
         if agency is None or not agency.active:
             raise DomainError("請從清單中選擇機關。", "bad_agency")
@@ -71,7 +70,7 @@ def request_email_verification(official: Official, reply_domain: str, now: dt.da
     if email_taken(official.email, official):
         raise DomainError(texts.EMAIL_TAKEN, "email_taken")
     _refuse_if_too_many_codes(official, official.email, now)
-    row = issue_code(official, PURPOSE_REGISTER, official.email, reply_domain=reply_domain, now=now)
+    row = issue_code(official, PURPOSE_REGISTER, official.email, describe=_describe, reply_domain=reply_domain, now=now)
     record(official.actor, "verification_requested", "official", official.id, now=now)
     return row
 
@@ -100,9 +99,6 @@ def _describe(row: VerificationCode) -> tuple[str, str]:
     return texts.CODE_MAIL_SUBJECT, "您正在「臺中市政府公務人員政策參與平臺」認證這個電子郵件地址。"
 
 
-def _confirm(row: VerificationCode, now: dt.datetime) -> str:
+def complete_registration_code(row: VerificationCode, now: dt.datetime) -> str:
+    """R3.2: a confirmed registration code verifies the address it was sent to."""
     return complete_email_verification(row.official_id, row.email, now)
-
-
-DESCRIBERS[PURPOSE_REGISTER] = _describe
-CONFIRMERS[PURPOSE_REGISTER] = _confirm

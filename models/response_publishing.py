@@ -53,6 +53,7 @@ from .responses import (
     merged_into,
     responsible_agencies,
 )
+from .seconds import Second
 from .staff import Staff
 
 MSG = {
@@ -147,16 +148,9 @@ def _tell_responded(proposal: Proposal, response: AgencyResponse, main: Proposal
 
 
 def _opted_in_seconders(proposal: Proposal) -> list[Official]:
-    """The seconders who asked to hear the outcome (models.seconds.Second.notify_result), if seconding exists."""
-    try:
-        from .seconds import Second
-    except ImportError:  # seconding not installed: nobody opted in
-        return []
-    flag = getattr(Second, "notify_result", None) or getattr(Second, "notify", None)
-    if flag is None:
-        return []
+    """The seconders who asked to hear the outcome (`Second.notify_result`)."""
     return [s.official for s in Second.select(Second, Official).join(Official)
-            .where((Second.proposal == proposal.id) & (flag == True))]  # noqa: E712
+            .where((Second.proposal == proposal.id) & (Second.notify_result == True))]  # noqa: E712
 
 
 # --- R9.4.2 meetings --------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from .notify import notify_official, public_base_url
 from .officials import clean_text
 from .outbox import Outbox, queue_mail, unit_of_work
 from .proposals import ESTABLISHED, RESPONDED, Proposal, lock, proposal_link
-from .recognition import MODELS as RECOGNITION_MODELS
 from .recognition import proposers_of
 from .staff import Staff
 
@@ -133,7 +132,6 @@ class ResponseMerge(BaseModel):
 
 
 # publish_response writes the consent requests of R11 in its transaction, so their table comes with ours.
-MODELS = [AgencyResponse, Extension, Meeting, ResponseMerge, *RECOGNITION_MODELS]
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -326,9 +324,7 @@ def _extend(proposal: Proposal, actor: Staff, agency_code: str | None, reason: s
 def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[str, str, str, str]]:
     """(dedupe key, to, subject, body) of one reminder: to each lead agency, and the team when overdue."""
     main = merged_into(proposal.id)
-    from flask import current_app, has_app_context
-
-    base = current_app.config.get("PUBLIC_BASE_URL", "") if has_app_context() else ""
+    base = public_base_url()
     fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
               "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
               "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
@@ -406,9 +402,3 @@ def recompute_due() -> None:
             Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
             record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
                    detail={k: v.isoformat() for k, v in changes.items()})
-
-
-calendar.on_calendar_change(recompute_due)
-
-# Collected by jobs.sweep: (name, step(now) -> number of actions).
-SWEEP_STEPS = [("response_reminders", remind_responses)]

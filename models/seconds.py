@@ -39,14 +39,16 @@ import unicodedata
 import peewee
 
 from . import calendar, ratelimit, settings
+from .agencies import get_agency
+from .agency_confirmation import agencies_of
 from .base import BaseModel, DomainError, db, format_taipei, taipei_date, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
 from .officials import Official, require_verified
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
-from .verification import CONFIRMERS, DESCRIBERS, PURPOSE_SECOND, VerificationCode, issue_code
 from .verification import PENDING as CODE_PENDING
+from .verification import PURPOSE_SECOND, VerificationCode, issue_code
 from .verification import RESEND_COOLDOWN as CODE_RESEND_COOLDOWN
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,6 @@ class SecondRequest(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-MODELS = [Second, SecondRequest]
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     if _recent_wrong_tries(official, now) >= ratelimit.WRONG_CODES_PER_OFFICIAL.limit:
         raise DomainError(MSG["wrong_codes"], "rate_limited")
     ratelimit.check_second_code_request(official.id, proposal.id)
-    row = issue_code(official, PURPOSE_SECOND, official.verified_email, subject_id=proposal.id,
+    row = issue_code(official, PURPOSE_SECOND, official.verified_email, describe=_describe, subject_id=proposal.id,
                      reply_domain=reply_domain, now=now)
     SecondRequest.create(code=row.id, notify=bool(notify), created_at=now)
     ratelimit.count_second_code_request(official.id, proposal.id)
@@ -364,22 +365,14 @@ def _tell_seconders(proposal: Proposal, event: str, subject: str, body: str, now
     return told
 
 
-DESCRIBERS[PURPOSE_SECOND] = _describe
-CONFIRMERS[PURPOSE_SECOND] = confirm_second
 
 
 # --- the sweep: next-day notice (R9.3.3) and lapse (R9.3.2) -----------------------------------
 
 def responsible_agency_codes(proposal: Proposal) -> list[str]:
     """The agencies to notify: the confirmed-or-pending assignments (R9.2.5), else the proposal's agency."""
-    codes: list[str] = []
-    try:
-        from .agency_confirmation import agencies_of
-    except ImportError:
-        agencies_of = None
-    if agencies_of is not None:
-        found = agencies_of(proposal.id)
-        codes = list(dict.fromkeys(found.get("lead", []) + found.get("co", [])))
+    found = agencies_of(proposal.id)
+    codes = list(dict.fromkeys(found.get("lead", []) + found.get("co", [])))
     if not codes and proposal.agency_code:
         codes = [proposal.agency_code]
     return codes
@@ -414,8 +407,6 @@ def send_establishment_notices(now: dt.datetime) -> int:
 
 
 def _send_notice(proposal: Proposal, response_due: dt.date, now: dt.datetime) -> None:
-    from .agencies import get_agency
-
     fields = _fields(proposal)
     fields["due"] = f"{response_due:%Y-%m-%d}"
     codes = responsible_agency_codes(proposal)
@@ -468,7 +459,3 @@ def lapse_seconding(now: dt.datetime) -> int:
             _tell_seconders(proposal, "lapsed", MSG["lapse_seconder_subject"], MSG["lapse_seconder_body"], now)
             lapsed += 1
     return lapsed
-
-
-# Collected by jobs.sweep: (name, step(now) -> number of actions).
-SWEEP_STEPS = [("establishment_notices", send_establishment_notices), ("lapse_seconding", lapse_seconding)]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
-import flask_login
 import peewee
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .agencies import EMAIL_RE, get_agency
 from .base import BaseModel, DomainError, db, is_postgres, utcnow
+from .events import record
 from .officials import STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
 
 ROLE_OPS = "ops"
@@ -54,7 +54,7 @@ MSG = {
 }
 
 
-class Staff(BaseModel, flask_login.UserMixin):
+class Staff(BaseModel):
     """A console account: operations team (ops) or agency staff (agency, bound to one agency)."""
 
     email = peewee.CharField(max_length=MAX_EMAIL, unique=True)  # always lower-case
@@ -70,7 +70,7 @@ class Staff(BaseModel, flask_login.UserMixin):
     last_failed_login_at = peewee.DateTimeField(null=True)
 
     @property
-    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+    def is_active(self) -> bool:  # an inactive account cannot sign in
         return bool(self.active)
 
     @property
@@ -105,7 +105,6 @@ class PersonalDataAccess(BaseModel):
         return [f for f in self.fields.split(",") if f]
 
 
-MODELS = [Staff, PersonalDataAccess]
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -158,8 +157,6 @@ def create_staff(email: str, role: str, password: str, agency_code: str | None =
                  display_name: str | None = None, *, actor: str = "system:cli",
                  now: dt.datetime | None = None) -> Staff:
     """Create a console account; agency staff must name an existing agency. Raises DomainError (zh-TW)."""
-    from .events import record
-
     now = now or utcnow()
     email = _clean_staff_email(email)
     role = (role or "").strip().lower()
@@ -209,8 +206,6 @@ def authenticate(email: str, password: str, now: dt.datetime | None = None, *,
     if not check_password_hash(staff.password_hash, password or "") or not staff.active:
         record_failed_login(staff, now, failure_window)
         return None
-    from .events import record
-
     with db.atomic():
         Staff.update(last_login_at=now, failed_logins=0, last_failed_login_at=None).where(Staff.id == staff.id).execute()
         record(staff.actor, "staff_login", "staff", staff.id, now=now)
@@ -263,8 +258,6 @@ def view_personal_data(staff: Staff, official: Official, reason: str, now: dt.da
     Agency staff will later see the proposers of proposals assigned to their agency; until that
     rule exists they are refused like everyone else who is not ops.
     """
-    from .events import record
-
     now = now or utcnow()
     _require_ops(staff)
     reason = clean_reason(reason)
@@ -297,8 +290,6 @@ def _locked_official(official_id: int) -> Official:
 
 def block_official(staff: Staff, official: Official, reason: str, now: dt.datetime | None = None) -> Official:
     """Stop an official from participating (status blocked), with a recorded reason. Ops only."""
-    from .events import record
-
     now = now or utcnow()
     _require_ops(staff)
     reason = clean_reason(reason)
@@ -314,8 +305,6 @@ def block_official(staff: Staff, official: Official, reason: str, now: dt.dateti
 
 def unblock_official(staff: Staff, official: Official, reason: str, now: dt.datetime | None = None) -> Official:
     """Lift a block: verified again if the email was verified, otherwise back to registering. Ops only."""
-    from .events import record
-
     now = now or utcnow()
     _require_ops(staff)
     reason = clean_reason(reason)

@@ -3,7 +3,8 @@
 A code is six digits, stored only as a hash, valid for CODE_TTL, with MAX_WRONG_TRIES wrong tries and
 a re-send cooldown. Each code has a reply token: replying to the email at `verify+TOKEN@REPLY_DOMAIN`
 with the code (or just replying, from the address it was sent to) confirms it too.
-What a confirmation does is looked up by `purpose` in CONFIRMERS, so later flows plug in.
+What a confirmation does is decided by `models/codes.py`, the table of purposes; this module only
+issues, matches and marks codes.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import peewee
 
 from . import texts
-from .base import BaseModel, DomainError, format_taipei, utcnow
+from .base import BaseModel, DomainError, format_taipei, is_postgres, utcnow
 from .officials import Official
 from .outbox import queue_mail
 
@@ -56,13 +57,11 @@ def _hash(token: str, code: str) -> str:
     return hashlib.sha256(f"{token}:{code}".encode()).hexdigest()
 
 
-# purpose -> function(code_row, now) returning the zh-TW text to tell the official.
-CONFIRMERS: dict[str, Callable[[VerificationCode, dt.datetime], str]] = {}
-# purpose -> function(code_row) returning (subject line, lines describing what the code confirms).
-DESCRIBERS: dict[str, Callable[[VerificationCode], tuple[str, str]]] = {}
+# (code row) -> (subject line, lines describing what the code confirms), given by the flow that asks.
+Describe = Callable[[VerificationCode], tuple[str, str]]
 
 
-def issue_code(official: Official, purpose: str, email: str, *, subject_id: int | None = None,
+def issue_code(official: Official, purpose: str, email: str, *, describe: Describe, subject_id: int | None = None,
                reply_domain: str, now: dt.datetime | None = None) -> VerificationCode:
     """Create a code, supersede the previous pending one of the same purpose, and queue its email."""
     now = now or utcnow()
@@ -86,7 +85,7 @@ def issue_code(official: Official, purpose: str, email: str, *, subject_id: int 
         official=official, purpose=purpose, subject_id=subject_id, email=email, token=token,
         code_hash=_hash(token, code), created_at=now, expires_at=now + CODE_TTL,
     )
-    subject, what = DESCRIBERS.get(purpose, lambda r: (texts.CODE_MAIL_SUBJECT, ""))(row)
+    subject, what = describe(row)
     body = texts.CODE_MAIL_BODY.format(
         name=official.display_name, what=what, code=code,
         expires=format_taipei(row.expires_at), minutes=int(CODE_TTL.total_seconds() // 60),
@@ -108,8 +107,9 @@ class CodeOutcome:
     code: VerificationCode | None = None
 
 
-def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
-    """The official typed six digits in the chat: confirm the matching pending code, or count a wrong try."""
+def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
+    """The official typed six digits in the chat: mark the matching pending code confirmed (the
+    caller applies its purpose, `models.codes`), or count a wrong try."""
     now = now or utcnow()
     candidates = list(VerificationCode.select().where(
         (VerificationCode.official == official) & (VerificationCode.status == PENDING)
@@ -122,7 +122,8 @@ def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None =
         if hmac.compare_digest(row.code_hash, _hash(row.token, typed)):
             if row.expires_at <= now:
                 raise DomainError(texts.CODE_EXPIRED, "expired")
-            return CodeOutcome(True, _confirm(row, "chat", now), row)
+            _mark_confirmed(row, "chat", now)
+            return CodeOutcome(True, "", row)
     live = [r for r in candidates if r.expires_at > now]
     if not live:
         raise DomainError(texts.CODE_EXPIRED, "expired")
@@ -137,8 +138,8 @@ def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None =
     return CodeOutcome(False, texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - newest.wrong_tries))
 
 
-def confirm_by_reply(token: str, from_address: str, typed_code: str | None, now: dt.datetime | None = None, *,
-                     sender_authenticated: bool = True) -> tuple[VerificationCode, str]:
+def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.datetime | None = None, *,
+                 sender_authenticated: bool = True) -> VerificationCode:
     """An email reply to verify+TOKEN@ confirms only if it comes from the address the code went to,
     passed the receiving server's DMARC check, and its own text carries the code.
 
@@ -164,22 +165,17 @@ def confirm_by_reply(token: str, from_address: str, typed_code: str | None, now:
         raise DomainError(texts.CODE_NOT_PENDING, "not_pending")
     if row.expires_at <= now:
         raise DomainError(texts.CODE_EXPIRED, "expired")
-    return row, _confirm(row, "email", now)
+    _mark_confirmed(row, "email", now)
+    return row
 
 
-def _confirm(row: VerificationCode, via: str, now: dt.datetime) -> str:
+def _mark_confirmed(row: VerificationCode, via: str, now: dt.datetime) -> None:
     updated = (VerificationCode.update(status=CONFIRMED, confirmed_at=now, confirmed_via=via)
                .where((VerificationCode.id == row.id) & (VerificationCode.status == PENDING)).execute())
     if not updated:
         raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
     row.status, row.confirmed_at, row.confirmed_via = CONFIRMED, now, via
-    return CONFIRMERS[row.purpose](row, now)
 
 
 def _pg() -> bool:
-    from .base import is_postgres
-
     return is_postgres()
-
-
-MODELS = [VerificationCode]

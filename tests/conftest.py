@@ -36,24 +36,26 @@ def database_url():
 
 @pytest.fixture(scope="session")
 def schema(database_url):
-    from models import create_tables
     from models.base import connect_database
+    from webapp.schema import create_schema
 
     connect_database(database_url)
-    create_tables()
+    create_schema()
     return database_url
 
 
 @pytest.fixture
 def db(schema):
     """The bound database; every table is emptied after the test."""
-    from models import all_models
     from models import db as database
+    from models import services
+    from webapp.schema import all_tables
 
+    services.reset()  # collaborators come from this test's app (if it builds one), not the last test's
     yield database
     if database.in_transaction():
         database.rollback()
-    tables = ", ".join(f'"{m._meta.table_name}"' for m in all_models())
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in all_tables())
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     from models.calendar import invalidate_cache
 

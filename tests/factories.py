@@ -5,7 +5,8 @@ import itertools
 import uuid
 
 from models.officials import Official
-from models.proposals import Proposal, pass_review, set_field, start_draft, submit
+from models.proposals import Proposal, pass_review, set_field, start_draft
+from models.submission import submit
 
 _seq = itertools.count(1)
 

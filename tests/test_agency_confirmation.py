@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from models import agency_confirmation as confirmation
-from models import calendar
+from models import calendar, deadlines
 from models.agencies import Agency
 from models.agency_confirmation import AgencyAssignment
 from models.base import DomainError, taipei_date, utcnow
@@ -232,7 +232,7 @@ def test_r9_2_5_a_closure_day_moves_every_pending_due_day(app):
     confirmation.request_confirmation(proposal.id, "staff:1", [("CIVIL", "lead")], now, base_url="http://localhost")
     before = AgencyAssignment.get(AgencyAssignment.proposal == proposal.id).due
     closed = calendar.add_working_days(taipei_date(now), 1)
-    calendar.add_override(closed, "closed", "颱風停止上班", by="staff:1")
+    deadlines.add_override(closed, "closed", "颱風停止上班", by="staff:1")
     after = AgencyAssignment.get(AgencyAssignment.proposal == proposal.id).due
     assert after == calendar.add_working_days(before, 1) and after > before
 

@@ -7,6 +7,7 @@ import flask
 import pytest
 
 from models import calendar as cal
+from models import deadlines
 from models.base import DomainError
 
 D = dt.date.fromisoformat
@@ -22,10 +23,9 @@ def _fresh_calendar_cache():
 
 @pytest.fixture
 def listener_calls(monkeypatch):
-    """Replace the listener registry for one test and record calls."""
+    """Record each run of the deadlines' recomputation (models.deadlines.RECOMPUTATIONS) for one test."""
     calls: list[str] = []
-    monkeypatch.setattr(cal, "_listeners", [])
-    cal.on_calendar_change(lambda: calls.append("changed"))
+    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", lambda: calls.append("changed"))])
     return calls
 
 
@@ -167,18 +167,18 @@ def test_r2_3_deadline_is_end_of_last_day_taipei():
 def test_r2_3_typhoon_closure_moves_working_day_clock(db, listener_calls):
     start = D("2026-11-27")
     assert cal.due_date("R9.2.1", start) == D("2026-12-02")
-    cal.add_override(D("2026-12-01"), "closed", "颱風停止上班", by="staff:1")
+    deadlines.add_override(D("2026-12-01"), "closed", "颱風停止上班", by="staff:1")
     assert not cal.is_working_day(D("2026-12-01"))
     assert cal.due_date("R9.2.1", start) == D("2026-12-03")
-    assert cal.clear_override(D("2026-12-01")) is True
+    assert deadlines.clear_override(D("2026-12-01")) is True
     assert cal.due_date("R9.2.1", start) == D("2026-12-02")
     assert listener_calls == ["changed", "changed"]
-    assert cal.clear_override(D("2026-12-01")) is False
+    assert deadlines.clear_override(D("2026-12-01")) is False
     assert listener_calls == ["changed", "changed"]
 
 
 def test_r2_3_workday_override_on_saturday(db, listener_calls):
-    cal.add_override(D("2026-11-28"), "workday", "補行上班")
+    deadlines.add_override(D("2026-11-28"), "workday", "補行上班")
     assert cal.is_working_day(D("2026-11-28"))
     assert cal.due_date("R9.2.1", D("2026-11-27")) == D("2026-12-01")
     assert [(o.day, o.kind, o.reason) for o in cal.list_overrides(2026)] == [
@@ -187,8 +187,8 @@ def test_r2_3_workday_override_on_saturday(db, listener_calls):
 
 def test_r2_3_override_replaces_previous_and_moves_agency_duty(db, listener_calls):
     # R10.2 due 2026-11-27 (Friday); closing it moves the duty to Monday.
-    cal.add_override(D("2026-11-27"), "workday", "先設為補班")
-    cal.add_override(D("2026-11-27"), "closed", "颱風停止上班")
+    deadlines.add_override(D("2026-11-27"), "workday", "先設為補班")
+    deadlines.add_override(D("2026-11-27"), "closed", "颱風停止上班")
     assert [o.kind for o in cal.list_overrides()] == ["closed"]
     assert cal.due_date("R10.2", D("2026-11-13")) == D("2026-11-30")
     assert cal.due_date("R10.1.4", D("2026-09-27")) == D("2026-11-27")  # windows never move
@@ -200,14 +200,12 @@ def test_r2_3_override_near_year_end_is_seen_from_previous_year(db):
 
 
 def test_r2_3_failing_listener_rolls_back_override(db, monkeypatch):
-    monkeypatch.setattr(cal, "_listeners", [])
-
     def boom():
         raise RuntimeError("recompute failed")
 
-    cal.on_calendar_change(boom)
+    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", boom)])
     with pytest.raises(RuntimeError):
-        cal.add_override(D("2026-12-01"), "closed", "颱風停止上班")
+        deadlines.add_override(D("2026-12-01"), "closed", "颱風停止上班")
     assert cal.list_overrides() == []
     assert cal.is_working_day(D("2026-12-01"))
 

@@ -3,31 +3,38 @@ from __future__ import annotations
 
 import datetime as dt
 
+from models import calendar
 from models.base import TAIPEI, to_utc_naive
 from models.calendar import CalendarOverride
 from tests.factories import reload, submitted_proposal
 from tests.fixtures_console import console_post
 
 
-def _friday_submission():
+def _friday_submission() -> tuple:
+    """A proposal submitted on a Friday at least a week ahead: its review clock is open whatever today is
+    (an override counts only for clocks not yet expired, R2.3)."""
     from tests.fixtures_console import ensure_agencies
 
     ensure_agencies()
-    friday = to_utc_naive(dt.datetime(2026, 11, 27, 10, 0, tzinfo=TAIPEI))
-    return submitted_proposal(now=friday)
+    day = calendar.today_taipei() + dt.timedelta(days=7)
+    day += dt.timedelta(days=(4 - day.weekday()) % 7)
+    friday = to_utc_naive(dt.datetime.combine(day, dt.time(10, 0), tzinfo=TAIPEI))
+    return submitted_proposal(now=friday), day
 
 
 def test_r2_3_console_typhoon_day_moves_open_review_clock(ops_client):
-    proposal = _friday_submission()
-    assert proposal.review_due == dt.date(2026, 12, 2)
-    response = console_post(ops_client, "/console/calendar", {"day": "2026-12-01", "kind": "closed",
+    proposal, friday = _friday_submission()
+    due = calendar.add_working_days(friday, 3)
+    closed = calendar.add_working_days(friday, 2)  # a working day inside the clock
+    assert proposal.review_due == due
+    response = console_post(ops_client, "/console/calendar", {"day": closed.isoformat(), "kind": "closed",
                                                               "reason": "颱風停止上班"}, token_from="/console/calendar")
     assert response.status_code == 302
-    assert reload(proposal).review_due == dt.date(2026, 12, 3)
-    page = ops_client.get("/console/calendar?year=2026").get_data(as_text=True)
+    assert reload(proposal).review_due == calendar.add_working_days(due, 1)
+    page = ops_client.get(f"/console/calendar?year={closed.year}").get_data(as_text=True)
     assert "颱風停止上班" in page
-    console_post(ops_client, "/console/calendar/2026-12-01/clear", {}, token_from="/console/calendar")
-    assert reload(proposal).review_due == dt.date(2026, 12, 2)
+    console_post(ops_client, f"/console/calendar/{closed.isoformat()}/clear", {}, token_from="/console/calendar")
+    assert reload(proposal).review_due == due
     assert CalendarOverride.select().count() == 0
 
 

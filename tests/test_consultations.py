@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from models import calendar, opinions
+from models import calendar, deadlines, opinions
 from models import consultations as domain
 from models.base import TAIPEI, DomainError, end_of_day_utc, taipei_date, to_utc_naive, utcnow
 from models.consultations import CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
@@ -211,7 +211,7 @@ def test_r10_1_4_length_at_most_two_months(app, agency_staff, opened, latest):
 
 def test_r10_1_4_last_day_is_never_moved_by_the_calendar(app, agency_staff):
     row = consultation(agency_staff, closes_on=calendar.today_taipei() + dt.timedelta(days=5))
-    calendar.add_override(row.closes_on, calendar.KIND_CLOSED, "颱風停班", by="staff:test")
+    deadlines.add_override(row.closes_on, calendar.KIND_CLOSED, "颱風停班", by="staff:test")
     assert fresh(row).closes_on == row.closes_on  # a participation window (R2.3)
     assert fresh(row).closes_at == end_of_day_utc(row.closes_on)
 
@@ -510,10 +510,10 @@ def test_r10_2_calendar_closure_moves_a_summary_due_not_yet_expired(app, agency_
     row = consultation(agency_staff, closes_on=today + dt.timedelta(days=1))
     domain.close_due(end_of_day_utc(today + dt.timedelta(days=1)) + dt.timedelta(seconds=1))
     due = fresh(row).summary_due
-    calendar.add_override(due, calendar.KIND_CLOSED, "颱風停止上班", by="staff:test")
+    deadlines.add_override(due, calendar.KIND_CLOSED, "颱風停止上班", by="staff:test")
     moved = fresh(row).summary_due
     assert moved > due and calendar.is_working_day(moved)
-    calendar.clear_override(due, by="staff:test")
+    deadlines.clear_override(due, by="staff:test")
     assert fresh(row).summary_due == due
 
 

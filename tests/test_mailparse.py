@@ -11,7 +11,8 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from models.mailparse import InboundMessage, MailRejected, find_code, parse_inbound
+from models.inbound import InboundMessage, find_code
+from webapp.mailparse import MailRejected, parse_inbound
 
 TOKEN = "Zx9_k-3QpL0aB7vR"
 

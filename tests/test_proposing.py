@@ -553,7 +553,7 @@ def test_r9_1_1_proposal_states_what_is_not_good_enough_and_what_to_do(client, l
     assert "至少需要" in last_text(line, uid)
     assert draft_of(official).content is None
     from models.base import DomainError
-    from models.proposals import submit
+    from models.submission import submit
 
     with pytest.raises(DomainError) as refused:
         submit(official, draft_of(official).id)

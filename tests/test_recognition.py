@@ -8,7 +8,6 @@ import io
 
 import pytest
 
-import bot.handlers.recognition  # noqa: F401 - registers rec.consent (until bot.handlers.load_all lists it)
 from models.proposals import CoProposer, Proposal, remove
 from models.recognition import RecognitionConsent, annual_figures
 from models.response_publishing import publish_response

@@ -337,8 +337,8 @@ def _pending_second(person: Official, prop: Proposal, now: dt.datetime) -> str:
 def test_r9_3_2_200th_and_201st_second_at_the_same_instant(app):
     """Real PostgreSQL, separate connections: established exactly once, the count exact."""
     from models import db
+    from models.codes import confirm_typed_code
     from models.outbox import unit_of_work
-    from models.verification import confirm_typed_code
 
     assert settings.SECONDING_THRESHOLD == 200
     prop = proposal()
@@ -387,9 +387,9 @@ def test_r9_3_2_established_at_threshold_and_still_accepts_seconds(client, line,
     prop = proposal()
     early = official("early")
     with_notify = _pending_second(early, prop, utcnow())
+    from models.codes import confirm_typed_code
     from models.outbox import unit_of_work
     from models.seconds import SecondRequest
-    from models.verification import confirm_typed_code
 
     SecondRequest.create(code=VerificationCode.get(VerificationCode.official == early).id, notify=True)
     with unit_of_work():

@@ -37,8 +37,8 @@ def backend(request, db, tmp_path):
         assert similar.search_ready()
         yield "postgresql"
         return
-    from models import create_tables
     from models.base import connect_database
+    from webapp.schema import create_schema as create_tables
 
     original = db.obj
     sqlite = connect_database(f"sqlite:///{tmp_path}/similar.db")

@@ -1,22 +1,39 @@
-"""The Flask application factory (flaskr style): config, extensions, blueprints and CLI."""
+"""The application factory (flaskr style): config, the domain's collaborators, extensions,
+blueprints and CLI, each registered here by a plain import."""
 from __future__ import annotations
 
 import logging
 import os
 
+from dotenv import load_dotenv
 from flask import Flask, g
+from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from jobs.outbox import enqueue_outbox
+from models import db, services
+from models.base import connect_database, format_taipei
+
+from . import (
+    agency_links,
+    cli,
+    console,
+    dev_line,
+    dev_mail,
+    drafts,
+    health,
+    inbound_mail,
+    line,
+    public,
+    public_consultations,
+)
 from .config import Config
+from .extensions import csrf, login_manager, mail
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     if not os.environ.get("SECRET_KEY"):
-        try:
-            from dotenv import load_dotenv
-
-            load_dotenv()
-        except ImportError:  # pragma: no cover
-            pass
+        load_dotenv()
     app = Flask(__name__, instance_relative_config=True)
     config = Config()
     missing = config.missing_production_secrets()
@@ -29,10 +46,31 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a load balancer: take the client address and scheme from its headers (login limits per IP).
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    _configure_logging()
+
+    connect_database(app.config["DATABASE_URL"])
+    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    # The domain's collaborators, handed over once (models/ never reads Flask's config).
+    services.configure(
+        public_base_url=app.config["PUBLIC_BASE_URL"],
+        reply_domain=app.config["REPLY_DOMAIN"],
+        secret_key=app.config["SECRET_KEY"],
+        redis=lambda: app.extensions.get("redis"),  # looked up per use: tests swap it to play an outage
+        after_commit=enqueue_outbox,
+    )
+    _register_database_hooks(app)
+    mail.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    _register_blueprints(app)
+    cli.register_commands(app)
+    app.jinja_env.filters["taipei"] = format_taipei
+    return app
+
+
+def _configure_logging() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SQL parameters carry personal data (R4): never logged unless asked for explicitly.
@@ -41,11 +79,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         if logging.getLogger(name).handlers:
             logging.getLogger(name).propagate = False
 
-    from models import db
-    from models.base import connect_database
 
-    connect_database(app.config["DATABASE_URL"])
-
+def _register_database_hooks(app: Flask) -> None:
     @app.before_request
     def _open_db():
         db.connect(reuse_if_open=True)
@@ -59,74 +94,21 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not db.is_closed() and not db.in_transaction():
             db.close()
 
-    from .extensions import csrf, login_manager, mail
-
-    mail.init_app(app)
-    csrf.init_app(app)
-    login_manager.init_app(app)
-    from redis import Redis
-
-    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
-
-    import models.registration  # noqa: F401 - registers the registration code confirmer (R3.2)
-    import models.seconds  # noqa: F401 - registers the "second" code confirmer (R9.3.4)
-    from jobs import init_jobs
-
-    init_jobs()
-    _register_blueprints(app)
-    _register_cli(app)
-    _register_template_helpers(app)
-    return app
-
 
 def _register_blueprints(app: Flask) -> None:
-    from . import health, inbound_mail, line
-
     app.register_blueprint(line.bp)
     app.register_blueprint(inbound_mail.bp)
     app.register_blueprint(health.bp)
-    from .extensions import csrf
-
-    csrf.exempt(line.bp)
-    csrf.exempt(inbound_mail.bp)
-    for module_name, attr in (("webapp.public", "bp"), ("webapp.console", "bp"), ("webapp.drafts", "bp"),
-                              ("webapp.public_consultations", "bp"),
-                              ("webapp.agency_links", "bp")):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        if not hasattr(module, attr):
-            continue
-        app.register_blueprint(getattr(module, attr))
-        if hasattr(module, "init_app"):
-            module.init_app(app)
+    csrf.exempt(line.bp)  # signed by LINE
+    csrf.exempt(inbound_mail.bp)  # signed by the mail gateway
+    app.register_blueprint(public.bp)
+    app.register_blueprint(public_consultations.bp)
+    app.register_blueprint(console.bp)
+    console.init_app(app)
+    app.register_blueprint(drafts.bp)
+    app.register_blueprint(agency_links.bp)
     if app.config.get("LINE_SIMULATOR"):
         if not app.config.get("PRODUCTION"):  # the mailbox of the development SMTP sink only
-            from . import dev_mail
-
             app.register_blueprint(dev_mail.bp)
-        try:
-            from .dev_line import dev_line_bp
-        except ModuleNotFoundError:
-            return
-        app.register_blueprint(dev_line_bp)
-        csrf.exempt(dev_line_bp)
-
-
-def _register_cli(app: Flask) -> None:
-    from .cli import register_commands
-
-    register_commands(app)
-
-
-def _register_template_helpers(app: Flask) -> None:
-    from models.base import format_taipei
-
-    app.jinja_env.filters["taipei"] = format_taipei
-
-    @app.context_processor
-    def _public_sections():
-        return {"has_consultations": "public_consultations.index" in app.view_functions}
+        app.register_blueprint(dev_line.dev_line_bp)
+        csrf.exempt(dev_line.dev_line_bp)

@@ -13,6 +13,7 @@ import click
 from flask.cli import AppGroup
 
 from models import calendar as cal
+from models import deadlines
 from models.base import DomainError
 
 calendar_cli = AppGroup("calendar", help="工作日曆：期限計算與停班、補班設定（R2.3）。")
@@ -64,7 +65,7 @@ def _set(kind: str, date_text: str, reason: str) -> None:
     day = _parse_day(date_text)
     was_working = cal.is_working_day(day)
     try:
-        override = cal.add_override(day, kind, reason, by=_operator())
+        override = deadlines.add_override(day, kind, reason, by=_operator())
     except DomainError as exc:
         _fail(exc.message, EXIT_REFUSED)
     note = ""
@@ -96,7 +97,7 @@ def clear_command(date: str) -> None:
     """Remove the override of DATE."""
     day = _parse_day(date)
     try:
-        removed = cal.clear_override(day, by=_operator())
+        removed = deadlines.clear_override(day, by=_operator())
     except DomainError as exc:
         _fail(exc.message, EXIT_REFUSED)
     if removed:

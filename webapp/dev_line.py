@@ -19,7 +19,8 @@ import re
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from devtools.line_standin import (
     BOT_DISPLAY_NAME,
@@ -46,9 +47,6 @@ dev_line_bp = Blueprint(
 @dev_line_bp.before_request
 def _staff_only_in_production():
     """With LINE_SIMULATOR=1 in production (a demo), only a logged-in console user may use it."""
-    from flask import current_app, redirect, request, url_for
-    from flask_login import current_user
-
     if current_app.config.get("PRODUCTION") and not current_user.is_authenticated:
         if request.path.startswith("/dev/line/api/"):
             return {"error": "請先登入工作臺"}, 401

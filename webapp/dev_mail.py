@@ -5,11 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from .mailparse import MailRejected, receive_raw_mail
 
 bp = Blueprint("dev_mail", __name__, url_prefix="/dev/mail")
 
@@ -43,8 +46,6 @@ def inbox():
 
 @bp.get("/<name>")
 def show(name: str):
-    import re
-
     message = _load(name)
     body = _body(message)
     code = re.search(r"認證碼是：(\d{6})", body)
@@ -55,8 +56,6 @@ def show(name: str):
 @bp.post("/<name>/reply")
 def reply(name: str):
     """Build a reply from the recipient (or another address, to try that case) and process it."""
-    from models.inbound import MailRejected, receive_mail
-
     original = _load(name)
     answer = EmailMessage()
     answer["From"] = (request.form.get("from") or str(original["To"])).strip()[:254]
@@ -66,7 +65,7 @@ def reply(name: str):
     quoted = "\n".join("> " + line for line in _body(original).splitlines())
     answer.set_content((request.form.get("text") or "")[:5000] + "\n\n" + quoted)
     try:
-        outcome = receive_mail(answer.as_bytes())
+        outcome = receive_raw_mail(answer.as_bytes())
     except MailRejected as rejected:
         outcome = f"rejected: {rejected}"
     flash(f"回覆已送出，處理結果：{outcome}")

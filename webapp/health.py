@@ -1,6 +1,7 @@
 """GET /healthz: the database and Redis both answer, or which did not."""
 from flask import Blueprint, current_app, jsonify
 
+from jobs.queue import redis_connection
 from models import db
 
 bp = Blueprint("health", __name__)
@@ -15,8 +16,6 @@ def healthz():
     except Exception:  # noqa: BLE001
         status["db"] = "unavailable"
     try:
-        from jobs import redis_connection
-
         (current_app.extensions.get("redis") or redis_connection()).ping()
         status["redis"] = "ok"
     except Exception:  # noqa: BLE001

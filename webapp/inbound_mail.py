@@ -7,7 +7,9 @@ import time
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from models.inbound import MAX_INBOUND_BYTES, MailRejected, receive_mail
+from models.inbound import MAX_INBOUND_BYTES
+
+from .mailparse import MailRejected, receive_raw_mail
 
 bp = Blueprint("inbound_mail", __name__)
 MAILGUN_MAX_AGE = 15 * 60
@@ -53,7 +55,7 @@ def inbound():
         if not _valid_raw_signature(raw):
             abort(401)
     try:
-        outcome = receive_mail(raw)
+        outcome = receive_raw_mail(raw)
     except MailRejected as rejected:
         status = 413 if "large" in str(rejected).lower() or "size" in str(rejected).lower() else 400
         return jsonify({"outcome": "rejected", "reason": str(rejected)}), status

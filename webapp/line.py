@@ -7,8 +7,8 @@ import logging
 from flask import Blueprint, abort, current_app, request
 from linebot.v3.webhook import SignatureValidator
 
-from jobs import enqueue
 from jobs.line_events import process_line_events, store_events
+from jobs.queue import enqueue
 
 bp = Blueprint("line", __name__)
 log = logging.getLogger(__name__)

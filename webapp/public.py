@@ -12,7 +12,11 @@ import json
 from flask import Blueprint, Response, abort, render_template, request
 
 from models import settings
+from models.agencies import Agency
+from models.agency_confirmation import CO, LEAD, agencies_by_proposal
+from models.agency_confirmation import agencies_of as confirmed_roles
 from models.base import format_taipei, taipei_date, utcnow
+from models.officials import Official
 from models.proposals import PUBLISHED_STATES, REMOVAL_GROUNDS, REMOVED, SCOPES, SECONDING, STATE_LABELS, Proposal
 
 bp = Blueprint("public", __name__)
@@ -25,17 +29,12 @@ OPEN_DATA_FIELDS = [
 
 
 def agency_names() -> dict[str, str]:
-    from models.agencies import Agency
-
     return {a.code: a.name for a in Agency.select(Agency.code, Agency.name)}
 
 
 def agencies_of(proposal: Proposal, names: dict[str, str] | None = None,
                 roles: dict[str, list[str]] | None = None) -> tuple[list[str], list[str]]:
     """(lead names, co-organiser names): the confirmation's roles when recorded, else the chosen agency."""
-    from models.agency_confirmation import CO, LEAD
-    from models.agency_confirmation import agencies_of as confirmed_roles
-
     names = names if names is not None else agency_names()
     roles = roles if roles is not None else confirmed_roles(proposal.id)
     if roles[LEAD] or roles[CO]:
@@ -115,9 +114,6 @@ def proposal_page(proposal_id: int):
 
 def open_records() -> list[dict]:
     """Every published proposal as open data, in three queries whatever their number."""
-    from models.agency_confirmation import agencies_by_proposal
-    from models.officials import Official
-
     proposals = list(published().select(Proposal, Official).join(Official).order_by(Proposal.id))
     names = agency_names()
     roles = agencies_by_proposal([p.id for p in proposals])

@@ -1,47 +1,14 @@
-"""One module per flow. Each registers its postback actions and its free-text step handler here."""
+"""The conversation's flows, one module each; importing them registers their actions (`bot.registry`)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
-# postback action name -> handler(ctx, official, state, params) -> list of messages
-ACTIONS: dict[str, Callable] = {}
-# flow name -> handler(ctx, official, state, text) -> list of messages
-TEXT_STEPS: dict[str, Callable] = {}
-# chat keywords (exact, after normalising) -> postback action name
-KEYWORDS: dict[str, str] = {}
-# flow name -> reprompt(ctx, official, state) -> the current question again (after a sticker, say)
-REPROMPTS: dict[str, Callable] = {}
-
-
-def action(name: str, *keywords: str):
-    def register(fn: Callable) -> Callable:
-        ACTIONS[name] = fn
-        for word in keywords:
-            KEYWORDS[word] = name
-        return fn
-    return register
-
-
-def text_step(flow: str):
-    def register(fn: Callable) -> Callable:
-        TEXT_STEPS[flow] = fn
-        return fn
-    return register
-
-
-def reprompt(flow: str):
-    def register(fn: Callable) -> Callable:
-        REPROMPTS[flow] = fn
-        return fn
-    return register
-
-
-def load_all() -> None:
-    """Import every flow module so it registers itself."""
-    from . import menu, registration  # noqa: F401
-    for optional in ("proposing", "my_proposals", "seconding", "consulting", "recognition"):
-        try:
-            __import__(f"bot.handlers.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bot.handlers.{optional}":
-                raise
+from . import (  # noqa: F401 - each flow registers its postback actions and text steps
+    codes,  # the answer to a typed code (registration R3.2, seconding R9.3.4)
+    consulting,  # R10 policy consultations: read, give an opinion
+    menu,  # welcome, the main menu, help
+    my_proposals,  # 我的提案: withdraw, revise, co-proposer answers
+    profile,  # 我的資料 (R3, R4)
+    proposing,  # R9.1 composing and submitting a proposal
+    recognition,  # R11 consent to recognition
+    registration,  # R3 registration and email verification
+    seconding,  # R9.3 browsing and seconding
+)

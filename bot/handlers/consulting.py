@@ -20,7 +20,7 @@ from models.officials import Official, require_verified
 
 from .. import messages as m
 from ..conversation import ConversationState, clear_state, set_state
-from . import action, text_step
+from ..registry import action, text_step
 
 FLOW = "consulting"
 PER_PAGE = 9  # + one "more" bubble: a carousel holds at most 12

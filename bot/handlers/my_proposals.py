@@ -18,7 +18,7 @@ from models.proposals import (
 from .. import messages as m
 from .. import proposal_cards as cards
 from ..conversation import clear_state
-from . import action
+from ..registry import action
 from .proposing import FLOW, _begin, _menu_quick, _owned, preview
 
 # --- revising a returned proposal (R9.2.3) -----------------------------------------------------

@@ -37,13 +37,14 @@ from models.proposals import (
     missing_fields,
     set_field,
     start_draft,
-    submit,
 )
+from models.similar import find_similar
+from models.submission import submit
 
 from .. import messages as m
 from .. import proposal_cards as cards
 from ..conversation import ConversationState, clear_state, set_state
-from . import action, reprompt, text_step
+from ..registry import ACTIONS, action, reprompt, text_step
 
 FLOW = "proposing"
 TEXT_FIELDS = ("title", "content", "benefits", "evidence")
@@ -381,10 +382,6 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
 
 def similar_to(official: Official, proposal: Proposal) -> list[tuple[Proposal, float]]:
     """Similar proposals the official may see: published ones (not removed) and their own."""
-    try:
-        from models.similar import find_similar
-    except ImportError:
-        return []
     found = find_similar(proposal.title or "", proposal.content or "", limit=5, exclude_id=proposal.id)
     return [(p, score) for p, score in found
             if (p.state in PUBLISHED_STATES and p.state != REMOVED) or p.proposer_id == official.id]
@@ -431,8 +428,7 @@ def ask_discard(ctx, official, state, params):
     if isinstance(proposal, list):
         return proposal
     if proposal.state != DRAFT:
-        from .my_proposals import ask_withdraw  # local: my_proposals imports this module
-        return ask_withdraw(ctx, official, state, {"p": proposal.id})
+        return ACTIONS["prop.withdraw"](ctx, official, state, {"p": proposal.id})  # my_proposals (R9.2.4)
     _goto(state, proposal, "discard")
     return [m.text(cards.DISCARD_ASK.format(title=proposal.title or "尚未填主題"), quick=[
         _pb(state, "確定放棄", "prop.discard_ok"), m.quick_postback("返回預覽", "prop.preview")])]

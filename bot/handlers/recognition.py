@@ -8,7 +8,7 @@ from __future__ import annotations
 from models.recognition import CONSENT_ACTION, MSG, answer_consent, answer_text
 
 from .. import messages as m
-from . import action
+from ..registry import action
 
 NOT_ASKED = MSG["not_asked"]
 

@@ -1,7 +1,9 @@
 """Registration (R3.0–R3.2): one question at a time, a summary to correct, then the emailed code."""
 from __future__ import annotations
 
+from models.agencies import get_agency, search_agencies
 from models.base import DomainError, format_taipei
+from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, Official
 from models.registration import missing_fields, request_email_verification, update_profile
 from models.verification import CODE_TTL
@@ -9,7 +11,8 @@ from models.verification import CODE_TTL
 from .. import messages as m
 from .. import texts
 from ..conversation import ConversationState, set_state
-from . import action, reprompt, text_step
+from ..registry import FIELD_SAVED, action, reprompt, text_step
+from .codes import after_code
 
 FLOW = "registration"
 ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code"]
@@ -35,8 +38,6 @@ def ask(field: str, official: Official) -> list[dict]:
 def agency_label(code: str | None) -> str:
     if not code:
         return "（未填）"
-    from models.agencies import get_agency
-
     agency = get_agency(code)
     return agency.name if agency else code
 
@@ -87,9 +88,7 @@ def choose_display(ctx, official, state, params):
         return start(ctx, official, state, {})
     update_profile(official, "display_choice", params.get("v", ""), ctx.allowed_domains)
     if state.flow == "profile":
-        from .menu import after_profile_edit
-
-        return after_profile_edit(ctx, official, state, "display_choice")
+        return FIELD_SAVED["profile"](ctx, official, state, "display_choice")
     return next_step(ctx, official, state)
 
 
@@ -99,9 +98,7 @@ def choose_agency(ctx, official, state, params):
         return start(ctx, official, state, {})
     update_profile(official, "agency_code", params.get("code", ""), ctx.allowed_domains)
     if state.flow == "profile":
-        from .menu import after_profile_edit
-
-        return after_profile_edit(ctx, official, state, "agency_code")
+        return FIELD_SAVED["profile"](ctx, official, state, "agency_code")
     return next_step(ctx, official, state)
 
 
@@ -146,8 +143,6 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
     if field == "display_choice":
         return ask(field, official)
     if field == "agency_code":
-        from models.agencies import search_agencies
-
         found = search_agencies(text, limit=12)
         if not found:
             return [m.text(texts.REG_AGENCY_NONE.format(q=text.strip()[:30]), quick=_cancel_quick())]
@@ -163,12 +158,8 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
 def on_text(ctx, official, state, text):
     step = state.step
     if step == "code":
-        from models.verification import confirm_typed_code
-
         word = text.strip()
         if word.isdigit():
-            from ..dispatch import after_code
-
             return after_code(official, state, confirm_typed_code(official, word, ctx.now))
         return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
     if step == "summary" or step not in ORDER:

@@ -2,7 +2,7 @@
 
 Postbacks: `sec.browse&page=N&order=new|close&q=KEYWORD`, `sec.search` (the next text is the
 keyword), `sec.view&p=ID`, `sec.ask&p=ID`, `sec.confirm&p=ID&notify=0|1`. The typed code itself is
-routed by bot.dispatch to `verification.confirm_typed_code`, whose confirmer is in models.seconds.
+routed by bot.dispatch to `models.codes.confirm_typed_code`, whose table names `seconds.confirm_second`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from models.verification import CODE_TTL
 
 from .. import messages as m
 from ..conversation import clear_state, set_state
-from . import action, text_step
+from ..registry import action, text_step
 
 PER_PAGE = 9  # + one "more" bubble: a carousel holds at most 12
 MAX_BUBBLE_BYTES = 25_000  # LINE refuses a bubble over 30 KB; keep a margin

@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import UserMixin, current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
 from models.staff import ROLE_OPS, Staff, authenticate, load_staff, locked_out, normalize_email
 
-from . import bp
+from .blueprint import bp
 from .forms import LoginForm
 
 __all__ = ["agency_scope", "current_staff", "ops_required", "restrict_to_agency", "roles_required",
@@ -53,9 +53,30 @@ MSG = {
 
 # --- who is logged in ---------------------------------------------------------------------------
 
-def load_user(user_id: str) -> Staff | None:
+class ConsoleUser(UserMixin):
+    """Flask-Login's view of a staff account: the domain's `Staff` knows nothing of sessions.
+
+    Templates read the account's attributes through it (`current_user.name`, `.role`).
+    """
+
+    def __init__(self, staff: Staff) -> None:
+        self.staff = staff
+
+    def get_id(self) -> str:
+        return str(self.staff.id)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.staff.is_active
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.staff, name)
+
+
+def load_user(user_id: str) -> ConsoleUser | None:
     """Flask-Login's user loader: the active staff account with this id."""
-    return load_staff(user_id)
+    staff = load_staff(user_id)
+    return ConsoleUser(staff) if staff is not None else None
 
 
 def current_staff() -> Staff | None:
@@ -63,7 +84,7 @@ def current_staff() -> Staff | None:
     if not current_user.is_authenticated:
         return None
     user = current_user._get_current_object()
-    return user if isinstance(user, Staff) else None
+    return user.staff if isinstance(user, ConsoleUser) else None
 
 
 def staff_required(view: F) -> F:
@@ -206,7 +227,7 @@ def login():
             if staff is not None:
                 limiter.succeeded(email, ip)
                 session.clear()  # a fresh session for the new login
-                login_user(staff)
+                login_user(ConsoleUser(staff))
                 flash(MSG["welcome"].format(name=staff.name), "success")
                 return redirect(safe_next(form.next.data) or url_for("console.home"))
             error, status = MSG["login_failed"], 401

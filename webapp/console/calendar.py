@@ -1,6 +1,6 @@
 """Working-day overrides from the console (R2.3): typhoon closures and extra make-up days.
 
-Every change recomputes the open clocks at once (models.calendar notifies the domain modules).
+Every change recomputes the open clocks at once (models.deadlines.RECOMPUTATIONS).
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from models import calendar
+from models import calendar, deadlines
 from models.base import DomainError
 
-from . import bp
 from .auth import current_staff, ops_required, staff_required
+from .blueprint import bp
 
 
 class OverrideForm(FlaskForm):
@@ -54,7 +54,7 @@ def calendar_add():
     form = OverrideForm()
     if form.validate_on_submit():
         try:
-            calendar.add_override(form.day.data, form.kind.data, form.reason.data, by=current_staff().actor)
+            deadlines.add_override(form.day.data, form.kind.data, form.reason.data, by=current_staff().actor)
             flash(f"已設定 {form.day.data:%Y-%m-%d} 為「{calendar.KINDS[form.kind.data]}」，所有未到期的期限已重新計算。",
                   "success")
         except DomainError as error:
@@ -76,7 +76,7 @@ def calendar_clear(day: str):
         flash("日期格式不正確。", "error")
         return redirect(url_for("console.calendar_page"))
     if form.validate_on_submit():
-        if calendar.clear_override(parsed, by=current_staff().actor):
+        if deadlines.clear_override(parsed, by=current_staff().actor):
             flash(f"已移除 {parsed:%Y-%m-%d} 的設定，所有未到期的期限已重新計算。", "success")
         else:
             flash("這一天沒有設定。", "warning")

@@ -19,8 +19,8 @@ from models.base import DomainError
 from models.calendar import today_taipei
 from models.proposals import Proposal
 
-from . import bp
 from .auth import agency_scope, current_staff, ops_required, staff_required
+from .blueprint import bp
 
 REQUIRED = "此欄位必填。"
 

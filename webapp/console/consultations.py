@@ -26,8 +26,8 @@ from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
-from . import bp
 from .auth import agency_scope, current_staff, ops_required, staff_required
+from .blueprint import bp
 
 REQUIRED = "此欄位必填。"
 

@@ -22,8 +22,8 @@ from models.staff import (
     view_personal_data,
 )
 
-from . import bp
 from .auth import client_ip, current_staff, ops_required
+from .blueprint import bp
 from .forms import BlockForm, RevealPersonalDataForm, UnblockForm
 
 PER_PAGE = 25

@@ -15,8 +15,8 @@ from models.calendar import today_taipei
 from models.recognition import annual_figures
 from webapp.public import csv_safe
 
-from . import bp
 from .auth import ops_required
+from .blueprint import bp
 
 FIRST_YEAR = 2018  # the regulation (作業規範) dates from 2018-07-12
 CSV_COLUMNS = [

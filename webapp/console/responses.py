@@ -25,8 +25,9 @@ from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.proposals import ESTABLISHED, RESPONDED, Proposal
 
-from . import bp
 from .auth import agency_scope, current_staff, staff_required
+from .blueprint import bp
+from .review import history
 
 REQUIRED = "此欄位必填。"
 
@@ -161,8 +162,6 @@ def _event_detail(event: AuditEvent) -> str:
 
 def _history(proposal: Proposal) -> list[dict]:
     """The review history, with this area's actions labelled and described."""
-    from .review import history
-
     events = list(AuditEvent.select().where((AuditEvent.subject_type == "proposal") & (AuditEvent.subject_id == proposal.id))
                   .order_by(AuditEvent.created_at, AuditEvent.id))
     rows = history(proposal)

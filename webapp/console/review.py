@@ -24,10 +24,12 @@ from models.events import AuditEvent
 from models.officials import Official
 from models.outbox import unit_of_work
 from models.proposals import REMOVAL_GROUNDS, Proposal
+from models.similar import find_similar
 from models.staff import Staff
 
-from . import bp
 from .auth import current_staff, ops_required
+from .blueprint import bp
+from .confirmations import request_forms
 
 REQUIRED = "此欄位必填。"
 
@@ -121,13 +123,7 @@ def _proposal_or_404(proposal_id: int) -> Proposal:
 
 
 def _similar(proposal: Proposal) -> list[tuple[Proposal, float]]:
-    """Similar proposals with their score (0–1), when the similarity module exists (R9.1.4)."""
-    try:
-        from models.similar import find_similar
-    except ModuleNotFoundError as exc:
-        if exc.name != "models.similar":
-            raise
-        return []
+    """Similar proposals with their score (0–1) (R9.1.4)."""
     return find_similar(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
 
 
@@ -197,8 +193,6 @@ def history(proposal: Proposal) -> list[dict]:
 
 def render_detail(proposal: Proposal, status: int = 200, **given):
     """The detail page (also used by the confirmation forms when they come back with errors)."""
-    from .confirmations import request_forms
-
     today = today_taipei()
     page = render_template(
         "console/review_detail.html", proposal=proposal, proposer_name=proposal.proposer.display_name,

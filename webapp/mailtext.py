@@ -1,44 +1,26 @@
-"""Reading one inbound email (a reply to a verification or seconding mail, R3.2, R9.3.4).
+"""Decoding the text of one inbound email: charsets, HTML, MIME parts, and the quoted original cut off.
 
-Pure: bytes in, an `InboundMessage` out, no database. Mail is hostile input: anything that is not
-a message with a From address raises `MailRejected`; nothing else escapes.
+Pure and defensive: mail is hostile input, so every step is capped (parts, depth, characters).
 """
 from __future__ import annotations
 
 import codecs
 import contextlib
-import hashlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.header import decode_header
 from email.message import Message
-from email.policy import compat32
-from email.utils import getaddresses
 from html.parser import HTMLParser
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 10 * 1024 * 1024
 MAX_PARTS = 200
 MAX_DEPTH = 20
 MAX_TEXT_CHARS = 100_000
-MAX_BODY_CHARS = 1_000_000  # what is read of the chosen body part; a reply's new text is at its top
-# Caps that keep hostile headers from costing seconds of CPU (decode_header and getaddresses are slow on junk).
+# Caps that keep hostile headers from costing seconds of CPU (decode_header is slow on junk).
 MAX_SUBJECT_CHARS = 4096
-MAX_ADDRESS_HEADER_CHARS = 64 * 1024
-MAX_ADDRESSES = 2000
-
-RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
-AUTO_PRECEDENCE = {"bulk", "junk", "auto_reply", "list"}
-DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster"}
-
-TOKEN_RE = re.compile(r"^verify\+([A-Za-z0-9_-]{8,64})$", re.IGNORECASE)
-HEADER_NAME_RE = re.compile(rb"^[!-9;-~]+[ \t]*:")
-CODE_RE = re.compile(r"(?<![0-9A-Za-z])(?<![0-9][.,])([0-9]{6})(?![0-9A-Za-z])")
-
+MAX_BODY_CHARS = 1_000_000  # what is read of the chosen body part; a reply's new text is at its top
 # Labels MUAs put on the charsets they mean; each maps to a Python codec that is a superset.
 CHARSET_ALIASES = {
     "big5": "cp950", "x-big5": "cp950", "big-5": "cp950", "cn-big5": "cp950", "big5-eten": "cp950",
@@ -48,29 +30,6 @@ CHARSET_ALIASES = {
     "us-ascii": "utf-8", "ascii": "utf-8", "unknown-8bit": "utf-8", "x-unknown": "utf-8", "8bit": "utf-8",
 }
 FALLBACK_CHARSETS = ("utf-8", "cp950", "gb18030")
-
-
-class MailRejected(Exception):
-    """The input is not a message this service can act on; `reason` is a short code for logs."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class InboundMessage:
-    message_id: str
-    from_address: str
-    recipients: list[str] = field(default_factory=list)
-    reply_tokens: list[str] = field(default_factory=list)
-    subject: str = ""
-    text: str = ""
-    is_auto_reply: bool = False
-    # The receiving mail server said the From failed DMARC (Authentication-Results): not trusted.
-    sender_unauthenticated: bool = False
-    references: list[str] = field(default_factory=list)  # In-Reply-To, then References
 
 
 # ---------------------------------------------------------------- decoding
@@ -127,75 +86,6 @@ def decode_header_text(value: str) -> str:
     except Exception:  # noqa: BLE001 -- malformed encoded words: show what was sent
         return _clean_line(ascii_value)
 
-
-def _headers(msg: Message, name: str) -> list[str]:
-    wanted = name.lower()
-    return [value for key, value in msg.raw_items() if key.lower() == wanted and isinstance(value, str)]
-
-
-def _first_header(msg: Message, name: str) -> str | None:
-    values = _headers(msg, name)
-    return values[0] if values else None
-
-
-def _addresses(values: list[str]) -> list[str]:
-    """addr-specs in these address headers, original case, syntactically plausible only."""
-    found: list[str] = []
-    for value in values:
-        if len(found) >= MAX_ADDRESSES:
-            break
-        if len(value) > MAX_ADDRESS_HEADER_CHARS:  # keep whole addresses only
-            value = value[:MAX_ADDRESS_HEADER_CHARS].rpartition(",")[0]
-        text = re.sub(r"\r?\n[ \t]+", " ", value)
-        text = _raw_bytes(text).decode("utf-8", errors="replace")
-        try:
-            pairs = getaddresses([text])
-        except Exception:  # noqa: BLE001 -- an unparseable header simply holds no address
-            pairs = []
-        for _name, addr in pairs:
-            addr = addr.strip()
-            local, at, domain = addr.rpartition("@")
-            if not at or not local or not domain or len(addr) > 254:
-                continue
-            if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in addr):
-                continue
-            found.append(addr)
-    return found[:MAX_ADDRESSES]
-
-
-def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def _message_ids(value: str) -> list[str]:
-    text = _raw_bytes(re.sub(r"\s+", " ", value)).decode("utf-8", errors="replace")
-    ids = [m.strip() for m in re.findall(r"<([^<>]*)>", text)]
-    if not ids:
-        ids = text.split()
-    return [i for i in (re.sub(r"[\s\x00-\x1f\x7f]", "", i) for i in ids) if i and len(i) <= 500]
-
-
-# ---------------------------------------------------------------- auto replies and bounces
-
-
-def _is_auto_reply(msg: Message, from_address: str) -> bool:
-    auto = _first_header(msg, "Auto-Submitted")
-    if auto is not None and auto.split(";")[0].strip().lower() not in ("no", ""):
-        return True
-    if _first_header(msg, "X-Autoreply") is not None or _first_header(msg, "X-Autorespond") is not None:
-        return True
-    precedence = (_first_header(msg, "Precedence") or "").strip().lower()
-    if precedence in AUTO_PRECEDENCE:
-        return True
-    if any(v.strip() == "<>" for v in _headers(msg, "Return-Path")):
-        return True
-    if from_address.partition("@")[0] in DAEMON_LOCAL_PARTS:
-        return True
-    content_type = (_first_header(msg, "Content-Type") or "").lower()
-    return content_type.split(";")[0].strip() == "multipart/report"
-
-
-# ---------------------------------------------------------------- the body
 
 
 class _HTMLText(HTMLParser):
@@ -266,6 +156,16 @@ def html_to_text(html: str) -> str:
         parser.feed(html)
         parser.close()
     return parser.text()
+
+
+def _headers(msg: Message, name: str) -> list[str]:
+    wanted = name.lower()
+    return [value for key, value in msg.raw_items() if key.lower() == wanted and isinstance(value, str)]
+
+
+def _first_header(msg: Message, name: str) -> str | None:
+    values = _headers(msg, name)
+    return values[0] if values else None
 
 
 def _is_attachment(part: Message) -> bool:
@@ -385,85 +285,3 @@ def strip_quoted(text: str) -> str:
 
 
 # ---------------------------------------------------------------- the entry points
-
-
-def _looks_like_message(raw: bytes) -> bool:
-    head = raw.lstrip(b"\r\n")
-    first = head.split(b"\n", 1)[0]
-    if first.startswith(b"From ") and b"\n" in head:  # mbox envelope line
-        first = head.split(b"\n", 2)[1]
-    header_end = re.search(rb"\r?\n\r?\n", head)
-    header = head[:header_end.start()] if header_end else head
-    return bool(HEADER_NAME_RE.match(first)) and b"\x00" not in header
-
-
-def parse_inbound(raw: bytes, max_bytes: int = MAX_BYTES) -> InboundMessage:
-    """Parse one raw RFC 822 message; raises MailRejected for oversized, unparseable or sender-less input."""
-    try:
-        return _parse(raw, max_bytes)
-    except MailRejected:
-        raise
-    except Exception as exc:  # noqa: BLE001 -- hostile input must never surface as anything but a rejection
-        log.exception("inbound mail could not be read")
-        raise MailRejected("not_a_message", f"unreadable ({type(exc).__name__})") from None
-
-
-def _parse(raw: bytes, max_bytes: int) -> InboundMessage:
-    if isinstance(raw, (bytearray, memoryview)):
-        raw = bytes(raw)
-    if not isinstance(raw, bytes):
-        raise MailRejected("not_a_message", "expected bytes")
-    if len(raw) > max_bytes:
-        raise MailRejected("too_large", f"{len(raw)} bytes > {max_bytes}")
-    if not raw.strip() or not _looks_like_message(raw):
-        raise MailRejected("not_a_message", "no header section")
-    msg = message_from_bytes(raw, policy=compat32)
-    if not list(msg.raw_items()):
-        raise MailRejected("not_a_message", "no headers")
-
-    senders = _addresses(_headers(msg, "From"))
-    if not senders:
-        raise MailRejected("missing_from", "no From address")
-    from_address = senders[0].lower()
-
-    message_ids = _message_ids(_first_header(msg, "Message-ID") or "")
-    message_id = message_ids[0] if message_ids else "sha256:" + hashlib.sha256(raw).hexdigest()
-
-    # Each header capped on its own: a huge To must not push the Delivered-To that carries the token out.
-    original_recipients = _dedupe([a for name in RECIPIENT_HEADERS for a in _addresses(_headers(msg, name))])
-    tokens = []
-    for addr in original_recipients:
-        match = TOKEN_RE.match(addr.rpartition("@")[0])
-        if match:
-            tokens.append(match.group(1))
-
-    references = []
-    for name in ("In-Reply-To", "References"):
-        for value in _headers(msg, name):
-            references.extend(_message_ids(value))
-
-    try:
-        text = strip_quoted(_body_text(msg))[:MAX_TEXT_CHARS]
-    except RecursionError:
-        text = ""
-
-    return InboundMessage(
-        message_id=message_id,
-        from_address=from_address,
-        recipients=_dedupe([a.lower() for a in original_recipients]),
-        reply_tokens=_dedupe(tokens),
-        subject=decode_header_text(_first_header(msg, "Subject") or ""),
-        text=text,
-        is_auto_reply=_is_auto_reply(msg, from_address),
-        sender_unauthenticated=any(re.search(r"\bdmarc\s*=\s*fail\b", v, re.IGNORECASE)
-                                   for v in _headers(msg, "Authentication-Results")),
-        references=_dedupe(references),
-    )
-
-
-def find_code(text: str) -> str | None:
-    """The first standalone 6-digit code in the text (full-width digits too), or None."""
-    if not text:
-        return None
-    match = CODE_RE.search(unicodedata.normalize("NFKC", text))
-    return match.group(1) if match else None

@@ -1,0 +1,56 @@
+"""The deadlines, as two tables read top to bottom.
+
+- `SWEEP_STEPS`: what the sweep applies once a minute, in this order, each with its rule. Every
+  step takes `now`, is idempotent and takes row locks, so two sweeps at once never double an action.
+- `RECOMPUTATIONS`: the open clocks moved when the office calendar changes (R2.3: an operator's
+  closure or make-up day counts at once for every clock not yet expired).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from . import agency_confirmation, calendar, consultations, proposals, responses, seconds
+from .calendar import CalendarOverride
+from .outbox import unit_of_work
+
+# (rule, recompute()) — run in the transaction of every calendar change, and by the sweep.
+RECOMPUTATIONS: list[tuple[str, Callable[[], object]]] = [
+    ("R9.2.1", proposals.recompute_review_clocks),  # review by the operations team
+    ("R9.2.5", agency_confirmation.recompute_due),  # agency confirmation
+    ("R9.4.4", responses.recompute_due),  # agency response and its extension
+    ("R10.2", consultations.recompute_due),  # consultation summary and its extension
+]
+
+
+def recompute_open_clocks(now: dt.datetime | None = None) -> int:
+    """Every recomputation again: a clock computed in another process in the seconds before it saw
+    a new override is corrected too. Returns how many recomputations ran."""
+    for _rule, recompute in RECOMPUTATIONS:
+        recompute()
+    return len(RECOMPUTATIONS)
+
+
+# (rule, step name, step(now) -> number of actions taken), in the order the sweep runs them.
+SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
+    ("R2.3", "recompute_open_clocks", recompute_open_clocks),
+    ("R9.2.1", "review_overdue_reminders", proposals.remind_overdue_reviews),
+    ("R9.2.5", "agency_deemed_confirmations", agency_confirmation.deem_confirmed),
+    ("R9.3.3", "establishment_notices", seconds.send_establishment_notices),
+    ("R9.3.2", "lapse_seconding", seconds.lapse_seconding),
+    ("R9.4.4", "response_reminders", responses.remind_responses),
+    ("R10.1.4", "consultations_close", consultations.close_due),
+    ("R10.2", "consultation_summary_reminders", consultations.remind_overdue_summaries),
+]
+
+
+def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) -> CalendarOverride:
+    """An operator closes a day or adds a working day (R2.3); every open clock moves in the same transaction."""
+    with unit_of_work():
+        return calendar.add_override(day, kind, reason, by, recompute=recompute_open_clocks)
+
+
+def clear_override(day: dt.date, by: str | None = None) -> bool:
+    """An operator withdraws an override (R2.3); every open clock moves back in the same transaction."""
+    with unit_of_work():
+        return calendar.clear_override(day, by, recompute=recompute_open_clocks)

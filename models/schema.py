@@ -1,0 +1,54 @@
+"""The schema: every table of the domain, in an order that satisfies foreign keys.
+
+The bot's own conversation table is not the domain's: the app factory adds it (`extra`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .agencies import Agency
+from .agency_confirmation import AgencyAssignment
+from .base import BaseModel, db, is_postgres
+from .calendar import CalendarOverride
+from .consultations import Consultation, Opinion
+from .events import AuditEvent, InboundMail, LineEvent
+from .migrations import apply_upgrades
+from .officials import Official
+from .outbox import Outbox
+from .proposals import CoProposer, Proposal
+from .recognition import RecognitionConsent
+from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
+from .seconds import Second, SecondRequest
+from .similar import ensure_search_index
+from .staff import PersonalDataAccess, Staff
+from .verification import VerificationCode
+
+TABLES: list[type[BaseModel]] = [
+    Agency,
+    CalendarOverride,
+    Official,
+    VerificationCode,
+    Outbox,
+    LineEvent, InboundMail, AuditEvent,
+    Staff, PersonalDataAccess,
+    Proposal, CoProposer,
+    AgencyAssignment,
+    Second, SecondRequest,
+    AgencyResponse, Extension, Meeting, ResponseMerge,
+    RecognitionConsent,
+    Consultation, Opinion,
+]
+
+
+def all_models(extra: Sequence[type[BaseModel]] = ()) -> list[type[BaseModel]]:
+    """Every table (the domain's, then `extra`)."""
+    return [*TABLES, *extra]
+
+
+def create_tables(extra: Sequence[type[BaseModel]] = ()) -> None:
+    """Create every missing table and index (idempotent), then apply in-place upgrades."""
+    if is_postgres():
+        db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    db.create_tables(all_models(extra), safe=True)
+    apply_upgrades()
+    ensure_search_index()  # PostgreSQL: the similar-proposal key column and its GIN index (R9.1.4)
