@@ -11,7 +11,7 @@ from bot.context import BotContext
 from bot.dispatch import handle_event
 from bot.line_api import reply_messages
 from models.base import db, is_postgres, utcnow
-from models.events import LineEvent
+from models.events import DONE, EVENT_STATES, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
 from .queue import app_context, enqueue
@@ -31,9 +31,8 @@ def process_line_events(event_row_ids: list[int]) -> list[str]:
 def process_line_event(event_row_id: int) -> str:
     """Handle the event once: claim the row, run the bot, reply (or push when the token has expired)."""
     with app_context() as app:
-        claimed = (LineEvent.update(status="processing", attempts=LineEvent.attempts + 1, claimed_at=utcnow())
-                   .where((LineEvent.id == event_row_id) & (LineEvent.status.in_(("pending", "queued"))))
-                   .execute())
+        claimed = EVENT_STATES.move(LineEvent, LineEvent.id == event_row_id, PROCESSING,
+                                    attempts=LineEvent.attempts + 1, claimed_at=utcnow())
         if not claimed:
             return "skipped"
         row = LineEvent.get_by_id(event_row_id)
@@ -43,9 +42,10 @@ def process_line_event(event_row_id: int) -> str:
             ctx = BotContext.from_config(app.config, user_id)
             with unit_of_work():  # the conversation's changes and "done" commit together, or neither
                 replies = handle_event(event, ctx)
-                LineEvent.update(status="done", processed_at=utcnow()).where(LineEvent.id == row.id).execute()
+                EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow())
         except Exception as exc:
-            LineEvent.update(status="pending", last_error=type(exc).__name__).where(LineEvent.id == row.id).execute()
+            EVENT_STATES.move(LineEvent, LineEvent.id == row.id, PENDING, from_states=[PROCESSING],
+                              last_error=type(exc).__name__)
             log.exception("LINE event %s failed", row.id)
             raise
         if replies:
@@ -133,8 +133,7 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
                 claimed = [(r.id, r.user_id) for r in LineEvent.select(LineEvent.id, LineEvent.user_id)
                            .where((LineEvent.status == "pending") & (LineEvent.attempts == 0))
                            .order_by(LineEvent.id).limit(limit)]
-                LineEvent.update(status="queued", claimed_at=utcnow()).where(
-                    LineEvent.id.in_([i for i, _ in claimed])).execute()
+                EVENT_STATES.move(LineEvent, LineEvent.id.in_([i for i, _ in claimed]), QUEUED, claimed_at=utcnow())
         if not claimed:
             return total
         by_user: dict[str, list[int]] = {}
@@ -156,4 +155,4 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
 def _enqueue_batch(enqueue, ids: list[int]) -> None:
     if not enqueue(process_line_events, list(ids), job_id=f"line-events-{ids[0]}-{ids[-1]}"):
         # Redis refused: leave them for the next dispatch or the sweep.
-        LineEvent.update(status="pending").where(LineEvent.id.in_(ids) & (LineEvent.status == "queued")).execute()
+        EVENT_STATES.move(LineEvent, LineEvent.id.in_(ids), PENDING, from_states=[QUEUED])

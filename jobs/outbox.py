@@ -9,7 +9,7 @@ from flask_mail import Message
 
 from bot.line_api import push_messages
 from models.base import utcnow
-from models.outbox import GIVE_UP_AFTER, Outbox
+from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
 
 from .queue import app_context, enqueue
 
@@ -27,7 +27,7 @@ def send_outbox(outbox_id: int) -> str:
     """Send the row unless it was sent already; a failure is recorded and re-raised so RQ retries it."""
     with app_context() as app:
         row = Outbox.get_or_none(Outbox.id == outbox_id)
-        if row is None or row.status == "sent":
+        if row is None or row.status == SENT:
             return "skipped"
         try:
             if row.channel == "mail":
@@ -39,14 +39,15 @@ def send_outbox(outbox_id: int) -> str:
             backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
             given_up = utcnow() - row.created_at > GIVE_UP_AFTER
             (Outbox.update(attempts=attempts, last_error=type(exc).__name__,  # no message text: it may hold an address
-                           status="failed" if given_up else "pending",
                            next_attempt_at=utcnow() + backoff)
              .where(Outbox.id == row.id).execute())
+            if given_up:
+                OUTBOX_STATES.move(Outbox, Outbox.id == row.id, FAILED)
             log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
             if given_up:
                 log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
             return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
-        Outbox.update(status="sent", sent_at=utcnow(), attempts=row.attempts + 1).where(Outbox.id == row.id).execute()
+        OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
         return "sent"
 
 

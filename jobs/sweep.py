@@ -12,7 +12,7 @@ import logging
 from models import settings
 from models.base import utcnow
 from models.deadlines import SWEEP_STEPS
-from models.events import LineEvent
+from models.events import EVENT_STATES, FAILED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import Outbox, queue_mail, unit_of_work
 
 from .line_events import process_line_event
@@ -56,8 +56,7 @@ def requeue_line_events(now: dt.datetime) -> int:
     """Events stored but never processed (the enqueue failed, or a worker died mid-way)."""
     # Stuck means taken long ago and never finished (a worker died): counted from the claim, not
     # from arrival, or a backlog would hand running events out a second time.
-    LineEvent.update(status="pending").where(
-        (LineEvent.status.in_(("processing", "queued"))) & (LineEvent.claimed_at <= now - STUCK_AFTER)).execute()
+    EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - STUCK_AFTER, PENDING, from_states=[PROCESSING, QUEUED])
     ids = [row.id for row in LineEvent.select(LineEvent.id).where(
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
         & (LineEvent.attempts < 5)).order_by(LineEvent.id).limit(500)]
@@ -71,8 +70,7 @@ def _give_up_line_events(now: dt.datetime) -> None:
     """An event that failed five times is not retried again: it is marked failed and ops are told once."""
     for event in LineEvent.select().where((LineEvent.status == "pending") & (LineEvent.attempts >= 5)).limit(100):
         with unit_of_work():
-            if not LineEvent.update(status="failed").where(
-                    (LineEvent.id == event.id) & (LineEvent.status == "pending")).execute():
+            if not EVENT_STATES.move(LineEvent, LineEvent.id == event.id, FAILED):
                 continue
             log.error("LINE event %s given up after %s attempts (%s)", event.id, event.attempts, event.last_error)
             queue_mail(settings.OPS_NOTIFY_EMAIL, f"【政策參與平臺】LINE 訊息處理失敗（事件 {event.id}）",

@@ -24,6 +24,7 @@ from .events import record
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, SECONDING, Proposal, change_agency, lock
+from .states import Transitions
 
 LEAD = "lead"
 CO = "co"
@@ -36,6 +37,11 @@ DECLINED = "declined"
 REDIRECTED = "redirected"
 STATUS_LABELS = {PENDING: "待回覆", CONFIRMED: "已確認", DEEMED: "逾期視為確認", DECLINED: "非本機關業務",
                  REDIRECTED: "應由所屬機關辦理"}
+ASSIGNMENT_STATES = Transitions("機關確認", {
+    PENDING: {CONFIRMED, DEEMED, DECLINED, REDIRECTED},  # the agency answers, or the clock decides (R9.2.5)
+    DECLINED: {CONFIRMED}, REDIRECTED: {CONFIRMED},  # settled: the agency keeps it after all (R9.2.5(4))
+    CONFIRMED: set(), DEEMED: set(),
+}, STATUS_LABELS)
 RESPONSIBLE_STATUSES = {PENDING, CONFIRMED, DEEMED}  # the agency holds (or will hold) the proposal
 DOUBT_STATUSES = {DECLINED, REDIRECTED}  # settled by the team and the agency together (R9.2.5(4))
 
@@ -323,11 +329,13 @@ def settle(assignment_id: int, actor: str, outcome: str, note: str, now: dt.date
         assignment = _get(assignment_id)
         lock(assignment.proposal_id)  # serialises with role changes on the same proposal
         changes = {"settled_at": now, "settled_by": actor, "settle_note": note}
+        unsettled_doubt = (AgencyAssignment.id == assignment.id) & AgencyAssignment.settled_at.is_null()
         if outcome == "keep":
-            changes["status"] = CONFIRMED
-        updated = (AgencyAssignment.update(**changes)
-                   .where((AgencyAssignment.id == assignment.id) & AgencyAssignment.status.in_(DOUBT_STATUSES)
-                          & AgencyAssignment.settled_at.is_null()).execute())
+            updated = ASSIGNMENT_STATES.move(AgencyAssignment, unsettled_doubt, CONFIRMED, from_states=DOUBT_STATUSES,
+                                             **changes)
+        else:  # released: the status stays the agency's answer; the team asks another agency
+            updated = (AgencyAssignment.update(**changes)
+                       .where(unsettled_doubt & AgencyAssignment.status.in_(DOUBT_STATUSES)).execute())
         if not updated:
             fresh = _get(assignment_id)
             if fresh.settled_at:
@@ -374,9 +382,9 @@ def answer(assignment_id: int, by: str, decision: str, note: str = "", redirect_
         raise _refusal(_get(assignment_id))
     status = DECISIONS[decision]
     with unit_of_work():
-        updated = (AgencyAssignment.update(status=status, answered_at=now, answered_by=by[:128], note=note or None,
-                                           redirect_agency_code=redirect_code)
-                   .where((AgencyAssignment.id == assignment.id) & (AgencyAssignment.status == PENDING)).execute())
+        updated = ASSIGNMENT_STATES.move(AgencyAssignment, AgencyAssignment.id == assignment.id, status,
+                                         from_states=[PENDING], answered_at=now, answered_by=by[:128],
+                                         note=note or None, redirect_agency_code=redirect_code)
         if not updated:
             raise _refusal(_get(assignment_id))
         assignment = _get(assignment_id)
@@ -406,9 +414,9 @@ def _mail_doubt(assignment: AgencyAssignment, decision: str, now: dt.datetime) -
 def deem(assignment_id: int, now: dt.datetime, actor: str = "system:sweep") -> bool:
     """One pending assignment past its last day becomes 'deemed' (once, however many callers race)."""
     with unit_of_work():
-        claimed = (AgencyAssignment.update(status=DEEMED, answered_at=now, answered_by=actor)
-                   .where((AgencyAssignment.id == assignment_id) & (AgencyAssignment.status == PENDING)
-                          & (AgencyAssignment.due < taipei_date(now))).execute())
+        claimed = ASSIGNMENT_STATES.move(
+            AgencyAssignment, (AgencyAssignment.id == assignment_id) & (AgencyAssignment.due < taipei_date(now)),
+            DEEMED, answered_at=now, answered_by=actor)
         if not claimed:
             return False
         assignment = _get(assignment_id)

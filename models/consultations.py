@@ -40,6 +40,7 @@ from .officials import Official, clean_text
 from .outbox import queue_mail, unit_of_work
 from .proposals import SCOPES
 from .staff import Staff, can_access_agency
+from .states import Transitions
 
 DRAFT = "draft"
 OPEN = "open"
@@ -47,7 +48,8 @@ CLOSED = "closed"
 SUMMARISED = "summarised"
 
 STATE_LABELS = {DRAFT: "草稿", OPEN: "徵詢中", CLOSED: "已結束，綜整回應中", SUMMARISED: "已綜整回應"}
-TRANSITIONS = {DRAFT: {OPEN}, OPEN: {CLOSED}, CLOSED: {SUMMARISED}, SUMMARISED: set()}
+CONSULTATION_STATES = Transitions("諮詢", {DRAFT: {OPEN}, OPEN: {CLOSED}, CLOSED: {SUMMARISED}, SUMMARISED: set()},
+                                  STATE_LABELS)
 PUBLISHED_STATES = {OPEN, CLOSED, SUMMARISED}  # shown on public pages and in open data
 
 BASES = {  # R10.1.1–R10.1.3: why the agency consults
@@ -238,10 +240,10 @@ def _move(consultation: Consultation, new_state: str | None, now: dt.datetime, e
           **changes) -> None:
     """Change the row (and its state, unless None) if nobody changed it since it was read."""
     _check_version(consultation, expected_version)
-    if new_state is not None and new_state not in TRANSITIONS.get(consultation.state, set()):
-        raise DomainError(MSG["bad_transition"].format(state=consultation.state_label, new=STATE_LABELS[new_state]),
-                          "bad_transition")
     if new_state is not None:
+        if not CONSULTATION_STATES.allowed(consultation.state, new_state):
+            raise DomainError(MSG["bad_transition"].format(state=consultation.state_label, new=STATE_LABELS[new_state]),
+                              "bad_transition")
         changes["state"] = new_state
     updated = (Consultation.update(version=Consultation.version + 1, updated_at=now, **changes)
                .where((Consultation.id == consultation.id) & (Consultation.version == consultation.version))

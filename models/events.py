@@ -6,6 +6,15 @@ import json
 import peewee
 
 from .base import BaseModel, utcnow
+from .states import Transitions
+
+PENDING, QUEUED, PROCESSING, DONE, FAILED = "pending", "queued", "processing", "done", "failed"
+EVENT_STATES = Transitions("LINE 事件", {
+    PENDING: {QUEUED, PROCESSING, FAILED},  # handed to a worker / claimed by one / given up after 5 tries
+    QUEUED: {PROCESSING, PENDING},  # claimed / the enqueue failed or the job was lost
+    PROCESSING: {DONE, PENDING},  # handled / failed or the worker died (retried)
+    DONE: set(), FAILED: set(),
+})
 
 
 class LineEvent(BaseModel):
@@ -15,7 +24,7 @@ class LineEvent(BaseModel):
     user_id = peewee.CharField(max_length=64, null=True, index=True)
     event_type = peewee.CharField(max_length=32)
     body = peewee.TextField()
-    status = peewee.CharField(max_length=16, default="pending", index=True)  # pending | done | failed
+    status = peewee.CharField(max_length=16, default=PENDING, index=True)  # EVENT_STATES
     attempts = peewee.IntegerField(default=0)
     received_at = peewee.DateTimeField(default=utcnow, index=True)
     claimed_at = peewee.DateTimeField(null=True)  # when a dispatcher or worker last took it

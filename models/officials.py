@@ -10,10 +10,16 @@ import peewee
 from . import texts
 from .base import BaseModel, DomainError, utcnow
 from .events import record
+from .states import Transitions
 
 STATUS_REGISTERING = "registering"
 STATUS_VERIFIED = "verified"
 STATUS_BLOCKED = "blocked"
+OFFICIAL_STATES = Transitions("帳號", {
+    STATUS_REGISTERING: {STATUS_VERIFIED, STATUS_BLOCKED},  # R3.2 email verified / blocked by the team
+    STATUS_VERIFIED: {STATUS_BLOCKED},
+    STATUS_BLOCKED: {STATUS_VERIFIED, STATUS_REGISTERING},  # unblocked: back where the email says
+}, {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "停用"})
 
 DISPLAY_REAL = "real"
 DISPLAY_NICKNAME = "nickname"
@@ -184,7 +190,8 @@ def complete_email_verification(official_id: int, email: str, now: dt.datetime) 
     was_verified = official.is_verified
     official.verified_email = email
     official.email = email
-    if official.status != STATUS_BLOCKED:
+    if official.status == STATUS_REGISTERING:  # a verified official changing address stays verified
+        OFFICIAL_STATES.check(official.status, STATUS_VERIFIED)
         official.status = STATUS_VERIFIED
     official.verified_at = now
     try:

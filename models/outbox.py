@@ -14,10 +14,17 @@ import peewee
 
 from . import services
 from .base import BaseModel, db, utcnow
+from .states import Transitions
 
 # A notice is retried with back-off (30 s doubling, at most hourly) for two days, however many
 # attempts that takes: a mail server down for an afternoon must not silently drop a legal notice.
 GIVE_UP_AFTER = dt.timedelta(hours=48)
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+OUTBOX_STATES = Transitions("通知", {
+    PENDING: {SENT, FAILED},  # sent, or given up after GIVE_UP_AFTER of retries (ops are told)
+    SENT: set(), FAILED: set(),
+})
 
 
 class Outbox(BaseModel):
@@ -25,7 +32,7 @@ class Outbox(BaseModel):
     recipient = peewee.CharField(max_length=320)  # email address or LINE user id
     payload = peewee.TextField()  # JSON: mail {subject, body, reply_to} | line {messages}
     dedupe_key = peewee.CharField(max_length=200, unique=True, null=True)
-    status = peewee.CharField(max_length=12, default="pending", index=True)  # pending | sent | failed
+    status = peewee.CharField(max_length=12, default=PENDING, index=True)  # OUTBOX_STATES
     attempts = peewee.IntegerField(default=0)
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

@@ -16,6 +16,7 @@ from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
 from .outbox import queue_mail, unit_of_work
+from .states import Transitions
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -31,7 +32,7 @@ STATE_LABELS = {
     DRAFT: "草稿", SUBMITTED: "檢核中", RETURNED: "退回修改", WITHDRAWN: "已撤回", REMOVED: "已移除",
     SECONDING: "附議中", ESTABLISHED: "已成案", LAPSED: "未成案", RESPONDED: "已回應",
 }
-TRANSITIONS = {
+PROPOSAL_STATES = Transitions("提案", {
     DRAFT: {SUBMITTED},
     SUBMITTED: {SECONDING, RETURNED, REMOVED, WITHDRAWN},
     RETURNED: {SUBMITTED, WITHDRAWN, REMOVED},
@@ -41,7 +42,7 @@ TRANSITIONS = {
     WITHDRAWN: set(),
     REMOVED: set(),
     RESPONDED: set(),
-}
+}, STATE_LABELS)
 EDITABLE_STATES = {DRAFT, RETURNED}
 WITHDRAWABLE_STATES = {SUBMITTED, RETURNED}  # R9.2.4: never after passing review
 REVIEWABLE_STATES = {SUBMITTED}
@@ -170,8 +171,7 @@ def lock(proposal_id: int) -> Proposal:
 def _move(proposal: Proposal, new_state: str, now: dt.datetime, expected_version: int | None = None, **changes) -> None:
     if expected_version is not None and proposal.version != expected_version:
         raise DomainError("這個提案剛剛已被其他人處理，請重新整理後再確認。", "stale")
-    if new_state not in TRANSITIONS.get(proposal.state, set()):
-        raise DomainError(f"提案目前為「{proposal.state_label}」，無法改為「{STATE_LABELS[new_state]}」。", "bad_transition")
+    PROPOSAL_STATES.check(proposal.state, new_state)
     updated = (Proposal.update(state=new_state, version=Proposal.version + 1, updated_at=now, **changes)
                .where((Proposal.id == proposal.id) & (Proposal.version == proposal.version)).execute())
     if not updated:

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .agencies import EMAIL_RE, get_agency
 from .base import BaseModel, DomainError, db, is_postgres, utcnow
 from .events import record
-from .officials import STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
+from .officials import OFFICIAL_STATES, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
 
 ROLE_OPS = "ops"
 ROLE_AGENCY = "agency"
@@ -297,7 +297,7 @@ def block_official(staff: Staff, official: Official, reason: str, now: dt.dateti
         current = _locked_official(official.id)
         if current.status == STATUS_BLOCKED:
             raise DomainError(MSG["already_blocked"], "already_blocked")
-        Official.update(status=STATUS_BLOCKED).where(Official.id == official.id).execute()
+        OFFICIAL_STATES.move(Official, Official.id == official.id, STATUS_BLOCKED)
         record(staff.actor, "official_blocked", "official", official.id, reason=reason,
                detail={"previous_status": current.status}, now=now)
     return Official.get_by_id(official.id)
@@ -313,7 +313,7 @@ def unblock_official(staff: Staff, official: Official, reason: str, now: dt.date
         if current.status != STATUS_BLOCKED:
             raise DomainError(MSG["not_blocked"], "not_blocked")
         status = STATUS_VERIFIED if current.verified_email else STATUS_REGISTERING
-        Official.update(status=status).where(Official.id == official.id).execute()
+        OFFICIAL_STATES.move(Official, Official.id == official.id, status, from_states=[STATUS_BLOCKED])
         record(staff.actor, "official_unblocked", "official", official.id, reason=reason,
                detail={"status": status}, now=now)
     return Official.get_by_id(official.id)

@@ -21,6 +21,7 @@ from . import texts
 from .base import BaseModel, DomainError, format_taipei, is_postgres, utcnow
 from .officials import Official
 from .outbox import queue_mail
+from .states import Transitions
 
 CODE_TTL = dt.timedelta(minutes=30)
 RESEND_COOLDOWN = dt.timedelta(seconds=60)
@@ -33,6 +34,10 @@ PENDING = "pending"
 CONFIRMED = "confirmed"
 SUPERSEDED = "superseded"
 LOCKED = "locked"
+CODE_STATES = Transitions("認證碼", {
+    PENDING: {CONFIRMED, SUPERSEDED, LOCKED},  # typed or replied / a newer code was sent / too many wrong tries
+    CONFIRMED: set(), SUPERSEDED: set(), LOCKED: set(),
+}, {PENDING: "待確認", CONFIRMED: "已確認", SUPERSEDED: "已由新認證碼取代", LOCKED: "已鎖定"})
 
 
 class VerificationCode(BaseModel):
@@ -73,12 +78,9 @@ def issue_code(official: Official, purpose: str, email: str, *, describe: Descri
     if previous and previous.status == PENDING and now - previous.created_at < RESEND_COOLDOWN:
         wait = int((RESEND_COOLDOWN - (now - previous.created_at)).total_seconds()) + 1
         raise DomainError(texts.CODE_COOLDOWN.format(seconds=wait), "cooldown")
-    (VerificationCode.update(status=SUPERSEDED)
-     .where((VerificationCode.official == official) & (VerificationCode.purpose == purpose)
-            & (VerificationCode.status == PENDING)
-            & ((VerificationCode.subject_id == subject_id) if subject_id is not None
-               else VerificationCode.subject_id.is_null()))
-     .execute())
+    CODE_STATES.move(VerificationCode, (VerificationCode.official == official) & (VerificationCode.purpose == purpose)
+                     & ((VerificationCode.subject_id == subject_id) if subject_id is not None
+                        else VerificationCode.subject_id.is_null()), SUPERSEDED)
     code = f"{secrets.randbelow(1_000_000):06d}"
     token = secrets.token_hex(16)  # lower-case: some mail servers lower-case Delivered-To
     row = VerificationCode.create(
@@ -131,6 +133,7 @@ def match_typed_code(official: Official, typed: str, now: dt.datetime | None = N
     newest = live[0]
     newest.wrong_tries += 1
     if newest.wrong_tries >= MAX_WRONG_TRIES:
+        CODE_STATES.check(newest.status, LOCKED)
         newest.status = LOCKED
         newest.save()
         return CodeOutcome(False, texts.CODE_LOCKED)
@@ -170,8 +173,8 @@ def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.
 
 
 def _mark_confirmed(row: VerificationCode, via: str, now: dt.datetime) -> None:
-    updated = (VerificationCode.update(status=CONFIRMED, confirmed_at=now, confirmed_via=via)
-               .where((VerificationCode.id == row.id) & (VerificationCode.status == PENDING)).execute())
+    updated = CODE_STATES.move(VerificationCode, VerificationCode.id == row.id, CONFIRMED,
+                               confirmed_at=now, confirmed_via=via)
     if not updated:
         raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
     row.status, row.confirmed_at, row.confirmed_via = CONFIRMED, now, via
