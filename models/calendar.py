@@ -30,33 +30,11 @@ from holidays.constants import PUBLIC
 
 from .base import TAIPEI, BaseModel, DomainError, db, end_of_day_utc, utcnow
 from .events import record
+from .settings import EXTENSION_RULES, PERIOD_RULES
 
-# ---------------------------------------------------------------------------------------------
-# Lengths of the clocks (other modules import these; change them here only).
-REVIEW_WORKING_DAYS = 3  # R9.2.1 review by the operations team
-AGENCY_CONFIRM_WORKING_DAYS = 5  # R9.2.5 agency confirms it is responsible
-SECONDING_MONTHS = 1  # R9.3.2 seconding window (never moved)
-NOTICE_DAYS = 1  # R9.3.3 establishment notice: the next calendar day
-RESPONSE_MONTHS = 2  # R9.4.4 agency response (moved to a working day)
-RESPONSE_EXTENSION_MONTHS = 1  # R9.4.4 one extension of at most 1 month
-CONSULTATION_MAX_MONTHS = 2  # R10.1.4 consultation length (never moved)
-SUMMARY_DAYS = 14  # R10.2 summary response after a consultation closes (moved)
-SUMMARY_EXTENSION_DAYS = 14  # R10.2 one extension of at most 14 days
-
-# rule -> (unit, length, moved to the next working day when the last day is not one)
-RULES: dict[str, tuple[str, int, bool]] = {
-    "R9.2.1": ("working_days", REVIEW_WORKING_DAYS, False),
-    "R9.2.5": ("working_days", AGENCY_CONFIRM_WORKING_DAYS, False),
-    "R9.3.2": ("months", SECONDING_MONTHS, False),
-    "R9.3.3": ("days", NOTICE_DAYS, False),
-    "R9.4.4": ("months", RESPONSE_MONTHS, True),
-    "R10.1.4": ("months", CONSULTATION_MAX_MONTHS, False),
-    "R10.2": ("days", SUMMARY_DAYS, True),
-}
-EXTENSIONS: dict[str, tuple[str, int]] = {
-    "R9.4.4": ("months", RESPONSE_EXTENSION_MONTHS),
-    "R10.2": ("days", SUMMARY_EXTENSION_DAYS),
-}
+# The lengths of the clocks are rule values: models/settings.py (PERIOD_RULES, EXTENSION_RULES).
+RULES = PERIOD_RULES
+EXTENSIONS = EXTENSION_RULES
 
 # Make-up working Saturdays announced by the DGPA (行政院人事行政總處 政府行政機關辦公日曆表).
 # - 2024 (113年): 02-17 (for 02-08).   - 2025 (114年): 02-08 (for 01-27).

@@ -83,7 +83,7 @@ MSG = {
     "bad_stage": "請選擇政策階段：形成、執行或評估（第五點（二））。",
     "no_closes_on": "請選擇徵詢的最後一天。",
     "closes_too_soon": "徵詢的最後一天必須在開放日（{open}）之後。",
-    "closes_too_late": ("每一政策討論期程以二個月為限（第十點（一）4）：{open} 開放，最後一天最晚為 {max}，"
+    "closes_too_late": ("每一政策討論期程以 {consultation}為限（第十點（一）4）：{open} 開放，最後一天最晚為 {max}，"
                         "不能訂為 {chosen}。"),
     "not_open": "政策諮詢目前為「{state}」，不接受意見。",
     "still_open": "政策諮詢仍在徵詢中，結束後才能公布綜整回應（第十點（二））。",
@@ -100,7 +100,7 @@ MSG = {
     "closed_agency_subject": "【政策參與平臺】政策諮詢已結束，請於 {due} 前公布綜整回應：{title}",
     "closed_agency_body": ("{agency} 承辦同仁您好：\n\n貴機關的政策諮詢「{title}」（{number}）已於 {closed} 結束，"
                            "共收到 {count} 則意見。\n依作業規範第十點（二），請於 {due} 前於平臺公布綜整回應；"
-                           "如未能於期限內完成，得於期限屆滿前延長一次（不超過十四日），並敘明理由。\n\n"
+                           "如未能於期限內完成，得於期限屆滿前延長一次（不超過 {summary_extension}），並敘明理由。\n\n"
                            "諮詢頁面：{link}\n工作臺：{console}\n"),
     "closed_official_subject": "【政策參與平臺】您參與的政策諮詢已結束：{title}",
     "closed_official_body": ("您提供意見的政策諮詢「{title}」（{agency}）已於 {closed} 結束，共收到 {count} 則意見。\n"
@@ -115,6 +115,7 @@ MSG = {
     "overdue_body": ("政策諮詢「{title}」（{number}，{agency}）已於 {closed} 結束，綜整回應應於 {due} 前公布"
                      "（第十點（二）），目前尚未公布，請儘速至工作臺公布。\n工作臺：{console}\n"),
 }
+MSG = {key: settings.fill(text) for key, text in MSG.items()}
 FOOTER = "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"
 
 

@@ -59,7 +59,7 @@ BODIES = {
                  "延長理由：{reason}\n提案頁面：{link}"),
     "due_soon": ("{agency} 承辦同仁您好：\n\n提案{number}「{title}」的回應期限為 {due}（第九點（四）4），"
                  "尚未於平臺公開回應。{merged}請於期限前至工作臺「機關回應」公開回應"
-                 "（同意參採、部分參採或不予採納，並敘明理由）；如需延長，得於期限屆滿前延長一次，以一個月為限，並公開理由。\n"
+                 "（同意參採、部分參採或不予採納，並敘明理由）；如需延長，得於期限屆滿前延長一次，以 {response_extension}為限，並公開理由。\n"
                  "{console}\n"),
     "overdue": ("{agency} 承辦同仁您好：\n\n提案{number}「{title}」的回應期限已於 {due} 屆滿（第九點（四）4），"
                 "尚未於平臺公開回應。{merged}請儘速至工作臺「機關回應」辦理。\n{console}\n"),
@@ -67,6 +67,7 @@ BODIES = {
                     "{merged}請協助督促。\n{console}\n"),
     "footer": "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）",
 }
+BODIES = {key: settings.fill(text) for key, text in BODIES.items()}
 
 
 class AgencyResponse(BaseModel):

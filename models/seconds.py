@@ -84,7 +84,7 @@ MSG = {
     # R9.3.3 notices
     "est_seconder_subject": "【政策參與平臺】您附議的提案已成案：{title}",
     "est_seconder_body": ("您附議的提案{number}「{title}」已達 {threshold} 份附議，於 {when} 成案。\n"
-                          "權責機關將於通知後二個月內回應（第九點（四）4）。\n提案頁面：{link}"),
+                          "權責機關將於通知後 {response}內回應（第九點（四）4）。\n提案頁面：{link}"),
     "notice_proposer_subject": "【政策參與平臺】您的提案已成案：{title}",
     "notice_proposer_body": ("恭喜！您的提案{number}「{title}」已於 {when} 達到 {threshold} 份有效附議，正式成案。\n"
                              "我們已通知權責機關（{agencies}），機關應於 {due} 前回應（第九點（四）4）。\n提案頁面：{link}"),
@@ -93,7 +93,7 @@ MSG = {
                            "公務人員政策參與平臺的提案{number}「{title}」已於 {when} 達到 {threshold} 份有效附議而成案"
                            "（作業規範第九點（三）2、3）。\n"
                            "依第九點（四），請貴機關研議並於 {due} 前提出具體回應（同意參採、部分參採或不予採納，並敘明理由）；"
-                           "如需延長，得延長一次，以一個月為限，並公開說明理由。\n\n"
+                           "如需延長，得延長一次，以 {response_extension}為限，並公開說明理由。\n\n"
                            "提案內容：{link}\n"
                            "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"),
     "notice_no_contact_subject": "【政策參與平臺】成案通知無法寄送給機關：提案{number}",
@@ -107,6 +107,7 @@ MSG = {
     "lapse_seconder_body": ("您附議的提案{number}「{title}」附議期間已於 {ends} 結束，"
                             "共獲得 {count} 份有效附議，未達 {threshold} 份門檻，未成案。感謝您的參與。\n提案頁面：{link}"),
 }
+MSG = {key: settings.fill(text) for key, text in MSG.items()}
 
 
 class Second(BaseModel):

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import peewee
 
-from . import texts
+from . import settings, texts
 from .base import BaseModel, DomainError, format_taipei, is_postgres, utcnow
 from .officials import Official
 from .outbox import queue_mail
 from .states import Transitions
 
-CODE_TTL = dt.timedelta(minutes=30)
-RESEND_COOLDOWN = dt.timedelta(seconds=60)
-MAX_WRONG_TRIES = 5
+CODE_TTL = settings.CODE_TTL
+RESEND_COOLDOWN = settings.CODE_RESEND_COOLDOWN
+MAX_WRONG_TRIES = settings.CODE_MAX_WRONG_TRIES
 
 PURPOSE_REGISTER = "register"
 PURPOSE_SECOND = "second"

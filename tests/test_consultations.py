@@ -202,7 +202,7 @@ def test_r10_1_4_length_at_most_two_months(app, agency_staff, opened, latest):
     draft = domain.create_consultation(agency_staff, FIELDS, too_long, now=now)
     with pytest.raises(DomainError) as refused:
         domain.open_consultation(agency_staff, draft.id, now=now)
-    assert refused.value.code == "too_long" and latest in refused.value.message and "二個月" in refused.value.message
+    assert refused.value.code == "too_long" and latest in refused.value.message and "以 2 個月為限" in refused.value.message
     assert fresh(draft).state == DRAFT
     opened_row = domain.open_consultation(agency_staff, draft.id, day(latest), now=now)
     assert (opened_row.state, opened_row.closes_on) == (OPEN, day(latest))
@@ -228,7 +228,7 @@ def test_r10_1_4_console_refuses_a_longer_consultation(app, agency_client):
     row = Consultation.get()
     latest = calendar.due_date("R10.1.4", calendar.today_taipei())
     console_act(agency_client, row.id, "open", {"closes_on": (latest + dt.timedelta(days=1)).isoformat()})
-    assert "二個月為限" in flashes(agency_client)
+    assert "以 2 個月為限" in flashes(agency_client)
     assert fresh(row).state == DRAFT
     console_act(agency_client, row.id, "open", {"closes_on": latest.isoformat()})
     assert fresh(row).state == OPEN and fresh(row).closes_on == latest

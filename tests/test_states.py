@@ -41,3 +41,15 @@ def test_r3_0_a_line_event_moves_only_along_its_table(db):
     with pytest.raises(DomainError):  # asking for a move the table does not have is refused, not ignored
         EVENT_STATES.move(LineEvent, LineEvent.id == event.id, FAILED, from_states=[DONE])
     assert EVENT_STATES.move(LineEvent, LineEvent.id == event.id, PENDING) == 0
+
+
+def test_r9_3_2_texts_read_the_threshold_and_periods_from_the_rule_values():
+    """Changing a rule value changes every text that mentions it (no re-typed "200" or "3 個工作天")."""
+    from bot import texts as bot_texts
+    from models import settings
+
+    filled = bot_texts.HELP.format(**settings.periods())
+    assert f"{settings.SECONDING_THRESHOLD} 份有效附議" in filled
+    assert settings.period_text("R9.2.1") == f"{settings.REVIEW_WORKING_DAYS} 個工作天" and settings.period_text("R9.2.1") in filled
+    assert settings.period_text("R9.4.4") in filled and settings.extension_text("R10.2") == "14 日"
+    assert settings.fill("以 {response_extension}為限，{title}") == "以 1 個月為限，{title}"

@@ -11,7 +11,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from jobs.outbox import enqueue_outbox
-from models import db, services
+from models import db, services, settings
 from models.base import connect_database, format_taipei
 
 from . import (
@@ -67,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     cli.register_commands(app)
     app.jinja_env.filters["taipei"] = format_taipei
+    app.jinja_env.globals["rules"] = settings.periods()  # texts format periods from the rule values
     return app
 
 

@@ -35,7 +35,7 @@ def welcome(ctx, official: Official, state, params):
 @action("menu.help", "說明", "help", "幫助", "怎麼用")
 def help_text(ctx, official: Official, state, params):
     """What the platform is for, in a few lines, then the menu."""
-    return [m.text(texts.HELP.format(threshold=settings.SECONDING_THRESHOLD), quick=menu_quick(official))]
+    return [m.text(texts.HELP.format(**settings.periods()), quick=menu_quick(official))]
 
 
 @action("menu", "選單", "menu", "功能")

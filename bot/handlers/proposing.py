@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 
-from models import calendar
+from models import settings
 from models.agencies import search_agencies
 from models.base import DomainError
 from models.co_proposers import (
@@ -413,7 +413,7 @@ def submit_proposal(ctx, official, state, params):
     resubmission = proposal.state == RETURNED
     proposal = submit(official, proposal.id, ctx.now)
     clear_state(state)
-    body = cards.SUBMITTED.format(title=proposal.title, number=proposal.number, days=calendar.REVIEW_WORKING_DAYS,
+    body = cards.SUBMITTED.format(title=proposal.title, number=proposal.number, days=settings.REVIEW_WORKING_DAYS,
                                   due=f"{proposal.review_due:%Y-%m-%d}（{'一二三四五六日'[proposal.review_due.weekday()]}）")
     if resubmission:
         body += "\n" + cards.RESUBMITTED_NOTE

@@ -16,6 +16,7 @@ from wtforms import DateField, HiddenField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from models import consultations as domain
+from models import settings
 from models.agencies import active_agencies, get_agency
 from models.base import DomainError, utcnow
 from models.calendar import today_taipei
@@ -79,7 +80,7 @@ class ConsultationForm(_VersionedForm):
                        choices=[(k, f"{domain.BASIS_CLAUSES[k]}：{v}") for k, v in domain.BASES.items()],
                        validators=[DataRequired(REQUIRED)])
     stage = RadioField("政策階段（第五點（二））", choices=list(domain.STAGES.items()), validators=[DataRequired(REQUIRED)])
-    closes_on = DateField("徵詢最後一天（自開放日起最長二個月，第十點（一）4）", validators=[DataRequired("請選擇日期。")])
+    closes_on = DateField(settings.fill("徵詢最後一天（自開放日起最長 {consultation}，第十點（一）4）"), validators=[DataRequired("請選擇日期。")])
     submit = SubmitField("儲存草稿")
 
 
@@ -103,7 +104,7 @@ class SummaryForm(_VersionedForm):
 class ExtendForm(_VersionedForm):
     reason = TextAreaField("延長理由（將公開）", validators=[DataRequired(REQUIRED), Length(min=4, max=domain.REASON_MAX)],
                            render_kw={"rows": 2, "maxlength": domain.REASON_MAX})
-    submit = SubmitField("延長綜整回應期限（限一次，十四日）")
+    submit = SubmitField(settings.fill("延長綜整回應期限（限一次，{summary_extension}）"))
 
 
 class HideForm(FlaskForm):
