@@ -1,8 +1,39 @@
 """Helpers that drive the system from its edges, shared by the test modules."""
 from __future__ import annotations
 
+import datetime as dt
+import json
 from urllib.parse import parse_qsl
 
+from models.base import TAIPEI, to_utc_naive
+
+# --- the clock: Asia/Taipei wall time and the naive UTC the domain stores ---------------------------
+
+def taipei(*args) -> dt.datetime:
+    """A Taipei wall-clock instant as the naive UTC the domain stores:
+    ``taipei(2024, 3, 1, 9)`` or ``taipei("2026-01-30T10:00:00")``."""
+    if len(args) == 1 and isinstance(args[0], str):
+        wall = dt.datetime.fromisoformat(args[0])
+    else:
+        wall = dt.datetime(*args)
+    return to_utc_naive(wall.replace(tzinfo=TAIPEI))
+
+
+def iso_taipei(value: dt.datetime) -> str:
+    """A naive-UTC instant as Taipei ISO text (what ``deadlines sweep --now`` takes)."""
+    return value.replace(tzinfo=dt.UTC).astimezone(TAIPEI).isoformat()
+
+
+def sweep(runner, when: str | dt.datetime) -> dict:
+    """Run ``deadlines sweep --now when`` (Taipei ISO text, or a naive-UTC instant); its JSON report."""
+    if isinstance(when, dt.datetime):
+        when = iso_taipei(when)
+    result = runner.invoke(args=["deadlines", "sweep", "--now", when])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+# --- a LINE user tapping and typing --------------------------------------------------------------
 
 def quick_replies(message: dict) -> list[dict]:
     return [item["action"] for item in (message.get("quickReply") or {}).get("items", [])]

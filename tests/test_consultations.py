@@ -12,7 +12,7 @@ import pytest
 
 from models import calendar, opinions
 from models import consultations as domain
-from models.base import TAIPEI, DomainError, end_of_day_utc, taipei_date, to_utc_naive, utcnow
+from models.base import DomainError, end_of_day_utc, taipei_date, utcnow
 from models.consultations import CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
 from models.events import AuditEvent
 from models.outbox import Outbox
@@ -25,17 +25,12 @@ from tests.fixtures_console import (
     console_login,
     csrf_token_from,
 )
-from tests.helpers import load_agencies, quick_replies, register, tap
+from tests.helpers import load_agencies, quick_replies, register, sweep, taipei, tap
 
 
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(text: str) -> dt.datetime:
-    """A naive-UTC instant from Asia/Taipei wall time."""
-    return to_utc_naive(dt.datetime.fromisoformat(text).replace(tzinfo=TAIPEI))
 
 
 def day(text: str) -> dt.date:
@@ -60,13 +55,6 @@ def consultation(staff, *, opened: dt.datetime | None = None, closes_on: dt.date
 
 def fresh(row) -> Consultation:
     return Consultation.get_by_id(row.id)
-
-
-def sweep(runner, now: dt.datetime) -> dict:
-    iso = now.replace(tzinfo=dt.UTC).astimezone(TAIPEI).isoformat()
-    result = runner.invoke(args=["deadlines", "sweep", "--now", iso])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
 
 
 def page_text(client, path: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import re
 
 import pytest
@@ -22,9 +21,8 @@ from models.seconds import Second
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, verified_official
 from tests.fixtures_console import browser_login, console_login, csrf_token_from
-from tests.helpers import load_agencies, register
+from tests.helpers import load_agencies, register, sweep, taipei
 
-TAIPEI = dt.timezone(dt.timedelta(hours=8))
 REASONS = "本府已於 116 年度預算編列相關經費，並會同人事處研議實施方式，評估可行。"
 PLAN = "自 116 年 7 月起於民政局試辦半年，試辦結束後檢討推廣至各機關。"
 
@@ -32,11 +30,6 @@ PLAN = "自 116 年 7 月起於民政局試辦半年，試辦結束後檢討推�
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(*args) -> dt.datetime:
-    """A Taipei wall-clock instant as the naive UTC the domain stores."""
-    return dt.datetime(*args, tzinfo=TAIPEI).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def established(official=None, *, agency: str = "CIVIL", title: str = "推動公文線上簽核全面無紙化",
@@ -65,12 +58,6 @@ def post_form(client, proposal_id: int, action: str, prefix: str, data: dict):
 
 def flashes(client) -> str:
     return html.unescape(client.get("/console/").get_data(as_text=True))
-
-
-def sweep(runner, when: str) -> dict:
-    result = runner.invoke(args=["deadlines", "sweep", "--now", when])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
 
 
 def mails(smtp, address: str, subject_part: str) -> list:

@@ -13,19 +13,12 @@ from models.proposals import REMOVAL_GROUNDS, Proposal, withdraw
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
 from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, console_login, csrf_token_from
-from tests.helpers import load_agencies, quick_replies, register
-
-TAIPEI = dt.timezone(dt.timedelta(hours=8))
+from tests.helpers import load_agencies, quick_replies, register, taipei
 
 
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(*args) -> dt.datetime:
-    """A Taipei wall-clock instant as the naive UTC the domain stores."""
-    return dt.datetime(*args, tzinfo=TAIPEI).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def logged_in(app, email: str, password: str):
