@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from urllib.parse import parse_qsl
 
 from models.base import TAIPEI, to_utc_naive
+from tests.fixtures_console import console_login
 
 # --- the clock: Asia/Taipei wall time and the naive UTC the domain stores ---------------------------
 
@@ -72,6 +74,39 @@ def _buttons(message: dict):
 def postback_params(action: dict) -> dict:
     return dict(parse_qsl(action["data"]))
 
+
+def flex_texts(node) -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            out.append(node.get("text", ""))
+        for value in node.values():
+            out += flex_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            out += flex_texts(value)
+    return out
+
+
+# --- the console and the public pages --------------------------------------------------------------
+
+def logged_in(app, email: str, password: str):
+    client = app.test_client()
+    assert console_login(client, email, password).status_code == 302
+    return client
+
+
+def page_text(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return html.unescape(response.get_data(as_text=True))
+
+
+def flashes(client) -> str:
+    return html.unescape(client.get("/console/").get_data(as_text=True))
+
+
+# --- data and registration -------------------------------------------------------------------------
 
 def load_agencies():
     from models.agencies import import_agencies

@@ -26,7 +26,7 @@ from models.proposals import (
 from models.seconds import Second, window_open
 from models.verification import CONFIRMED, PURPOSE_SECOND, VerificationCode, _hash
 from tests.fixtures_mail import post_inbound, reply_to_email
-from tests.helpers import iso_taipei, load_agencies, register, sweep, taipei, tap
+from tests.helpers import flex_texts, iso_taipei, load_agencies, register, sweep, taipei, tap
 
 
 @pytest.fixture(autouse=True)
@@ -54,19 +54,6 @@ def proposal(proposer: Official | None = None, *, title: str = "公務人員彈�
     if state == SECONDING:
         pass_review(row.id, "staff:1", now=passed or utcnow(), base_url="http://localhost")
     return Proposal.get_by_id(row.id)
-
-
-def flex_texts(node) -> list[str]:
-    out = []
-    if isinstance(node, dict):
-        if node.get("type") == "text":
-            out.append(node.get("text", ""))
-        for value in node.values():
-            out += flex_texts(value)
-    elif isinstance(node, list):
-        for value in node:
-            out += flex_texts(value)
-    return out
 
 
 def last_carousel(line, uid) -> list[dict]:
