@@ -7,6 +7,9 @@ import uuid
 import psycopg2
 import pytest
 
+# The shared helpers assert too (they came out of test modules): keep pytest's assertion messages.
+pytest.register_assert_rewrite("tests.helpers")
+
 pytest_plugins = [
     "tests.fixtures_app", "tests.fixtures_line", "tests.fixtures_mail", "tests.fixtures_browser", "tests.fixtures_console",
 ]

@@ -1,6 +1,6 @@
 """LINE fixtures: a running Messaging API stand-in and a helper that plays the LINE platform.
 
-``line_standin`` (session): a devtools.line_standin.StandinServer; point the app's
+``line_standin`` (session): a devtools.line_standin.server.StandinServer; point the app's
 ``LINE_API_ENDPOINT`` at ``line_standin.url``.
 
 ``line`` (function): the stand-in emptied, wrapped in a LineChannel that builds real webhook

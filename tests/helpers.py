@@ -1,8 +1,41 @@
 """Helpers that drive the system from its edges, shared by the test modules."""
 from __future__ import annotations
 
+import datetime as dt
+import html
+import json
 from urllib.parse import parse_qsl
 
+from models.base import TAIPEI, to_utc_naive
+from tests.fixtures_console import console_login
+
+# --- the clock: Asia/Taipei wall time and the naive UTC the domain stores ---------------------------
+
+def taipei(*args) -> dt.datetime:
+    """A Taipei wall-clock instant as the naive UTC the domain stores:
+    ``taipei(2024, 3, 1, 9)`` or ``taipei("2026-01-30T10:00:00")``."""
+    if len(args) == 1 and isinstance(args[0], str):
+        wall = dt.datetime.fromisoformat(args[0])
+    else:
+        wall = dt.datetime(*args)
+    return to_utc_naive(wall.replace(tzinfo=TAIPEI))
+
+
+def iso_taipei(value: dt.datetime) -> str:
+    """A naive-UTC instant as Taipei ISO text (what ``deadlines sweep --now`` takes)."""
+    return value.replace(tzinfo=dt.UTC).astimezone(TAIPEI).isoformat()
+
+
+def sweep(runner, when: str | dt.datetime) -> dict:
+    """Run ``deadlines sweep --now when`` (Taipei ISO text, or a naive-UTC instant); its JSON report."""
+    if isinstance(when, dt.datetime):
+        when = iso_taipei(when)
+    result = runner.invoke(args=["deadlines", "sweep", "--now", when])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+# --- a LINE user tapping and typing --------------------------------------------------------------
 
 def quick_replies(message: dict) -> list[dict]:
     return [item["action"] for item in (message.get("quickReply") or {}).get("items", [])]
@@ -41,6 +74,39 @@ def _buttons(message: dict):
 def postback_params(action: dict) -> dict:
     return dict(parse_qsl(action["data"]))
 
+
+def flex_texts(node) -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            out.append(node.get("text", ""))
+        for value in node.values():
+            out += flex_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            out += flex_texts(value)
+    return out
+
+
+# --- the console and the public pages --------------------------------------------------------------
+
+def logged_in(app, email: str, password: str):
+    client = app.test_client()
+    assert console_login(client, email, password).status_code == 302
+    return client
+
+
+def page_text(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return html.unescape(response.get_data(as_text=True))
+
+
+def flashes(client) -> str:
+    return html.unescape(client.get("/console/").get_data(as_text=True))
+
+
+# --- data and registration -------------------------------------------------------------------------
 
 def load_agencies():
     from models.agencies import import_agencies

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import re
 import threading
 from urllib.parse import urlsplit
@@ -18,9 +17,8 @@ from models.base import DomainError, taipei_date, utcnow
 from models.events import AuditEvent
 from tests.factories import reload, seconding_proposal, submitted_proposal
 from tests.fixtures_console import console_login, csrf_token, csrf_token_from
-from tests.helpers import load_agencies
+from tests.helpers import load_agencies, sweep, taipei
 
-TAIPEI = dt.timezone(dt.timedelta(hours=8))
 CIVIL_MAIL = "civil@taichung.gov.tw"
 EDU_MAIL = "edu@taichung.gov.tw"
 
@@ -28,10 +26,6 @@ EDU_MAIL = "edu@taichung.gov.tw"
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TAIPEI).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def request_in_console(client, proposal_id: int, lead: str, co: list[str] | tuple = ()):
@@ -55,12 +49,6 @@ def answer_by_link(client, path: str, decision: str, **fields):
     assert page.status_code == 200, page.status_code
     data = {"csrf_token": csrf_token_from(page.get_data(as_text=True)), "decision": decision, **fields}
     return client.post(path, data=data)
-
-
-def sweep(runner, when: str) -> dict:
-    result = runner.invoke(args=["deadlines", "sweep", "--now", when])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
 
 
 # --- R9.2.5(1) the request --------------------------------------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import io
 import json
 import re
@@ -12,7 +11,7 @@ import pytest
 
 from models import calendar, deadlines, opinions
 from models import consultations as domain
-from models.base import TAIPEI, DomainError, end_of_day_utc, taipei_date, to_utc_naive, utcnow
+from models.base import DomainError, end_of_day_utc, taipei_date, utcnow
 from models.consultations import CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
 from models.events import AuditEvent
 from models.outbox import Outbox
@@ -25,17 +24,12 @@ from tests.fixtures_console import (
     console_login,
     csrf_token_from,
 )
-from tests.helpers import load_agencies, quick_replies, register, tap
+from tests.helpers import flashes, flex_texts, load_agencies, page_text, quick_replies, register, sweep, taipei, tap
 
 
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(text: str) -> dt.datetime:
-    """A naive-UTC instant from Asia/Taipei wall time."""
-    return to_utc_naive(dt.datetime.fromisoformat(text).replace(tzinfo=TAIPEI))
 
 
 def day(text: str) -> dt.date:
@@ -62,32 +56,6 @@ def fresh(row) -> Consultation:
     return Consultation.get_by_id(row.id)
 
 
-def sweep(runner, now: dt.datetime) -> dict:
-    iso = now.replace(tzinfo=dt.UTC).astimezone(TAIPEI).isoformat()
-    result = runner.invoke(args=["deadlines", "sweep", "--now", iso])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
-
-
-def page_text(client, path: str) -> str:
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
-    return html.unescape(response.get_data(as_text=True))
-
-
-def flex_texts(node) -> list[str]:
-    out = []
-    if isinstance(node, dict):
-        if node.get("type") == "text":
-            out.append(node.get("text", ""))
-        for value in node.values():
-            out += flex_texts(value)
-    elif isinstance(node, list):
-        for value in node:
-            out += flex_texts(value)
-    return out
-
-
 def form_page(client, path: str) -> str:
     response = client.get(path)
     assert response.status_code == 200, response.status_code
@@ -107,10 +75,6 @@ def console_act(client, consultation_id: int, action: str, data: dict):
     payload = {"csrf_token": csrf_token_from(page), f"{action}-version": version_on(page, action)}
     payload.update({f"{action}-{k}": v for k, v in data.items()})
     return client.post(f"/console/consultations/{consultation_id}/{action}", data=payload)
-
-
-def flashes(client) -> str:
-    return html.unescape(client.get("/console/").get_data(as_text=True))
 
 
 def create_in_console(client, **overrides):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import re
 
 import pytest
@@ -21,10 +20,9 @@ from models.responses import AgencyResponse, Extension, Meeting, extend_deadline
 from models.seconds import Second
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, verified_official
-from tests.fixtures_console import browser_login, console_login, csrf_token_from
-from tests.helpers import load_agencies, register
+from tests.fixtures_console import browser_login, csrf_token_from
+from tests.helpers import flashes, load_agencies, logged_in, page_text, register, sweep, taipei
 
-TAIPEI = dt.timezone(dt.timedelta(hours=8))
 REASONS = "本府已於 116 年度預算編列相關經費，並會同人事處研議實施方式，評估可行。"
 PLAN = "自 116 年 7 月起於民政局試辦半年，試辦結束後檢討推廣至各機關。"
 
@@ -32,11 +30,6 @@ PLAN = "自 116 年 7 月起於民政局試辦半年，試辦結束後檢討推�
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(*args) -> dt.datetime:
-    """A Taipei wall-clock instant as the naive UTC the domain stores."""
-    return dt.datetime(*args, tzinfo=TAIPEI).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def established(official=None, *, agency: str = "CIVIL", title: str = "推動公文線上簽核全面無紙化",
@@ -50,27 +43,11 @@ def established(official=None, *, agency: str = "CIVIL", title: str = "推動公
     return reload(proposal)
 
 
-def page_text(client, path: str) -> str:
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
-    return html.unescape(response.get_data(as_text=True))
-
-
 def post_form(client, proposal_id: int, action: str, prefix: str, data: dict):
     """POST one form of the response page as a person would: the token comes from the page they saw."""
     page = client.get(f"/console/responses/{proposal_id}").get_data(as_text=True)
     payload = {"csrf_token": csrf_token_from(page), **{f"{prefix}-{k}": v for k, v in data.items()}}
     return client.post(f"/console/responses/{proposal_id}/{action}", data=payload)
-
-
-def flashes(client) -> str:
-    return html.unescape(client.get("/console/").get_data(as_text=True))
-
-
-def sweep(runner, when: str) -> dict:
-    result = runner.invoke(args=["deadlines", "sweep", "--now", when])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
 
 
 def mails(smtp, address: str, subject_part: str) -> list:
@@ -181,12 +158,6 @@ def test_r9_4_3_not_before_the_establishment_notice(app, ops_staff):
     with pytest.raises(DomainError) as refused:
         publish_response(proposal.id, ops_staff, "reject", REASONS)
     assert refused.value.code == "not_notified"
-
-
-def logged_in(app, email: str, password: str):
-    client = app.test_client()
-    assert console_login(client, email, password).status_code == 302
-    return client
 
 
 # --- R9.4.4 the clock -------------------------------------------------------------------------------

@@ -12,26 +12,13 @@ from models.events import AuditEvent
 from models.proposals import REMOVAL_GROUNDS, Proposal, withdraw
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
-from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, console_login, csrf_token_from
-from tests.helpers import load_agencies, quick_replies, register
-
-TAIPEI = dt.timezone(dt.timedelta(hours=8))
+from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, csrf_token_from
+from tests.helpers import flashes, load_agencies, logged_in, quick_replies, register, taipei
 
 
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(*args) -> dt.datetime:
-    """A Taipei wall-clock instant as the naive UTC the domain stores."""
-    return dt.datetime(*args, tzinfo=TAIPEI).astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def logged_in(app, email: str, password: str):
-    client = app.test_client()
-    assert console_login(client, email, password).status_code == 302
-    return client
 
 
 def detail(client, proposal_id: int) -> str:
@@ -50,10 +37,6 @@ def act(client, proposal_id: int, action: str, data: dict | None = None, *, page
     payload = {"csrf_token": csrf_token_from(page), f"{prefix}-version": version.group(1)}
     payload.update({f"{prefix}-{k}": v for k, v in (data or {}).items()})
     return client.post(f"/console/review/{proposal_id}/{action}", data=payload)
-
-
-def flashes(client) -> str:
-    return html.unescape(client.get("/console/").get_data(as_text=True))
 
 
 # --- R9.2.1 the queue -----------------------------------------------------------------------------

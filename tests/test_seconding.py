@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from models import settings
-from models.base import TAIPEI, end_of_day_utc, taipei_date, to_utc_naive, utcnow
+from models.base import end_of_day_utc, taipei_date, utcnow
 from models.events import AuditEvent
 from models.officials import Official
 from models.outbox import Outbox
@@ -26,21 +26,12 @@ from models.proposals import (
 from models.seconds import Second, window_open
 from models.verification import CONFIRMED, PURPOSE_SECOND, VerificationCode, _hash
 from tests.fixtures_mail import post_inbound, reply_to_email
-from tests.helpers import load_agencies, register, tap
+from tests.helpers import flex_texts, iso_taipei, load_agencies, register, sweep, taipei, tap
 
 
 @pytest.fixture(autouse=True)
 def agencies(db):
     load_agencies()
-
-
-def taipei(text: str) -> dt.datetime:
-    """A naive-UTC instant from Asia/Taipei wall time."""
-    return to_utc_naive(dt.datetime.fromisoformat(text).replace(tzinfo=TAIPEI))
-
-
-def iso_taipei(value: dt.datetime) -> str:
-    return value.replace(tzinfo=dt.UTC).astimezone(TAIPEI).isoformat()
 
 
 def official(n: int | str, **extra) -> Official:
@@ -63,19 +54,6 @@ def proposal(proposer: Official | None = None, *, title: str = "公務人員彈�
     if state == SECONDING:
         pass_review(row.id, "staff:1", now=passed or utcnow(), base_url="http://localhost")
     return Proposal.get_by_id(row.id)
-
-
-def flex_texts(node) -> list[str]:
-    out = []
-    if isinstance(node, dict):
-        if node.get("type") == "text":
-            out.append(node.get("text", ""))
-        for value in node.values():
-            out += flex_texts(value)
-    elif isinstance(node, list):
-        for value in node:
-            out += flex_texts(value)
-    return out
 
 
 def last_carousel(line, uid) -> list[dict]:
@@ -415,23 +393,17 @@ def _establish_now(client, line, smtp, uid, prop, monkeypatch) -> Proposal:
     return fresh
 
 
-def _sweep(runner, now: dt.datetime) -> dict:
-    result = runner.invoke(args=["deadlines", "sweep", "--now", iso_taipei(now)])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
-
-
 def test_r9_3_3_notice_on_the_next_day_once(client, line, smtp, runner, verified, monkeypatch):
     uid, me = verified
     proposer = official("proposer")
     prop = _establish_now(client, line, smtp, uid, proposal(proposer), monkeypatch)
     established_day = taipei_date(prop.established_at)
     # the same day: nothing yet
-    assert _sweep(runner, prop.established_at)["establishment_notices"] == 0
+    assert sweep(runner, prop.established_at)["establishment_notices"] == 0
     assert not smtp.to("personnel@taichung.gov.tw")
     # the next day: the proposer and the agency are told, once
     next_day = taipei(f"{established_day + dt.timedelta(days=1)}T00:05:00")
-    assert _sweep(runner, next_day)["establishment_notices"] == 1
+    assert sweep(runner, next_day)["establishment_notices"] == 1
     fresh = Proposal.get_by_id(prop.id)
     assert fresh.notified_at == next_day
     from models.calendar import due_date
@@ -442,7 +414,7 @@ def test_r9_3_3_notice_on_the_next_day_once(client, line, smtp, runner, verified
     assert "已成案" in str(smtp.last_to(proposer.verified_email)["Subject"])
     assert any("正式成案" in t for t in line.texts(proposer.line_user_id))
     mails, rows = len(smtp.messages), Outbox.select().count()
-    assert _sweep(runner, next_day + dt.timedelta(hours=1))["establishment_notices"] == 0
+    assert sweep(runner, next_day + dt.timedelta(hours=1))["establishment_notices"] == 0
     assert (len(smtp.messages), Outbox.select().count()) == (mails, rows)
 
 
@@ -455,7 +427,7 @@ def test_r9_3_3_notice_goes_to_assigned_agencies_not_declined(client, line, smtp
         AgencyAssignment.create(proposal=prop, agency_code=code, role="lead" if code == "PERSONNEL" else "co",
                                 status=status, due=dt.date(2099, 1, 1))
     prop = _establish_now(client, line, smtp, uid, prop, monkeypatch)
-    _sweep(runner, taipei(f"{taipei_date(prop.established_at) + dt.timedelta(days=1)}T09:00:00"))
+    sweep(runner, taipei(f"{taipei_date(prop.established_at) + dt.timedelta(days=1)}T09:00:00"))
     assert smtp.to("personnel@taichung.gov.tw") and smtp.to("edu@taichung.gov.tw")
     assert not smtp.to("sec@taichung.gov.tw")
 
@@ -468,17 +440,17 @@ def test_r9_3_2_lapses_when_the_window_ends_below_the_threshold(client, line, sm
     prop = proposal(proposer)
     second_by_chat(client, line, smtp, uid, prop, "lee@taichung.gov.tw", notify=True)
     last_day = prop.seconding_ends
-    assert _sweep(runner, taipei(f"{last_day}T23:59:00"))["lapse_seconding"] == 0
+    assert sweep(runner, taipei(f"{last_day}T23:59:00"))["lapse_seconding"] == 0
     assert Proposal.get_by_id(prop.id).state == SECONDING
     after = taipei(f"{last_day + dt.timedelta(days=1)}T00:01:00")
-    assert _sweep(runner, after)["lapse_seconding"] == 1
+    assert sweep(runner, after)["lapse_seconding"] == 1
     fresh = Proposal.get_by_id(prop.id)
     assert fresh.state == LAPSED and fresh.lapsed_at == after
     assert "未成案" in str(smtp.last_to(proposer.verified_email)["Subject"])
     assert "未成案" in str(smtp.last_to("lee@taichung.gov.tw")["Subject"])  # opted-in seconder
     assert any("未成案" in t for t in line.texts(uid))
     mails = len(smtp.messages)
-    assert _sweep(runner, after + dt.timedelta(hours=1))["lapse_seconding"] == 0
+    assert sweep(runner, after + dt.timedelta(hours=1))["lapse_seconding"] == 0
     assert len(smtp.messages) == mails
 
 
