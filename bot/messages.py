@@ -1,6 +1,7 @@
 """Builders for LINE message objects as plain dicts (JSON-serialisable, so the outbox can hold them)."""
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlencode
 
 MAX_TEXT = 5000
@@ -79,3 +80,24 @@ def progress_bar(count: int, target: int) -> dict:
 
 def carousel(bubbles: list[dict]) -> dict:
     return {"type": "carousel", "contents": bubbles[:12]}
+
+
+def clip(value: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` characters (and whether it was cut), never splitting a character from its
+    combining marks or variation selector."""
+    value = value or ""
+    if len(value) <= limit:
+        return value, False
+    cut = max(1, limit - 1)
+    while cut > 0 and (unicodedata.combining(value[cut]) or unicodedata.category(value[cut]) in ("Mn", "Me")
+                       or 0xFE00 <= ord(value[cut]) <= 0xFE0F):
+        cut -= 1
+    return value[:cut].rstrip() + "…", True
+
+
+def parse_int(value, default: int = 0) -> int:
+    """A non-negative integer from postback data (anything else: `default`)."""
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return default

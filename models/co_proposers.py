@@ -13,7 +13,7 @@ import peewee
 from .base import DomainError, utcnow
 from .events import AuditEvent, record
 from .officials import Official, require_verified
-from .outbox import queue_line
+from .outbox import queue_line, transaction
 from .proposals import EDITABLE_STATES, CoProposer, Proposal, lock, own_editable
 
 MAX_CO_PROPOSERS = 10
@@ -26,6 +26,7 @@ def co_proposers(proposal: Proposal) -> list[CoProposer]:
                 .where(CoProposer.proposal == proposal).order_by(CoProposer.invited_at, CoProposer.id))
 
 
+@transaction
 def set_group(official: Official, proposal_id: int, is_group: bool, now: dt.datetime | None = None) -> Proposal:
     """Choose an individual or a group proposal; going back to individual drops every co-proposer."""
     require_verified(official)
@@ -51,6 +52,7 @@ def _co_invite_messages(proposal: Proposal, proposer: Official) -> list[dict]:
 MAX_CO_INVITES_PER_DAY = 20
 
 
+@transaction
 def invite_co_proposer(official: Official, proposal_id: int, email: str,
                        now: dt.datetime | None = None) -> CoProposer | None:
     """Name a verified colleague by email as co-proposer; they are asked in LINE to confirm.
@@ -99,6 +101,7 @@ def invite_co_proposer(official: Official, proposal_id: int, email: str,
     return row
 
 
+@transaction
 def answer_co_invitation(official: Official, proposal_id: int, accept: bool,
                          now: dt.datetime | None = None) -> tuple[Proposal, str]:
     """The invitee confirms or declines; returns (proposal, outcome) with outcome confirmed|declined|already."""
@@ -129,6 +132,7 @@ def answer_co_invitation(official: Official, proposal_id: int, accept: bool,
     return proposal, outcome
 
 
+@transaction
 def remove_co_proposers(official: Official, proposal_id: int, *, unconfirmed_only: bool = True,
                         co_official_id: int | None = None, now: dt.datetime | None = None) -> int:
     """The proposer removes one co-proposer, or every one who has not confirmed; returns how many."""

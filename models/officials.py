@@ -10,6 +10,7 @@ import peewee
 from . import texts
 from .base import BaseModel, DomainError, utcnow
 from .events import record
+from .outbox import transaction
 from .states import Transitions
 
 STATUS_REGISTERING = "registering"
@@ -162,6 +163,7 @@ def official_for_line_user(line_user_id: str, *, create: bool = True) -> Officia
     return official
 
 
+@transaction
 def set_following(official: Official, following: bool) -> None:
     Official.update(following=following).where(Official.id == official.id).execute()
 

@@ -6,9 +6,12 @@ worker loses nothing. `dedupe_key` makes "notify once" a database constraint, no
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 import peewee
 
@@ -67,6 +70,8 @@ def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = N
 
 
 _local = threading.local()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _pending_ids() -> list[int]:
@@ -92,3 +97,15 @@ def unit_of_work():
         hook = services.current().after_commit  # handed over at start-up: jobs enqueue the rows
         if ids and hook is not None:
             hook(ids)
+
+
+def transaction(change: Callable[P, R]) -> Callable[P, R]:
+    """A public domain state change owns its transaction: everything it writes (rows, events and
+    outbox notices) commits together or not at all. Re-entrant: called inside another unit of work
+    it becomes a savepoint of it, so a caller may still group several changes."""
+    @functools.wraps(change)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with unit_of_work():
+            return change(*args, **kwargs)
+
+    return run

@@ -15,7 +15,7 @@ from .base import BaseModel, DomainError, end_of_day_utc, is_postgres, taipei_da
 from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
-from .outbox import queue_mail, unit_of_work
+from .outbox import queue_mail, transaction, unit_of_work
 from .states import Transitions
 
 DRAFT = "draft"
@@ -43,6 +43,7 @@ PROPOSAL_STATES = Transitions("提案", {
     REMOVED: set(),
     RESPONDED: set(),
 }, STATE_LABELS)
+STALE = "這個提案剛剛已被其他人處理，請重新整理後再確認。"
 EDITABLE_STATES = {DRAFT, RETURNED}
 WITHDRAWABLE_STATES = {SUBMITTED, RETURNED}  # R9.2.4: never after passing review
 REVIEWABLE_STATES = {SUBMITTED}
@@ -170,12 +171,12 @@ def lock(proposal_id: int) -> Proposal:
 
 def _move(proposal: Proposal, new_state: str, now: dt.datetime, expected_version: int | None = None, **changes) -> None:
     if expected_version is not None and proposal.version != expected_version:
-        raise DomainError("這個提案剛剛已被其他人處理，請重新整理後再確認。", "stale")
+        raise DomainError(STALE, "stale")
     PROPOSAL_STATES.check(proposal.state, new_state)
     updated = (Proposal.update(state=new_state, version=Proposal.version + 1, updated_at=now, **changes)
                .where((Proposal.id == proposal.id) & (Proposal.version == proposal.version)).execute())
     if not updated:
-        raise DomainError("這個提案剛剛已被其他人處理，請重新整理後再確認。", "stale")
+        raise DomainError(STALE, "stale")
     proposal.state = new_state
     proposal.version += 1
     for key, value in changes.items():
@@ -193,6 +194,7 @@ def current_draft(official: Official) -> Proposal | None:
             .order_by(Proposal.updated_at.desc()).first())
 
 
+@transaction
 def start_draft(official: Official, now: dt.datetime | None = None) -> Proposal:
     """A new draft, or the one the official left unfinished (only one open draft at a time)."""
     require_verified(official)
@@ -214,6 +216,7 @@ def own_editable(official: Official, proposal_id: int) -> Proposal:
     return proposal
 
 
+@transaction
 def set_field(official: Official, proposal_id: int, field: str, value: str, now: dt.datetime | None = None) -> Proposal:
     """Validate and save one field of a draft or returned proposal (saved after every answer)."""
     require_verified(official)
@@ -257,6 +260,7 @@ def missing_fields(proposal: Proposal) -> list[str]:
     return missing
 
 
+@transaction
 def discard_draft(official: Official, proposal_id: int, now: dt.datetime | None = None) -> None:
     proposal = own_editable(official, proposal_id)
     if proposal.state != DRAFT:
@@ -270,6 +274,7 @@ def review_due_for(submitted_at: dt.datetime) -> dt.date:
     return calendar.due_date("R9.2.1", taipei_date(submitted_at))
 
 
+@transaction
 def withdraw(official: Official, proposal_id: int, now: dt.datetime | None = None) -> Proposal:
     """R9.2.4: the proposer may withdraw until the proposal passes review, never after."""
     now = now or utcnow()
@@ -296,6 +301,7 @@ def _notify_proposer(proposal: Proposal, key: str, subject: str, body: str, now:
                     key=f"proposal:{proposal.id}:{key}", now=now)
 
 
+@transaction
 def pass_review(proposal_id: int, actor: str, now: dt.datetime | None = None, *,
                 expected_version: int | None = None, base_url: str = "") -> Proposal:
     """R9.2.2: no R7 problem → seconding for one month (R9.3.2); the proposer is emailed and told in LINE."""
@@ -316,6 +322,7 @@ def pass_review(proposal_id: int, actor: str, now: dt.datetime | None = None, *,
     return proposal
 
 
+@transaction
 def return_for_revision(proposal_id: int, actor: str, reasons: str, now: dt.datetime | None = None, *,
                         duplicate_of: int | None = None, expected_version: int | None = None) -> Proposal:
     """R9.2.3: doubtful, unclear or a duplicate of one in seconding → returned with reasons."""
@@ -348,6 +355,7 @@ def return_for_revision(proposal_id: int, actor: str, reasons: str, now: dt.date
     return proposal
 
 
+@transaction
 def remove(proposal_id: int, actor: str, ground: str, reason: str, now: dt.datetime | None = None, *,
            expected_version: int | None = None) -> Proposal:
     """R7: removal always records its ground and reason, and the proposer is told."""
@@ -364,14 +372,17 @@ def remove(proposal_id: int, actor: str, ground: str, reason: str, now: dt.datet
     return proposal
 
 
+@transaction
 def change_agency(proposal_id: int, actor: str, agency_code: str, reason: str = "",
-                  now: dt.datetime | None = None) -> Proposal:
+                  now: dt.datetime | None = None, *, expected_version: int | None = None) -> Proposal:
     """R9.1.3: the operations team may change a wrong choice of responsible agency."""
     now = now or utcnow()
     agency = get_agency(agency_code)
     if agency is None or not agency.active:
         raise DomainError("找不到這個機關。", "bad_agency")
     proposal = lock(proposal_id)
+    if expected_version is not None and proposal.version != expected_version:
+        raise DomainError(STALE, "stale")
     if proposal.state in (WITHDRAWN, REMOVED, LAPSED, RESPONDED):
         raise DomainError(f"提案目前為「{proposal.state_label}」，不能變更權責機關。", "bad_state")
     old = proposal.agency_code

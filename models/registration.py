@@ -19,12 +19,14 @@ from .officials import (
     complete_email_verification,
     email_taken,
 )
+from .outbox import transaction
 from .verification import PURPOSE_REGISTER, VerificationCode, issue_code
 
 PROFILE_FIELDS = ("real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code")
 REQUIRED_FIELDS = PROFILE_FIELDS
 
 
+@transaction
 def update_profile(official: Official, field: str, value: str, allowed_domains: list[str]) -> str:
     """Validate and store one registration answer; returns the cleaned value."""
     if field == "real_name":
@@ -59,6 +61,7 @@ def missing_fields(official: Official) -> list[str]:
     return [f for f in REQUIRED_FIELDS if not getattr(official, f)]
 
 
+@transaction
 def request_email_verification(official: Official, reply_domain: str, now: dt.datetime | None = None) -> VerificationCode:
     """Send a code to the address the official gave (registration, or a change of address)."""
     now = now or utcnow()

@@ -7,9 +7,11 @@ from .base import DomainError, utcnow
 from .co_proposers import require_co_proposers_confirmed
 from .events import record
 from .officials import Official, require_verified
+from .outbox import transaction
 from .proposals import FIELD_LIMITS, RETURNED, SUBMITTED, Proposal, _move, missing_fields, own_editable, review_due_for
 
 
+@transaction
 def submit(official: Official, proposal_id: int, now: dt.datetime | None = None) -> Proposal:
     """Submit (or resubmit after a return) for review; starts a new 3-working-day clock (R9.2.1)."""
     require_verified(official)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import unicodedata
 
 from models import consultations as domain
 from models import opinions
@@ -68,22 +67,6 @@ LABEL_BACK = "回到諮詢列表"
 LABEL_LIST = "政策諮詢"
 
 
-def _int(value, default: int = 0) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def clip(value: str, limit: int) -> tuple[str, bool]:
-    """At most `limit` characters, never splitting a character from its combining marks."""
-    value = value or ""
-    if len(value) <= limit:
-        return value, False
-    cut = max(1, limit - 1)
-    while cut > 0 and (unicodedata.combining(value[cut]) or 0xFE00 <= ord(value[cut]) <= 0xFE0F):
-        cut -= 1
-    return value[:cut].rstrip() + "…", True
 
 
 def _window_line(consultation, now) -> str:
@@ -122,7 +105,7 @@ def _more_card(page: int) -> dict:
 @action("con.browse", "政策諮詢", "諮詢")
 def browse(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     """R5.2: the consultations open now, as a carousel (title, agency, days left, opinion count)."""
-    page = _int(params.get("page"))
+    page = m.parse_int(params.get("page"))
     rows, more = domain.open_consultations(ctx.now, page=page, per_page=PER_PAGE)
     quick = [m.quick_postback("選單", "menu")]
     if not rows:
@@ -164,7 +147,7 @@ def detail_bubble(ctx, official: Official, consultation) -> dict:
     while True:
         sections, clipped_any = [], False
         for label, value, budget in budgets:
-            shown, clipped = clip(value, max(20, int(budget * scale)))
+            shown, clipped = m.clip(value, max(20, int(budget * scale)))
             clipped_any |= clipped
             sections += [m.flex_text(label, size="sm", weight="bold", margin="md"), m.flex_text(shown, size="sm")]
         if consultation.state == domain.CLOSED and consultation.effective_summary_due:
@@ -180,7 +163,7 @@ def detail_bubble(ctx, official: Official, consultation) -> dict:
 
 @action("con.view")
 def view(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
-    consultation = domain.viewable(_int(params.get("c")))
+    consultation = domain.viewable(m.parse_int(params.get("c")))
     return [m.flex(f"{consultation.number}「{consultation.title}」", detail_bubble(ctx, official, consultation),
                    quick=_quick_menu())]
 
@@ -195,7 +178,7 @@ def _token_quick(state: ConversationState, label: str, name: str, display: str |
 def opine(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     """Ask for the opinion; the next text is it (shown back for confirmation before it is saved)."""
     require_verified(official)
-    consultation = domain.viewable(_int(params.get("c")))
+    consultation = domain.viewable(m.parse_int(params.get("c")))
     refused = opinions.refusal(consultation, ctx.now)
     if refused:
         raise DomainError(refused[1], refused[0])
@@ -203,7 +186,7 @@ def opine(ctx, official: Official, state: ConversationState, params: dict) -> li
         raise DomainError(domain.MSG["too_many"].format(n=domain.MAX_OPINIONS_PER_OFFICIAL), "too_many")
     clear_state(state)
     set_state(state, FLOW, "opinion", cid=consultation.id, t=secrets.token_hex(4))
-    questions, _ = clip(consultation.questions, 1500)
+    questions, _ = m.clip(consultation.questions, 1500)
     body = TEXT["ask"].format(title=consultation.title, min=domain.OPINION_MIN, max=domain.OPINION_MAX,
                               name=official.display_name, questions=questions)
     return [m.text(body, quick=[m.quick_message("取消")])]
@@ -213,7 +196,7 @@ def opine(ctx, official: Official, state: ConversationState, params: dict) -> li
 def edit(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     """Ask for the new text of one of the official's opinions (only while the consultation is open)."""
     require_verified(official)
-    opinion = domain.Opinion.get_or_none(domain.Opinion.id == _int(params.get("o")))
+    opinion = domain.Opinion.get_or_none(domain.Opinion.id == m.parse_int(params.get("o")))
     if opinion is None or opinion.official_id != official.id:
         raise DomainError(domain.MSG["opinion_not_found"], "not_found")
     refused = opinions.refusal(opinion.consultation, ctx.now)
@@ -223,7 +206,7 @@ def edit(ctx, official: Official, state: ConversationState, params: dict) -> lis
         raise DomainError(domain.MSG["opinion_hidden"], "hidden")
     clear_state(state)
     set_state(state, FLOW, "opinion", cid=opinion.consultation_id, oid=opinion.id, t=secrets.token_hex(4))
-    current, _ = clip(opinion.text, 1500)
+    current, _ = m.clip(opinion.text, 1500)
     body = TEXT["ask_edit"].format(min=domain.OPINION_MIN, max=domain.OPINION_MAX, current=current)
     return [m.text(body, quick=[m.quick_message("取消")])]
 
@@ -303,16 +286,16 @@ def send(ctx, official: Official, state: ConversationState, params: dict) -> lis
 def mine(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     """The official's own opinions on one consultation, each with an edit button while it is open."""
     require_verified(official)
-    consultation = domain.viewable(_int(params.get("c")))
+    consultation = domain.viewable(m.parse_int(params.get("c")))
     rows = opinions.own_opinions(official, consultation.id)
     if not rows:
         return [m.text(TEXT["mine_none"].format(title=consultation.title), quick=_quick_menu())]
     items = []
     for n, opinion in enumerate(rows, 1):
-        shown, _ = clip(opinion.text, 200)
+        shown, _ = m.clip(opinion.text, 200)
         mark = "（已隱藏）" if opinion.is_hidden else ("（已修改）" if opinion.edited_at else "")
         items.append(f"{n}. {shown}{mark}")
-    body, _ = clip(TEXT["mine_list"].format(title=consultation.title, items="\n\n".join(items)), 4900)
+    body, _ = m.clip(TEXT["mine_list"].format(title=consultation.title, items="\n\n".join(items)), 4900)
     quick = []
     if opinions.refusal(consultation, ctx.now) is None:
         quick = [m.quick_postback(f"修改第{n}則", "con.edit", f"修改第{n}則意見", o=o.id)

@@ -63,23 +63,6 @@ LABEL_CLEAR = "清除搜尋"
 LABEL_BACK = "回到附議列表"
 
 
-def clip(value: str, limit: int) -> tuple[str, bool]:
-    """At most `limit` characters, never splitting a character from its combining marks."""
-    value = value or ""
-    if len(value) <= limit:
-        return value, False
-    cut = limit - 1
-    while cut > 0 and (unicodedata.combining(value[cut]) or unicodedata.category(value[cut]) in ("Mn", "Me")
-                       or 0xFE00 <= ord(value[cut]) <= 0xFE0F):
-        cut -= 1
-    return value[:cut].rstrip() + "…", True
-
-
-def _int(value, default: int = 0) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return default
 
 
 def _window_line(proposal, now) -> str:
@@ -134,7 +117,7 @@ def browse(ctx, official: Official, state, params):
     require_verified(official)
     order = params.get("order") if params.get("order") in seconds.ORDERS else seconds.ORDER_NEWEST
     keyword = seconds.normalise_keyword(params.get("q", ""))
-    page = _int(params.get("page"))
+    page = m.parse_int(params.get("page"))
     rows, more = seconds.open_for_seconding(ctx.now, order=order, keyword=keyword, page=page, per_page=PER_PAGE)
     quick = _browse_quick(order, keyword)
     if not rows:
@@ -175,7 +158,7 @@ def _sections(proposal, scale: float = 1.0) -> tuple[list[dict], bool]:
         value = getattr(proposal, field) or ""
         if not value:
             continue
-        shown, clipped = clip(value, max(20, int(budget * scale)))
+        shown, clipped = m.clip(value, max(20, int(budget * scale)))
         clipped_any |= clipped
         lines.append(m.flex_text(label, size="sm", weight="bold", margin="md"))
         lines.append(m.flex_text(shown, size="sm"))
@@ -213,7 +196,7 @@ def detail_bubble(ctx, official: Official, proposal) -> dict:
 @action("sec.view")
 def view(ctx, official: Official, state, params):
     require_verified(official)
-    proposal = seconds.viewable(_int(params.get("p")))
+    proposal = seconds.viewable(m.parse_int(params.get("p")))
     bubble = detail_bubble(ctx, official, proposal)
     return [m.flex(f"{proposal.number}「{proposal.title}」", bubble,
                    quick=[m.quick_postback(LABEL_BACK, "sec.browse"), m.quick_postback("選單", "menu")])]
@@ -223,7 +206,7 @@ def view(ctx, official: Official, state, params):
 def ask(ctx, official: Official, state, params):
     """R9.3.4: say plainly that a second cannot be cancelled, and offer the opt-in to hear the result."""
     require_verified(official)
-    proposal = seconds.viewable(_int(params.get("p")))
+    proposal = seconds.viewable(m.parse_int(params.get("p")))
     refused = seconds.refusal(official, proposal, ctx.now)
     if refused:
         raise DomainError(refused[1], refused[0])
@@ -240,7 +223,7 @@ def confirm(ctx, official: Official, state, params):
     """Email the code; the second counts only once the code comes back (chat or email reply)."""
     require_verified(official)
     notify = params.get("notify") == "1"
-    proposal_id = _int(params.get("p"))
+    proposal_id = m.parse_int(params.get("p"))
     result = seconds.request_second(official, proposal_id, notify, ctx.reply_domain, ctx.now)
     row = result.code
     expires = format_taipei(row.expires_at, "%H:%M")

@@ -19,6 +19,7 @@ from models.base import DomainError
 from models.calendar import today_taipei
 from models.proposals import Proposal
 
+from .actions import act, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
 
@@ -112,11 +113,6 @@ def _back_to(proposal: Proposal):
     return redirect(url_for("console.review_detail", proposal_id=proposal.id) + "#agencies")
 
 
-def _form_errors(form: FlaskForm) -> str:
-    return "；".join(f"{getattr(form, name).label.text}：{'、'.join(errors)}" for name, errors in form.errors.items()
-                    if name != "csrf_token") or MSG["bad_form"]
-
-
 # --- operations team ------------------------------------------------------------------------------
 
 @bp.post("/review/<int:proposal_id>/confirmations")
@@ -125,20 +121,17 @@ def request_confirmation(proposal_id: int):
     """R9.2.5(1): email each chosen agency a request with signed links."""
     proposal = _proposal_or_404(proposal_id)
     form = _request_form(proposal)
-    if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
-        return _back_to(proposal)
-    wanted = ([(form.lead.data, domain.LEAD)] if form.lead.data else []) + [
-        (code, domain.CO) for code in form.co.data if code != form.lead.data]
-    try:
+
+    def action():
+        wanted = ([(form.lead.data, domain.LEAD)] if form.lead.data else []) + [
+            (code, domain.CO) for code in form.co.data if code != form.lead.data]
         created = domain.request_confirmation(proposal.id, current_staff().actor, wanted,
                                               base_url=current_app.config["PUBLIC_BASE_URL"])
-    except DomainError as error:
-        flash(error.message, "error")
-        return _back_to(proposal)
-    flash(MSG["requested"].format(names="、".join(f"{a.agency_name}（{a.role_label}）" for a in created),
-                                  due=f"{created[0].due:%Y-%m-%d}"), "success")
-    return _back_to(proposal)
+        return MSG["requested"].format(names="、".join(f"{a.agency_name}（{a.role_label}）" for a in created),
+                                       due=f"{created[0].due:%Y-%m-%d}")
+
+    back = lambda: _back_to(proposal)  # noqa: E731
+    return act(form, action, on_invalid=back, on_refused=back, done=back, explain_errors=True)
 
 
 @bp.post("/review/<int:proposal_id>/roles")
@@ -147,17 +140,14 @@ def set_roles(proposal_id: int):
     """R9.2.5(3): the coordinated lead; the other agencies become co-organisers."""
     proposal = _proposal_or_404(proposal_id)
     form = _roles_form(proposal)
-    if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
-        return _back_to(proposal)
-    roles = {code: domain.LEAD if code == form.lead.data else domain.CO for code, _ in form.lead.choices}
-    try:
+
+    def action():
+        roles = {code: domain.LEAD if code == form.lead.data else domain.CO for code, _ in form.lead.choices}
         domain.set_roles(proposal.id, current_staff().actor, roles)
-    except DomainError as error:
-        flash(error.message, "error")
-        return _back_to(proposal)
-    flash(MSG["roles_set"], "success")
-    return _back_to(proposal)
+        return MSG["roles_set"]
+
+    back = lambda: _back_to(proposal)  # noqa: E731
+    return act(form, action, on_invalid=back, on_refused=back, done=back, explain_errors=True)
 
 
 @bp.post("/review/<int:proposal_id>/disputed")
@@ -182,15 +172,13 @@ def settle(assignment_id: int):
     """R9.2.5(4): a decline or redirect settled by the team and the agency together."""
     assignment = _assignment_or_404(assignment_id)
     form = SettleForm(prefix=f"settle{assignment.id}")
-    if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
-    else:
-        try:
-            domain.settle(assignment.id, current_staff().actor, form.outcome.data, form.note.data)
-            flash(MSG["settled"], "success")
-        except DomainError as error:
-            flash(error.message, "error")
-    return redirect(url_for("console.agency_confirmations"))
+
+    def action():
+        domain.settle(assignment.id, current_staff().actor, form.outcome.data, form.note.data)
+        return MSG["settled"]
+
+    back = lambda: redirect(url_for("console.agency_confirmations"))  # noqa: E731
+    return act(form, action, on_invalid=back, on_refused=back, done=back, explain_errors=True)
 
 
 # --- everyone: the list; agency staff: answering ------------------------------------------------
@@ -229,7 +217,7 @@ def answer(assignment_id: int):
         abort(403)
     form = answer_form(assignment)
     if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
+        flash(form_errors(form), "error")
         return redirect(url_for("console.agency_confirmations"))
     try:
         domain.answer(assignment.id, staff.actor, form.decision.data, form.note.data or "",

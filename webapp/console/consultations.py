@@ -27,6 +27,7 @@ from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
+from .actions import act, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
 
@@ -133,11 +134,6 @@ def _consultation_form(staff: Staff, consultation: Consultation | None = None, *
 def _fields(form: ConsultationForm) -> dict:
     return {name: getattr(form, name).data for name in
             ("agency_code", "title", "background", "questions", "scope", "basis", "stage")}
-
-
-def _form_errors(form: FlaskForm) -> str:
-    return "；".join(f"{getattr(form, name).label.text}：{'、'.join(errors)}" for name, errors in form.errors.items()
-                    if name != "csrf_token") or MSG["bad_form"]
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -248,7 +244,7 @@ def consultation_new():
         return _render_form(form, None)
     form = _consultation_form(staff)
     if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
+        flash(form_errors(form), "error")
         return _render_form(form, None, 400)
     try:
         consultation = domain.create_consultation(staff, _fields(form), form.closes_on.data)
@@ -278,7 +274,7 @@ def consultation_edit(consultation_id: int):
         return _render_form(_consultation_form(staff, consultation, formdata=None), consultation)
     form = _consultation_form(staff, consultation)
     if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
+        flash(form_errors(form), "error")
         return _render_form(form, consultation, 400)
     try:
         domain.update_draft(staff, consultation.id, _fields(form), form.closes_on.data,
@@ -298,16 +294,11 @@ def consultation_detail(consultation_id: int):
 
 def _act(consultation: Consultation, form: FlaskForm, form_name: str, action):
     """Validate, run the domain action, flash its outcome or the refusal, back to the detail page."""
-    if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
-        return render_detail(consultation, status=400, **{form_name: form})
-    try:
-        message = action(form)
-    except DomainError as error:
-        flash(error.message, "error")
+    def back():
         return redirect(url_for("console.consultation_detail", consultation_id=consultation.id))
-    flash(message, "success")
-    return redirect(url_for("console.consultation_detail", consultation_id=consultation.id))
+
+    return act(form, lambda: action(form), on_invalid=lambda: render_detail(consultation, status=400, **{form_name: form}),
+               on_refused=back, done=back, explain_errors=True)
 
 
 @bp.post("/consultations/<int:consultation_id>/open")
@@ -377,7 +368,7 @@ def consultation_hide_opinion(consultation_id: int, opinion_id: int):
         abort(404)
     form = HideForm(prefix=f"hide{opinion.id}")
     if not form.validate_on_submit():
-        flash(_form_errors(form), "error")
+        flash(form_errors(form), "error")
         return redirect(url_for("console.consultation_detail", consultation_id=consultation.id) + "#opinions")
     try:
         hide_opinion(current_staff(), opinion.id, form.ground.data, form.reason.data)

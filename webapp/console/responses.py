@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import peewee
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -20,11 +20,11 @@ from wtforms.validators import DataRequired, Length, Optional
 from models import response_publishing as publishing
 from models import responses as domain
 from models.agency_confirmation import CO, LEAD
-from models.base import DomainError
 from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.proposals import ESTABLISHED, RESPONDED, Proposal
 
+from .actions import act
 from .auth import agency_scope, current_staff, staff_required
 from .blueprint import bp
 from .review import history
@@ -227,16 +227,11 @@ def _act(proposal_id: int, form_name: str, make_form, action, **extra):
     """Validate, run one domain action, flash its outcome; a refusal keeps what was typed."""
     proposal, role = _viewable_or_404(proposal_id)
     form = make_form(proposal)
-    if not form.validate_on_submit():
-        flash(MSG["bad_form"], "error")
-        return render_detail(proposal, role, status=400, **{form_name: form}, **extra)
-    try:
-        message = action(proposal, form)
-    except DomainError as error:
-        flash(error.message, "error")
-        return render_detail(Proposal.get_by_id(proposal.id), role, status=400, **{form_name: form}, **extra)
-    flash(message, "success")
-    return redirect(url_for("console.response_detail", proposal_id=proposal.id))
+    return act(form, lambda: action(proposal, form),
+               on_invalid=lambda: render_detail(proposal, role, status=400, **{form_name: form}, **extra),
+               on_refused=lambda: render_detail(Proposal.get_by_id(proposal.id), role, status=400,
+                                                **{form_name: form}, **extra),
+               done=lambda: redirect(url_for("console.response_detail", proposal_id=proposal.id)))
 
 
 @bp.post("/responses/<int:proposal_id>/publish")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import peewee
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -18,15 +18,14 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from models import agency_confirmation as confirmation
 from models import proposals as domain
 from models.agencies import active_agencies, get_agency
-from models.base import DomainError
 from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.officials import Official
-from models.outbox import unit_of_work
 from models.proposals import REMOVAL_GROUNDS, Proposal
 from models.similar import find_similar
 from models.staff import Staff
 
+from .actions import act
 from .auth import current_staff, ops_required
 from .blueprint import bp
 from .confirmations import request_forms
@@ -228,18 +227,12 @@ def review_detail(proposal_id: int):
 
 
 def _act(proposal: Proposal, form: FlaskForm, form_name: str, action):
-    """Validate, run the domain action in one unit of work, flash its outcome or the refusal."""
-    if not form.validate_on_submit():
-        flash(MSG["bad_form"], "error")
-        return render_detail(proposal, status=400, **{form_name: form})
-    try:
-        with unit_of_work():
-            message = action(form)
-    except DomainError as error:
-        flash(error.message, "error")
+    """Run one review action (webapp/console/actions.py); back to the detail page either way."""
+    def back():
         return redirect(url_for("console.review_detail", proposal_id=proposal.id))
-    flash(message, "success")
-    return redirect(url_for("console.review_detail", proposal_id=proposal.id))
+
+    return act(form, lambda: action(form), on_invalid=lambda: render_detail(proposal, status=400, **{form_name: form}),
+               on_refused=back, done=back)
 
 
 @bp.post("/review/<int:proposal_id>/pass")
@@ -293,9 +286,8 @@ def review_change_agency(proposal_id: int):
     form.agency_code.choices = _agency_choices()
 
     def action(form):
-        if domain.lock(proposal.id).version != form.expected_version:  # the domain function takes no version
-            raise DomainError("這個提案剛剛已被其他人處理，請重新整理後再確認。", "stale")
-        changed = domain.change_agency(proposal.id, current_staff().actor, form.agency_code.data, form.reason.data or "")
+        changed = domain.change_agency(proposal.id, current_staff().actor, form.agency_code.data, form.reason.data or "",
+                                       expected_version=form.expected_version)
         return MSG["agency_changed"].format(number=proposal.number, agency=changed.agency_name)
 
     return _act(proposal, form, "agency_form", action)

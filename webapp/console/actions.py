@@ -1,0 +1,36 @@
+"""The one way a console form runs a domain action: validate, act, flash the outcome or the refusal.
+
+The domain function owns its transaction and checks the version the staff member saw, so the
+view only chooses where to go next: `on_invalid` (the form did not validate), `on_refused` (the
+domain said no, with a zh-TW reason) or `done` (the success message has been flashed).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash
+from flask_wtf import FlaskForm
+
+from models.base import DomainError
+
+BAD_FORM = "表單內容有誤，請檢查後再送出。"
+
+
+def form_errors(form: FlaskForm) -> str:
+    """Each field's errors, under its label (never the CSRF token's), or the general message."""
+    return "；".join(f"{getattr(form, name).label.text}：{'、'.join(errors)}" for name, errors in form.errors.items()
+                    if name != "csrf_token") or BAD_FORM
+
+
+def act(form: FlaskForm, action: Callable[[], str], *, on_invalid: Callable[[], object],
+        on_refused: Callable[[], object], done: Callable[[], object], explain_errors: bool = False):
+    if not form.validate_on_submit():
+        flash(form_errors(form) if explain_errors else BAD_FORM, "error")
+        return on_invalid()
+    try:
+        message = action()
+    except DomainError as error:
+        flash(error.message, "error")
+        return on_refused()
+    flash(message, "success")
+    return done()
