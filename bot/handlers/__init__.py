@@ -39,7 +39,7 @@ def reprompt(flow: str):
 def load_all() -> None:
     """Import every flow module so it registers itself."""
     from . import menu, registration  # noqa: F401
-    for optional in ("proposing", "my_proposals", "seconding", "consulting", "recognition"):
+    for optional in ("proposing", "my_proposals", "seconding", "my_seconds", "consulting", "recognition"):
         try:
             __import__(f"bot.handlers.{optional}")
         except ModuleNotFoundError as exc:

@@ -14,6 +14,7 @@ MENU_ITEMS = [
     ("提出提案", "prop.start"),
     ("附議提案", "sec.browse"),
     ("我的提案", "prop.mine"),
+    ("我的附議", "sec.mine"),
     ("政策諮詢", "con.browse"),
     ("我的資料", "profile.show"),
 ]
