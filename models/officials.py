@@ -9,6 +9,7 @@ import peewee
 
 from . import texts
 from .base import BaseModel, DomainError, utcnow
+from .outbox import queue_rich_menu
 
 STATUS_REGISTERING = "registering"
 STATUS_VERIFIED = "verified"
@@ -193,6 +194,8 @@ def complete_email_verification(official_id: int, email: str, now: dt.datetime) 
     except peewee.IntegrityError:
         raise DomainError(texts.EMAIL_TAKEN, "email_taken") from None
     record(official.actor, "email_verified", "official", official.id, now=now)
+    if not was_verified and official.is_verified:  # registration complete: the main menu
+        queue_rich_menu(official.line_user_id, now=now)
     return texts.EMAIL_CHANGED_DONE if was_verified else texts.REGISTRATION_DONE
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.richmenu import MAIN
 from models.base import utcnow
 from models.events import AuditEvent
 from models.proposals import ESTABLISHED, LAPSED, REMOVED, RESPONDED, Proposal
@@ -83,12 +84,12 @@ def test_my_seconds_lists_each_state_newest_first_with_the_opt_in(client, line):
     assert [a["label"] for a in quick_replies(carousel)] == ["附議提案", "選單"]
 
 
-def test_the_menu_opens_my_seconds_and_the_opt_in_can_be_turned_on_and_off(client, line):
+def test_the_rich_menu_tile_opens_my_seconds_and_the_opt_in_can_be_turned_on_and_off(client, line):
     me = verified_official()
     uid = line.user(me.line_user_id)
     proposal = seconded(me, title="公務人員彈性上班時間再放寬")
-    line.text(client, uid, "選單")
-    tap(client, line, uid, "我的附議")
+    tile = next(a for a in MAIN.definition()["areas"] if a["action"]["label"] == "我的附議")
+    line.postback(client, uid, tile["action"]["data"])
     card = bubbles(line.last(uid))[0]
     assert "🔕 結果通知：關閉" in bubble_text(card)
 

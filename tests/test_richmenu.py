@@ -9,9 +9,13 @@ from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
 from PIL import Image
 
 from bot import handlers
-from bot.richmenu import MENUS, WIDTH
+from bot.richmenu import GUEST, MENUS, WIDTH
 from devtools import richmenu_images
+from models.officials import Official
+from models.outbox import Outbox
 from tests.factories import verified_official
+from tests.fixtures_console import console_post
+from tests.helpers import load_agencies, register
 
 
 def _install(runner) -> dict[str, str]:
@@ -26,6 +30,12 @@ def _install(runner) -> dict[str, str]:
 def _menu_ids(runner) -> list[str]:
     with ApiClient(Configuration(host=runner.app.config["LINE_API_ENDPOINT"], access_token="t")) as client:
         return [m.rich_menu_id for m in MessagingApi(client).get_rich_menu_list().richmenus]
+
+
+def _links(line, uid: str) -> list[tuple[str, str]]:
+    """The per-user rich menu calls the service made for uid: (method, menu id or '')."""
+    prefix = f"/v2/bot/user/{uid}/richmenu"
+    return [(c["method"], c["path"][len(prefix) + 1:]) for c in line.calls() if c["path"].startswith(prefix)]
 
 
 # --- installing -------------------------------------------------------------------------------
@@ -64,7 +74,58 @@ def test_installing_again_replaces_both_menus_and_keeps_verified_officials_on_th
     assert sorted(_menu_ids(runner)) == sorted(second.values())  # the old ones are gone
 
 
-# --- old menus -------------------------------------------------------------------------------
+# --- linking per user -------------------------------------------------------------------------
+
+def test_completing_registration_moves_the_user_to_the_main_menu(runner, client, line, smtp):
+    load_agencies()
+    menus = _install(runner)
+    uid = line.user()
+    line.follow(client, uid)
+    assert line.rich_menu(uid)["richMenuId"] == menus["guest"]
+    uid, official = register(client, line, smtp, uid)
+    assert official.is_verified
+    assert _links(line, uid) == [("POST", menus["main"])]
+    assert line.rich_menu(uid)["name"] == "platform-main"
+    assert Outbox.select().where(Outbox.channel == "richmenu").count() == 1
+
+
+def test_blocking_moves_the_official_back_to_the_guest_menu_and_unblocking_to_the_main_menu(
+        runner, line, ops_client):
+    official = verified_official()
+    menus = _install(runner)
+    uid = official.line_user_id
+    assert line.rich_menu(uid)["richMenuId"] == menus["main"]
+    detail = f"/console/officials/{official.id}"
+    console_post(ops_client, f"{detail}/block", {"block-reason": "張貼人身攻擊內容"}, token_from=detail)
+    assert Official.get_by_id(official.id).status == "blocked"
+    assert _links(line, uid)[-1] == ("DELETE", "")
+    assert line.rich_menu(uid)["richMenuId"] == menus["guest"]
+    console_post(ops_client, f"{detail}/unblock", {"unblock-reason": "經查誤會已澄清"}, token_from=detail)
+    assert _links(line, uid)[-1] == ("POST", menus["main"])
+    assert line.rich_menu(uid)["richMenuId"] == menus["main"]
+
+
+def test_the_link_follows_the_status_when_sent_not_when_queued(runner, line, app):
+    """Rows sent late or out of order (blocked, then unblocked at once) still end on the right menu."""
+    from jobs.outbox import send_outbox
+    from models.outbox import queue_rich_menu
+
+    menus = _install(runner)
+    official = verified_official(status="blocked")
+    row = queue_rich_menu(official.line_user_id)
+    Official.update(status="verified").where(Official.id == official.id).execute()
+    assert send_outbox(row.id) == "sent"
+    assert line.rich_menu(official.line_user_id)["richMenuId"] == menus["main"]
+
+
+def test_without_installed_menus_registration_still_completes_and_nothing_is_retried(client, line, smtp):
+    load_agencies()
+    uid, official = register(client, line, smtp)
+    assert official.is_verified
+    row = Outbox.get(Outbox.channel == "richmenu")
+    assert row.status == "sent"  # nothing to link to yet; `flask line richmenu` links verified officials later
+    assert _links(line, uid) == []
+
 
 def test_an_unregistered_user_tapping_a_main_menu_tile_is_told_to_register(client, line):
     uid = line.user()
@@ -124,3 +185,16 @@ def test_generator_names_the_missing_font(monkeypatch):
 
 def _rgb(value: str) -> tuple[int, int, int]:
     return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
+
+
+
+
+def test_a_blocked_official_on_the_guest_menu_is_told_the_account_is_stopped(client, line):
+    official = verified_official(status="blocked")
+    uid = line.user(official.line_user_id)
+    for data in (GUEST.definition()["areas"][0]["action"]["data"], "a=menu"):  # 開始註冊, then 選單
+        line.postback(client, uid, data)
+        answer = line.last(uid)
+        assert answer["text"] == "您的帳號已被停用，如有疑問請聯絡營運小組（研考會）。"
+        assert [item["action"]["label"] for item in answer["quickReply"]["items"]] == ["平臺說明"]
+    assert Official.get_by_id(official.id).status == "blocked"

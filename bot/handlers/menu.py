@@ -1,8 +1,9 @@
 """Welcome, the main menu and the official's own profile (R3, R4: only the official sees their data)."""
 from __future__ import annotations
 
+from models import texts as model_texts
 from models.base import DomainError
-from models.officials import Official, require_verified
+from models.officials import STATUS_BLOCKED, Official, require_verified
 from models.registration import request_email_verification
 
 from .. import messages as m
@@ -21,6 +22,8 @@ MENU_ITEMS = [
 
 
 def menu_quick(official: Official) -> list[dict]:
+    if official.status == STATUS_BLOCKED:
+        return [m.quick_postback(texts.HELP_LABEL, "menu.help")]
     if not official.is_verified:
         return [m.quick_postback(texts.START_REGISTRATION, "reg.start")]
     return [m.quick_postback(label, name) for label, name in MENU_ITEMS if name in ACTIONS]
@@ -46,6 +49,8 @@ def help_text(ctx, official: Official, state, params):
 def show(ctx, official: Official, state, params):
     if state.flow and state.flow != "registration":
         clear_state(state)
+    if official.status == STATUS_BLOCKED:
+        return [m.text(model_texts.BLOCKED, quick=menu_quick(official))]
     if not official.is_verified:
         from models.registration import REQUIRED_FIELDS, missing_fields
 
