@@ -46,6 +46,8 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
         with unit_of_work():
             return _route(event, etype, ctx)
     except DomainError as error:
+        if error.code == "not_verified":  # e.g. a main-menu tile on an old menu: the way to register
+            return [m.text(error.message, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
         return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]
 
 

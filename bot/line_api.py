@@ -1,6 +1,8 @@
 """The Messaging API client (line-bot-sdk v3) pointed at LINE_API_ENDPOINT."""
 from __future__ import annotations
 
+import logging
+
 from linebot.v3.messaging import (
     ApiClient,
     ApiException,
@@ -9,6 +11,10 @@ from linebot.v3.messaging import (
     PushMessageRequest,
     ReplyMessageRequest,
 )
+
+from .richmenu import GUEST, Menu
+
+log = logging.getLogger(__name__)
 
 
 def _configuration(config) -> Configuration:
@@ -30,3 +36,22 @@ def push_messages(config, to: str, messages: list[dict], retry_key: str | None =
             if exc.status == 409:  # already accepted under this retry key
                 return
             raise
+
+
+def show_rich_menu(config, user_id: str, menu: Menu) -> str:
+    """Give this user `menu`. The guest menu is everyone's default, so it is shown by unlinking
+    the user's own menu; the main menu is found by its alias (installed by `flask line richmenu`)."""
+    with ApiClient(_configuration(config)) as client:
+        api = MessagingApi(client)
+        if menu is GUEST:
+            api.unlink_rich_menu_id_from_user(user_id)
+            return "default"
+        try:
+            menu_id = api.get_rich_menu_alias(menu.alias).rich_menu_id
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            log.warning("rich menu alias %s is not installed; run `flask line richmenu`", menu.alias)
+            return "not installed"
+        api.link_rich_menu_id_to_user(user_id, menu_id)
+        return menu_id

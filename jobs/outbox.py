@@ -7,8 +7,10 @@ import uuid
 
 from flask_mail import Message
 
-from bot.line_api import push_messages
+from bot.line_api import push_messages, show_rich_menu
+from bot.richmenu import menu_for
 from models.base import utcnow
+from models.officials import Official
 from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
 
 from .queue import app_context, enqueue
@@ -32,6 +34,8 @@ def send_outbox(outbox_id: int) -> str:
         try:
             if row.channel == "mail":
                 _send_mail(app, row)
+            elif row.channel == "richmenu":
+                _send_rich_menu(app, row)
             else:
                 _send_line(app, row)
         except Exception as exc:
@@ -63,3 +67,9 @@ def _send_line(app, row: Outbox) -> None:
     # The retry key makes LINE drop a duplicate push if we retry after a lost response.
     retry_key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"outbox:{row.id}:{row.created_at.isoformat()}"))
     push_messages(app.config, row.recipient, row.data["messages"], retry_key=retry_key)
+
+
+def _send_rich_menu(app, row: Outbox) -> None:
+    """The menu for the official's status now (not when the row was written): verified → main."""
+    official = Official.get_or_none(Official.line_user_id == row.recipient)
+    show_rich_menu(app.config, row.recipient, menu_for(official is not None and official.is_verified))

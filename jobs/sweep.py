@@ -79,6 +79,9 @@ def _give_up_line_events(now: dt.datetime) -> None:
                        dedupe_key=f"line-event-failed:{event.id}", now=now)
 
 
+CHANNEL_LABELS = {"mail": "電子郵件通知", "line": "LINE 訊息通知", "richmenu": "LINE 選單切換"}
+
+
 def report_failed_outbox(now: dt.datetime) -> int:
     """Tell the operations team, once per row, about a notice given up after two days of failures."""
     failed = list(Outbox.select().where(Outbox.status == "failed").order_by(Outbox.id).limit(100))
@@ -88,7 +91,7 @@ def report_failed_outbox(now: dt.datetime) -> int:
             continue  # do not report a failed report by the same road
         with unit_of_work():
             if queue_mail(settings.OPS_NOTIFY_EMAIL, f"【政策參與平臺】通知寄送失敗（第 {row.id} 筆）",
-                          f"一則{'電子郵件' if row.channel == 'mail' else 'LINE 訊息'}通知自 {row.created_at:%Y-%m-%d %H:%M} UTC 起"
+                          f"一則{CHANNEL_LABELS.get(row.channel, 'LINE 訊息')}自 {row.created_at:%Y-%m-%d %H:%M} UTC 起"
                           f"嘗試 {row.attempts} 次仍無法送出（{row.last_error}）。請檢查寄送服務，"
                           "並以其他方式聯繫收件人；相關期限不會因此自動延長。",
                           dedupe_key=f"outbox-failed:{row.id}", now=now):

@@ -19,6 +19,16 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from . import calendar, services, settings
 from .agencies import get_agency
+from .agency_confirmation_texts import (
+    DEEMED_BODY,
+    DEEMED_SUBJECT,
+    DOUBT_BODY,
+    DOUBT_SUBJECT,
+    FOOTER,
+    MSG,
+    REQUEST_BODY,
+    REQUEST_SUBJECT,
+)
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
 from .officials import clean_text
@@ -56,55 +66,6 @@ TOKEN_SALT = "agency-answer"
 LINK_GRACE_DAYS = 7  # a link still opens (to show the outcome) this long after the due day
 NOTE_MAX = 1000
 
-MSG = {
-    "not_found": "找不到這筆機關確認。",
-    "bad_state": "提案目前為「{state}」，只有附議中或已成案的提案需要確認權責機關。",
-    "no_agencies": "請至少選擇一個機關。",
-    "bad_agency": "找不到機關「{code}」或該機關已停用。",
-    "no_contact": "{name}沒有聯絡信箱，請先更新機關資料再寄送確認。",
-    "bad_role": "角色必須是主辦或協辦。",
-    "twice": "同一機關只能列一次：{name}。",
-    "already_asked": "已向{name}寄送過確認請求。",
-    "one_lead": "兩個以上機關時，請指定一個主辦機關，其餘為協辦（若仍有爭議請改用「全部列為主辦」）。",
-    "need_lead": "至少需要一個主辦機關。",
-    "bad_decision": "請選擇：確認、非本機關業務，或應由所屬機關辦理。",
-    "decline_reason": "請說明不屬於本機關業務的理由。",
-    "redirect_target": "請選擇或寫明實際主管業務的所屬機關。",
-    "redirect_self": "所屬機關不能是本機關。",
-    "answered": "{agency}已於 {when} 回覆「{status}」，不能再次回覆。如有疑義，請與營運小組（研考會）聯繫協調。",
-    "deemed": "{agency}未於 {due} 前回覆，依規定已視為確認（第九點（二）5（4））。如有疑義，請與營運小組（研考會）聯繫協調。",
-    "not_doubt": "只有「非本機關業務」或「應由所屬機關辦理」的回覆需要協調。",
-    "settled": "這筆回覆已於 {when} 協調完成。",
-    "bad_outcome": "請選擇協調結果。",
-    "bad_token": "這個連結無效（可能不完整或已被修改）。請使用郵件中的完整連結，或登入工作臺回覆。",
-    "replaced_token": "這個連結已被較新的確認請求取代，請使用最新郵件中的連結。",
-    "expired_token": "這個連結已過期（有效至 {until}）。如需回覆，請與營運小組（研考會）聯繫。",
-    "no_roles": "這個提案沒有待確認的機關。",
-}
-
-REQUEST_SUBJECT = "【政策參與平臺】請確認權責機關：提案{number}「{title}」"
-REQUEST_BODY = """{agency} 承辦同仁您好：
-
-公務人員政策參與平臺的提案{number}「{title}」已通過檢核，營運小組（研考會）請貴機關確認是否為{role}機關（第九點（二）5）。
-
-範圍：{scope}
-內容或建議事項：
-{content}
-
-請於 {due}（臺北時間 23:59）前，以下列連結回覆（或登入工作臺「機關確認」）：
-- 確認為本機關業務：{link}?decision=confirm
-- 非本機關業務：{link}?decision=decline
-- 應由所屬（下級）機關辦理：{link}?decision=redirect
-
-逾期未回覆，依規定視為確認。如有疑義，請與營運小組（研考會）聯繫，共同協調。
-"""
-DEEMED_SUBJECT = "【政策參與平臺】權責機關已視為確認：提案{number}"
-DEEMED_BODY = ("{agency} 承辦同仁您好：\n\n提案{number}「{title}」的權責機關確認請求未於 {due} 前回覆，"
-               "依規定視為確認，貴機關為{role}機關（第九點（二）5（4））。如有疑義，請與營運小組（研考會）聯繫。\n")
-DOUBT_SUBJECT = "【政策參與平臺】機關回覆需協調：提案{number}"
-DOUBT_BODY = ("{agency}回覆提案{number}「{title}」：{decision}。\n{detail}\n"
-              "請至工作臺「機關確認」與該機關協調（第九點（二）5（4））。\n")
-FOOTER = "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"
 
 
 class AgencyAssignment(BaseModel):

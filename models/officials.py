@@ -10,7 +10,7 @@ import peewee
 from . import texts
 from .base import BaseModel, DomainError, utcnow
 from .events import record
-from .outbox import transaction
+from .outbox import queue_rich_menu, transaction
 from .states import Transitions
 
 STATUS_REGISTERING = "registering"
@@ -201,4 +201,6 @@ def complete_email_verification(official_id: int, email: str, now: dt.datetime) 
     except peewee.IntegrityError:
         raise DomainError(texts.EMAIL_TAKEN, "email_taken") from None
     record(official.actor, "email_verified", "official", official.id, now=now)
+    if not was_verified and official.is_verified:  # registration complete: the main menu
+        queue_rich_menu(official.line_user_id, now=now)
     return texts.EMAIL_CHANGED_DONE if was_verified else texts.REGISTRATION_DONE

@@ -31,7 +31,7 @@ OUTBOX_STATES = Transitions("通知", {
 
 
 class Outbox(BaseModel):
-    channel = peewee.CharField(max_length=8)  # mail | line
+    channel = peewee.CharField(max_length=8)  # mail | line | richmenu
     recipient = peewee.CharField(max_length=320)  # email address or LINE user id
     payload = peewee.TextField()  # JSON: mail {subject, body, reply_to} | line {messages}
     dedupe_key = peewee.CharField(max_length=200, unique=True, null=True)
@@ -67,6 +67,12 @@ def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = N
                now: dt.datetime | None = None) -> Outbox | None:
     """Queue one LINE push of up to five messages."""
     return _add("line", user_id, {"messages": messages[:5]}, dedupe_key, now)
+
+
+def queue_rich_menu(user_id: str, *, now: dt.datetime | None = None) -> Outbox | None:
+    """Bring the user's LINE rich menu in step with their status. The job reads the status when it
+    runs, so rows sent late or out of order (block, then unblock) still end on the right menu."""
+    return _add("richmenu", user_id, {}, None, now)
 
 
 _local = threading.local()

@@ -14,9 +14,10 @@ Rules this module keeps, and the decisions taken where the regulation is silent:
   impossible, however it arrives (LINE redelivery, a double tap, an email reply after the chat
   code); a repeat is answered 「您已附議過這個提案」.
 - **A second can never be cancelled**: there is no function, command, page or console action that
-  deletes or changes a `Second` row, and its foreign keys are ON DELETE RESTRICT, so not even
-  deleting the official or the proposal removes one. The only way out is to edit the database
-  by hand, which the rules do not allow.
+  deletes a `Second` row or changes what it counts, and its foreign keys are ON DELETE RESTRICT, so
+  not even deleting the official or the proposal removes one. The only way out is to edit the
+  database by hand, which the rules do not allow. (Its official may turn the outcome notice,
+  `notify_result`, on or off: models.my_seconds.)
 - **Threshold and window** (R9.3.2): seconds are accepted from the moment a proposal passes
   review until 23:59:59 Asia/Taipei of `seconding_ends` (`seconding_ends_at`), also after it is
   established. The second that reaches `settings.SECONDING_THRESHOLD` establishes the proposal

@@ -16,6 +16,7 @@ from .agencies import EMAIL_RE, get_agency
 from .base import BaseModel, DomainError, db, is_postgres, utcnow
 from .events import record
 from .officials import OFFICIAL_STATES, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
+from .outbox import queue_rich_menu, unit_of_work
 
 ROLE_OPS = "ops"
 ROLE_AGENCY = "agency"
@@ -293,13 +294,14 @@ def block_official(staff: Staff, official: Official, reason: str, now: dt.dateti
     now = now or utcnow()
     _require_ops(staff)
     reason = clean_reason(reason)
-    with db.atomic():
+    with unit_of_work():  # the menu change is sent once the status change has committed
         current = _locked_official(official.id)
         if current.status == STATUS_BLOCKED:
             raise DomainError(MSG["already_blocked"], "already_blocked")
         OFFICIAL_STATES.move(Official, Official.id == official.id, STATUS_BLOCKED)
         record(staff.actor, "official_blocked", "official", official.id, reason=reason,
                detail={"previous_status": current.status}, now=now)
+        queue_rich_menu(current.line_user_id, now=now)  # back to the menu that offers only registration
     return Official.get_by_id(official.id)
 
 
@@ -308,7 +310,7 @@ def unblock_official(staff: Staff, official: Official, reason: str, now: dt.date
     now = now or utcnow()
     _require_ops(staff)
     reason = clean_reason(reason)
-    with db.atomic():
+    with unit_of_work():  # the menu change is sent once the status change has committed
         current = _locked_official(official.id)
         if current.status != STATUS_BLOCKED:
             raise DomainError(MSG["not_blocked"], "not_blocked")
@@ -316,4 +318,5 @@ def unblock_official(staff: Staff, official: Official, reason: str, now: dt.date
         OFFICIAL_STATES.move(Official, Official.id == official.id, status, from_states=[STATUS_BLOCKED])
         record(staff.actor, "official_unblocked", "official", official.id, reason=reason,
                detail={"status": status}, now=now)
+        queue_rich_menu(current.line_user_id, now=now)
     return Official.get_by_id(official.id)

@@ -6,6 +6,7 @@ from . import (  # noqa: F401 - each flow registers its postback actions and tex
     consulting,  # R10 policy consultations: read, give an opinion
     menu,  # welcome, the main menu, help
     my_proposals,  # 我的提案: withdraw, revise, co-proposer answers
+    my_seconds,  # 我的附議: what one seconded and how it ended
     profile,  # 我的資料 (R3, R4)
     proposing,  # R9.1 composing and submitting a proposal
     recognition,  # R11 consent to recognition

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from models import settings
-from models.officials import Official
+from models import texts as model_texts
+from models.officials import STATUS_BLOCKED, Official
 from models.registration import REQUIRED_FIELDS, missing_fields
 
 from .. import messages as m
@@ -14,12 +15,15 @@ MENU_ITEMS = [
     ("提出提案", "prop.start"),
     ("附議提案", "sec.browse"),
     ("我的提案", "prop.mine"),
+    ("我的附議", "sec.mine"),
     ("政策諮詢", "con.browse"),
     ("我的資料", "profile.show"),
 ]
 
 
 def menu_quick(official: Official) -> list[dict]:
+    if official.status == STATUS_BLOCKED:
+        return [m.quick_postback(texts.HELP_LABEL, "menu.help")]
     if not official.is_verified:
         return [m.quick_postback(texts.START_REGISTRATION, "reg.start")]
     return [m.quick_postback(label, name) for label, name in MENU_ITEMS if name in ACTIONS]
@@ -43,6 +47,8 @@ def help_text(ctx, official: Official, state, params):
 def show(ctx, official: Official, state, params):
     if state.flow and state.flow != "registration":
         clear_state(state)
+    if official.status == STATUS_BLOCKED:
+        return [m.text(model_texts.BLOCKED, quick=menu_quick(official))]
     if not official.is_verified:
         done = len(REQUIRED_FIELDS) - len(missing_fields(official))
         if done:  # part-way through: carry on, do not start over

@@ -1,10 +1,11 @@
 """Registration (R3.0–R3.2): one question at a time, a summary to correct, then the emailed code."""
 from __future__ import annotations
 
+from models import texts as model_texts
 from models.agencies import get_agency, search_agencies
 from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
-from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, Official
+from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official
 from models.registration import missing_fields, request_email_verification, update_profile
 from models.verification import CODE_TTL
 
@@ -73,6 +74,8 @@ def next_step(ctx, official: Official, state: ConversationState) -> list[dict]:
 
 @action("reg.start", "註冊", "開始註冊", "認證")
 def start(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
+    if official.status == STATUS_BLOCKED:  # the guest menu's 開始註冊 cannot lift a block
+        return [m.text(model_texts.BLOCKED, quick=[m.quick_postback(texts.HELP_LABEL, "menu.help")])]
     if official.is_verified:
         return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]

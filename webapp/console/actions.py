@@ -34,3 +34,11 @@ def act(form: FlaskForm, action: Callable[[], str], *, on_invalid: Callable[[], 
         return on_refused()
     flash(message, "success")
     return done()
+
+
+def act_on_detail(form: FlaskForm, action: Callable[[], str], *, render: Callable[..., object], form_name: str,
+                  back: Callable[[], object], explain_errors: bool = False):
+    """`act` for a detail page: an invalid form renders the page again (400) with what was typed;
+    a refusal and a success both go `back` to it."""
+    return act(form, action, on_invalid=lambda: render(status=400, **{form_name: form}), on_refused=back,
+               done=back, explain_errors=explain_errors)

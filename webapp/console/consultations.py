@@ -27,7 +27,7 @@ from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
-from .actions import act, form_errors
+from .actions import act_on_detail, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
 
@@ -293,12 +293,10 @@ def consultation_detail(consultation_id: int):
 
 
 def _act(consultation: Consultation, form: FlaskForm, form_name: str, action):
-    """Validate, run the domain action, flash its outcome or the refusal, back to the detail page."""
-    def back():
-        return redirect(url_for("console.consultation_detail", consultation_id=consultation.id))
-
-    return act(form, lambda: action(form), on_invalid=lambda: render_detail(consultation, status=400, **{form_name: form}),
-               on_refused=back, done=back, explain_errors=True)
+    """Run one consultation action (webapp/console/actions.py); back to the detail page either way."""
+    return act_on_detail(form, lambda: action(form), render=lambda **given: render_detail(consultation, **given),
+                         form_name=form_name, explain_errors=True,
+                         back=lambda: redirect(url_for("console.consultation_detail", consultation_id=consultation.id)))
 
 
 @bp.post("/consultations/<int:consultation_id>/open")

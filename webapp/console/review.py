@@ -25,7 +25,7 @@ from models.proposals import REMOVAL_GROUNDS, Proposal
 from models.similar import find_similar
 from models.staff import Staff
 
-from .actions import act
+from .actions import act_on_detail
 from .auth import current_staff, ops_required
 from .blueprint import bp
 from .confirmations import request_forms
@@ -228,11 +228,9 @@ def review_detail(proposal_id: int):
 
 def _act(proposal: Proposal, form: FlaskForm, form_name: str, action):
     """Run one review action (webapp/console/actions.py); back to the detail page either way."""
-    def back():
-        return redirect(url_for("console.review_detail", proposal_id=proposal.id))
-
-    return act(form, lambda: action(form), on_invalid=lambda: render_detail(proposal, status=400, **{form_name: form}),
-               on_refused=back, done=back)
+    return act_on_detail(form, lambda: action(form), render=lambda **given: render_detail(proposal, **given),
+                         form_name=form_name,
+                         back=lambda: redirect(url_for("console.review_detail", proposal_id=proposal.id)))
 
 
 @bp.post("/review/<int:proposal_id>/pass")

@@ -942,8 +942,10 @@
         areas.textContent = "";
         var size = menu.size || { width: 2500, height: 843 };
         css(areas, "aspect-ratio", size.width + " / " + size.height);
+        // A designed image carries its own labels: the area labels then stay for screen readers only.
+        areas.classList.toggle("has-image", !!menu.imageUrl);
         if (menu.imageUrl) {
-          var img = h("img", { alt: menu.name || "" });
+          var img = h("img", { alt: "", testid: "rich-menu-image" });
           img.src = menu.imageUrl;
           areas.append(img);
         }
