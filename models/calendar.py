@@ -200,12 +200,21 @@ def add_calendar_days(day: dt.date, n: int) -> dt.date:
 
 
 def add_months(day: dt.date, n: int) -> dt.date:
-    """The same date N months later; where that month is shorter, its last day (01-31 + 1 = 02-28/29)."""
+    """The last day of N months counted from the day after `day` (Civil Code §120 II, §121, §123).
+
+    Counting starts the next day. When that is the 1st of a month, the period is N whole months and
+    ends on the last day of the Nth month (02-28 + 1 = 03-31; 04-30 + 1 = 05-31). Otherwise it ends
+    on the day before the start's date N months later, i.e. `day`'s date N months later, or that
+    month's last day where it has no such date (01-30 + 1 = 02-28/29; 01-15 + 1 = 02-15).
+    """
     day = _as_date(day)
     index = day.year * 12 + (day.month - 1) + n
     year, month = divmod(index, 12)
     month += 1
-    return dt.date(year, month, min(day.day, _stdcal.monthrange(year, month)[1]))
+    month_end = _stdcal.monthrange(year, month)[1]
+    if (day + dt.timedelta(days=1)).day == 1:  # §121 II first clause: whole months from the 1st
+        return dt.date(year, month, month_end)
+    return dt.date(year, month, min(day.day, month_end))
 
 
 def next_working_day_on_or_after(day: dt.date) -> dt.date:
