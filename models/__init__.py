@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "models.responses",
     "models.recognition",
     "models.consultations",
+    "models.month_clocks",  # no tables: its calendar listener corrects month clocks (R2.3)
 ]
 
 

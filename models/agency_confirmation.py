@@ -438,9 +438,9 @@ def deem_confirmed(now: dt.datetime) -> int:
     return sum(1 for row in overdue if deem(row.id, now))
 
 
-def recompute_due() -> None:
-    """A calendar override counts at once for every open clock (R2.3): pending assignments not yet expired."""
-    today = calendar.today_taipei()
+def recompute_due(now: dt.datetime) -> None:
+    """A calendar override counts at once for every open clock (R2.3): pending assignments not yet expired as of `now`."""
+    today = taipei_date(now)
     for assignment in AgencyAssignment.select().where(AgencyAssignment.status == PENDING):
         due = due_for(assignment.requested_at)
         if due != assignment.due and assignment.due >= today:

@@ -276,26 +276,28 @@ def today_taipei() -> dt.date:
 # ---------------------------------------------------------------------------------------------
 # Change listeners (other modules recompute open clocks).
 
-_listeners: list[Callable[[], object]] = []
+_listeners: list[Callable[[dt.datetime], object]] = []
 
 
-def on_calendar_change(callback: Callable[[], object]) -> Callable[[], object]:
-    """Register `callback()` to run after every override change (usable as a decorator).
+def on_calendar_change(callback: Callable[[dt.datetime], object]) -> Callable[[dt.datetime], object]:
+    """Register `callback(now)` to run after every override change (usable as a decorator).
 
     Callbacks run inside the change's transaction, after the cache was invalidated; one that
-    raises rolls the change back.
+    raises rolls the change back. `now` (naive UTC) is the instant the clocks are judged at: a
+    clock that had ended by then stays as it was. Never the wall clock, so a sweep run with
+    `--now` recomputes as of that instant.
     """
     if callback not in _listeners:
         _listeners.append(callback)
     return callback
 
 
-def _notify() -> None:
+def _notify(now: dt.datetime) -> None:
     import models  # import every model module so listeners registered at import time exist
 
     models.all_models()
     for callback in _listeners[:]:  # a copy: a callback may register another
-        callback()
+        callback(now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +332,8 @@ def _audit(by: str | None, action: str, reason: str | None, detail: dict) -> Non
     record((by or "system:calendar")[:128], action, "calendar", None, reason=reason, detail=detail)
 
 
-def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) -> CalendarOverride:
+def add_override(day: dt.date, kind: str, reason: str, by: str | None = None,
+                 now: dt.datetime | None = None) -> CalendarOverride:
     """Mark `day` closed (typhoon) or an extra working day; replaces any override of that day.
 
     Every registered listener runs afterwards (in the same transaction) to recompute open clocks.
@@ -339,6 +342,7 @@ def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) ->
     if kind not in KINDS:
         raise DomainError("種類須為 closed（停止上班）或 workday（補行上班）。", code="bad_kind")
     text = validate_reason(reason)
+    now = now or utcnow()
     try:
         with db.atomic():
             override = CalendarOverride.get_or_none(CalendarOverride.day == day)
@@ -346,19 +350,20 @@ def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) ->
             if override is None:
                 override = CalendarOverride(day=day)
             override.kind, override.reason, override.created_by = kind, text, by[:128] if by else None
-            override.created_at = utcnow()
+            override.created_at = now
             override.save()
             _audit(by, f"calendar.{kind}", text, {"day": day.isoformat(), "previous": previous})
             invalidate_cache()
-            _notify()
+            _notify(now)
     finally:
         invalidate_cache()  # also after a rollback
     return override
 
 
-def clear_override(day: dt.date, by: str | None = None) -> bool:
+def clear_override(day: dt.date, by: str | None = None, now: dt.datetime | None = None) -> bool:
     """Remove the override of `day`; False when there was none (nothing changes, nobody is told)."""
     day = _check_day(day)
+    now = now or utcnow()
     try:
         with db.atomic():
             override = CalendarOverride.get_or_none(CalendarOverride.day == day)
@@ -367,7 +372,7 @@ def clear_override(day: dt.date, by: str | None = None) -> bool:
             override.delete_instance()
             _audit(by, "calendar.clear", override.reason, {"day": day.isoformat(), "previous": override.kind})
             invalidate_cache()
-            _notify()
+            _notify(now)
     finally:
         invalidate_cache()
     return True
@@ -381,10 +386,11 @@ def list_overrides(year: int | None = None) -> list[CalendarOverride]:
     return list(query)
 
 
-def recompute_open_clocks(now=None) -> int:
-    """Sweep step: run every recompute callback again, so a clock computed in another process in
-    the seconds before it saw a new override is corrected too (R2.3: overrides count at once)."""
-    _notify()
+def recompute_open_clocks(now: dt.datetime) -> int:
+    """Sweep step: run every recompute callback again as of `now`, so a clock computed in another
+    process in the seconds before it saw a new override is corrected too (R2.3: overrides count at
+    once), and a clock dated by an older counting rule is corrected (models.month_clocks)."""
+    _notify(now)
     return len(_listeners)
 
 

@@ -36,7 +36,7 @@ TRANSITIONS = {
     RETURNED: {SUBMITTED, WITHDRAWN, REMOVED},
     SECONDING: {ESTABLISHED, LAPSED, REMOVED},
     ESTABLISHED: {RESPONDED, REMOVED},
-    LAPSED: set(),
+    LAPSED: {SECONDING},  # only when a corrected R9.3.2 window had not ended (models.month_clocks)
     WITHDRAWN: set(),
     REMOVED: set(),
     RESPONDED: set(),
@@ -437,9 +437,9 @@ def remind_overdue_reviews(now: dt.datetime) -> int:
     return count
 
 
-def recompute_review_clocks() -> None:
-    """Calendar overrides count at once for every clock not yet expired (R2.3)."""
-    today = calendar.today_taipei()
+def recompute_review_clocks(now: dt.datetime) -> None:
+    """Calendar overrides count at once for every clock not yet expired as of `now` (R2.3)."""
+    today = taipei_date(now)
     for proposal in Proposal.select().where(Proposal.state == SUBMITTED):
         due = review_due_for(proposal.submitted_at)
         if due != proposal.review_due and (proposal.review_due is None or proposal.review_due >= today):

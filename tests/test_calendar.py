@@ -27,7 +27,7 @@ def listener_calls(monkeypatch):
     """Replace the listener registry for one test and record calls."""
     calls: list[str] = []
     monkeypatch.setattr(cal, "_listeners", [])
-    cal.on_calendar_change(lambda: calls.append("changed"))
+    cal.on_calendar_change(lambda now: calls.append("changed"))
     return calls
 
 
@@ -307,7 +307,7 @@ def test_r2_3_override_near_year_end_is_seen_from_previous_year(db):
 def test_r2_3_failing_listener_rolls_back_override(db, monkeypatch):
     monkeypatch.setattr(cal, "_listeners", [])
 
-    def boom():
+    def boom(now):
         raise RuntimeError("recompute failed")
 
     cal.on_calendar_change(boom)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from models import calendar
 from models.base import TAIPEI, to_utc_naive
 from models.calendar import CalendarOverride
 from tests.factories import reload, submitted_proposal
@@ -17,7 +18,9 @@ def _friday_submission():
     return submitted_proposal(now=friday)
 
 
-def test_r2_3_console_typhoon_day_moves_open_review_clock(ops_client):
+def test_r2_3_console_typhoon_day_moves_open_review_clock(ops_client, monkeypatch):
+    # The console judges open clocks as of the instant of the change; pin it (the clock must still be open).
+    monkeypatch.setattr(calendar, "utcnow", lambda: to_utc_naive(dt.datetime(2026, 11, 30, 9, 0, tzinfo=TAIPEI)))
     proposal = _friday_submission()
     assert proposal.review_due == dt.date(2026, 12, 2)
     response = console_post(ops_client, "/console/calendar", {"day": "2026-12-01", "kind": "closed",

@@ -9,6 +9,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from models.base import utcnow
+from models.month_clocks import correct_month_clocks
+
 db_cli = AppGroup("db", help="Create or upgrade the schema.")
 deadlines_cli = AppGroup("deadlines", help="Apply the rules whose time has come.")
 mail_cli = AppGroup("mail", help="Inbound email.")
@@ -24,11 +27,15 @@ def db_init():
 
 
 @db_cli.command("migrate")
-def db_migrate():
-    """Create missing tables and apply in-place upgrades (idempotent)."""
+@click.option("--now", "now_text", default=None, help="judge open clocks as of this instant (ISO-8601; naive = Asia/Taipei)")
+def db_migrate(now_text):
+    """Create missing tables, apply in-place upgrades and correct stored clocks (idempotent)."""
     from models import create_tables
 
     create_tables()
+    # Clocks stored under the old month count (R2.3), every lapse included, as of --now.
+    corrected = correct_month_clocks(parse_now(now_text) or utcnow(), everything=True)
+    click.echo(f"month clocks corrected: {json.dumps(corrected, sort_keys=True)}")
     click.echo("database up to date")
 
 
