@@ -36,10 +36,11 @@ TRANSITIONS = {
     RETURNED: {SUBMITTED, WITHDRAWN, REMOVED},
     SECONDING: {ESTABLISHED, LAPSED, REMOVED},
     ESTABLISHED: {RESPONDED, REMOVED},
-    LAPSED: {SECONDING},  # only when a corrected R9.3.2 window had not ended (models.month_clocks)
+    LAPSED: {SECONDING, REMOVED},  # SECONDING only when a corrected R9.3.2 window had not ended (models.month_clocks)
     WITHDRAWN: set(),
     REMOVED: set(),
-    RESPONDED: set(),
+    RESPONDED: {REMOVED},  # R7: removal at any time, also after the response
+
 }
 EDITABLE_STATES = {DRAFT, RETURNED}
 WITHDRAWABLE_STATES = {SUBMITTED, RETURNED}  # R9.2.4: never after passing review
