@@ -75,9 +75,14 @@ FIELD_LIMITS = {  # R9.1.2: (label, max, min, required)
     "title": ("主題", settings.TITLE_MAX, 4, True),
     "content": ("內容或建議事項", settings.CONTENT_MAX, 10, True),
     "benefits": ("利益與影響", settings.BENEFITS_MAX, 5, True),
-    "evidence": ("佐證資料", settings.EVIDENCE_MAX, 0, False),
+    "evidence": ("佐證資料", settings.EVIDENCE_MAX, 4, True),  # a source, figure, link or why there is none
 }
 TEXT_FIELDS = tuple(FIELD_LIMITS)
+# R9.1.2: evidence is part of the format. A bare "none" says nothing; a stated reason why there is
+# no evidence does (e.g. 「源自承辦實務經驗，尚無統計資料」).
+EVIDENCE_PLACEHOLDERS = {"無", "沒有", "暫無", "尚無", "略過", "跳過", "不詳", "none", "n/a", "na", "nil", "-", "--", "—", "/", "x"}
+EVIDENCE_HELP = ("「佐證資料」不可空白（第九點（一）2）：請提供資料來源、數據或網址；"
+                 "如果沒有佐證資料，請說明原因，例如「源自承辦實務經驗，尚無統計資料」。")
 
 
 class Proposal(BaseModel):
@@ -223,6 +228,8 @@ def set_field(official: Official, proposal_id: int, field: str, value: str, now:
     now = now or utcnow()
     if field in FIELD_LIMITS:
         label, max_len, min_len, required = FIELD_LIMITS[field]
+        if field == "evidence" and value.strip().strip("。.").lower() in EVIDENCE_PLACEHOLDERS | {""}:
+            raise DomainError(EVIDENCE_HELP, "evidence_required")
         if not required and value.strip() in ("", "無", "略過", "none", "-"):
             cleaned = ""
         else:
