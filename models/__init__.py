@@ -11,6 +11,7 @@ from .base import BaseModel, DomainError, db  # noqa: F401
 MODEL_MODULES = [
     "models.agencies",
     "models.calendar",
+    "models.calendar_years",
     "models.officials",
     "models.verification",
     "bot.conversation",

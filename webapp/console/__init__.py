@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app, render_template
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from models import calendar_years
 from models.staff import ROLE_AGENCY, ROLE_OPS
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -143,11 +144,12 @@ for _name in ROUTE_MODULES:
         if _exc.name != f"{__name__}.{_name}":
             raise
 
-from .auth import staff_required  # noqa: E402 - after the route modules, which import `bp` from here
+from .auth import current_staff, staff_required  # noqa: E402 - after the route modules, which import `bp` from here
 
 
 @bp.get("/")
 @staff_required
 def home():
-    """The dashboard: who is logged in and where they can go."""
-    return render_template("console/home.html")
+    """The dashboard: who is logged in and where they can go; for the team, office calendars to confirm (R2.3)."""
+    unconfirmed = calendar_years.years_to_confirm() if current_staff().is_ops else []
+    return render_template("console/home.html", unconfirmed_years=unconfirmed)
