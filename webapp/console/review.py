@@ -35,7 +35,7 @@ REQUIRED = "此欄位必填。"
 MSG = {
     "passed": "提案{number}已通過檢核，進入附議階段；已通知提案人。",
     "returned": "提案{number}已退回修改；已通知提案人。",
-    "removed": "提案{number}已移除（{ground}）；已通知提案人及權責機關。",
+    "removed": "提案{number}已移除（{ground}）；已通知{told}。",
     "agency_changed": "提案{number}的權責機關已改為{agency}。",
     "bad_form": "表單內容有誤，請檢查後再送出。",
 }
@@ -284,9 +284,10 @@ def review_remove(proposal_id: int):
     proposal = _proposal_or_404(proposal_id)
 
     def action(form):
-        remove_published(proposal.id, current_staff().actor, form.ground.data, form.reason.data,
-                         expected_version=form.expected_version)
-        return MSG["removed"].format(number=proposal.number, ground=form.ground.data)
+        removed = remove_published(proposal.id, current_staff().actor, form.ground.data, form.reason.data,
+                                   expected_version=form.expected_version)
+        told = "提案人及權責機關" if removed.seconding_started_at else "提案人"  # agencies only once it passed review
+        return MSG["removed"].format(number=proposal.number, ground=form.ground.data, told=told)
 
     return _act(proposal, RemoveForm(prefix="remove"), "remove_form", action)
 
