@@ -18,7 +18,8 @@ ASK = {
     "title": "請輸入提案的「主題」（{min}–{max} 字），例如：簡化差勤請假流程。",
     "content": "請輸入「內容或建議事項」（{min}–{max} 字）：現況哪裡不夠好、建議怎麼做。\n文字較長時，可點「用網頁填寫」。",
     "benefits": "請輸入「利益與影響」（{min}–{max} 字）：採行後的好處、受影響的對象與成本。",
-    "evidence": "請輸入「佐證資料」（選填，最多 {max} 字，可貼文字或網址）；沒有的話請點「略過」。",
+    "evidence": ("請輸入「佐證資料」（必填，{min}–{max} 字）：資料來源、數據或網址；"
+                 "如果沒有佐證資料，請說明原因，例如「源自承辦實務經驗，尚無統計資料」。"),
     "agency": "請輸入權責機關的名稱或關鍵字（例如：人事處、教育局、西屯區公所）；不確定的話請點「由營運小組判斷」。",
     "group": "這是個人提案，還是與同仁一起的共同提案？",
     "coprop": ("請輸入共同提案人註冊時使用的公務電子郵件（一次一位）。每位同仁會在 LINE 收到邀請，"
@@ -114,7 +115,7 @@ def co_proposer_lines(proposal: Proposal) -> str:
 
 def preview_bubble(proposal: Proposal, form_url: str, submit_action: dict) -> dict:
     """All fields of the draft at a glance; long texts are cut (the web form shows them whole)."""
-    evidence = proposal.evidence if proposal.evidence else ("（略過）" if proposal.evidence == "" else "")
+    evidence = proposal.evidence or ""
     lines = [
         _row(LABELS["scope"], proposal.scope_label),
         _row(LABELS["title"], proposal.title or ""),

@@ -33,7 +33,7 @@ from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_
 from .events import record
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
-from .proposals import ESTABLISHED, SECONDING, Proposal, change_agency, lock
+from .proposals import ESTABLISHED, REMOVED, SECONDING, Proposal, change_agency, lock
 from .states import Transitions
 
 LEAD = "lead"
@@ -395,16 +395,19 @@ def deem(assignment_id: int, now: dt.datetime, actor: str = "system:sweep") -> b
 
 
 def deem_confirmed(now: dt.datetime) -> int:
-    """Sweep step: no answer by the end of the 5th working day → confirmed (R9.2.5(4))."""
+    """Sweep step: no answer by the end of the 5th working day → confirmed (R9.2.5(4)).
+
+    Not for a removed proposal (R7): its agencies were told there is nothing left to confirm."""
     today = taipei_date(now)
-    overdue = (AgencyAssignment.select(AgencyAssignment.id)
-               .where((AgencyAssignment.status == PENDING) & (AgencyAssignment.due < today)))
+    overdue = (AgencyAssignment.select(AgencyAssignment.id).join(Proposal)
+               .where((AgencyAssignment.status == PENDING) & (AgencyAssignment.due < today)
+                      & (Proposal.state != REMOVED)))
     return sum(1 for row in overdue if deem(row.id, now))
 
 
-def recompute_due() -> None:
-    """A calendar override counts at once for every open clock (R2.3): pending assignments not yet expired."""
-    today = calendar.today_taipei()
+def recompute_due(now: dt.datetime) -> None:
+    """A calendar override counts at once for every open clock (R2.3): pending assignments not yet expired as of `now`."""
+    today = taipei_date(now)
     for assignment in AgencyAssignment.select().where(AgencyAssignment.status == PENDING):
         due = due_for(assignment.requested_at)
         if due != assignment.due and assignment.due >= today:

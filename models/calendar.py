@@ -178,12 +178,21 @@ def add_calendar_days(day: dt.date, n: int) -> dt.date:
 
 
 def add_months(day: dt.date, n: int) -> dt.date:
-    """The same date N months later; where that month is shorter, its last day (01-31 + 1 = 02-28/29)."""
+    """The last day of N months counted from the day after `day` (Civil Code §120 II, §121, §123).
+
+    Counting starts the next day. When that is the 1st of a month, the period is N whole months and
+    ends on the last day of the Nth month (02-28 + 1 = 03-31; 04-30 + 1 = 05-31). Otherwise it ends
+    on the day before the start's date N months later, i.e. `day`'s date N months later, or that
+    month's last day where it has no such date (01-30 + 1 = 02-28/29; 01-15 + 1 = 02-15).
+    """
     day = _as_date(day)
     index = day.year * 12 + (day.month - 1) + n
     year, month = divmod(index, 12)
     month += 1
-    return dt.date(year, month, min(day.day, _stdcal.monthrange(year, month)[1]))
+    month_end = _stdcal.monthrange(year, month)[1]
+    if (day + dt.timedelta(days=1)).day == 1:  # §121 II first clause: whole months from the 1st
+        return dt.date(year, month, month_end)
+    return dt.date(year, month, min(day.day, month_end))
 
 
 def next_working_day_on_or_after(day: dt.date) -> dt.date:
@@ -272,21 +281,22 @@ def _audit(by: str | None, action: str, reason: str | None, detail: dict) -> Non
     record((by or "system:calendar")[:128], action, "calendar", None, reason=reason, detail=detail)
 
 
-def _no_recompute() -> None:
+def _no_recompute(now: dt.datetime) -> None:
     return None
 
 
-def add_override(day: dt.date, kind: str, reason: str, by: str | None = None, *,
-                 recompute: Callable[[], object] = _no_recompute) -> CalendarOverride:
+def add_override(day: dt.date, kind: str, reason: str, by: str | None = None, now: dt.datetime | None = None, *,
+                 recompute: Callable[[dt.datetime], object] = _no_recompute) -> CalendarOverride:
     """Mark `day` closed (typhoon) or an extra working day; replaces any override of that day.
 
-    `recompute()` runs afterwards in the same transaction (`models.deadlines` passes the one that
+    `recompute(now)` runs afterwards in the same transaction (`models.deadlines` passes the one that
     moves every open clock); if it raises, the override is rolled back.
     """
     day = _check_day(day)
     if kind not in KINDS:
         raise DomainError("種類須為 closed（停止上班）或 workday（補行上班）。", code="bad_kind")
     text = validate_reason(reason)
+    now = now or utcnow()
     try:
         with db.atomic():
             override = CalendarOverride.get_or_none(CalendarOverride.day == day)
@@ -294,20 +304,21 @@ def add_override(day: dt.date, kind: str, reason: str, by: str | None = None, *,
             if override is None:
                 override = CalendarOverride(day=day)
             override.kind, override.reason, override.created_by = kind, text, by[:128] if by else None
-            override.created_at = utcnow()
+            override.created_at = now
             override.save()
             _audit(by, f"calendar.{kind}", text, {"day": day.isoformat(), "previous": previous})
             invalidate_cache()
-            recompute()
+            recompute(now)
     finally:
         invalidate_cache()  # also after a rollback
     return override
 
 
-def clear_override(day: dt.date, by: str | None = None, *,
-                   recompute: Callable[[], object] = _no_recompute) -> bool:
+def clear_override(day: dt.date, by: str | None = None, now: dt.datetime | None = None, *,
+                   recompute: Callable[[dt.datetime], object] = _no_recompute) -> bool:
     """Remove the override of `day`; False when there was none (nothing changes, nobody is told)."""
     day = _check_day(day)
+    now = now or utcnow()
     try:
         with db.atomic():
             override = CalendarOverride.get_or_none(CalendarOverride.day == day)
@@ -316,7 +327,7 @@ def clear_override(day: dt.date, by: str | None = None, *,
             override.delete_instance()
             _audit(by, "calendar.clear", override.reason, {"day": day.isoformat(), "previous": override.kind})
             invalidate_cache()
-            recompute()
+            recompute(now)
     finally:
         invalidate_cache()
     return True

@@ -534,9 +534,9 @@ def remind_overdue_summaries(now: dt.datetime) -> int:
     return sent
 
 
-def recompute_due() -> None:
-    """A calendar override counts at once for every summary clock not yet expired (R2.3)."""
-    today = calendar.today_taipei()
+def recompute_due(now: dt.datetime) -> None:
+    """A calendar override counts at once for every summary clock not yet expired as of `now` (R2.3)."""
+    today = taipei_date(now)
     for consultation in Consultation.select().where(Consultation.state == CLOSED):
         due, extended = consultation.summary_due, consultation.summary_extended_due
         fresh = calendar.due_date("R10.2", taipei_date(consultation.closed_at))

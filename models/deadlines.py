@@ -10,24 +10,28 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from . import agency_confirmation, calendar, consultations, proposals, responses, seconds
+from . import agency_confirmation, calendar, consultations, month_clocks, proposals, responses, seconds
+from .base import utcnow
 from .calendar import CalendarOverride
 from .outbox import unit_of_work
 
-# (rule, recompute()) — run in the transaction of every calendar change, and by the sweep.
-RECOMPUTATIONS: list[tuple[str, Callable[[], object]]] = [
+# (rule, recompute(now)) — run in the transaction of every calendar change, and by the sweep. Each
+# judges "not yet expired" as of the `now` it is given, never the wall clock (`sweep --now`).
+RECOMPUTATIONS: list[tuple[str, Callable[[dt.datetime], object]]] = [
     ("R9.2.1", proposals.recompute_review_clocks),  # review by the operations team
     ("R9.2.5", agency_confirmation.recompute_due),  # agency confirmation
     ("R9.4.4", responses.recompute_due),  # agency response and its extension
     ("R10.2", consultations.recompute_due),  # consultation summary and its extension
+    ("R2.3", month_clocks.correct_month_clocks),  # month clocks dated by the old, too-early count
 ]
 
 
 def recompute_open_clocks(now: dt.datetime | None = None) -> int:
-    """Every recomputation again: a clock computed in another process in the seconds before it saw
-    a new override is corrected too. Returns how many recomputations ran."""
+    """Every recomputation again as of `now`: a clock computed in another process in the seconds
+    before it saw a new override is corrected too. Returns how many recomputations ran."""
+    now = now or utcnow()
     for _rule, recompute in RECOMPUTATIONS:
-        recompute()
+        recompute(now)
     return len(RECOMPUTATIONS)
 
 
@@ -44,13 +48,14 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
 ]
 
 
-def add_override(day: dt.date, kind: str, reason: str, by: str | None = None) -> CalendarOverride:
+def add_override(day: dt.date, kind: str, reason: str, by: str | None = None,
+                 now: dt.datetime | None = None) -> CalendarOverride:
     """An operator closes a day or adds a working day (R2.3); every open clock moves in the same transaction."""
     with unit_of_work():
-        return calendar.add_override(day, kind, reason, by, recompute=recompute_open_clocks)
+        return calendar.add_override(day, kind, reason, by, now, recompute=recompute_open_clocks)
 
 
-def clear_override(day: dt.date, by: str | None = None) -> bool:
+def clear_override(day: dt.date, by: str | None = None, now: dt.datetime | None = None) -> bool:
     """An operator withdraws an override (R2.3); every open clock moves back in the same transaction."""
     with unit_of_work():
-        return calendar.clear_override(day, by, recompute=recompute_open_clocks)
+        return calendar.clear_override(day, by, now, recompute=recompute_open_clocks)

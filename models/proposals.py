@@ -38,10 +38,10 @@ PROPOSAL_STATES = Transitions("提案", {
     RETURNED: {SUBMITTED, WITHDRAWN, REMOVED},
     SECONDING: {ESTABLISHED, LAPSED, REMOVED},
     ESTABLISHED: {RESPONDED, REMOVED},
-    LAPSED: set(),
+    LAPSED: {SECONDING, REMOVED},  # SECONDING only when a corrected R9.3.2 window had not ended (models.month_clocks)
     WITHDRAWN: set(),
     REMOVED: set(),
-    RESPONDED: set(),
+    RESPONDED: {REMOVED},  # R7: removal at any time, also after the response
 }, STATE_LABELS)
 STALE = "這個提案剛剛已被其他人處理，請重新整理後再確認。"
 EDITABLE_STATES = {DRAFT, RETURNED}
@@ -77,9 +77,14 @@ FIELD_LIMITS = {  # R9.1.2: (label, max, min, required)
     "title": ("主題", settings.TITLE_MAX, 4, True),
     "content": ("內容或建議事項", settings.CONTENT_MAX, 10, True),
     "benefits": ("利益與影響", settings.BENEFITS_MAX, 5, True),
-    "evidence": ("佐證資料", settings.EVIDENCE_MAX, 0, False),
+    "evidence": ("佐證資料", settings.EVIDENCE_MAX, 4, True),  # a source, figure, link or why there is none
 }
 TEXT_FIELDS = tuple(FIELD_LIMITS)
+# R9.1.2: evidence is part of the format. A bare "none" says nothing; a stated reason why there is
+# no evidence does (e.g. 「源自承辦實務經驗，尚無統計資料」).
+EVIDENCE_PLACEHOLDERS = {"無", "沒有", "暫無", "尚無", "略過", "跳過", "不詳", "none", "n/a", "na", "nil", "-", "--", "—", "/", "x"}
+EVIDENCE_HELP = ("「佐證資料」不可空白（第九點（一）2）：請提供資料來源、數據或網址；"
+                 "如果沒有佐證資料，請說明原因，例如「源自承辦實務經驗，尚無統計資料」。")
 
 
 class Proposal(BaseModel):
@@ -224,6 +229,8 @@ def set_field(official: Official, proposal_id: int, field: str, value: str, now:
     now = now or utcnow()
     if field in FIELD_LIMITS:
         label, max_len, min_len, required = FIELD_LIMITS[field]
+        if field == "evidence" and value.strip().strip("。.").lower() in EVIDENCE_PLACEHOLDERS | {""}:
+            raise DomainError(EVIDENCE_HELP, "evidence_required")
         if not required and value.strip() in ("", "無", "略過", "none", "-"):
             cleaned = ""
         else:
@@ -424,9 +431,9 @@ def remind_overdue_reviews(now: dt.datetime) -> int:
     return count
 
 
-def recompute_review_clocks() -> None:
-    """Calendar overrides count at once for every clock not yet expired (R2.3)."""
-    today = calendar.today_taipei()
+def recompute_review_clocks(now: dt.datetime) -> None:
+    """Calendar overrides count at once for every clock not yet expired as of `now` (R2.3)."""
+    today = taipei_date(now)
     for proposal in Proposal.select().where(Proposal.state == SUBMITTED):
         due = review_due_for(proposal.submitted_at)
         if due != proposal.review_due and (proposal.review_due is None or proposal.review_due >= today):

@@ -380,9 +380,9 @@ def remind_responses(now: dt.datetime) -> int:
     return reminded
 
 
-def recompute_due() -> None:
-    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired move."""
-    today = calendar.today_taipei()
+def recompute_due(now: dt.datetime) -> None:
+    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of `now` move."""
+    today = taipei_date(now)
     query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
                                     & Proposal.response_due.is_null(False))
     for proposal in query:

@@ -10,6 +10,7 @@ from .agencies import Agency
 from .agency_confirmation import AgencyAssignment
 from .base import BaseModel, db, is_postgres
 from .calendar import CalendarOverride
+from .calendar_years import CalendarYear
 from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
 from .migrations import apply_upgrades
@@ -25,7 +26,7 @@ from .verification import VerificationCode
 
 TABLES: list[type[BaseModel]] = [
     Agency,
-    CalendarOverride,
+    CalendarOverride, CalendarYear,
     Official,
     VerificationCode,
     Outbox,

@@ -455,9 +455,12 @@ def lapse_seconding(now: dt.datetime) -> int:
             record("system:sweep", "lapsed", "proposal", proposal.id,
                    detail={"seconds": proposal.second_count, "threshold": threshold()}, now=now)
             fields = _fields(proposal)
+            # Keyed by the last day: a proposal reopened by a corrected window (models.month_clocks)
+            # that lapses again is told again.
+            event = f"lapsed:{proposal.seconding_ends:%Y%m%d}"
             notify_official(proposal.proposer, subject=MSG["lapse_proposer_subject"].format(**fields),
                             body=MSG["lapse_proposer_body"].format(**fields),
-                            key=f"proposal:{proposal.id}:lapsed", now=now)
-            _tell_seconders(proposal, "lapsed", MSG["lapse_seconder_subject"], MSG["lapse_seconder_body"], now)
+                            key=f"proposal:{proposal.id}:{event}", now=now)
+            _tell_seconders(proposal, event, MSG["lapse_seconder_subject"], MSG["lapse_seconder_body"], now)
             lapsed += 1
     return lapsed

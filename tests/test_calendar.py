@@ -5,6 +5,8 @@ import datetime as dt
 
 import flask
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import calendar as cal
 from models import deadlines
@@ -25,7 +27,7 @@ def _fresh_calendar_cache():
 def listener_calls(monkeypatch):
     """Record each run of the deadlines' recomputation (models.deadlines.RECOMPUTATIONS) for one test."""
     calls: list[str] = []
-    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", lambda: calls.append("changed"))])
+    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", lambda now: calls.append("changed"))])
     return calls
 
 
@@ -95,10 +97,56 @@ def test_r2_3_add_working_days(start, n, expected):
     ("2026-12-31", 1, "2027-01-31"),
     ("2026-12-31", 2, "2027-02-28"),
     ("2026-11-30", 3, "2027-02-28"),
-    ("2026-02-28", 1, "2026-03-28"),  # month end to a longer month keeps the date
+    ("2026-02-28", 1, "2026-03-31"),  # counting starts 03-01: one whole month, to 03-31 (§121 II)
+    ("2026-04-30", 1, "2026-05-31"),
+    ("2026-02-28", 2, "2026-04-30"),
+    ("2026-01-15", 1, "2026-02-15"),  # not from a 1st: the event's date a month later
+    ("2028-02-28", 1, "2028-03-28"),  # leap year: counting starts 02-29, not a 1st
+    ("2028-02-29", 1, "2028-03-31"),
+    ("2028-01-30", 1, "2028-02-29"),
 ])
 def test_r2_3_add_months(start, n, expected):
     assert cal.add_months(D(start), n) == D(expected)
+
+
+def _civil_code_last_day(event: dt.date, months: int) -> dt.date:
+    """§120–§123 read literally, written independently of models.calendar.
+
+    §120 II: the event day is not counted; the period starts the next day. §121 II: a period of
+    months that does not start at the beginning of a month ends on the day before the day of the
+    last month that corresponds to the start day; where the last month has no such day, on its last
+    day. A period starting on the 1st is whole months (§123 I), ending the day before the 1st of the
+    month N months on.
+    """
+    start = event + dt.timedelta(days=1)
+    first_of_start = start.replace(day=1)
+    target = first_of_start
+    for _ in range(months):
+        target = (target + dt.timedelta(days=31)).replace(day=1)
+    if start.day == 1:
+        return target - dt.timedelta(days=1)
+    following = (target + dt.timedelta(days=31)).replace(day=1)
+    corresponding = target + dt.timedelta(days=start.day - 1)
+    if corresponding >= following:  # no such day in the last month: its last day
+        return following - dt.timedelta(days=1)
+    return corresponding - dt.timedelta(days=1)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(event=st.dates(min_value=dt.date(1998, 1, 1), max_value=dt.date(2199, 10, 31)),
+       months=st.integers(min_value=1, max_value=3))
+def test_r2_3_add_months_is_civil_code_120_to_123(event, months):
+    assert cal.add_months(event, months) == _civil_code_last_day(event, months)
+
+
+@settings(max_examples=500, deadline=None)
+@given(event=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2030, 12, 31)))
+def test_r2_3_participation_windows_are_civil_code_months_never_moved(event):
+    assert cal.due_date("R9.3.2", event) == _civil_code_last_day(event, 1)
+    assert cal.due_date("R10.1.4", event) == _civil_code_last_day(event, 2)
+    duty = cal.due_date("R9.4.4", event)
+    assert duty == cal.next_working_day_on_or_after(_civil_code_last_day(event, 2))
+    assert cal.extension_due("R9.4.4", duty) == cal.next_working_day_on_or_after(_civil_code_last_day(duty, 1))
 
 
 def test_r2_3_add_calendar_days_and_next_working_day():
@@ -148,6 +196,63 @@ def test_r2_3_due_date(rule, start, expected):
 ])
 def test_r9_4_4_and_r10_2_extension_due(rule, original, expected):
     assert cal.extension_due(rule, D(original)) == D(expected)
+
+
+# Month ends, every month clock (RULES.md R2.3: counting starts the day after; from a 1st, whole months).
+@pytest.mark.parametrize("event, expected", [
+    ("2026-02-28", "2026-03-31"),  # not 03-28
+    ("2026-04-30", "2026-05-31"),  # a Sunday: windows never move
+    ("2026-06-30", "2026-07-31"),
+    ("2026-09-30", "2026-10-31"),  # a Saturday, not moved
+    ("2026-11-30", "2026-12-31"),
+    ("2026-01-30", "2026-02-28"),
+    ("2026-01-15", "2026-02-15"),
+    ("2028-01-30", "2028-02-29"),  # leap year
+    ("2028-02-28", "2028-03-28"),  # leap year: counting starts 02-29
+    ("2028-02-29", "2028-03-31"),
+])
+def test_r9_3_2_seconding_window_month_ends(event, expected):
+    assert cal.due_date("R9.3.2", D(event)) == D(expected)
+
+
+@pytest.mark.parametrize("notice, expected", [
+    ("2026-02-28", "2026-04-30"),  # 2 whole months from 03-01 (not 04-28)
+    ("2026-04-30", "2026-06-30"),
+    ("2026-06-30", "2026-08-31"),
+    ("2026-09-30", "2026-11-30"),
+    ("2026-11-30", "2027-02-01"),  # 2027-01-31 is a Sunday: the duty moves to Monday
+    ("2027-12-31", "2028-02-29"),  # leap year
+    ("2028-02-28", "2028-04-28"),
+    ("2028-02-29", "2028-05-02"),  # 04-30 Sunday, 05-01 Labour Day
+])
+def test_r9_4_4_response_month_ends(notice, expected):
+    assert cal.due_date("R9.4.4", D(notice)) == D(expected)
+
+
+@pytest.mark.parametrize("original, expected", [
+    ("2026-04-30", "2026-06-01"),  # 05-31 (a Sunday), moved; not 05-30
+    ("2026-06-30", "2026-07-31"),
+    ("2026-09-30", "2026-11-02"),  # 10-31 Saturday
+    ("2026-11-30", "2026-12-31"),
+    ("2026-02-27", "2026-03-27"),
+    ("2028-02-28", "2028-03-28"),  # leap year
+    ("2028-02-29", "2028-03-31"),
+])
+def test_r9_4_4_extension_month_ends(original, expected):
+    assert cal.extension_due("R9.4.4", D(original)) == D(expected)
+
+
+@pytest.mark.parametrize("opens, expected", [
+    ("2026-02-28", "2026-04-30"),
+    ("2026-04-30", "2026-06-30"),
+    ("2026-06-30", "2026-08-31"),
+    ("2026-09-30", "2026-11-30"),
+    ("2026-11-30", "2027-01-31"),  # a Sunday: never moved
+    ("2027-12-31", "2028-02-29"),  # leap year
+    ("2028-02-28", "2028-04-28"),
+])
+def test_r10_1_4_consultation_month_ends(opens, expected):
+    assert cal.due_date("R10.1.4", D(opens)) == D(expected)
 
 
 def test_r2_3_unknown_rule_is_refused():
@@ -200,7 +305,7 @@ def test_r2_3_override_near_year_end_is_seen_from_previous_year(db):
 
 
 def test_r2_3_failing_listener_rolls_back_override(db, monkeypatch):
-    def boom():
+    def boom(now):
         raise RuntimeError("recompute failed")
 
     monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", boom)])
@@ -227,7 +332,11 @@ def test_r2_3_override_kind_is_validated(db):
 @pytest.mark.parametrize("rule, start, expected", [
     ("R9.2.1", "2026-11-27", "2026-12-02"),
     ("R9.3.2", "2026-01-30", "2026-02-28"),
+    ("R9.3.2", "2026-02-28", "2026-03-31"),
+    ("R9.3.2", "2026-04-30", "2026-05-31"),
+    ("R9.4.4", "2026-02-28", "2026-04-30"),
     ("R9.4.4", "2026-06-01", "2026-08-03"),
+    ("R10.1.4", "2026-11-30", "2027-01-31"),
     ("R10.2", "2026-09-26", "2026-10-12"),
 ])
 def test_r2_3_cli_due(cli, rule, start, expected):

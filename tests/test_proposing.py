@@ -24,6 +24,7 @@ from tests.helpers import load_agencies, postback_params, quick_replies, registe
 
 CONTENT = "目前差勤系統請假需要三層紙本簽核。平均耗時兩天。建議改為線上簽核並授權單位主管決行。"
 BENEFITS = "節省同仁與主管的時間、也減少紙張與公文往返。"
+EVIDENCE = "源自本處承辦差勤業務的實務經驗，尚無統計資料。"
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +83,7 @@ def compose(client, line, uid, *, title="簡化差勤請假線上簽核流程", 
     line.text(client, uid, title)
     line.text(client, uid, content)
     line.text(client, uid, BENEFITS)
-    tap(client, line, uid, "略過")
+    line.text(client, uid, EVIDENCE)
     line.text(client, uid, agency)
     tap(client, line, uid, agency)
     tap(client, line, uid, "共同提案" if group else "個人提案")
@@ -112,8 +113,8 @@ def test_r9_1_2_fields_asked_one_at_a_time_and_saved_after_each(client, line, sm
     assert "利益與影響" in last_text(line, uid)
     assert draft_of(official).content == CONTENT
     line.text(client, uid, BENEFITS)
-    assert "佐證資料" in last_text(line, uid)
-    assert "略過" in labels(line.last(uid))
+    assert "佐證資料" in last_text(line, uid) and "必填" in last_text(line, uid)
+    assert "略過" not in labels(line.last(uid))  # R9.1.2: evidence is part of the format
     line.text(client, uid, "參考 https://example.gov.tw/report 與 2023 年統計")
     assert "權責機關" in last_text(line, uid)
     assert draft_of(official).evidence == "參考 https://example.gov.tw/report 與 2023 年統計"
@@ -253,7 +254,7 @@ def test_r9_1_3_agency_chosen_from_candidates(client, line, smtp):
     line.text(client, uid, "差勤請假線上化")
     line.text(client, uid, CONTENT)
     line.text(client, uid, BENEFITS)
-    tap(client, line, uid, "略過")
+    line.text(client, uid, EVIDENCE)
     assert "由營運小組判斷" in labels(line.last(uid))
     line.text(client, uid, "沒有這個機關")
     assert "找不到" in last_text(line, uid)
@@ -272,7 +273,7 @@ def test_r9_1_3_operations_team_decides(client, line, smtp):
     line.text(client, uid, "差勤請假線上化")
     line.text(client, uid, CONTENT)
     line.text(client, uid, BENEFITS)
-    tap(client, line, uid, "略過")
+    line.text(client, uid, EVIDENCE)
     tap(client, line, uid, "由營運小組判斷")
     proposal = draft_of(official)
     assert proposal.agency_code is None and proposal.agency_by_ops
@@ -479,7 +480,7 @@ def test_r9_1_2_web_form_edits_the_same_draft(client, line, smtp):
     assert "簡化差勤請假線上簽核流程" in html and "臺中市政府人事處" in html
     long_content = "現況說明。" * 1000  # 5000 characters: more than is comfortable in a chat
     response = client.post(url, data={"csrf_token": csrf_of(html), "scope": "internal", "title": "差勤線上簽核",
-                                      "content": long_content, "benefits": BENEFITS, "evidence": ""})
+                                      "content": long_content, "benefits": BENEFITS, "evidence": EVIDENCE})
     assert response.status_code == 200 and "已儲存" in response.get_data(as_text=True)
     proposal = draft_of(official)
     assert proposal.title == "差勤線上簽核" and proposal.content == long_content
@@ -487,7 +488,7 @@ def test_r9_1_2_web_form_edits_the_same_draft(client, line, smtp):
     # back in the chat, a typed answer to the old question is not saved over the web edit
     tap(client, line, uid, "修改主題")
     client.post(url, data={"csrf_token": csrf_of(client.get(url).get_data(as_text=True)), "scope": "internal",
-                           "title": "網頁上改的主題", "content": long_content, "benefits": BENEFITS, "evidence": ""})
+                           "title": "網頁上改的主題", "content": long_content, "benefits": BENEFITS, "evidence": EVIDENCE})
     line.text(client, uid, "聊天室裡的主題")
     assert "其他地方" in line.texts(uid)[-2]
     assert draft_of(official).title == "網頁上改的主題"
@@ -499,7 +500,7 @@ def test_r9_1_2_web_form_refuses_too_long_and_escapes_script(client, line, smtp)
     url = form_link(line, uid)
     token = csrf_of(client.get(url).get_data(as_text=True))
     response = client.post(url, data={"csrf_token": token, "scope": "internal", "title": "<script>alert(1)</script>標題",
-                                      "content": "長" * 20000, "benefits": BENEFITS, "evidence": ""})
+                                      "content": "長" * 20000, "benefits": BENEFITS, "evidence": EVIDENCE})
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "最多 6000 個字" in html and "沒有儲存任何變更" in html
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html

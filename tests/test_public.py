@@ -49,7 +49,7 @@ def test_r7_1_removed_proposal_shows_only_removal_and_ground(client):
     proposal = seconding_proposal(title="某某長官是騙子應該下台")
     remove(proposal.id, "staff:1", "R7.1", "內容涉及誹謗特定人士")
     page = client.get(f"/proposals/{proposal.id}").get_data(as_text=True)
-    assert "此提案已移除" in page and "R7.1" in page
+    assert "此提案已移除" in page and "第七點第1款（恐嚇、猥褻、誹謗" in page
     assert "騙子" not in page and "誹謗特定人士" not in page
     record = client.get("/open-data/proposals.json").json["proposals"][0]
     assert record["state"] == "removed" and record["removal_ground"] == "R7.1" and record["title"] is None

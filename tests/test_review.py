@@ -180,6 +180,7 @@ def _remove_with_ground(app, client, line, smtp, ops_staff, ground: str) -> None
     ops = logged_in(app, ops_staff.email, ops_staff.password)
     reason = f"依{ground}移除。內容經檢核不適合公開。"
     assert act(ops, proposal.id, "remove", {"ground": ground, "reason": reason}).status_code == 302
+    assert "已通知提案人。" in flashes(ops)  # not yet past review: no agency was involved
     removed = reload(proposal)
     assert removed.state == "removed" and removed.removal_ground == ground and removed.removal_reason == reason
     event = AuditEvent.get((AuditEvent.action == "removed") & (AuditEvent.subject_id == proposal.id))

@@ -1,7 +1,6 @@
 """Flask CLI commands (INTERFACES.md): db, deadlines, mail, staff, agencies, calendar, line."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 
@@ -11,12 +10,14 @@ from flask.cli import AppGroup
 
 from jobs.scheduler import run_forever
 from jobs.sweep import run_sweep
-from models.base import TAIPEI, to_utc_naive
+from models.base import utcnow
+from models.month_clocks import correct_month_clocks
 
 from .cli_agencies import agencies_cli
 from .cli_calendar import calendar_cli
 from .cli_line import line_cli
 from .cli_staff import staff_cli
+from .cli_time import parse_now
 from .mailparse import MailRejected, receive_raw_mail
 from .schema import create_schema
 
@@ -33,23 +34,14 @@ def db_init():
 
 
 @db_cli.command("migrate")
-def db_migrate():
-    """Create missing tables and apply in-place upgrades (idempotent)."""
+@click.option("--now", "now_text", default=None, help="judge open clocks as of this instant (ISO-8601; naive = Asia/Taipei)")
+def db_migrate(now_text):
+    """Create missing tables, apply in-place upgrades and correct stored clocks (idempotent)."""
     create_schema()
+    # Clocks stored under the old month count (R2.3), every lapse included, as of --now.
+    corrected = correct_month_clocks(parse_now(now_text) or utcnow(), everything=True)
+    click.echo(f"month clocks corrected: {json.dumps(corrected, sort_keys=True)}")
     click.echo("database up to date")
-
-
-def parse_now(value: str | None) -> dt.datetime | None:
-    """ISO-8601; a naive value is Asia/Taipei time. Returns naive UTC."""
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use ISO-8601, e.g. 2026-12-03T09:00 or 2026-12-03T01:00:00+00:00") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=TAIPEI)
-    return to_utc_naive(parsed)
 
 
 @deadlines_cli.command("sweep")

@@ -13,8 +13,10 @@ import click
 from flask.cli import AppGroup
 
 from models import calendar as cal
-from models import deadlines
+from models import calendar_years, deadlines
 from models.base import DomainError
+
+from .cli_time import parse_now
 
 calendar_cli = AppGroup("calendar", help="工作日曆：期限計算與停班、補班設定（R2.3）。")
 
@@ -104,6 +106,18 @@ def clear_command(date: str) -> None:
         click.echo(f"{day.isoformat()} 的設定已移除；所有未屆期的期限已重新計算。")
     else:
         click.echo(f"{day.isoformat()} 沒有停班或補班設定，未變更。")
+
+
+@calendar_cli.command("confirm")
+@click.argument("year", type=click.IntRange(cal.MIN_YEAR, cal.MAX_YEAR))
+@click.option("--now", "now_text", default=None, help="recompute clocks as of this instant (ISO-8601; naive = Asia/Taipei)")
+def confirm_command(year: int, now_text: str | None) -> None:
+    """Confirm YEAR's DGPA office calendar is entered; every open clock is recomputed."""
+    try:
+        calendar_years.confirm_year(year, by=_operator(), now=parse_now(now_text))
+    except DomainError as exc:
+        _fail(exc.message, EXIT_REFUSED)
+    click.echo(f"{year} 年辦公日曆已確認；所有未屆期的期限已重新計算。")
 
 
 @calendar_cli.command("list")

@@ -17,7 +17,16 @@ from models.agency_confirmation import CO, LEAD, agencies_by_proposal
 from models.agency_confirmation import agencies_of as confirmed_roles
 from models.base import format_taipei, taipei_date, utcnow
 from models.officials import Official
-from models.proposals import PUBLISHED_STATES, REMOVAL_GROUNDS, REMOVED, SCOPES, SECONDING, STATE_LABELS, Proposal
+from models.proposals import (
+    PUBLISHED_STATES,
+    REMOVAL_GROUNDS,
+    REMOVED,
+    SCOPES,
+    SECONDING,
+    STATE_LABELS,
+    Proposal,
+    removal_ground_label,
+)
 
 bp = Blueprint("public", __name__)
 PAGE_SIZE = 20
@@ -50,16 +59,14 @@ def days_left(proposal: Proposal) -> int | None:
 
 def open_record(proposal: Proposal, names: dict[str, str] | None = None,
                 roles: dict[str, list[str]] | None = None) -> dict:
-    """One proposal as open data. Removed ones keep only their number, state and ground."""
-    if proposal.state == REMOVED:
-        return {"id": proposal.id, "state": proposal.state, "removal_ground": proposal.removal_ground,
-                **{k: None for k in OPEN_DATA_FIELDS if k not in ("id", "state", "removal_ground")}}
+    """One proposal as open data. Removed ones (R7) keep the record: dates, counts, agencies and the
+    ground, without the content (title, proposer, response decision)."""
     leads, cos = agencies_of(proposal, names, roles)
 
     def iso(value):
         return format_taipei(value, "%Y-%m-%dT%H:%M:%S+08:00") or None
 
-    return {
+    record = {
         "id": proposal.id, "title": proposal.title, "scope": proposal.scope, "state": proposal.state,
         "proposer": proposal.proposer.display_name, "lead_agencies": leads, "co_agencies": cos,
         "submitted_at": iso(proposal.first_submitted_at or proposal.submitted_at),
@@ -72,6 +79,9 @@ def open_record(proposal: Proposal, names: dict[str, str] | None = None,
         "seconds_needed": settings.SECONDING_THRESHOLD, "response_decision": proposal.response_decision,
         "removal_ground": None,
     }
+    if proposal.state == REMOVED:
+        record.update(title=None, proposer=None, response_decision=None, removal_ground=proposal.removal_ground)
+    return record
 
 
 def published():
@@ -109,7 +119,7 @@ def proposal_page(proposal_id: int):
     leads, cos = agencies_of(proposal)
     return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
                            grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
-                           days_left=days_left(proposal), REMOVED=REMOVED)
+                           days_left=days_left(proposal), REMOVED=REMOVED, removal_label=removal_ground_label)
 
 
 def open_records() -> list[dict]:

@@ -131,7 +131,7 @@ def ask(ctx, official: Official, state: ConversationState, proposal: Proposal, s
         if state.values.get("editing") and current:
             body += "\n\n目前內容：\n" + cards.excerpt(current, 1500)
         form = m.quick_uri("用網頁填寫", cards.draft_url(ctx, official.id, proposal.id))
-        quick = ([m.quick_message("略過")] if step == "evidence" else []) + [form] + back + [cancel]
+        quick = [form] + back + [cancel]
     elif step == "agency":
         body, quick = cards.ASK["agency"], [_pb(state, cards.OPS_LABEL, "prop.agency", code="ops")] + back + [cancel]
     elif step == "group":
@@ -154,7 +154,7 @@ def next_step(ctx, official: Official, state: ConversationState, proposal: Propo
     for step in ("scope", "title", "content", "benefits"):
         if step in missing:
             return ask(ctx, official, state, proposal, step, before)
-    if proposal.evidence is None:
+    if not proposal.evidence:  # also a draft saved when evidence could still be skipped (R9.1.2)
         return ask(ctx, official, state, proposal, "evidence", before)
     if "agency_code" in missing:
         return ask(ctx, official, state, proposal, "agency", before)

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from models import calendar, deadlines
+from models import calendar, calendar_years, deadlines
 from models.base import DomainError
 
 from .auth import current_staff, ops_required, staff_required
@@ -30,6 +30,10 @@ class ClearForm(FlaskForm):
     submit = SubmitField("移除")
 
 
+class ConfirmYearForm(FlaskForm):
+    submit = SubmitField("確認本年辦公日曆並重算期限")
+
+
 def _year() -> int:
     try:
         return max(2000, min(int(request.args.get("year", calendar.today_taipei().year)), 2100))
@@ -45,7 +49,21 @@ def calendar_page():
     return render_template("console/calendar.html", year=year, overrides=calendar.list_overrides(year),
                            holidays=calendar.public_holidays(year), makeups=calendar.makeup_workdays(year),
                            form=OverrideForm(), clear_form=ClearForm(), kinds=calendar.KINDS, title="行事曆",
-                           can_edit=current_staff().is_ops)
+                           can_edit=current_staff().is_ops, year_confirmed=calendar_years.is_confirmed(year),
+                           confirm_form=ConfirmYearForm())
+
+
+@bp.post("/calendar/years/<int:year>/confirm")
+@ops_required
+def calendar_confirm_year(year: int):
+    """R2.3: the team confirms a year's DGPA office calendar is entered; every open clock is recomputed."""
+    if ConfirmYearForm().validate_on_submit():
+        try:
+            calendar_years.confirm_year(year, by=current_staff().actor)
+            flash(f"已確認 {year} 年辦公日曆，所有未到期的期限已重新計算。", "success")
+        except DomainError as error:
+            flash(error.message, "error")
+    return redirect(url_for("console.calendar_page", year=year))
 
 
 @bp.post("/calendar")

@@ -22,6 +22,7 @@ from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.officials import Official
 from models.proposals import REMOVAL_GROUNDS, Proposal
+from models.removal import remove_published
 from models.similar import find_similar
 from models.staff import Staff
 
@@ -35,7 +36,7 @@ REQUIRED = "此欄位必填。"
 MSG = {
     "passed": "提案{number}已通過檢核，進入附議階段；已通知提案人。",
     "returned": "提案{number}已退回修改；已通知提案人。",
-    "removed": "提案{number}已移除（{ground}）；已通知提案人。",
+    "removed": "提案{number}已移除（{ground}）；已通知{told}。",
     "agency_changed": "提案{number}的權責機關已改為{agency}。",
     "bad_form": "表單內容有誤，請檢查後再送出。",
 }
@@ -264,13 +265,14 @@ def review_return(proposal_id: int):
 @bp.post("/review/<int:proposal_id>/remove")
 @ops_required
 def review_remove(proposal_id: int):
-    """R7: removed on one of the grounds R7.1–R7.7, with a reason; the proposer is told."""
+    """R7: removed at any time on one of the grounds R7.1–R7.7, with a reason; the proposer and agencies are told."""
     proposal = _proposal_or_404(proposal_id)
 
     def action(form):
-        domain.remove(proposal.id, current_staff().actor, form.ground.data, form.reason.data,
-                      expected_version=form.expected_version)
-        return MSG["removed"].format(number=proposal.number, ground=form.ground.data)
+        removed = remove_published(proposal.id, current_staff().actor, form.ground.data, form.reason.data,
+                                   expected_version=form.expected_version)
+        told = "提案人及權責機關" if removed.seconding_started_at else "提案人"  # agencies only once it passed review
+        return MSG["removed"].format(number=proposal.number, ground=form.ground.data, told=told)
 
     return _act(proposal, RemoveForm(prefix="remove"), "remove_form", action)
 
