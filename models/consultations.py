@@ -34,6 +34,7 @@ import peewee
 from . import calendar, settings
 from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, is_postgres, taipei_date, utcnow
+from .consultation_texts import FOOTER, MSG
 from .events import record
 from .notify import notify_official, public_base_url
 from .officials import Official, clean_text
@@ -43,13 +44,20 @@ from .staff import Staff, can_access_agency
 from .states import Transitions
 
 DRAFT = "draft"
+IN_REVIEW = "in_review"  # R8.1: submitted to the operations team
+APPROVED = "approved"  # R8.1: passed review; the agency opens it when it chooses
 OPEN = "open"
 CLOSED = "closed"
 SUMMARISED = "summarised"
 
-STATE_LABELS = {DRAFT: "草稿", OPEN: "徵詢中", CLOSED: "已結束，綜整回應中", SUMMARISED: "已綜整回應"}
-CONSULTATION_STATES = Transitions("諮詢", {DRAFT: {OPEN}, OPEN: {CLOSED}, CLOSED: {SUMMARISED}, SUMMARISED: set()},
-                                  STATE_LABELS)
+STATE_LABELS = {DRAFT: "草稿", IN_REVIEW: "營運小組審核中", APPROVED: "審核通過，待開放", OPEN: "徵詢中",
+                CLOSED: "已結束，綜整回應中", SUMMARISED: "已綜整回應"}
+CONSULTATION_STATES = Transitions("諮詢", {
+    DRAFT: {IN_REVIEW},  # the agency submits its draft (R8.1)
+    IN_REVIEW: {APPROVED, DRAFT},  # the team passes it, or returns it with reasons (第七點, 第十點（一）)
+    APPROVED: {OPEN},  # only a reviewed consultation opens (R8)
+    OPEN: {CLOSED}, CLOSED: {SUMMARISED}, SUMMARISED: set(),
+}, STATE_LABELS)
 PUBLISHED_STATES = {OPEN, CLOSED, SUMMARISED}  # shown on public pages and in open data
 
 BASES = {  # R10.1.1–R10.1.3: why the agency consults
@@ -72,51 +80,6 @@ OPINION_MAX = 2000  # one opinion; a longer chat message is refused with the lim
 OPINION_MIN = 2
 MAX_OPINIONS_PER_OFFICIAL = 20  # per consultation
 
-MSG = {
-    "not_found": "找不到這個政策諮詢。",
-    "forbidden": "您只能處理自己機關的政策諮詢。",
-    "stale": "這個政策諮詢剛剛已被其他人處理，請重新整理後再確認。",
-    "bad_transition": "政策諮詢目前為「{state}」，無法改為「{new}」。",
-    "bad_agency": "請選擇有效的機關。",
-    "bad_scope": "請從三個範圍中選擇一個（第六點）。",
-    "bad_basis": "請選擇諮詢依據（第十點（一）1、2 或 3）。",
-    "bad_stage": "請選擇政策階段：形成、執行或評估（第五點（二））。",
-    "no_closes_on": "請選擇徵詢的最後一天。",
-    "closes_too_soon": "徵詢的最後一天必須在開放日（{open}）之後。",
-    "closes_too_late": ("每一政策討論期程以 {consultation}為限（第十點（一）4）：{open} 開放，最後一天最晚為 {max}，"
-                        "不能訂為 {chosen}。"),
-    "not_open": "政策諮詢目前為「{state}」，不接受意見。",
-    "still_open": "政策諮詢仍在徵詢中，結束後才能公布綜整回應（第十點（二））。",
-    "ended": "這個政策諮詢已於 {ends} 結束，無法再提供或修改意見。",
-    "too_many": "每個政策諮詢每人最多提出 {n} 則意見。",
-    "not_own": "只能修改自己提出的意見。",
-    "opinion_hidden": "這則意見已被隱藏，無法修改。",
-    "opinion_not_found": "找不到這則意見。",
-    "bad_ground": "請選擇第七點的隱藏事由。",
-    "already_hidden": "這則意見已於 {when} 隱藏。",
-    "extended_once": "綜整回應期限已延長過一次（至 {until}），依規定不得再延長（第十點（二））。",
-    "extend_expired": "綜整回應期限已於 {due} 屆滿，延長須於期限屆滿前提出（第十點（二））。",
-    # notices
-    "closed_agency_subject": "【政策參與平臺】政策諮詢已結束，請於 {due} 前公布綜整回應：{title}",
-    "closed_agency_body": ("{agency} 承辦同仁您好：\n\n貴機關的政策諮詢「{title}」（{number}）已於 {closed} 結束，"
-                           "共收到 {count} 則意見。\n依作業規範第十點（二），請於 {due} 前於平臺公布綜整回應；"
-                           "如未能於期限內完成，得於期限屆滿前延長一次（不超過 {summary_extension}），並敘明理由。\n\n"
-                           "諮詢頁面：{link}\n工作臺：{console}\n"),
-    "closed_official_subject": "【政策參與平臺】您參與的政策諮詢已結束：{title}",
-    "closed_official_body": ("您提供意見的政策諮詢「{title}」（{agency}）已於 {closed} 結束，共收到 {count} 則意見。\n"
-                             "機關將於 {due} 前公布綜整回應，公布時我們會通知您。\n諮詢頁面：{link}"),
-    "summary_official_subject": "【政策參與平臺】政策諮詢綜整回應已公布：{title}",
-    "summary_official_body": ("您提供意見的政策諮詢「{title}」，{agency}已公布綜整回應：\n\n{excerpt}\n\n"
-                              "完整內容：{link}"),
-    "hidden_subject": "【政策參與平臺】您的意見已被隱藏：{title}",
-    "hidden_body": ("您在政策諮詢「{title}」提出的意見已被隱藏。\n事由：{ground} {ground_label}\n說明：{reason}\n\n"
-                    "如有疑問，請聯絡營運小組（研考會）。"),
-    "overdue_subject": "【政策參與平臺】政策諮詢綜整回應逾期：{title}",
-    "overdue_body": ("政策諮詢「{title}」（{number}，{agency}）已於 {closed} 結束，綜整回應應於 {due} 前公布"
-                     "（第十點（二）），目前尚未公布，請儘速至工作臺公布。\n工作臺：{console}\n"),
-}
-MSG = {key: settings.fill(text) for key, text in MSG.items()}
-FOOTER = "\n臺中市政府公務人員政策參與平臺\n（本郵件由系統發送）"
 
 
 class Consultation(BaseModel):
@@ -134,6 +97,12 @@ class Consultation(BaseModel):
     created_by = peewee.CharField(max_length=128)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    submitted_at = peewee.DateTimeField(null=True)  # R8.1: sent to the team for review
+    review_due = peewee.DateField(null=True, index=True)  # R8.1: 3 working days from the submission
+    review_reminded_at = peewee.DateTimeField(null=True)
+    reviewed_at = peewee.DateTimeField(null=True)
+    reviewed_by = peewee.CharField(max_length=128, null=True)
+    return_reasons = peewee.TextField(null=True)  # the team's reasons when it returned the draft
     opens_at = peewee.DateTimeField(null=True)
     closes_on = peewee.DateField(null=True)  # R10.1.4 last day (Asia/Taipei), chosen by the agency, never moved
     closes_at = peewee.DateTimeField(null=True, index=True)  # its 23:59:59 as naive UTC
@@ -354,6 +323,8 @@ def open_consultation(staff: Staff, consultation_id: int, closes_on: dt.date | N
     with unit_of_work():
         consultation = lock(consultation_id)
         _require_agency(staff, consultation.agency_code)
+        if consultation.state in (DRAFT, IN_REVIEW):  # R8: never opened unreviewed
+            raise DomainError(MSG["not_reviewed"].format(state=consultation.state_label), "not_reviewed")
         last_day = check_length(taipei_date(now), closes_on or consultation.closes_on)
         _move(consultation, OPEN, now, expected_version, opens_at=now, closes_on=last_day,
               closes_at=end_of_day_utc(last_day))
@@ -428,130 +399,6 @@ def viewable(consultation_id: int) -> Consultation:
     return consultation
 
 
-# --- the agency: summary and extension (R10.2) --------------------------------------------------
-
-def _catch_up(consultation: Consultation, now: dt.datetime) -> None:
-    """A consultation past its last day is closed now, if the sweep has not done it yet."""
-    if consultation.state == OPEN and consultation.closes_at is not None and now > consultation.closes_at:
-        _close(consultation, now, consultation.closes_at, "system:clock")
-
-
-def publish_summary(staff: Staff, consultation_id: int, summary: str, now: dt.datetime | None = None, *,
-                    expected_version: int | None = None) -> Consultation:
-    """R10.2: publish the summary response to the opinions; opted-in participants are told."""
-    now = now or utcnow()
-    summary = clean_text(summary, field="綜整回應", max_len=SUMMARY_MAX, min_len=10, multiline=True)
-    with unit_of_work():
-        consultation = lock(consultation_id)
-        _require_agency(staff, consultation.agency_code)
-        _check_version(consultation, expected_version)
-        _catch_up(consultation, now)
-        if consultation.state == OPEN:
-            raise DomainError(MSG["still_open"], "still_open")
-        _move(consultation, SUMMARISED, now, summary=summary, summary_published_at=now)
-        record(staff.actor, "summary_published", "consultation", consultation.id,
-               detail={"due": f"{consultation.effective_summary_due:%Y-%m-%d}", "late": consultation.summary_late},
-               now=now)
-        fields = _fields(consultation)
-        excerpt = summary if len(summary) <= 800 else summary[:800] + "…（全文請見諮詢頁面）"
-        for official in participants_to_notify(consultation):
-            notify_official(official, subject=MSG["summary_official_subject"].format(**fields),
-                            body=MSG["summary_official_body"].format(excerpt=excerpt, **fields),
-                            key=f"consultation:{consultation.id}:summary:official:{official.id}", now=now)
-    return consultation
-
-
-def extend_summary(staff: Staff, consultation_id: int, reason: str, now: dt.datetime | None = None, *,
-                   expected_version: int | None = None) -> Consultation:
-    """R10.2: once, before the last day ends, by 14 days (moved to a working day), with a published reason."""
-    now = now or utcnow()
-    reason = _clean_reason(reason, "延長理由")
-    with unit_of_work():
-        consultation = lock(consultation_id)
-        _require_agency(staff, consultation.agency_code)
-        _check_version(consultation, expected_version)
-        _catch_up(consultation, now)
-        if consultation.state != CLOSED:
-            raise DomainError(MSG["bad_transition"].format(state=consultation.state_label, new="延長綜整回應期限"),
-                              "bad_state")
-        if consultation.summary_extended_due is not None:
-            raise DomainError(MSG["extended_once"].format(until=f"{consultation.summary_extended_due:%Y-%m-%d}"),
-                              "extended_once")
-        if taipei_date(now) > consultation.summary_due:
-            raise DomainError(MSG["extend_expired"].format(due=f"{consultation.summary_due:%Y-%m-%d}"), "expired")
-        until = calendar.extension_due("R10.2", consultation.summary_due)
-        _move(consultation, None, now, summary_extended_due=until, extension_reason=reason,
-              extended_at=now)
-        record(staff.actor, "summary_extended", "consultation", consultation.id, reason=reason,
-               detail={"from": f"{consultation.summary_due:%Y-%m-%d}", "to": f"{until:%Y-%m-%d}"}, now=now)
-    return consultation
-
-
-# --- the sweep and the calendar ----------------------------------------------------------------
-
-def close_due(now: dt.datetime) -> int:
-    """Sweep step (R10.1.4): close every consultation whose last day has ended; R10.2's clock starts."""
-    candidates = [c.id for c in Consultation.select(Consultation.id).where(
-        (Consultation.state == OPEN) & (Consultation.closes_at < now))]
-    closed = 0
-    for consultation_id in candidates:
-        with unit_of_work():
-            consultation = lock(consultation_id)
-            if consultation.state != OPEN or consultation.closes_at >= now:
-                continue
-            _close(consultation, now, consultation.closes_at, "system:sweep")
-            closed += 1
-    return closed
-
-
-def remind_overdue_summaries(now: dt.datetime) -> int:
-    """Sweep step (R10.2): one reminder to the agency and the operations team per overdue summary."""
-    today = taipei_date(now)
-    due = peewee.fn.COALESCE(Consultation.summary_extended_due, Consultation.summary_due)
-    candidates = [c.id for c in Consultation.select(Consultation.id).where(
-        (Consultation.state == CLOSED) & (due < today) & Consultation.summary_reminded_at.is_null())]
-    sent = 0
-    for consultation_id in candidates:
-        with unit_of_work():
-            claimed = (Consultation.update(summary_reminded_at=now)
-                       .where((Consultation.id == consultation_id) & (Consultation.state == CLOSED)
-                              & Consultation.summary_reminded_at.is_null()).execute())
-            if not claimed:
-                continue
-            consultation = Consultation.get_by_id(consultation_id)
-            fields = _fields(consultation)
-            subject = MSG["overdue_subject"].format(**fields)
-            body = MSG["overdue_body"].format(**fields) + FOOTER
-            agency = get_agency(consultation.agency_code)
-            if agency and agency.contact_email:
-                queue_mail(agency.contact_email, subject, body,
-                           dedupe_key=f"consultation:{consultation.id}:summary-overdue:agency", now=now)
-            queue_mail(settings.OPS_NOTIFY_EMAIL, subject, body,
-                       dedupe_key=f"consultation:{consultation.id}:summary-overdue:ops", now=now)
-            record("system:sweep", "summary_overdue_reminded", "consultation", consultation.id,
-                   detail={"due": fields["due"]}, now=now)
-            sent += 1
-    return sent
-
-
-def recompute_due(now: dt.datetime) -> None:
-    """A calendar override counts at once for every summary clock not yet expired as of `now` (R2.3)."""
-    today = taipei_date(now)
-    for consultation in Consultation.select().where(Consultation.state == CLOSED):
-        due, extended = consultation.summary_due, consultation.summary_extended_due
-        fresh = calendar.due_date("R10.2", taipei_date(consultation.closed_at))
-        if fresh != due and due >= today:
-            due = fresh
-        if extended is not None and extended >= today:
-            extended = calendar.extension_due("R10.2", due)
-        if (due, extended) != (consultation.summary_due, consultation.summary_extended_due):
-            Consultation.update(summary_due=due, summary_extended_due=extended).where(
-                Consultation.id == consultation.id).execute()
-
-
-
-
-
 # --- reading -----------------------------------------------------------------------------------
 
 def published():
@@ -583,11 +430,11 @@ def participants_to_notify(consultation: Consultation) -> list[Official]:
 
 
 def console_list(agency_code: str | None = None) -> list[Consultation]:
-    """Every consultation (of one agency, for agency staff): drafts and open ones first."""
+    """Every consultation (of one agency, for agency staff): those in review, drafts and open ones first."""
     query = Consultation.select()
     if agency_code is not None:
         query = query.where(Consultation.agency_code == agency_code)
-    order = peewee.Case(Consultation.state, ((DRAFT, 0), (OPEN, 1), (CLOSED, 2)), 3)
+    order = peewee.Case(Consultation.state, ((IN_REVIEW, 0), (DRAFT, 1), (APPROVED, 2), (OPEN, 3), (CLOSED, 4)), 5)
     return list(query.order_by(order, Consultation.id.desc()))
 
 

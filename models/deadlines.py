@@ -10,7 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from . import agency_confirmation, calendar, consultations, month_clocks, proposals, responses, seconds
+from . import (
+    agency_confirmation,
+    calendar,
+    consultation_deadlines,
+    consultation_review,
+    month_clocks,
+    proposals,
+    responses,
+    seconds,
+)
 from .base import utcnow
 from .calendar import CalendarOverride
 from .outbox import unit_of_work
@@ -18,10 +27,11 @@ from .outbox import unit_of_work
 # (rule, recompute(now)) — run in the transaction of every calendar change, and by the sweep. Each
 # judges "not yet expired" as of the `now` it is given, never the wall clock (`sweep --now`).
 RECOMPUTATIONS: list[tuple[str, Callable[[dt.datetime], object]]] = [
+    ("R8.1", consultation_review.recompute_review_due),  # review of a consultation by the operations team
     ("R9.2.1", proposals.recompute_review_clocks),  # review by the operations team
     ("R9.2.5", agency_confirmation.recompute_due),  # agency confirmation
     ("R9.4.4", responses.recompute_due),  # agency response and its extension
-    ("R10.2", consultations.recompute_due),  # consultation summary and its extension
+    ("R10.2", consultation_deadlines.recompute_due),  # consultation summary and its extension
     ("R2.3", month_clocks.correct_month_clocks),  # month clocks dated by the old, too-early count
 ]
 
@@ -38,13 +48,14 @@ def recompute_open_clocks(now: dt.datetime | None = None) -> int:
 # (rule, step name, step(now) -> number of actions taken), in the order the sweep runs them.
 SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R2.3", "recompute_open_clocks", recompute_open_clocks),
+    ("R8.1", "consultation_review_reminders", consultation_review.remind_overdue_reviews),
     ("R9.2.1", "review_overdue_reminders", proposals.remind_overdue_reviews),
     ("R9.2.5", "agency_deemed_confirmations", agency_confirmation.deem_confirmed),
     ("R9.3.3", "establishment_notices", seconds.send_establishment_notices),
     ("R9.3.2", "lapse_seconding", seconds.lapse_seconding),
     ("R9.4.4", "response_reminders", responses.remind_responses),
-    ("R10.1.4", "consultations_close", consultations.close_due),
-    ("R10.2", "consultation_summary_reminders", consultations.remind_overdue_summaries),
+    ("R10.1.4", "consultations_close", consultation_deadlines.close_due),
+    ("R10.2", "consultation_summary_reminders", consultation_deadlines.remind_overdue_summaries),
 ]
 
 

@@ -6,6 +6,13 @@ from .base import db, is_postgres
 # (table, column, SQL type for PostgreSQL, SQL type for SQLite); add rows as the schema grows.
 ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("line_event", "claimed_at", "TIMESTAMP", "DATETIME"),
+    # R8.1: consultations are reviewed before they open
+    ("consultation", "submitted_at", "TIMESTAMP", "DATETIME"),
+    ("consultation", "review_due", "DATE", "DATE"),
+    ("consultation", "review_reminded_at", "TIMESTAMP", "DATETIME"),
+    ("consultation", "reviewed_at", "TIMESTAMP", "DATETIME"),
+    ("consultation", "reviewed_by", "VARCHAR(128)", "VARCHAR(128)"),
+    ("consultation", "return_reasons", "TEXT", "TEXT"),
 ]
 
 

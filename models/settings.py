@@ -22,6 +22,7 @@ SECONDING_THRESHOLD = _int("SECONDING_THRESHOLD", 200)  # R9.3.2: valid seconds 
 
 # --- periods (counted by models/calendar.py, R2.3) ----------------------------------------------
 REVIEW_WORKING_DAYS = 3  # R9.2.1 review by the operations team
+CONSULTATION_REVIEW_WORKING_DAYS = 3  # R8.1 review of a consultation (a platform guideline, like R9.2.1)
 AGENCY_CONFIRM_WORKING_DAYS = 5  # R9.2.5 agency confirms it is responsible
 SECONDING_MONTHS = 1  # R9.3.2 seconding window (never moved)
 NOTICE_DAYS = 1  # R9.3.3 establishment notice: the next calendar day
@@ -33,6 +34,7 @@ SUMMARY_EXTENSION_DAYS = 14  # R10.2 one extension of at most 14 days
 
 # rule -> (unit, length, moved to the next working day when the last day is not one)
 PERIOD_RULES: dict[str, tuple[str, int, bool]] = {
+    "R8.1": ("working_days", CONSULTATION_REVIEW_WORKING_DAYS, False),
     "R9.2.1": ("working_days", REVIEW_WORKING_DAYS, False),
     "R9.2.5": ("working_days", AGENCY_CONFIRM_WORKING_DAYS, False),
     "R9.3.2": ("months", SECONDING_MONTHS, False),
@@ -91,10 +93,10 @@ def fill(text: str) -> str:
 
 
 def periods() -> dict[str, object]:
-    """The placeholders every text may use: {review}, {confirm}, {seconding}, {response},
+    """The placeholders every text may use: {review}, {consultation_review}, {confirm}, {seconding}, {response},
     {response_extension}, {consultation}, {summary}, {summary_extension}, {threshold}, {code_minutes}."""
     return {
-        "review": period_text("R9.2.1"), "confirm": period_text("R9.2.5"), "seconding": period_text("R9.3.2"),
+        "review": period_text("R9.2.1"), "consultation_review": period_text("R8.1"), "confirm": period_text("R9.2.5"), "seconding": period_text("R9.3.2"),
         "response": period_text("R9.4.4"), "response_extension": extension_text("R9.4.4"),
         "consultation": period_text("R10.1.4"), "summary": period_text("R10.2"),
         "summary_extension": extension_text("R10.2"), "threshold": SECONDING_THRESHOLD,

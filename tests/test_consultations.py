@@ -9,13 +9,15 @@ import re
 
 import pytest
 
-from models import calendar, deadlines, opinions
+from models import calendar, consultation_deadlines, deadlines, opinions
+from models import consultation_review as review
+from models import consultation_summaries as summaries
 from models import consultations as domain
 from models.base import DomainError, end_of_day_utc, taipei_date, utcnow
-from models.consultations import CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
+from models.consultations import APPROVED, CLOSED, DRAFT, OPEN, SUMMARISED, Consultation, Opinion
 from models.events import AuditEvent
 from models.outbox import Outbox
-from models.staff import create_staff
+from models.staff import Staff, create_staff
 from tests.factories import verified_official
 from tests.fixtures_console import (
     AGENCY_EMAIL,
@@ -43,12 +45,21 @@ FIELDS = {
 }
 
 
+def reviewed(staff, row: Consultation, now: dt.datetime | None = None) -> Consultation:
+    """Submitted by its agency and passed by the operations team (R8: only then may it open)."""
+    review.submit_for_review(staff, row.id, now=now)
+    team = Staff.get_or_none(Staff.email == "review-ops@taichung.gov.tw") or create_staff(
+        "review-ops@taichung.gov.tw", "ops", "review-ops-password-1")
+    return review.pass_consultation_review(team, row.id, now=now)
+
+
 def consultation(staff, *, opened: dt.datetime | None = None, closes_on: dt.date | None = None,
                  **fields) -> Consultation:
-    """A consultation opened at `opened` (default now) until `closes_on` (default 30 days later)."""
+    """A consultation reviewed and opened at `opened` (default now) until `closes_on` (default 30 days later)."""
     opened = opened or utcnow()
     closes_on = closes_on or taipei_date(opened) + dt.timedelta(days=30)
     row = domain.create_consultation(staff, {**FIELDS, **fields}, closes_on, now=opened)
+    reviewed(staff, row, opened)
     return domain.open_consultation(staff, row.id, closes_on, now=opened)
 
 
@@ -87,12 +98,15 @@ def create_in_console(client, **overrides):
 
 # --- R5.2: an agency consults at a stage of a policy ---------------------------------------------
 
-def test_r5_2_agency_staff_create_and_open_for_their_own_agency(app, client, agency_client, agency_staff):
+def test_r5_2_agency_staff_create_and_open_for_their_own_agency(app, client, agency_client, agency_staff, ops_client):
     response = create_in_console(agency_client, stage="forming")
     assert response.status_code == 302
     row = Consultation.get()
     assert (row.state, row.agency_code, row.stage, row.created_by) == (DRAFT, "CIVIL", "forming", agency_staff.actor)
     assert client.get(f"/consultations/{row.id}").status_code == 404  # a draft is not public
+    assert console_act(agency_client, row.id, "submit", {}).status_code == 302  # R8: reviewed before it opens
+    assert console_act(ops_client, row.id, "pass", {}).status_code == 302
+    assert client.get(f"/consultations/{row.id}").status_code == 404  # nor is an approved one before it opens
     closes = calendar.today_taipei() + dt.timedelta(days=10)
     assert console_act(agency_client, row.id, "open", {"closes_on": closes.isoformat()}).status_code == 302
     assert "已開放徵詢" in flashes(agency_client)
@@ -164,10 +178,11 @@ def test_r10_1_4_length_at_most_two_months(app, agency_staff, opened, latest):
     now = taipei(f"{opened}T10:00:00")
     too_long = day(latest) + dt.timedelta(days=1)
     draft = domain.create_consultation(agency_staff, FIELDS, too_long, now=now)
+    reviewed(agency_staff, draft, now)
     with pytest.raises(DomainError) as refused:
         domain.open_consultation(agency_staff, draft.id, now=now)
     assert refused.value.code == "too_long" and latest in refused.value.message and "以 2 個月為限" in refused.value.message
-    assert fresh(draft).state == DRAFT
+    assert fresh(draft).state == APPROVED
     opened_row = domain.open_consultation(agency_staff, draft.id, day(latest), now=now)
     assert (opened_row.state, opened_row.closes_on) == (OPEN, day(latest))
     assert opened_row.closes_at == end_of_day_utc(day(latest))
@@ -182,18 +197,20 @@ def test_r10_1_4_last_day_is_never_moved_by_the_calendar(app, agency_staff):
 
 def test_r10_1_4_last_day_must_be_after_the_open_day(app, agency_staff):
     draft = domain.create_consultation(agency_staff, FIELDS, calendar.today_taipei() + dt.timedelta(days=3))
+    reviewed(agency_staff, draft)
     with pytest.raises(DomainError) as refused:
         domain.open_consultation(agency_staff, draft.id, calendar.today_taipei())
     assert refused.value.code == "closes_too_soon"
 
 
-def test_r10_1_4_console_refuses_a_longer_consultation(app, agency_client):
+def test_r10_1_4_console_refuses_a_longer_consultation(app, agency_client, agency_staff):
     create_in_console(agency_client)
     row = Consultation.get()
+    reviewed(agency_staff, row)
     latest = calendar.due_date("R10.1.4", calendar.today_taipei())
     console_act(agency_client, row.id, "open", {"closes_on": (latest + dt.timedelta(days=1)).isoformat()})
     assert "以 2 個月為限" in flashes(agency_client)
-    assert fresh(row).state == DRAFT
+    assert fresh(row).state == APPROVED
     console_act(agency_client, row.id, "open", {"closes_on": latest.isoformat()})
     assert fresh(row).state == OPEN and fresh(row).closes_on == latest
 
@@ -390,7 +407,7 @@ def test_r10_2_extension_once_before_expiry_at_most_14_days_with_published_reaso
                                                                                    agency_staff):
     closes = calendar.today_taipei() + dt.timedelta(days=1)
     row = consultation(agency_staff, closes_on=closes)
-    domain.close_due(end_of_day_utc(closes) + dt.timedelta(seconds=1))
+    consultation_deadlines.close_due(end_of_day_utc(closes) + dt.timedelta(seconds=1))
     row = fresh(row)
     original = row.summary_due
     assert console_act(agency_client, row.id, "extend", {"reason": "意見數量多，需與相關局處協調"}).status_code == 302
@@ -405,22 +422,22 @@ def test_r10_2_extension_once_before_expiry_at_most_14_days_with_published_reaso
     assert record["extension_reason"] == "意見數量多，需與相關局處協調"
     # once only
     with pytest.raises(DomainError) as twice:
-        domain.extend_summary(agency_staff, row.id, "再延一次")
+        summaries.extend_summary(agency_staff, row.id, "再延一次")
     assert twice.value.code == "extended_once"
     # a reason is required
     other = consultation(agency_staff, closes_on=closes)
-    domain.close_due(end_of_day_utc(closes) + dt.timedelta(seconds=1))
+    consultation_deadlines.close_due(end_of_day_utc(closes) + dt.timedelta(seconds=1))
     with pytest.raises(DomainError):
-        domain.extend_summary(agency_staff, other.id, "")
+        summaries.extend_summary(agency_staff, other.id, "")
 
 
 def test_r10_2_extension_refused_after_expiry(app, runner, agency_staff):
     row = consultation(agency_staff, opened=taipei("2026-03-09T09:00:00"), closes_on=day("2026-03-23"))
     sweep(runner, taipei("2026-03-24T00:00:01"))
     with pytest.raises(DomainError) as late:
-        domain.extend_summary(agency_staff, row.id, "來不及了", now=taipei("2026-04-08T00:00:01"))
+        summaries.extend_summary(agency_staff, row.id, "來不及了", now=taipei("2026-04-08T00:00:01"))
     assert late.value.code == "expired"
-    extended = domain.extend_summary(agency_staff, row.id, "仍在期限內", now=taipei("2026-04-07T23:59:00"))
+    extended = summaries.extend_summary(agency_staff, row.id, "仍在期限內", now=taipei("2026-04-07T23:59:00"))
     assert extended.summary_extended_due == day("2026-04-21")
 
 
@@ -439,7 +456,7 @@ def test_r10_2_overdue_reminder_once_by_the_sweep(app, smtp, runner, agency_staf
 def test_r10_2_extended_summary_is_reminded_only_after_the_extension(app, runner, agency_staff):
     row = consultation(agency_staff, opened=taipei("2026-03-09T09:00:00"), closes_on=day("2026-03-23"))
     sweep(runner, taipei("2026-03-24T00:00:01"))
-    domain.extend_summary(agency_staff, row.id, "需再協調", now=taipei("2026-04-01T10:00:00"))
+    summaries.extend_summary(agency_staff, row.id, "需再協調", now=taipei("2026-04-01T10:00:00"))
     assert sweep(runner, taipei("2026-04-08T09:00:00"))["consultation_summary_reminders"] == 0
     assert sweep(runner, taipei("2026-04-22T09:00:00"))["consultation_summary_reminders"] == 1
 
@@ -466,13 +483,13 @@ def test_r10_2_summary_published_and_participants_who_opted_in_are_told(app, cli
     assert any(summary in t for t in line.texts(told.line_user_id))
     assert not smtp.to(quiet.verified_email) and not line.texts(quiet.line_user_id)
     with pytest.raises(DomainError):
-        domain.publish_summary(agency_staff, row.id, "第二次公布的內容不應被接受。")
+        summaries.publish_summary(agency_staff, row.id, "第二次公布的內容不應被接受。")
 
 
 def test_r10_2_calendar_closure_moves_a_summary_due_not_yet_expired(app, agency_staff):
     today = calendar.today_taipei()
     row = consultation(agency_staff, closes_on=today + dt.timedelta(days=1))
-    domain.close_due(end_of_day_utc(today + dt.timedelta(days=1)) + dt.timedelta(seconds=1))
+    consultation_deadlines.close_due(end_of_day_utc(today + dt.timedelta(days=1)) + dt.timedelta(seconds=1))
     due = fresh(row).summary_due
     deadlines.add_override(due, calendar.KIND_CLOSED, "颱風停止上班", by="staff:test")
     moved = fresh(row).summary_due
@@ -521,6 +538,14 @@ def test_r10_1_4_console_creates_and_opens_a_consultation_in_chromium(app, page,
         page.click("[data-testid=consultation-form] [type=submit]")
     assert "已建立草稿" in page.inner_text(".flashes")
     assert page.inner_text("[data-testid=consultation-state]") == "草稿"
+    with page.expect_navigation():
+        page.click("[data-testid=submit-form] [type=submit]")
+    assert "已送交營運小組審核" in page.inner_text(".flashes")
+    assert page.inner_text("[data-testid=consultation-state]") == "營運小組審核中"
+    draft = Consultation.get(Consultation.title == "瀏覽器建立的政策諮詢")
+    review.pass_consultation_review(create_staff("review-ops@taichung.gov.tw", "ops", "review-ops-password-1"), draft.id)
+    page.reload()
+    page.fill("input[name=open-closes_on]", closes.isoformat())
     with page.expect_navigation():
         page.click("[data-testid=open-form] [type=submit]")
     assert "已開放徵詢" in page.inner_text(".flashes")

@@ -12,11 +12,12 @@ import json
 import peewee
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from models import consultation_review, settings
+from models import consultation_summaries as summaries
 from models import consultations as domain
-from models import settings
 from models.agencies import active_agencies, get_agency
 from models.base import DomainError, utcnow
 from models.calendar import today_taipei
@@ -30,11 +31,12 @@ from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 from .actions import act_on_detail, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
+from .forms import ConsultationPassForm, ConsultationReturnForm, ConsultationSubmitForm, VersionedForm
 
 REQUIRED = "此欄位必填。"
 
 MSG = {
-    "created": "已建立草稿「{title}」。確認內容後請按「開放徵詢」。",
+    "created": "已建立草稿「{title}」。確認內容後請按「送交營運小組審核」；審核通過後即可開放徵詢。",
     "edited": "已儲存草稿。",
     "opened": "已開放徵詢，至 {closes_on} 23:59 止。",
     "closed": "已提前結束徵詢；綜整回應期限為 {due}。",
@@ -45,6 +47,8 @@ MSG = {
 }
 ACTION_LABELS = {
     "consultation_created": "建立草稿", "consultation_edited": "修改草稿", "consultation_opened": "開放徵詢",
+    "consultation_submitted": "送交審核", "consultation_review_passed": "審核通過", "consultation_returned": "退回修改",
+    "consultation_review_overdue_reminded": "審核逾期提醒",
     "consultation_closed": "徵詢期滿結束", "consultation_closed_early": "提前結束徵詢", "opinion_given": "提出意見",
     "opinion_edited": "修改意見", "opinion_hidden": "隱藏意見", "summary_published": "公布綜整回應",
     "summary_extended": "延長綜整回應期限", "summary_overdue_reminded": "逾期提醒",
@@ -53,20 +57,7 @@ ACTION_LABELS = {
 
 # --- forms --------------------------------------------------------------------------------------
 
-class _VersionedForm(FlaskForm):
-    """Every action carries the version the staff member saw (two staff at once: one wins)."""
-
-    version = HiddenField()
-
-    @property
-    def expected_version(self) -> int | None:
-        try:
-            return int(self.version.data)
-        except (TypeError, ValueError):
-            return None
-
-
-class ConsultationForm(_VersionedForm):
+class ConsultationForm(VersionedForm):
     agency_code = SelectField("機關", validators=[DataRequired(REQUIRED)])
     title = StringField("諮詢主題", validators=[DataRequired(REQUIRED), Length(max=domain.FIELD_LIMITS["title"][1])],
                         render_kw={"maxlength": domain.FIELD_LIMITS["title"][1]})
@@ -85,24 +76,24 @@ class ConsultationForm(_VersionedForm):
     submit = SubmitField("儲存草稿")
 
 
-class OpenForm(_VersionedForm):
+class OpenForm(VersionedForm):
     closes_on = DateField("徵詢最後一天", validators=[DataRequired("請選擇日期。")])
     submit = SubmitField("開放徵詢")
 
 
-class CloseForm(_VersionedForm):
+class CloseForm(VersionedForm):
     reason = TextAreaField("提前結束理由（將公開）", validators=[DataRequired(REQUIRED), Length(min=4, max=domain.REASON_MAX)],
                            render_kw={"rows": 2, "maxlength": domain.REASON_MAX})
     submit = SubmitField("提前結束徵詢")
 
 
-class SummaryForm(_VersionedForm):
+class SummaryForm(VersionedForm):
     summary = TextAreaField("綜整回應（將公開）", validators=[DataRequired(REQUIRED), Length(min=10, max=domain.SUMMARY_MAX)],
                             render_kw={"rows": 10, "maxlength": domain.SUMMARY_MAX})
     submit = SubmitField("公布綜整回應")
 
 
-class ExtendForm(_VersionedForm):
+class ExtendForm(VersionedForm):
     reason = TextAreaField("延長理由（將公開）", validators=[DataRequired(REQUIRED), Length(min=4, max=domain.REASON_MAX)],
                            render_kw={"rows": 2, "maxlength": domain.REASON_MAX})
     submit = SubmitField(settings.fill("延長綜整回應期限（限一次，{summary_extension}）"))
@@ -196,7 +187,8 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
     consultation = Consultation.get_by_id(consultation.id)
     forms = {}
     for name, cls in (("open_form", OpenForm), ("close_form", CloseForm), ("summary_form", SummaryForm),
-                      ("extend_form", ExtendForm)):
+                      ("extend_form", ExtendForm), ("submit_form", ConsultationSubmitForm),
+                      ("pass_form", ConsultationPassForm), ("return_form", ConsultationReturnForm)):
         form = given.get(name) or cls(prefix=name.removesuffix("_form"), formdata=None)
         if name not in given:
             form.version.data = str(consultation.version)
@@ -214,6 +206,7 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
         count=sum(1 for o in opinions if not o.is_hidden), history=history(consultation), today=today,
         latest_closes_on=domain.latest_closes_on(today), window_open=domain.window_open(consultation, now),
         overdue=domain.is_summary_overdue(consultation, today),
+        review_overdue=consultation_review.is_review_overdue(consultation, today), is_ops=current_staff().is_ops,
         can_extend=(consultation.state == domain.CLOSED and consultation.summary_extended_due is None
                     and consultation.summary_due is not None and today <= consultation.summary_due),
         grounds=REMOVAL_GROUNDS, title=consultation.title, **forms)
@@ -334,7 +327,7 @@ def consultation_summary(consultation_id: int):
     consultation = _own_or_abort(consultation_id)
 
     def action(form):
-        domain.publish_summary(current_staff(), consultation.id, form.summary.data,
+        summaries.publish_summary(current_staff(), consultation.id, form.summary.data,
                                expected_version=form.expected_version)
         return MSG["summary"]
 
@@ -348,7 +341,7 @@ def consultation_extend(consultation_id: int):
     consultation = _own_or_abort(consultation_id)
 
     def action(form):
-        extended = domain.extend_summary(current_staff(), consultation.id, form.reason.data,
+        extended = summaries.extend_summary(current_staff(), consultation.id, form.reason.data,
                                          expected_version=form.expected_version)
         return MSG["extended"].format(until=f"{extended.summary_extended_due:%Y-%m-%d}")
 

@@ -38,3 +38,31 @@ class BlockForm(ReasonForm):
 
 class UnblockForm(ReasonForm):
     submit = SubmitField("恢復此帳號")
+
+
+class VersionedForm(FlaskForm):
+    """Every action carries the version the staff member saw (two staff at once: one wins)."""
+
+    version = HiddenField()
+
+    @property
+    def expected_version(self) -> int | None:
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class ConsultationSubmitForm(VersionedForm):
+    submit = SubmitField("送交營運小組審核")
+
+
+class ConsultationPassForm(VersionedForm):
+    submit = SubmitField("審核通過（機關即可開放徵詢）")
+
+
+class ConsultationReturnForm(VersionedForm):
+    reasons = TextAreaField("退回理由（依第七點、第十點（一），將通知機關）",
+                            validators=[DataRequired("此欄位必填。"), Length(min=4, max=1000)],
+                            render_kw={"rows": 3, "maxlength": 1000})
+    submit = SubmitField("退回修改")
