@@ -32,6 +32,17 @@ def db_migrate():
     click.echo("database up to date")
 
 
+@db_cli.command("reindex-similar")
+def db_reindex_similar():
+    """Build the similar-proposal index of every queued proposal (R9.1.4): the backfill after a deploy
+    or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time)."""
+    from models import create_tables
+    from models.similar import refresh
+
+    create_tables()
+    click.echo(f"similar-proposal index: {refresh()} proposals analysed")
+
+
 def parse_now(value: str | None) -> dt.datetime | None:
     """ISO-8601; a naive value is Asia/Taipei time. Returns naive UTC."""
     if not value:
