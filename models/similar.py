@@ -48,7 +48,7 @@ MIN_SCORE = 0.33  # below this a proposal is not "similar" (bench/README.md: dev
 MIN_FEATURES = 3  # rarest query features always looked up
 CANDIDATE_BUDGET = 300  # more features are looked up while the estimated rows stay under this
 PAIR_FEATURES = 4  # pairs among this many of the query's most telling common features
-SHORTLIST = 60  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
+SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
 IDF_FLOOR_ROWS = 30.0
 SCAN_LIMIT = 5000  # portable path: most recent proposals considered
 
@@ -64,9 +64,13 @@ def _idf_from(rows: dict[str, float] | None, total: float):
     if not rows or total <= 0:
         return lambda feature: 1.0
     rare = rows[""]
+    memo: dict[str, float] = {}
 
     def idf(feature: str) -> float:  # a rare bigram (often two words' edges) counts no more than IDF_FLOOR_ROWS
-        return math.log(1.0 + total / max(rows.get(feature, rare), IDF_FLOOR_ROWS))
+        value = memo.get(feature)
+        if value is None:
+            value = memo[feature] = math.log(1.0 + total / max(rows.get(feature, rare), IDF_FLOOR_ROWS))
+        return value
     return idf
 
 

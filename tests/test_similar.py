@@ -313,3 +313,25 @@ def test_r9_1_4_lexicon_file_is_well_formed_and_no_word_means_two_concepts():
     parsed = lex.lexicon()
     assert parsed.words["國旅卡"] == parsed.words["休假補助"] == "國民旅遊卡"
     assert parsed.words["因公請假"] == "公假" and parsed.words["年終考核"] == "考績"
+
+
+# --- the bot explains the list (item 3) ------------------------------------------------------------
+
+def test_r9_1_4_carousel_shows_state_seconds_and_why(db):
+    import json
+
+    from bot import proposal_cards as cards
+
+    similar.ensure_search_index()
+    seconding = proposal("加班費每月上限太低應調整", state=SECONDING)
+    Proposal.update(second_count=37).where(Proposal.id == seconding.id).execute()
+    proposal("增設市政大樓員工機車停車格", "機車停車格不足。", state=ESTABLISHED)
+    found = similar.find_similar_explained("提高超勤津貼上限")
+    assert [m.proposal.id for m in found] == [seconding.id]
+
+    carousel = cards.similar_carousel(found, "http://localhost", quick=[])
+    body = json.dumps(carousel, ensure_ascii=False)
+    assert "附議中" in body and "附議：37 / 200" in body
+    assert "相似之處：加班費、上限" in body
+    assert f"p={seconding.id}" in body  # 改為附議 is offered right there
+    assert "改為附議" in body
