@@ -119,8 +119,9 @@ def main() -> int:
 
     if args.sqlite:
         path = f"/tmp/{args.db_name}.db"
-        if not args.reuse and os.path.exists(path):
-            os.remove(path)
+        for leftover in (path, path + "-wal", path + "-shm"):
+            if not args.reuse and os.path.exists(leftover):
+                os.remove(leftover)
         url = f"sqlite:///{path}"
     else:
         url = f"{args.admin_url.rsplit('/', 1)[0]}/{args.db_name}"

@@ -51,6 +51,7 @@ PAIR_FEATURES = 4  # pairs among this many of the query's most telling common fe
 SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
 IDF_FLOOR_ROWS = 30.0
 SCAN_LIMIT = 5000  # portable path: most recent proposals considered
+_SCAN_CACHE: dict[tuple, list[str]] = {}  # portable path: (id, title, content prefix, lexicon) -> stored features
 
 
 @dataclass
@@ -145,7 +146,15 @@ def _candidates_scan(states, exclude_id) -> tuple[list[tuple[int, list[str]]], o
              .order_by(Proposal.id.desc()).limit(SCAN_LIMIT))
     if exclude_id is not None:
         query = query.where(Proposal.id != exclude_id)
-    rows = [(pid, lex.encode(lex.proposal_features(title, content))) for pid, title, content in query.tuples()]
+    rows = []
+    for pid, title, content in query.tuples():
+        key = (pid, title, (content or "")[:lex.CONTENT_CHARS], lex.lexicon().version)
+        stored = _SCAN_CACHE.get(key)
+        if stored is None:
+            if len(_SCAN_CACHE) >= 2 * SCAN_LIMIT:
+                _SCAN_CACHE.clear()
+            stored = _SCAN_CACHE[key] = lex.encode(lex.proposal_features(title, content))
+        rows.append((pid, stored))
     counts = Counter(f for _, stored in rows for f in set(lex.index_terms(stored)))
     stats = None
     if len(rows) >= 200:  # frequencies from a handful of rows would be noise

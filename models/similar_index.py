@@ -107,7 +107,9 @@ def search_ready() -> bool:
 
 def refresh(limit: int | None = None) -> int:
     """Analyse queued proposals and store their features; returns how many (all of them when no limit).
-    Concurrent callers take disjoint rows (SKIP LOCKED)."""
+    Concurrent callers take disjoint rows (SKIP LOCKED).  Nothing to do on SQLite (no index)."""
+    if not search_ready():
+        return 0
     done = 0
     while limit is None or done < limit:
         batch = REFRESH_BATCH if limit is None else min(REFRESH_BATCH, limit - done)

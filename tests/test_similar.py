@@ -105,6 +105,12 @@ def test_r9_1_4_unrelated_proposals_are_not_shown(backend):
     assert similar.find_similar("。，！") == []
 
 
+def test_r9_1_4_backfill_runs_on_either_database(backend):
+    proposal("提高加班費每月時數上限")
+    assert similar.refresh() == (1 if backend == "postgresql" else 0)  # SQLite keeps no index
+    assert similar.refresh() == 0
+
+
 def test_r9_1_4_only_submitted_and_later_states_are_searched(backend):
     title = "辦公室冷氣溫度統一設定為二十六度"
     by_state = {state: proposal(title, state=state) for state in
