@@ -28,7 +28,7 @@ def sweep_step(name: str):
 
 
 SWEEP_MODULES = ("models.calendar", "models.proposals", "models.agency_confirmation", "models.seconds", "models.responses",
-                 "models.consultations")
+                 "models.consultations", "models.similar")
 
 
 def load_steps() -> None:

@@ -50,6 +50,7 @@ CANDIDATE_BUDGET = 300  # more features are looked up while the estimated rows s
 PAIR_FEATURES = 4  # pairs among this many of the query's most telling common features
 SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
 IDF_FLOOR_ROWS = 30.0
+SWEEP_REFRESH = 20_000  # proposals analysed per sweep at most (about 20 s)
 SCAN_LIMIT = 5000  # portable path: most recent proposals considered
 _SCAN_CACHE: dict[tuple, list[str]] = {}  # portable path: (id, title, content prefix, lexicon) -> stored features
 
@@ -197,3 +198,11 @@ def find_similar(title: str, content: str = "", *, limit: int = 5, exclude_id: i
     """`find_similar_explained` as (proposal, score) pairs."""
     return [(m.proposal, m.score) for m in find_similar_explained(title, content, limit=limit,
                                                                     exclude_id=exclude_id, states=states)]
+
+
+def catch_up(now=None) -> int:
+    """Sweep step: analyse what the trigger queued, so the index keeps up even when nobody searches."""
+    return refresh(limit=SWEEP_REFRESH)
+
+
+SWEEP_STEPS = [("similar_index", catch_up)]

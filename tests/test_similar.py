@@ -256,6 +256,19 @@ def test_r9_1_4_index_follows_inserts_edits_and_removals_in_their_transaction(db
     assert db.execute_sql(f"SELECT count(*) FROM {similar.index.TABLE}").fetchone()[0] == 0
 
 
+def test_r9_1_4_the_deadlines_sweep_catches_the_index_up(db):
+    from jobs.sweep import STEPS, load_steps
+
+    load_steps()
+    assert STEPS["similar_index"] is similar.catch_up
+    similar.ensure_search_index()
+    item = proposal("提高加班費每月時數上限")
+    assert similar.catch_up() == 1
+    assert db.execute_sql(f"SELECT count(*) FROM {similar.index.QUEUE}").fetchone()[0] == 0
+    stored = db.execute_sql(f"SELECT features FROM {similar.index.TABLE} WHERE proposal_id = %s", (item.id,))
+    assert "#加班費" in stored.fetchone()[0]
+
+
 def test_r9_1_4_a_changed_lexicon_queues_every_proposal_again(db, monkeypatch):
     similar.ensure_search_index()
     items = [proposal("提高加班費每月時數上限"), proposal("增設哺集乳室")]
