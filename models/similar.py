@@ -6,7 +6,7 @@ proposals now in seconding).
 Meaning, not only shared characters (issue 14)
 ----------------------------------------------
 Officials asking for the same thing use different words: 國旅卡 / 休假補助, 超勤津貼 / 加班費,
-職務代理人 / 同事請假時沒人接手.  Character bigrams alone found none of such pairs.  Each text is
+職務代理人 / 同事請假時沒人接手.  Character bigrams found 6 % of such pairs (bench/README.md).  Each text is
 analysed by `similar_lexicon`: the words of a concept lexicon kept by the operations team
 (data/similar_lexicon.tsv) become concepts (``#加班費``) with their topic (``~差勤``), and what is left
 gives character bigrams as before.  The score is an idf-weighted cosine of those features; concepts
@@ -21,9 +21,12 @@ Finding candidates fast (PostgreSQL, `similar_index`)
 -----------------------------------------------------
 Each proposal's features are stored in a GIN-indexed array, kept up to date through a queue filled by
 a trigger in the proposal's own transaction.  A query looks up its rarest features (at least
-`MIN_FEATURES`, more while the estimated rows stay under `CANDIDATE_BUDGET`), and for its common
-concepts, pairs of them (``@>``: both present), so that a proposal sharing only two common concepts
-is still a candidate.  The candidates are scored in Python; the best are fetched whole.
+`MIN_FEATURES` while the estimate stays under twice `CANDIDATE_BUDGET`, more while it stays under
+it), and pairs of its most telling common features (``@>``: both present), so that a proposal
+sharing only two common concepts is still a candidate.  The candidates are ranked in SQL by their
+weighted overlap with the query; the best `SHORTLIST` get the full score in Python, and the best
+five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 31 % (bigrams: 6 %),
+5.8 % of unrelated queries show something, p95 37 ms on two shared CPUs.
 
 SQLite (the development default), or PostgreSQL before `ensure_search_index()` has run: the most recent
 `SCAN_LIMIT` proposals are analysed and scored in Python — the same score, not fast.
@@ -49,7 +52,7 @@ MIN_FEATURES = 3  # rarest query features always looked up
 CANDIDATE_BUDGET = 300  # more features are looked up while the estimated rows stay under this
 PAIR_FEATURES = 4  # pairs among this many of the query's most telling common features
 SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
-IDF_FLOOR_ROWS = 30.0
+IDF_FLOOR_ROWS = 30.0  # idf is capped as if every feature were in at least this many proposals
 SWEEP_REFRESH = 20_000  # proposals analysed per sweep at most (about 20 s)
 SCAN_LIMIT = 5000  # portable path: most recent proposals considered
 _SCAN_CACHE: dict[tuple, list[str]] = {}  # portable path: (id, title, content prefix, lexicon) -> stored features
