@@ -319,7 +319,8 @@ def main() -> int:
             planted_ids = load(args.rows, copies, rng)
             t1 = time.perf_counter()
             similar.ensure_search_index()
-            db.execute_sql("VACUUM ANALYZE proposal")
+            similar.refresh()
+            db.execute_sql("VACUUM ANALYZE")
             t2 = time.perf_counter()
             print(f"loaded {args.rows} proposals in {t1 - t0:.1f} s; index + analyze {t2 - t1:.1f} s")
             if args.keep:
@@ -330,14 +331,15 @@ def main() -> int:
         else:
             similar.ensure_search_index()
             planted_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_planted ORDER BY n")]
-        path = "GIN over the stored bigram key, rarest features" if similar.search_ready() else "portable scan"
-        size = db.execute_sql("SELECT pg_size_pretty(pg_relation_size(%s))", (similar.INDEX_NAME,)).fetchone()[0]
+        path = "GIN over the stored features, rarest features" if similar.search_ready() else "portable scan"
+        size = db.execute_sql("SELECT pg_size_pretty(pg_relation_size(%s))", (similar.index.INDEX_NAME,)).fetchone()[0]
         version = db.execute_sql("SHOW server_version").fetchone()[0]
-        print(f"path: {path}; index {similar.INDEX_NAME} {size}; PostgreSQL {version}; "
+        print(f"path: {path}; index {similar.index.INDEX_NAME} {size}; PostgreSQL {version}; "
               f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; vocabulary {'dense' if DENSE else 'normal'}")
         for (title, _, _), (copy, _, _) in list(zip(originals, copies, strict=True))[:3]:
             print(f"  planted example: {title}  →  {copy}")
-        own = sorted(similar.score(set(similar.grams(t)), set(similar.grams(c)), set(similar.grams(ct)), cc)
+        own = sorted(similar.lex.similarity(similar.lex.proposal_features(t, c), similar.lex.proposal_features(ct, cc),
+                                            lambda f: 1.0)
                      for (t, c, _), (ct, cc, _) in zip(originals, copies, strict=True))
         print(f"score of each planted copy against its original: p1={pct(own, 1):.2f} p5={pct(own, 5):.2f} "
               f"p50={pct(own, 50):.2f} (MIN_SCORE {similar.MIN_SCORE})")
@@ -374,9 +376,6 @@ def main() -> int:
         report("planted, title only", times_t, hits_t, len(originals), shown_t, ranks_t)
         times_r, _, shown_r, _ = run(randoms)
         report("random, title + content", times_r, shown=shown_r)
-        sizes = sorted(len(similar._candidates_postgres(set(similar.grams(t)), None)) for t, _, _ in randoms)
-        print(f"candidate rows per query (untimed pass): p50={pct(sizes, 50):.0f} p95={pct(sizes, 95):.0f} "
-              f"max={sizes[-1]}; load average now {os.getloadavg()[0]:.2f}")
         all_times = times_p + times_r
         print(f"{'ALL (planted + random, with content)':<34} n={len(all_times):5d}  p50={pct(all_times, 50):6.2f} ms  "
               f"p95={pct(all_times, 95):6.2f} ms  p99={pct(all_times, 99):6.2f} ms")

@@ -41,7 +41,9 @@ DISCARDED = "草稿已刪除。"
 WITHDRAW_ASK = "確定要撤回提案「{title}」（{number}）嗎？撤回後無法復原（第九點（二）4）。"
 WITHDRAWN = "提案「{title}」已撤回。"
 ALREADY_WITHDRAWN = "已處理：提案「{title}」先前已撤回。"
-SIMILAR_INTRO = "送出前，請先看看這些相似的提案（第九點（一）4）。若已有相同的提案在附議中，可改為附議它。"
+SIMILAR_INTRO = ("送出前，請先看看這些相似的提案（第九點（一）4）。若已有相同的提案在附議中，可改為附議它；"
+                 "若不相同，請點「仍要送出」繼續您的提案。")
+SIMILAR_WHY = "相似之處：{why}"
 SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組會在 {days} 個工作天內、{due} 前完成檢核"
              "（作業規範第九點），結果會以 LINE 與電子郵件通知您。")
 RESUBMITTED_NOTE = "這是修改後重新送出，檢核期限重新起算。"
@@ -132,17 +134,33 @@ def preview_bubble(proposal: Proposal, form_url: str, submit_action: dict) -> di
     return m.bubble(title, lines, buttons, header_color="#E67E22" if proposal.state == RETURNED else "#06C755")
 
 
-def similar_carousel(found: list[tuple[Proposal, float]], base_url: str, quick: list[dict]) -> dict:
+def similar_lines(match) -> list[dict]:
+    """State, seconds so far and why it matched (R9.1.4): enough to choose between seconding it and
+    going on with one's own proposal."""
+    proposal = match.proposal
+    lines = [m.flex_text(f"{proposal.number}｜{proposal.state_label}", size="xs", color="#888888")]
+    if proposal.state == SECONDING:
+        ends = f"（至 {proposal.seconding_ends:%Y-%m-%d} 止）" if proposal.seconding_ends else ""
+        lines.append(m.flex_text(f"附議：{proposal.second_count} / {settings.SECONDING_THRESHOLD}{ends}", size="sm"))
+        lines.append(m.progress_bar(proposal.second_count, settings.SECONDING_THRESHOLD))
+    elif proposal.second_count:
+        lines.append(m.flex_text(f"附議：{proposal.second_count} 份", size="sm"))
+    if match.reasons:
+        lines.append(m.flex_text(SIMILAR_WHY.format(why="、".join(match.reasons)), size="sm", color="#3B7DDD"))
+    lines.append(m.flex_text(f"權責機關：{proposal.agency_name}", size="sm"))
+    lines.append(m.flex_text(excerpt(proposal.content, 80), size="sm", color="#555555"))
+    return lines
+
+
+def similar_carousel(found: list, base_url: str, quick: list[dict]) -> dict:
+    """The similar proposals (R9.1.4), each with its state, seconds, why it matched, and a way to second it."""
     bubbles = []
-    for proposal, _score in found:
+    for match in found:
+        proposal = match.proposal
         buttons = [m.button(m.uri_action("查看提案", proposal_link(proposal, base_url)), style="secondary")]
         if proposal.state == SECONDING:
             buttons.insert(0, m.button(m.postback_action("改為附議", "sec.view", display="改為附議這個提案", p=proposal.id)))
-        bubbles.append(m.bubble(excerpt(proposal.title, 60), [
-            m.flex_text(f"{proposal.number}｜{proposal.state_label}", size="xs", color="#888888"),
-            m.flex_text(f"權責機關：{proposal.agency_name}", size="sm"),
-            m.flex_text(excerpt(proposal.content, 80), size="sm", color="#555555"),
-        ], buttons, header_color="#3B7DDD"))
+        bubbles.append(m.bubble(excerpt(proposal.title, 60), similar_lines(match), buttons, header_color="#3B7DDD"))
     return m.flex(f"相似的提案（{len(bubbles)} 件）", m.carousel(bubbles), quick=quick)
 
 

@@ -19,6 +19,7 @@ from . import (
     proposals,
     responses,
     seconds,
+    similar,
 )
 from .base import utcnow
 from .calendar import CalendarOverride
@@ -56,6 +57,7 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R9.4.4", "response_reminders", responses.remind_responses),
     ("R10.1.4", "consultations_close", consultation_deadlines.close_due),
     ("R10.2", "consultation_summary_reminders", consultation_deadlines.remind_overdue_summaries),
+    ("R9.1.4", "similar_index", similar.catch_up),  # the similar-proposal index catches up with edits
 ]
 
 

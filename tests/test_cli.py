@@ -15,8 +15,8 @@ def test_r3_2_db_init_and_migrate_are_idempotent(runner):
         assert result.exit_code == 0, result.output
     from models import db
 
-    columns = {c.name for c in db.get_columns("proposal")}
-    assert "similar_title_grams_v1" in columns  # the search key survives repeated migrations
+    assert "proposal_similar" in db.get_tables()  # the similar-proposal index survives repeated migrations
+    assert "similar_title_grams_v1" not in {c.name for c in db.get_columns("proposal")}  # the bigram key is gone
 
 
 def test_r3_2_mail_inbound_cli_confirms_a_reply_from_stdin(runner, client, line, smtp):
@@ -44,3 +44,9 @@ def test_r2_3_deadlines_sweep_accepts_now_and_reports(runner):
     assert {"review_overdue_reminders", "agency_deemed_confirmations", "outbox_requeued"} <= set(report)
     bad = runner.invoke(args=["deadlines", "sweep", "--now", "next tuesday"])
     assert bad.exit_code == 2
+
+
+def test_r9_1_4_db_reindex_similar_is_the_one_backfill_command(runner):
+    result = runner.invoke(args=["db", "reindex-similar"])
+    assert result.exit_code == 0, result.output
+    assert "similar-proposal index:" in result.output and "proposals analysed" in result.output

@@ -277,3 +277,18 @@ def test_r9_2_2_console_passes_a_proposal_in_chromium(app, page, live_server, op
     assert reload(proposal).state == "seconding"
     assert smtp.last_to(official.verified_email)
     assert taipei_date(reload(proposal).reviewed_at) == taipei_date(utcnow())
+
+
+def test_r9_2_3_review_page_offers_similar_proposals_in_seconding_as_duplicates(app, ops_client):
+    """Issue 14: the review page uses the proposer's search; the duplicate field lists only those in seconding."""
+    in_seconding = seconding_proposal(title="提高加班費每月時數上限")
+    still_submitted = submitted_proposal(title="加班費每月時數上限提高")
+    proposal = submitted_proposal(title="超勤津貼上限太低應調整")
+
+    page = detail(ops_client, proposal.id)
+    similar_list = page.split('data-testid="similar"')[1].split("</ul>")[0]
+    assert in_seconding.title in similar_list and still_submitted.title in similar_list
+    assert "相似之處：加班費" in similar_list
+    candidates = page.split('data-testid="duplicate-candidates"')[1].split("</ul>")[0]
+    assert in_seconding.title in candidates and f"{in_seconding.id}：" in candidates
+    assert still_submitted.title not in candidates

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from jobs.scheduler import run_forever
 from jobs.sweep import run_sweep
+from models import similar
 from models.base import utcnow
 from models.month_clocks import correct_month_clocks
 
@@ -42,6 +43,14 @@ def db_migrate(now_text):
     corrected = correct_month_clocks(parse_now(now_text) or utcnow(), everything=True)
     click.echo(f"month clocks corrected: {json.dumps(corrected, sort_keys=True)}")
     click.echo("database up to date")
+
+
+@db_cli.command("reindex-similar")
+def db_reindex_similar():
+    """Build the similar-proposal index of every queued proposal (R9.1.4): the backfill after a deploy
+    or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time)."""
+    create_schema()
+    click.echo(f"similar-proposal index: {similar.refresh()} proposals analysed")
 
 
 @deadlines_cli.command("sweep")

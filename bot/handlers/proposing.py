@@ -38,7 +38,7 @@ from models.proposals import (
     set_field,
     start_draft,
 )
-from models.similar import find_similar
+from models.similar import Match, find_similar_explained
 from models.submission import submit
 
 from .. import messages as m
@@ -380,11 +380,12 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
 
 # --- similar proposals, submitting (R9.1.4, R9.2.1) --------------------------------------------
 
-def similar_to(official: Official, proposal: Proposal) -> list[tuple[Proposal, float]]:
-    """Similar proposals the official may see: published ones (not removed) and their own."""
-    found = find_similar(proposal.title or "", proposal.content or "", limit=5, exclude_id=proposal.id)
-    return [(p, score) for p, score in found
-            if (p.state in PUBLISHED_STATES and p.state != REMOVED) or p.proposer_id == official.id]
+def similar_to(official: Official, proposal: Proposal) -> list[Match]:
+    """Similar proposals the official may see (published ones, not removed, and their own), each with
+    its score and why it matched."""
+    found = find_similar_explained(proposal.title or "", proposal.content or "", limit=5, exclude_id=proposal.id)
+    return [match for match in found if (match.proposal.state in PUBLISHED_STATES and match.proposal.state != REMOVED)
+            or match.proposal.proposer_id == official.id]
 
 
 @action("prop.submit")

@@ -21,9 +21,9 @@ from models.agencies import active_agencies, get_agency
 from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.officials import Official
-from models.proposals import REMOVAL_GROUNDS, Proposal
+from models.proposals import REMOVAL_GROUNDS, SECONDING, Proposal
 from models.removal import remove_published
-from models.similar import find_similar
+from models.similar import Match, find_similar_explained
 from models.staff import Staff
 
 from .actions import act_on_detail
@@ -122,9 +122,16 @@ def _proposal_or_404(proposal_id: int) -> Proposal:
         abort(404)
 
 
-def _similar(proposal: Proposal) -> list[tuple[Proposal, float]]:
-    """Similar proposals with their score (0–1) (R9.1.4)."""
-    return find_similar(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
+def _similar(proposal: Proposal) -> list[Match]:
+    """The similar proposals the proposer saw before submitting (R9.1.4): the same search, with scores
+    and why each matched."""
+    return find_similar_explained(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
+
+
+def _duplicate_candidates(proposal: Proposal) -> list[Match]:
+    """Candidates for the duplicate field of a return (R9.2.3): similar proposals now in seconding only."""
+    return find_similar_explained(proposal.title or "", proposal.content or "", exclude_id=proposal.id,
+                                  states={SECONDING})
 
 
 def _actor_names(events: list[AuditEvent], proposal: Proposal) -> dict[str, str]:
@@ -198,6 +205,7 @@ def render_detail(proposal: Proposal, status: int = 200, **given):
         "console/review_detail.html", proposal=proposal, proposer_name=proposal.proposer.display_name,
         overdue=domain.is_review_overdue(proposal, today), reviewable=proposal.state in domain.REVIEWABLE_STATES,
         confirmable=proposal.state in confirmation.CONFIRMABLE_STATES, similar=_similar(proposal),
+        duplicate_candidates=_duplicate_candidates(proposal) if proposal.state in domain.REVIEWABLE_STATES else [],
         history=history(proposal), assignments=confirmation.assignments_of(proposal.id), today=today,
         duplicate=proposal.duplicate_of, title=f"提案{proposal.number}",
         **_forms(proposal, **{k: v for k, v in given.items() if k in ("pass_form", "return_form", "remove_form", "agency_form")}),

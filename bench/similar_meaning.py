@@ -1,0 +1,219 @@
+"""Benchmark R9.1.4 similar-proposal search on meaning (issue 14; not a timed test; see bench/README.md).
+
+Reads the paraphrase pairs (bench/data/similar_pairs.tsv) and the unrelated queries
+(bench/data/similar_unrelated.tsv), checks that no unrelated query's topic occurs in the background
+vocabulary or in any pair, then creates a scratch PostgreSQL database with N background proposals
+(bench/similar_search.py's generator) plus every pair's target, and asks `models.similar.find_similar`
+for each query:
+
+- a pair is a hit when its target is among the (at most five) proposals shown;
+- an unrelated query is a false alarm when anything at all is shown (everything shown is above the
+  display threshold, `MIN_SCORE`).
+
+Prints recall@5 per split and kind, the false-alarm share, p50/p95 latency of all queries, and the
+process's resident memory; drops the database unless --keep.
+
+    .venv/bin/python bench/similar_meaning.py                 # 100,000 rows, held-out (test) pairs
+    .venv/bin/python bench/similar_meaning.py --split dev --rows 20000
+    .venv/bin/python bench/similar_meaning.py --sqlite --rows 5000   # the portable path
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import sys
+import time
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import similar_search as gen  # noqa: E402  (the background generator)
+
+PAIRS = os.path.join(HERE, "data", "similar_pairs.tsv")
+UNRELATED = os.path.join(HERE, "data", "similar_unrelated.tsv")
+
+
+def read_tsv(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def background_vocabulary() -> list[str]:
+    """Every string the background generator builds proposals from."""
+    words: list[str] = []
+    for value in vars(gen).values():
+        if isinstance(value, list):
+            words += [w for item in value for w in (item if isinstance(item, tuple) else (item,)) if isinstance(w, str)]
+        elif isinstance(value, dict):
+            words += [w for items in value.values() if isinstance(items, list) for w in items if isinstance(w, str)]
+            words += [k for k in value if isinstance(k, str)]
+    return [w for w in words if w]
+
+
+def check_topics(pairs: list[dict], unrelated: list[dict]) -> list[str]:
+    """Unrelated topics found in the background vocabulary or in a pair (should be none)."""
+    vocabulary = background_vocabulary()
+    pair_texts = [p[k] for p in pairs for k in ("q_title", "q_content", "t_title", "t_content")]
+    clashes = []
+    for row in unrelated:
+        topic = row["topic"]
+        where = [w for w in vocabulary if topic in w] + [t for t in pair_texts if topic in t]
+        if where:
+            clashes.append(f"{row['id']} {topic}: {where[:3]}")
+    return clashes
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def build_index(similar, db, sqlite: bool) -> None:
+    """ensure_search_index, the backfill (when the module has one), then fresh statistics."""
+    similar.ensure_search_index()
+    if hasattr(similar, "refresh"):
+        t = time.perf_counter()
+        done = similar.refresh()
+        print(f"backfill: {done} proposals analysed in {time.perf_counter() - t:.1f} s")
+    if not sqlite:
+        db.execute_sql("VACUUM ANALYZE")
+        if hasattr(similar, "index"):
+            similar.index.clear_caches()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="background proposals (targets included)")
+    parser.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument("--admin-url", default=os.environ.get("TEST_ADMIN_DATABASE_URL",
+                                                              "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--db-name", default="similar_bench_meaning")
+    parser.add_argument("--sqlite", action="store_true", help="run on a scratch SQLite file (portable path)")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="use a database left by --keep")
+    parser.add_argument("--misses", action="store_true", help="print every missed pair and every false alarm")
+    args = parser.parse_args()
+
+    pairs = read_tsv(PAIRS)
+    unrelated = read_tsv(UNRELATED)
+    clashes = check_topics(pairs, unrelated)
+    print(f"{len(pairs)} pairs ({sum(p['split'] == 'test' for p in pairs)} test, "
+          f"{sum(p['split'] == 'dev' for p in pairs)} dev), {len(unrelated)} unrelated queries; "
+          f"topic clashes: {len(clashes)}")
+    for clash in clashes:
+        print("  CLASH", clash)
+
+    rng = random.Random(args.seed)
+    rss_start = rss_mb()
+    from models import db, similar
+    from models.base import connect_database
+    from webapp.schema import create_schema as create_tables
+
+    if args.sqlite:
+        path = f"/tmp/{args.db_name}.db"
+        for leftover in (path, path + "-wal", path + "-shm"):
+            if not args.reuse and os.path.exists(leftover):
+                os.remove(leftover)
+        url = f"sqlite:///{path}"
+    else:
+        url = f"{args.admin_url.rsplit('/', 1)[0]}/{args.db_name}"
+        if not args.reuse:
+            url = gen.create_database(args.admin_url, args.db_name)
+    try:
+        connect_database(url)
+        if not args.reuse:
+            t0 = time.perf_counter()
+            create_tables()
+            targets = [(p["t_title"], p["t_content"] or f"{p['t_title']}。", "提升同仁權益。") for p in pairs]
+            target_ids = gen.load(args.rows, targets, rng)
+            t1 = time.perf_counter()
+            build_index(similar, db, args.sqlite)
+            print(f"loaded {args.rows} proposals in {t1 - t0:.1f} s; index + analyze {time.perf_counter() - t1:.1f} s")
+            if args.keep:
+                db.execute_sql("CREATE TABLE IF NOT EXISTS bench_target (n int primary key, proposal_id int)")
+                db.execute_sql("DELETE FROM bench_target")
+                for n, pid in enumerate(target_ids):
+                    db.execute_sql("INSERT INTO bench_target VALUES (%s, %s)" if not args.sqlite
+                                   else "INSERT INTO bench_target VALUES (?, ?)", (n, pid))
+        else:
+            build_index(similar, db, args.sqlite)
+            target_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_target ORDER BY n")]
+        from models.proposals import Proposal
+        Proposal.update(state="seconding").where(Proposal.id.in_(target_ids)).execute()  # all searchable
+
+        print(f"path: {'indexed' if similar.search_ready() else 'portable scan'}; {os.cpu_count()} CPUs; "
+              f"load average {os.getloadavg()[0]:.2f}")
+        warm = [gen.make_proposal(rng) for _ in range(50)]
+        for title, content, _ in warm:
+            similar.find_similar(title, content)
+
+        chosen = [(p, tid) for p, tid in zip(pairs, target_ids, strict=True)
+                  if args.split == "all" or p["split"] == args.split]
+        times: list[float] = []
+        by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        ranks: list[int] = []
+        for pair, target in chosen:
+            t = time.perf_counter()
+            found = similar.find_similar(pair["q_title"], pair["q_content"])
+            times.append((time.perf_counter() - t) * 1000)
+            got = [p.id for p, _ in found]
+            hit = target in got
+            by_kind[pair["kind"]][0] += hit
+            by_kind[pair["kind"]][1] += 1
+            if hit:
+                ranks.append(got.index(target) + 1)
+            elif args.misses:
+                shown = "; ".join(f"{p.title}({s:.2f})" for p, s in found[:3])
+                print(f"  MISS {pair['id']} {pair['q_title']} → {pair['t_title']}  shown: {shown or '-'}")
+        hits = sum(h for h, _ in by_kind.values())
+        alarms, alarm_scores = 0, []
+        for row in unrelated:
+            t = time.perf_counter()
+            found = similar.find_similar(row["title"])
+            times.append((time.perf_counter() - t) * 1000)
+            if found:
+                alarms += 1
+                alarm_scores.append(found[0][1])
+                if args.misses:
+                    print(f"  FALSE ALARM {row['id']} {row['title']} → {found[0][0].title} ({found[0][1]:.2f})")
+        random_queries = [gen.make_proposal(rng) for _ in range(300)]
+        for title, content, _ in random_queries:
+            t = time.perf_counter()
+            similar.find_similar(title, content)
+            times.append((time.perf_counter() - t) * 1000)
+
+        n = len(chosen)
+        print(f"recall@5 ({args.split}): {hits}/{n} = {100 * hits / n:.1f} % "
+              f"(rank 1: {100 * ranks.count(1) / n:.1f} %)")
+        for kind, (h, k) in sorted(by_kind.items()):
+            print(f"  {kind}: {h}/{k} = {100 * h / k:.0f} %")
+        print(f"false alarms: {alarms}/{len(unrelated)} = {100 * alarms / len(unrelated):.1f} % of unrelated queries "
+              f"show something (top scores: {', '.join(f'{s:.2f}' for s in sorted(alarm_scores)[-5:]) or '-'})")
+        print(f"latency over {len(times)} queries (pairs, unrelated, 300 random background): "
+              f"p50={gen.pct(times, 50):.2f} ms p95={gen.pct(times, 95):.2f} ms p99={gen.pct(times, 99):.2f} ms "
+              f"max={max(times):.2f} ms; load average now {os.getloadavg()[0]:.2f}")
+        print(f"process RSS: {rss_start:.0f} MB before importing models, {rss_mb():.0f} MB after the queries")
+        met_recall = hits / n >= 0.8
+        met_alarm = alarms / len(unrelated) <= 0.1
+        met_p95 = gen.pct(times, 95) < 50
+        print(f"TARGETS: recall@5 >= 80 %: {'met' if met_recall else 'MISSED'}; "
+              f"false alarms <= 10 %: {'met' if met_alarm else 'MISSED'}; p95 < 50 ms: {'met' if met_p95 else 'MISSED'}")
+    finally:
+        if db.obj is not None and not db.obj.is_closed():
+            db.obj.close_all() if hasattr(db.obj, "close_all") else db.obj.close()
+        if not args.keep and not args.sqlite:
+            gen.drop_database(args.admin_url, args.db_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
