@@ -33,7 +33,6 @@ from models.proposals import (
     SCOPES,
     Proposal,
     current_draft,
-    discard_draft,
     missing_fields,
     set_field,
     start_draft,
@@ -44,7 +43,7 @@ from models.submission import submit
 from .. import messages as m
 from .. import proposal_cards as cards
 from ..conversation import ConversationState, clear_state, set_state
-from ..registry import ACTIONS, action, reprompt, text_step
+from ..registry import action, reprompt, text_step
 
 FLOW = "proposing"
 TEXT_FIELDS = ("title", "content", "benefits", "evidence")
@@ -419,45 +418,6 @@ def submit_proposal(ctx, official, state, params):
     if resubmission:
         body += "\n" + cards.RESUBMITTED_NOTE
     return [m.text(body, quick=_menu_quick())]
-
-
-# --- discarding, restarting (withdrawing a returned proposal: my_proposals) ---------------------
-
-@action("prop.discard")
-def ask_discard(ctx, official, state, params):
-    proposal = _current(official, state, params)
-    if isinstance(proposal, list):
-        return proposal
-    if proposal.state != DRAFT:
-        return ACTIONS["prop.withdraw"](ctx, official, state, {"p": proposal.id})  # my_proposals (R9.2.4)
-    _goto(state, proposal, "discard")
-    return [m.text(cards.DISCARD_ASK.format(title=proposal.title or "尚未填主題"), quick=[
-        _pb(state, "確定放棄", "prop.discard_ok"), m.quick_postback("返回預覽", "prop.preview")])]
-
-
-@action("prop.restart")
-def ask_restart(ctx, official, state, params):
-    proposal = _current(official, state, params)
-    if isinstance(proposal, list):
-        return proposal
-    _goto(state, proposal, "discard", then="restart")
-    return [m.text(cards.RESTART_ASK.format(title=proposal.title or "尚未填主題"), quick=[
-        _pb(state, "確定重新開始", "prop.discard_ok"), _pb(state, "繼續編輯", "prop.resume")])]
-
-
-@action("prop.discard_ok")
-def discard(ctx, official, state, params):
-    proposal = _current(official, state, params, need_token=True)
-    if isinstance(proposal, list):
-        return proposal
-    restart = state.values.get("then") == "restart"
-    discard_draft(official, proposal.id, ctx.now)
-    clear_state(state)
-    if restart:
-        draft = start_draft(official, ctx.now)
-        _begin(state, draft)
-        return next_step(ctx, official, state, draft, [m.text(cards.DISCARDED)])
-    return [m.text(cards.DISCARDED, quick=[m.quick_postback("提出提案", "prop.start")] + _menu_quick())]
 
 
 @reprompt(FLOW)

@@ -23,7 +23,6 @@ from models.base import DomainError, utcnow
 from models.calendar import today_taipei
 from models.consultations import Consultation
 from models.events import AuditEvent
-from models.officials import Official
 from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
@@ -32,6 +31,7 @@ from .actions import act_on_detail, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
 from .forms import ConsultationPassForm, ConsultationReturnForm, ConsultationSubmitForm, VersionedForm
+from .history import actor_names
 
 REQUIRED = "此欄位必填。"
 
@@ -140,24 +140,6 @@ def _own_or_abort(consultation_id: int) -> Consultation:
     return consultation
 
 
-def _actor_names(events: list[AuditEvent]) -> dict[str, str]:
-    """Who did it: staff by name, officials by display name only (R3.0, R4), or the system."""
-    names: dict[str, str] = {}
-    staff_ids, official_ids = set(), set()
-    for event in events:
-        kind, _, ident = event.actor.partition(":")
-        if kind == "staff" and ident.isdigit():
-            staff_ids.add(int(ident))
-        elif kind == "official" and ident.isdigit():
-            official_ids.add(int(ident))
-        elif kind == "system":
-            names[event.actor] = "系統"
-    for staff in Staff.select().where(Staff.id.in_(list(staff_ids))) if staff_ids else []:
-        names[staff.actor] = f"{staff.name}（{staff.role_label}）"
-    for official in Official.select().where(Official.id.in_(list(official_ids))) if official_ids else []:
-        names[official.actor] = f"{official.display_name}（公務人員）"
-    return names
-
 
 def _detail_text(event: AuditEvent) -> str:
     """Dates of the event's detail (never an opinion's earlier text: the history is for the clock)."""
@@ -177,7 +159,7 @@ def history(consultation: Consultation) -> list[dict]:
     events = list(AuditEvent.select().where((AuditEvent.subject_type == "consultation")
                                             & (AuditEvent.subject_id == consultation.id))
                   .order_by(AuditEvent.created_at, AuditEvent.id))
-    names = _actor_names(events)
+    names = actor_names(events)
     return [{"at": e.created_at, "actor": names.get(e.actor, e.actor), "action": ACTION_LABELS.get(e.action, e.action),
              "reason": e.reason, "detail": _detail_text(e)} for e in events]
 

@@ -17,19 +17,19 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models import agency_confirmation as confirmation
 from models import proposals as domain
-from models.agencies import active_agencies, get_agency
+from models.agencies import active_agencies
 from models.calendar import today_taipei
 from models.events import AuditEvent
-from models.officials import Official
 from models.proposals import REMOVAL_GROUNDS, SECONDING, Proposal
 from models.removal import remove_published
 from models.similar import Match, find_similar_explained
-from models.staff import Staff
 
 from .actions import act_on_detail
 from .auth import current_staff, ops_required
 from .blueprint import bp
 from .confirmations import request_forms
+from .forms import VersionedForm
+from .history import actor_names, agency_label
 
 REQUIRED = "此欄位必填。"
 
@@ -56,17 +56,10 @@ ACTION_LABELS = {
 
 # --- forms --------------------------------------------------------------------------------------
 
-class _VersionedForm(FlaskForm):
-    """Every action carries the version the staff member saw (two staff at once: one wins)."""
+class _VersionedForm(VersionedForm):
+    """A review action always carries the version the staff member saw."""
 
     version = HiddenField(validators=[DataRequired(REQUIRED)])
-
-    @property
-    def expected_version(self) -> int | None:
-        try:
-            return int(self.version.data)
-        except (TypeError, ValueError):
-            return None
 
 
 class PassForm(_VersionedForm):
@@ -134,31 +127,6 @@ def _duplicate_candidates(proposal: Proposal) -> list[Match]:
                                   states={SECONDING})
 
 
-def _actor_names(events: list[AuditEvent], proposal: Proposal) -> dict[str, str]:
-    """Who did it, as staff name, the official's display name (never personal data), or the system."""
-    names: dict[str, str] = {}
-    staff_ids, official_ids = set(), set()
-    for event in events:
-        kind, _, ident = event.actor.partition(":")
-        if kind == "staff" and ident.isdigit():
-            staff_ids.add(int(ident))
-        elif kind == "official" and ident.isdigit():
-            official_ids.add(int(ident))
-        elif kind == "system":
-            names[event.actor] = "系統"
-        elif kind == "agency":
-            names[event.actor] = f"{_agency_label(ident.split(':')[0])}（郵件連結）"
-    for staff in Staff.select().where(Staff.id.in_(list(staff_ids))) if staff_ids else []:
-        names[staff.actor] = f"{staff.name}（{staff.role_label}）"
-    for official in Official.select().where(Official.id.in_(list(official_ids))) if official_ids else []:
-        role = "提案人" if official.id == proposal.proposer_id else "公務人員"
-        names[official.actor] = f"{official.display_name}（{role}）"
-    return names
-
-
-def _agency_label(code: str | None) -> str:
-    agency = get_agency(code or "")
-    return agency.name if agency else (code or "")
 
 
 def _event_detail(event: AuditEvent) -> str:
@@ -171,21 +139,21 @@ def _event_detail(event: AuditEvent) -> str:
         return ""
     parts = []
     if "from" in detail or "to" in detail:
-        parts.append(f"{_agency_label(detail.get('from')) or '（未指定）'} → {_agency_label(detail.get('to'))}")
+        parts.append(f"{agency_label(detail.get('from')) or '（未指定）'} → {agency_label(detail.get('to'))}")
     if "agency" in detail:
-        parts.append(_agency_label(detail["agency"]))
+        parts.append(agency_label(detail["agency"]))
     if detail.get("role"):
         parts.append(confirmation.ROLES.get(detail["role"], detail["role"]))
     if detail.get("decision"):
         parts.append(confirmation.DECISION_LABELS.get(detail["decision"], detail["decision"]))
     if detail.get("redirect_to"):
-        parts.append(f"所屬機關：{_agency_label(detail['redirect_to'])}")
+        parts.append(f"所屬機關：{agency_label(detail['redirect_to'])}")
     if detail.get("outcome"):
         parts.append(confirmation.SETTLE_OUTCOMES.get(detail["outcome"], detail["outcome"]))
     if detail.get("roles"):
-        parts.append("、".join(f"{_agency_label(c)}（{confirmation.ROLES.get(r, r)}）" for c, r in detail["roles"].items()))
+        parts.append("、".join(f"{agency_label(c)}（{confirmation.ROLES.get(r, r)}）" for c, r in detail["roles"].items()))
     if detail.get("leads"):
-        parts.append("主辦：" + "、".join(_agency_label(c) for c in detail["leads"]))
+        parts.append("主辦：" + "、".join(agency_label(c) for c in detail["leads"]))
     return "；".join(parts)
 
 
@@ -193,7 +161,7 @@ def history(proposal: Proposal) -> list[dict]:
     """The proposal's audit trail, oldest first, ready to show."""
     events = list(AuditEvent.select().where((AuditEvent.subject_type == "proposal") & (AuditEvent.subject_id == proposal.id))
                   .order_by(AuditEvent.created_at, AuditEvent.id))
-    names = _actor_names(events, proposal)
+    names = actor_names(events, proposer_id=proposal.proposer_id)
     return [{"at": e.created_at, "actor": names.get(e.actor, e.actor), "action": ACTION_LABELS.get(e.action, e.action),
              "reason": e.reason, "detail": _event_detail(e)} for e in events]
 
