@@ -21,11 +21,13 @@ from . import (
     dev_line,
     dev_mail,
     drafts,
+    errors,
     health,
     inbound_mail,
     line,
     public,
     public_consultations,
+    security_headers,
 )
 from .config import Config
 from .extensions import csrf, login_manager, mail
@@ -60,6 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         redis=lambda: app.extensions.get("redis"),  # looked up per use: tests swap it to play an outage
         after_commit=enqueue_outbox,
     )
+    errors.init_app(app)  # before the blueprints: their routes use the bounded `int` converter
+    security_headers.init_app(app)
     _register_database_hooks(app)
     mail.init_app(app)
     csrf.init_app(app)

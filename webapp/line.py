@@ -29,7 +29,7 @@ def webhook():
         abort(400, "Invalid signature")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
         abort(400, "Malformed JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("events", []), list):
         abort(400, "Malformed webhook body")
