@@ -15,7 +15,7 @@ EVENT_STATES = Transitions("LINE 事件", {
     QUEUED: {PROCESSING, PENDING},  # claimed / the enqueue failed or the job was lost
     # handled / failed or the worker died (retried) / malformed (never retried) / no sender to answer
     PROCESSING: {DONE, PENDING, FAILED, IGNORED},
-    DONE: set(), FAILED: set(), IGNORED: set(),
+    DONE: set(), FAILED: {PENDING}, IGNORED: set(),  # failed: retried from the operations page
 }, labels={PENDING: "等待處理", QUEUED: "已排入佇列", PROCESSING: "處理中", DONE: "已處理", FAILED: "失敗",
            IGNORED: "已略過"})
 
