@@ -16,6 +16,7 @@ from models.base import db, is_postgres, utcnow
 from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
+from .metrics import EVENTS_HANDLED
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,12 @@ def process_line_events(event_row_ids: list[int]) -> list[str]:
 
 
 def process_line_event(event_row_id: int) -> str:
+    outcome = _process(event_row_id)
+    EVENTS_HANDLED.labels(outcome).inc()
+    return outcome
+
+
+def _process(event_row_id: int) -> str:
     """Handle the event once: claim the row, run the bot, reply (or push when the token has expired).
 
     Returns what became of it: done, failed (malformed: never retried), ignored (no sender),

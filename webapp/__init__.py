@@ -25,6 +25,7 @@ from . import (
     health,
     inbound_mail,
     line,
+    metrics,
     public,
     public_consultations,
     security_headers,
@@ -104,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(line.bp)
     app.register_blueprint(inbound_mail.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     csrf.exempt(line.bp)  # signed by LINE
     csrf.exempt(inbound_mail.bp)  # signed by the mail gateway
     app.register_blueprint(public.bp)

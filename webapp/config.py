@@ -50,6 +50,7 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.PRODUCTION and self.PUBLIC_BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN") or None  # /metrics from outside the network
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0") or 0)
         self.LOGIN_LIMIT_PER_EMAIL = int(env.get("LOGIN_LIMIT_PER_EMAIL", "10"))
         self.LOGIN_LIMIT_PER_IP = int(env.get("LOGIN_LIMIT_PER_IP", "30"))

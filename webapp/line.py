@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, request
 from linebot.v3.webhook import SignatureValidator
 
 from jobs.line_events import process_line_events, store_events
+from jobs.metrics import WEBHOOK_SECONDS
 from jobs.queue import enqueue
 
 bp = Blueprint("line", __name__)
@@ -17,6 +18,11 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 
 @bp.post("/line/webhook")
 def webhook():
+    with WEBHOOK_SECONDS.time():
+        return _webhook()
+
+
+def _webhook():
     signature = request.headers.get("X-Line-Signature", "")
     if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
         abort(413)
