@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd.append("--with-scheduler")
             if args.worker_class:
                 cmd += ["--worker-class", args.worker_class]
-            cmd.append("default")
+            cmd.append("taichung-platform")  # jobs.queue.QUEUE_NAME
             procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=(logdir / f"rq{i}.log").open("ab"),
                                           stderr=subprocess.STDOUT, start_new_session=True))
         # The Procfile's scheduler: the deadlines sweep and the LINE event dispatcher (LISTEN).

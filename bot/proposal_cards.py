@@ -6,7 +6,15 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from models import settings
 from models.base import format_taipei
 from models.co_proposers import co_proposers
-from models.proposals import FIELD_LIMITS, RETURNED, SECONDING, Proposal, proposal_link, removal_ground_label
+from models.proposals import (
+    FIELD_LIMITS,
+    PUBLISHED_STATES,
+    RETURNED,
+    SECONDING,
+    Proposal,
+    proposal_link,
+    removal_ground_label,
+)
 
 from . import messages as m
 
@@ -157,10 +165,16 @@ def similar_carousel(found: list, base_url: str, quick: list[dict]) -> dict:
     bubbles = []
     for match in found:
         proposal = match.proposal
-        buttons = [m.button(m.uri_action("查看提案", proposal_link(proposal, base_url)), style="secondary")]
+        lines = similar_lines(match)
+        buttons = []
+        if proposal.state in PUBLISHED_STATES:
+            buttons.append(m.button(m.uri_action("查看提案", proposal_link(proposal, base_url)), style="secondary"))
+        else:  # in review: no public page yet, so described here instead of linking to a 404
+            lines.append(m.flex_text("此提案尚在檢核中，還沒有公開頁面；公開附議後即可在網頁查看。", size="xs",
+                                     color="#888888"))
         if proposal.state == SECONDING:
             buttons.insert(0, m.button(m.postback_action("改為附議", "sec.view", display="改為附議這個提案", p=proposal.id)))
-        bubbles.append(m.bubble(excerpt(proposal.title, 60), similar_lines(match), buttons, header_color="#3B7DDD"))
+        bubbles.append(m.bubble(excerpt(proposal.title, 60), lines, buttons or None, header_color="#3B7DDD"))
     return m.flex(f"相似的提案（{len(bubbles)} 件）", m.carousel(bubbles), quick=quick)
 
 

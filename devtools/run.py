@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 
 def _free(port: int) -> bool:
@@ -36,7 +37,7 @@ def start_embedded_redis(port: int) -> str:
 
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     threading.Thread(target=server.serve_forever, daemon=True, name="fakeredis").start()
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{port}/0"  # the launcher's own server: its database 0 is ours alone
 
 
 def start_smtp_sink(port: int, folder: Path):
@@ -54,6 +55,34 @@ def start_smtp_sink(port: int, folder: Path):
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
     return controller
+
+
+def choose_redis(env) -> tuple[str | None, str]:
+    """The Redis the launcher uses: REDIS_URL when it is set, answers and names a database other
+    than 0 (a shared machine's database 0 belongs to whoever got there first); otherwise None,
+    meaning the embedded one. Never a Redis that merely happens to answer at localhost."""
+    url = env.get("REDIS_URL")
+    if not url:
+        return None, "embedded: REDIS_URL is not set"
+    database = urlparse(url).path.strip("/") or "0"
+    if database == "0" and "db=" not in url:
+        return None, f"embedded: REDIS_URL {url} names database 0, which may be shared; give a database of its own"
+    if not _redis_answers(url):
+        return None, f"embedded: no Redis answered at {url}"
+    return url, "REDIS_URL"
+
+
+def commands(env, port: int, bin_dir: Path, flask: list[str]) -> dict[str, list[str]]:
+    """The Procfile's three processes, the web one on loopback unless DEV_BIND says otherwise."""
+    bind = env.get("DEV_BIND", "127.0.0.1")
+    queue = env.setdefault("RQ_QUEUE", "taichung-platform")
+    return {
+        "web": [str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"{bind}:{port}",
+                "webapp:create_app()"],
+        "worker": [str(bin_dir / "rq"), "worker", "--url", env["REDIS_URL"], "--worker-class",
+                   "webapp.worker.AppWorker", queue],
+        "scheduler": flask + ["deadlines", "scheduler"],
+    }
 
 
 def main() -> None:
@@ -90,27 +119,18 @@ def main() -> None:
         start_smtp_sink(smtp_port, mail_dir)
         env["MAIL_SERVER"], env["MAIL_PORT"] = "127.0.0.1", str(smtp_port)
         services.append(f"SMTP sink           127.0.0.1:{smtp_port} (mail at http://localhost:{port}/dev/mail)")
-    redis_url = env.get("REDIS_URL", "redis://localhost:6379/0")
-    if _redis_answers(redis_url):
-        env["REDIS_URL"] = redis_url
-        services.append(f"Redis               {redis_url}")
-    else:
+    redis_url, note = choose_redis(env)
+    if redis_url is None:
         embedded_port = int(env.get("DEV_REDIS_PORT", "6390"))
-        env["REDIS_URL"] = start_embedded_redis(embedded_port)
-        services.append(f"Redis (embedded)    {env['REDIS_URL']} — no Redis answered at {redis_url}")
+        redis_url = start_embedded_redis(embedded_port)
+    env["REDIS_URL"] = redis_url
+    services.append(f"Redis               {redis_url} ({note})")
 
     flask = [sys.executable, "-m", "flask", "--app", "webapp"]
     subprocess.run(flask + ["db", "init"], check=True)
     _import_agencies_once(flask)
 
-    bin_dir = Path(sys.executable).parent
-    processes = {
-        "web": [str(bin_dir / "gunicorn"), "--workers", "2", "--threads", "4", "--bind", f"0.0.0.0:{port}",
-                "webapp:create_app()"],
-        "worker": [str(bin_dir / "rq"), "worker", "--url", env["REDIS_URL"], "--worker-class",
-                   "webapp.worker.AppWorker", "default"],
-        "scheduler": flask + ["deadlines", "scheduler"],
-    }
+    processes = commands(env, port, Path(sys.executable).parent, flask)
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in processes.items()}
     if standin_started:  # the simulator shows the rich menu, as LINE would
         subprocess.Popen(flask + ["line", "richmenu"], env=env, stdout=subprocess.DEVNULL)

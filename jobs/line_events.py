@@ -4,16 +4,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import traceback
 
 from peewee import IntegrityError
 
 from bot.context import BotContext
 from bot.dispatch import handle_event
+from bot.event_shape import check_event, user_id_of
 from bot.line_api import reply_messages
 from models.base import db, is_postgres, utcnow
-from models.events import DONE, EVENT_STATES, PENDING, PROCESSING, QUEUED, LineEvent
+from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
+from .metrics import EVENTS_HANDLED
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
@@ -24,33 +27,69 @@ EVENTS_PER_JOB = 20
 
 
 def process_line_events(event_row_ids: list[int]) -> list[str]:
-    """The events of one webhook body, in order."""
+    """The events of one webhook body, in order; each on its own, so one that fails never holds
+    up the others (it is recorded on its row and retried by the sweep, or failed at once when
+    malformed)."""
     return [process_line_event(event_id) for event_id in event_row_ids]
 
 
 def process_line_event(event_row_id: int) -> str:
-    """Handle the event once: claim the row, run the bot, reply (or push when the token has expired)."""
+    outcome = _process(event_row_id)
+    EVENTS_HANDLED.labels(outcome).inc()
+    return outcome
+
+
+def _process(event_row_id: int) -> str:
+    """Handle the event once: claim the row, run the bot, reply (or push when the token has expired).
+
+    Returns what became of it: done, failed (malformed: never retried), ignored (no sender),
+    retry (an error: back to pending with the error's name and place, for the sweep), skipped.
+    """
     with app_context() as app:
         claimed = EVENT_STATES.move(LineEvent, LineEvent.id == event_row_id, PROCESSING,
                                     attempts=LineEvent.attempts + 1, claimed_at=utcnow())
         if not claimed:
             return "skipped"
         row = LineEvent.get_by_id(event_row_id)
-        event = row.payload
-        user_id = (event.get("source") or {}).get("userId") or ""
+        try:
+            event = row.payload
+            check_event(event)
+        except (ValueError, RecursionError) as exc:
+            return _finish(row, FAILED, f"malformed: {exc}"[:500], logging.WARNING)
+        user_id = user_id_of(event)
+        source_type = event["source"].get("type") if isinstance(event.get("source"), dict) else None
+        if not user_id and source_type not in ("group", "room"):
+            return _finish(row, IGNORED, "no source.userId: nobody to answer", logging.INFO)
         try:
             ctx = BotContext.from_config(app.config, user_id)
             with unit_of_work():  # the conversation's changes and "done" commit together, or neither
                 replies = handle_event(event, ctx)
-                EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow())
-        except Exception as exc:
-            EVENT_STATES.move(LineEvent, LineEvent.id == row.id, PENDING, from_states=[PROCESSING],
-                              last_error=type(exc).__name__)
+                EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow(), last_error=None)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
             log.exception("LINE event %s failed", row.id)
-            raise
+            EVENT_STATES.move(LineEvent, LineEvent.id == row.id, PENDING, from_states=[PROCESSING],
+                              last_error=_where(exc))
+            return "retry"
         if replies:
             _answer(app, row, event, user_id, replies)
         return "done"
+
+
+def _finish(row: LineEvent, status: str, reason: str, level: int) -> str:
+    EVENT_STATES.move(LineEvent, LineEvent.id == row.id, status, from_states=[PROCESSING],
+                      processed_at=utcnow(), last_error=reason)
+    log.log(level, "LINE event %s %s: %s", row.id, status, reason)
+    return status
+
+
+def _where(exc: BaseException) -> str:
+    """The error's type and the innermost frame of this project: enough to find it, and no personal
+    data (an exception's message may quote values, R4)."""
+    place = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if "/site-packages/" not in frame.filename:
+            place = f" at {frame.filename.rsplit('/', 2)[-2]}/{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+    return f"{type(exc).__name__}{place}"[:500]
 
 
 def _answer(app, row: LineEvent, event: dict, user_id: str, replies: list[dict]) -> None:

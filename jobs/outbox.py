@@ -13,6 +13,7 @@ from models.base import utcnow
 from models.officials import Official
 from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
 
+from .metrics import NOTICES_SENT
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,10 @@ def send_outbox(outbox_id: int) -> str:
             log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
             if given_up:
                 log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
+            NOTICES_SENT.labels(row.channel, "failed").inc()
             return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
         OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
+        NOTICES_SENT.labels(row.channel, "sent").inc()
         return "sent"
 
 

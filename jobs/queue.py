@@ -16,7 +16,9 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 
 log = logging.getLogger(__name__)
-QUEUE_NAME = "default"
+# Named after the service (RQ_QUEUE), never RQ's generic "default": a Redis shared with other
+# services must not hand our jobs to their workers, or theirs to ours.
+QUEUE_NAME = "taichung-platform"
 
 
 @contextmanager
@@ -32,9 +34,10 @@ def redis_connection(url: str | None = None) -> Redis:
         return Redis.from_url(url or app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
 
 
-def get_queue(name: str = QUEUE_NAME) -> Queue:
+def get_queue(name: str | None = None) -> Queue:
     """One Queue object per app and name (building one per call costs on the webhook's hot path)."""
     with app_context() as app:
+        name = name or app.config.get("RQ_QUEUE") or QUEUE_NAME
         queues = app.extensions.setdefault("rq_queues", {})
         if name not in queues:
             conn = app.extensions.get("redis") or redis_connection()

@@ -10,11 +10,14 @@ We use this small loop instead of `rq cron` because:
 from __future__ import annotations
 
 import logging
+import os
 import select
+import socket
 import time
 
 import psycopg2
 
+from models import operations
 from models.base import utcnow
 
 from .line_events import NOTIFY_CHANNEL, dispatch_pending
@@ -23,18 +26,29 @@ from .sweep import run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
+BEAT_EVERY = 20  # seconds between heartbeats (/healthz/full calls it dead after 3 minutes)
 
 
 def run_forever(interval: int = 60) -> None:
     with app_context() as app:
         listener = _listener(app.config)
-        next_sweep = 0.0
+        next_sweep = next_beat = 0.0
         while True:
+            if time.time() >= next_beat:
+                _beat()
+                next_beat = time.time() + BEAT_EVERY
             if time.time() >= next_sweep:
                 _enqueue_sweep()
                 next_sweep = time.time() + interval - (time.time() % interval)
             _dispatch()
             _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
+
+
+def _beat() -> None:
+    try:
+        operations.beat(operations.SCHEDULER, f"{socket.gethostname()}:{os.getpid()}")
+    except Exception:  # noqa: BLE001 - a database outage shows as a silent heartbeat
+        log.exception("scheduler heartbeat failed")
 
 
 def _enqueue_sweep() -> None:

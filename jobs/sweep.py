@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
-from models import settings
+from models import operations, settings
 from models.base import utcnow
 from models.deadlines import SWEEP_STEPS
 from models.events import EVENT_STATES, FAILED, PENDING, PROCESSING, QUEUED, LineEvent
@@ -25,20 +26,33 @@ STUCK_AFTER = dt.timedelta(minutes=10)  # well beyond any job's run time (RQ's t
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
-    """Run every step as of `now` (naive UTC); one failing step does not stop the others."""
+    """Run every step as of `now` (naive UTC); one failing step does not stop the others. Each
+    step's result and duration is recorded (the operations page, the metrics)."""
     now = now or utcnow()
+    started = utcnow()
     results: dict[str, int] = {}
+    record: list[dict] = []
+    housekeeping = [("outbox_requeued", requeue_outbox), ("outbox_failures_reported", report_failed_outbox),
+                    ("personal_data_purged", purge_personal_data), ("line_events_requeued", requeue_line_events)]
     with app_context():
-        for _rule, name, step in SWEEP_STEPS:
+        steps = [(name, lambda step=step: step(now)) for _rule, name, step in SWEEP_STEPS]
+        steps += [(name, lambda step=step: step(utcnow())) for name, step in housekeeping]
+        for name, run in steps:
+            clock = time.perf_counter()
+            entry: dict = {"name": name}
             try:
-                results[name] = step(now)
-            except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+                results[name] = run()
+            except Exception as exc:  # noqa: BLE001 - logged; the next sweep tries again
                 log.exception("sweep step %s failed", name)
                 results[name] = -1
-        results["outbox_requeued"] = requeue_outbox(utcnow())
-        results["outbox_failures_reported"] = report_failed_outbox(utcnow())
-        results["personal_data_purged"] = purge_personal_data(utcnow())
-        results["line_events_requeued"] = requeue_line_events(utcnow())
+                entry["error"] = type(exc).__name__
+            entry["result"] = results[name]
+            entry["ms"] = round((time.perf_counter() - clock) * 1000, 1)
+            record.append(entry)
+        try:
+            operations.record_sweep(started, utcnow(), record)
+        except Exception:  # noqa: BLE001 - the record is for people; the sweep's work is done
+            log.exception("recording the sweep failed")
     return results
 
 

@@ -9,12 +9,15 @@ from .base import BaseModel, utcnow
 from .states import Transitions
 
 PENDING, QUEUED, PROCESSING, DONE, FAILED = "pending", "queued", "processing", "done", "failed"
+IGNORED = "ignored"
 EVENT_STATES = Transitions("LINE 事件", {
     PENDING: {QUEUED, PROCESSING, FAILED},  # handed to a worker / claimed by one / given up after 5 tries
     QUEUED: {PROCESSING, PENDING},  # claimed / the enqueue failed or the job was lost
-    PROCESSING: {DONE, PENDING},  # handled / failed or the worker died (retried)
-    DONE: set(), FAILED: set(),
-})
+    # handled / failed or the worker died (retried) / malformed (never retried) / no sender to answer
+    PROCESSING: {DONE, PENDING, FAILED, IGNORED},
+    DONE: set(), FAILED: {PENDING}, IGNORED: set(),  # failed: retried from the operations page
+}, labels={PENDING: "等待處理", QUEUED: "已排入佇列", PROCESSING: "處理中", DONE: "已處理", FAILED: "失敗",
+           IGNORED: "已略過"})
 
 
 class LineEvent(BaseModel):

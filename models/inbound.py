@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from . import services
+from . import ratelimit, services
 from .base import DomainError, db, utcnow
 from .codes import confirm_by_reply
 from .events import InboundMail
 from .outbox import queue_line, unit_of_work
-from .verification import VerificationCode
+from .verification import VerificationCode, count_wrong_reply
 
 log = logging.getLogger(__name__)
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
@@ -52,7 +52,8 @@ def find_code(text: str) -> str | None:
     return match.group(1) if match else None
 
 # Outcomes worth telling the official about in the chat (they may be waiting for the confirmation).
-_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "no_code", "unauthenticated"}
+_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "locked", "no_code", "unauthenticated",
+                    "rate_limited"}
 
 
 def receive_message(message: InboundMessage, now: dt.datetime | None = None, *,
@@ -95,15 +96,21 @@ def _apply(message, reply_domain: str, now: dt.datetime) -> str:
     if not tokens:
         return "no_token"
     token = tokens[0]
+    code_row = VerificationCode.get_or_none(VerificationCode.token == token)
     try:
         with db.atomic():
+            if code_row is not None:  # the chat's per-official limit on wrong codes holds for replies too
+                ratelimit.check_code_attempt(code_row.official_id)
             row, text = confirm_by_reply(token, message.from_address, find_code(message.text or ""), now,
                                          sender_authenticated=not message.sender_unauthenticated)
     except DomainError as error:
-        code_row = VerificationCode.get_or_none(VerificationCode.token == token)
-        if code_row is not None and error.code in _NOTIFY_OFFICIAL:
-            queue_line(code_row.official.line_user_id, [{"type": "text", "text": "📧 " + error.message}], now=now)
-        return error.code
+        outcome, answer = error.code, error.message
+        if outcome == "wrong_code" and code_row is not None:  # counted outside the rolled-back savepoint
+            outcome, answer = count_wrong_reply(token, now)
+            ratelimit.count_wrong_code(code_row.official_id)
+        if code_row is not None and outcome in _NOTIFY_OFFICIAL:
+            queue_line(code_row.official.line_user_id, [{"type": "text", "text": "📧 " + answer}], now=now)
+        return outcome
     queue_line(row.official.line_user_id, [{"type": "text", "text": "📧 已收到您的回覆郵件。\n" + text}], now=now)
     return "confirmed"
 

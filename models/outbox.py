@@ -25,9 +25,9 @@ GIVE_UP_AFTER = dt.timedelta(hours=48)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 OUTBOX_STATES = Transitions("通知", {
-    PENDING: {SENT, FAILED},  # sent, or given up after GIVE_UP_AFTER of retries (ops are told)
-    SENT: set(), FAILED: set(),
-})
+    PENDING: {SENT, FAILED},  # sent, or given up after GIVE_UP_AFTER of retries (ops are told) or by staff
+    SENT: set(), FAILED: {PENDING},  # sent again on the operations page
+}, labels={PENDING: "待寄送", SENT: "已寄送", FAILED: "失敗"})
 
 
 class Outbox(BaseModel):
@@ -73,6 +73,11 @@ def queue_rich_menu(user_id: str, *, now: dt.datetime | None = None) -> Outbox |
     """Bring the user's LINE rich menu in step with their status. The job reads the status when it
     runs, so rows sent late or out of order (block, then unblock) still end on the right menu."""
     return _add("richmenu", user_id, {}, None, now)
+
+
+def requeue_after_commit(row_id: int) -> None:
+    """Hand an existing row to the worker again once the current transaction commits."""
+    _pending_ids().append(row_id)
 
 
 _local = threading.local()

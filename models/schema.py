@@ -15,6 +15,7 @@ from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
 from .migrations import apply_upgrades
 from .officials import Official
+from .operations import Heartbeat, SweepRun
 from .outbox import Outbox
 from .proposals import CoProposer, Proposal
 from .recognition import RecognitionConsent
@@ -38,6 +39,7 @@ TABLES: list[type[BaseModel]] = [
     AgencyResponse, Extension, Meeting, ResponseMerge,
     RecognitionConsent,
     Consultation, Opinion,
+    Heartbeat, SweepRun,
 ]
 
 

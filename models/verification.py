@@ -20,7 +20,7 @@ import peewee
 from . import settings, texts
 from .base import BaseModel, DomainError, format_taipei, is_postgres, utcnow
 from .officials import Official
-from .outbox import queue_mail
+from .outbox import queue_mail, transaction
 from .states import Transitions
 
 CODE_TTL = settings.CODE_TTL
@@ -170,6 +170,27 @@ def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.
         raise DomainError(texts.CODE_EXPIRED, "expired")
     _mark_confirmed(row, "email", now)
     return row
+
+
+@transaction
+def count_wrong_reply(token: str, now: dt.datetime | None = None) -> tuple[str, str]:
+    """A reply from the right sender carried another code: one wrong try, as if typed in the chat
+    (the same count, so five wrong codes lock the code whichever way they came). Returns the
+    outcome word and the zh-TW answer. Called after the refused reply's savepoint rolled back, so
+    the count stays."""
+    now = now or utcnow()
+    query = VerificationCode.select().where(VerificationCode.token == (token or "").lower())
+    row = (query.for_update() if _pg() else query).first()
+    if row is None or row.status != PENDING or row.expires_at <= now:
+        return "wrong_code", texts.CODE_REPLY_WRONG_CODE
+    row.wrong_tries += 1
+    if row.wrong_tries >= MAX_WRONG_TRIES:
+        CODE_STATES.check(row.status, LOCKED)
+        row.status = LOCKED
+        row.save()
+        return "locked", texts.CODE_REPLY_WRONG_CODE + texts.CODE_LOCKED
+    row.save()
+    return "wrong_code", texts.CODE_REPLY_WRONG_CODE + texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - row.wrong_tries)
 
 
 def _mark_confirmed(row: VerificationCode, via: str, now: dt.datetime) -> None:

@@ -71,7 +71,7 @@ class LineChannel:
             body = body.encode("utf-8")
         try:
             targets = reply_targets(body)
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             targets = []
         for token, target in targets:
             self.standin.register_reply_token(token, target)
@@ -86,7 +86,7 @@ class LineChannel:
         resp.line_body = body
         try:
             resp.line_events = json.loads(body).get("events", [])
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             resp.line_events = []
         return resp
 

@@ -21,11 +21,14 @@ from . import (
     dev_line,
     dev_mail,
     drafts,
+    errors,
     health,
     inbound_mail,
     line,
+    metrics,
     public,
     public_consultations,
+    security_headers,
 )
 from .config import Config
 from .extensions import csrf, login_manager, mail
@@ -60,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         redis=lambda: app.extensions.get("redis"),  # looked up per use: tests swap it to play an outage
         after_commit=enqueue_outbox,
     )
+    errors.init_app(app)  # before the blueprints: their routes use the bounded `int` converter
+    security_headers.init_app(app)
     _register_database_hooks(app)
     mail.init_app(app)
     csrf.init_app(app)
@@ -100,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(line.bp)
     app.register_blueprint(inbound_mail.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     csrf.exempt(line.bp)  # signed by LINE
     csrf.exempt(inbound_mail.bp)  # signed by the mail gateway
     app.register_blueprint(public.bp)

@@ -41,6 +41,7 @@ class Config:
         self.LINE_SIMULATOR = _bool("LINE_SIMULATOR", not self.PRODUCTION)
         # Run RQ jobs inline (tests, or a development machine without a worker).
         self.RQ_ASYNC = _bool("RQ_ASYNC", True)
+        self.RQ_QUEUE = env.get("RQ_QUEUE", "taichung-platform")  # the workers' queue, named after the service
         # "listen": the webhook only stores events and NOTIFYs; the scheduler process's dispatcher
         # (LISTEN) hands them to the workers in batches. "direct": the webhook enqueues them itself.
         default_dispatch = "listen" if self.DATABASE_URL.startswith("postgres") and self.RQ_ASYNC else "direct"
@@ -49,6 +50,7 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.PRODUCTION and self.PUBLIC_BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN") or None  # /metrics from outside the network
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0") or 0)
         self.LOGIN_LIMIT_PER_EMAIL = int(env.get("LOGIN_LIMIT_PER_EMAIL", "10"))
         self.LOGIN_LIMIT_PER_IP = int(env.get("LOGIN_LIMIT_PER_IP", "30"))

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, request
 from linebot.v3.webhook import SignatureValidator
 
 from jobs.line_events import process_line_events, store_events
+from jobs.metrics import WEBHOOK_SECONDS
 from jobs.queue import enqueue
 
 bp = Blueprint("line", __name__)
@@ -17,6 +18,11 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 
 @bp.post("/line/webhook")
 def webhook():
+    with WEBHOOK_SECONDS.time():
+        return _webhook()
+
+
+def _webhook():
     signature = request.headers.get("X-Line-Signature", "")
     if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
         abort(413)
@@ -29,7 +35,7 @@ def webhook():
         abort(400, "Invalid signature")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
         abort(400, "Malformed JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("events", []), list):
         abort(400, "Malformed webhook body")

@@ -13,6 +13,8 @@ from email.header import decode_header
 from email.message import Message
 from html.parser import HTMLParser
 
+from models.texts import CODE_MAIL_BODY
+
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 200
@@ -118,10 +120,14 @@ class _HTMLText(HTMLParser):
                 self.quote += 1
             elif tag == "pre":
                 self.pre += 1
+            elif tag == "hr":
+                self.lines.append("-----")
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
         if tag in self.BLOCK:
             self._break()
+        if tag == "hr":  # Outlook puts the quoted original's headers under a rule: keep it as a separator
+            self.lines.append("-----")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.SKIP:
@@ -234,7 +240,15 @@ _SEPARATORS = (
     re.compile(r"^-{2,}\s*(Original Message|原始郵件|原始邮件|原始訊息|Forwarded message|轉寄郵件)\s*-{2,}\s*$",
                re.IGNORECASE),
     re.compile(r"^_{20,}\s*$"),
+    re.compile(r"^[-=_*~－＝＿]{5,}\s*$"),  # a bare rule line, above a pasted original (and <hr>)
+    re.compile(r"^(Begin forwarded message|開始轉寄的郵件|轉寄的郵件)\s*[:：]?\s*$", re.IGNORECASE),
 )
+# Lines of the code email itself (models.texts.CODE_MAIL_BODY up to its first placeholder): an
+# original pasted back without any quote mark starts being cut at the first of them.
+_OWN_MAIL_LINES = tuple(
+    prefix for prefix in (line.split("{", 1)[0].strip() for line in CODE_MAIL_BODY.splitlines()) if len(prefix) >= 6
+)
+_QUOTE_MARKS = (">", "|", "＞", "｜")
 _FROM_LINE = re.compile(r"^\*?\s*(From|寄件者|寄件人|發件人|发件人)\s*\*?\s*[:：]", re.IGNORECASE)
 _HEADER_LINE = re.compile(
     r"^\*?\s*(Sent|Date|To|Cc|Subject|寄件日期|日期|收件者|收件人|副本|主旨|主題|主题|发送时间|發送時間|时间|時間)\s*\*?\s*[:：]",
@@ -263,6 +277,8 @@ def _quote_cut(lines: list[str]) -> int:
             return i
         if any(p.match(stripped) for p in _SEPARATORS):
             return i
+        if stripped.startswith(_OWN_MAIL_LINES):
+            return i
         if _FROM_LINE.match(stripped):
             following = [x.strip() for x in lines[i + 1:i + 6] if x.strip()]
             if any(_HEADER_LINE.match(x) for x in following[:4]):
@@ -275,10 +291,12 @@ def _quote_cut(lines: list[str]) -> int:
 
 
 def strip_quoted(text: str) -> str:
-    """The new text of a reply: no '>' lines, nothing after the quoted original's header or a '-- ' line."""
+    """The new text of a reply: no quoted lines ('>' or '|', full-width too), nothing after the quoted
+    original's header (Gmail, Outlook, Apple Mail, zh-TW clients), a separator line, a line of the
+    code email pasted back unquoted, or a '-- ' signature line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines = lines[:_quote_cut(lines)]
-    kept = [line.rstrip() for line in lines if not line.lstrip().startswith(">")]
+    kept = [line.rstrip() for line in lines if not line.lstrip().startswith(_QUOTE_MARKS)]
     out = "\n".join(kept).strip("\n")
     out = re.sub(r"\n{3,}", "\n\n", out)
     return out.strip()

@@ -18,6 +18,7 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     consultations,  # R10 policy consultations
     home,  # the console home
     officials,  # officials list, personal data (R4), block/unblock
+    operations,  # the status page: outbox, LINE events, queues, scheduler, sweeps
     recognition,  # R11 per-proposer annual figures
     responses,  # R9.4 agency responses to established proposals
     review,  # R9.2 review queue, R7 removal, R9.1.3 agency change

@@ -31,6 +31,7 @@ NAV = [
     NavItem("獎勵參考", "console.recognition", (ROLE_OPS,)),
     NavItem("行事曆", "console.calendar_page"),
     NavItem("公務人員", "console.officials", (ROLE_OPS,)),
+    NavItem("系統狀態", "console.operations_page", (ROLE_OPS,)),
 ]
 
 MSG = {
