@@ -21,6 +21,8 @@ from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
 from .seconds import Second, SecondRequest
 from .similar import ensure_search_index
 from .staff import PersonalDataAccess, Staff
+from .staff_accounts import StaffToken
+from .staff_sessions import StaffSession
 from .verification import VerificationCode
 
 TABLES: list[type[BaseModel]] = [
@@ -30,7 +32,7 @@ TABLES: list[type[BaseModel]] = [
     VerificationCode,
     Outbox,
     LineEvent, InboundMail, AuditEvent,
-    Staff, PersonalDataAccess,
+    Staff, PersonalDataAccess, StaffSession, StaffToken,
     Proposal, CoProposer,
     AgencyAssignment,
     Second, SecondRequest,

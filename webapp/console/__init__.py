@@ -17,9 +17,11 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     consultations,  # R10 policy consultations
     home,  # the console home
     officials,  # officials list, personal data (R4), block/unblock
+    passwords,  # set a password from an invitation, forgot/reset, change one's own
     recognition,  # R11 per-proposer annual figures
     responses,  # R9.4 agency responses to established proposals
     review,  # R9.2 review queue, R7 removal, R9.1.3 agency change
+    staff_accounts,  # staff accounts: invite, disable, re-enable, resend (ops)
 )
 from .auth import load_user
 from .blueprint import MSG, bp

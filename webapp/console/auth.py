@@ -31,7 +31,9 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import UserMixin, current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
-from models.staff import ROLE_OPS, Staff, authenticate, load_staff, locked_out, normalize_email
+from models.base import utcnow
+from models.staff import ROLE_OPS, Staff, authenticate, locked_out, normalize_email
+from models.staff_sessions import end_session, session_staff, start_session
 
 from .blueprint import bp
 from .forms import LoginForm
@@ -73,10 +75,27 @@ class ConsoleUser(UserMixin):
         return getattr(self.staff, name)
 
 
+SESSION_KEY = "console_session"  # the random id of this sign-in's StaffSession row
+
+
 def load_user(user_id: str) -> ConsoleUser | None:
-    """Flask-Login's user loader: the active staff account with this id."""
-    staff = load_staff(user_id)
-    return ConsoleUser(staff) if staff is not None else None
+    """Flask-Login's user loader: the account of this cookie's session, while that session has not
+    ended (logout, password change, disabling, 8 h idle) and the account is active."""
+    staff = session_staff(session.get(SESSION_KEY), utcnow())
+    if staff is None or str(staff.id) != str(user_id):
+        return None
+    return ConsoleUser(staff)
+
+
+def current_session_id() -> str | None:
+    return session.get(SESSION_KEY)
+
+
+def sign_in(staff: Staff) -> None:
+    """A fresh cookie session bound to a new StaffSession row."""
+    session.clear()
+    session[SESSION_KEY] = start_session(staff, utcnow(), client_ip())
+    login_user(ConsoleUser(staff))
 
 
 def current_staff() -> Staff | None:
@@ -226,8 +245,7 @@ def login():
                                  failure_window=dt.timedelta(seconds=limiter.window))
             if staff is not None:
                 limiter.succeeded(email, ip)
-                session.clear()  # a fresh session for the new login
-                login_user(ConsoleUser(staff))
+                sign_in(staff)  # a fresh session for the new login
                 flash(MSG["welcome"].format(name=staff.name), "success")
                 return redirect(safe_next(form.next.data) or url_for("console.home"))
             error, status = MSG["login_failed"], 401
@@ -241,6 +259,7 @@ def login():
 def logout():
     """Log out (POST with a CSRF token, so another site cannot log staff out)."""
     # CSRFProtect has already checked the token of this POST (a bad one never reaches here).
+    end_session(current_session_id(), utcnow())  # a copy of this cookie is refused from now on
     logout_user()
     session.clear()
     flash(MSG["logged_out"], "info")
