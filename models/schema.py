@@ -23,6 +23,7 @@ from .similar import ensure_search_index
 from .staff import PersonalDataAccess, Staff
 from .staff_accounts import StaffToken
 from .staff_sessions import StaffSession
+from .two_factor import RecoveryCode
 from .verification import VerificationCode
 
 TABLES: list[type[BaseModel]] = [
@@ -32,7 +33,7 @@ TABLES: list[type[BaseModel]] = [
     VerificationCode,
     Outbox,
     LineEvent, InboundMail, AuditEvent,
-    Staff, PersonalDataAccess, StaffSession, StaffToken,
+    Staff, PersonalDataAccess, StaffSession, StaffToken, RecoveryCode,
     Proposal, CoProposer,
     AgencyAssignment,
     Second, SecondRequest,

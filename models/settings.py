@@ -106,3 +106,6 @@ STAFF_INVITATION_TTL = dt.timedelta(hours=72)  # an invitation link sets the fir
 STAFF_RESET_TTL = dt.timedelta(hours=1)  # a forgotten-password link
 STAFF_RESETS_PER_HOUR = 3  # reset links mailed per account per hour (more are silently not sent)
 STAFF_SESSION_IDLE = dt.timedelta(hours=8)  # a console session ends after this long without a request
+TWO_FACTOR_MAX_WRONG = 5  # wrong sign-in codes per account before a pause (issue 11 item 3)
+TWO_FACTOR_PAUSE = dt.timedelta(minutes=15)  # the pause after TWO_FACTOR_MAX_WRONG wrong codes
+RECOVERY_CODE_COUNT = 10

@@ -69,6 +69,12 @@ class Staff(BaseModel):
     invited_at = peewee.DateTimeField(null=True)
     password_set_at = peewee.DateTimeField(null=True)
     disabled_at = peewee.DateTimeField(null=True)
+    # Two-factor sign-in (models/two_factor.py): the TOTP secret, the last accepted step, wrong codes.
+    totp_secret = peewee.CharField(max_length=64, null=True)
+    totp_enabled_at = peewee.DateTimeField(null=True)
+    totp_last_step = peewee.BigIntegerField(null=True)
+    totp_failures = peewee.IntegerField(default=0)
+    totp_failed_at = peewee.DateTimeField(null=True)
 
     @property
     def is_active(self) -> bool:  # an inactive account cannot sign in
@@ -83,6 +89,15 @@ class Staff(BaseModel):
         if not self.active:
             return "已停用"
         return "邀請中（尚未設定密碼）" if self.invitation_pending else "使用中"
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def needs_two_factor_enrolment(self) -> bool:
+        """Ops must use two-factor sign-in (they see personal data, R4)."""
+        return self.is_ops and not self.two_factor_enabled
 
     @property
     def is_ops(self) -> bool:

@@ -12,7 +12,7 @@ from models.events import AuditEvent
 from models.proposals import REMOVAL_GROUNDS, Proposal, withdraw
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
-from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, csrf_token_from
+from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, csrf_token_from, enrol_two_factor
 from tests.helpers import flashes, load_agencies, logged_in, quick_replies, register, taipei
 
 
@@ -228,7 +228,7 @@ def test_r7_removal_needs_a_ground_and_a_reason(app, ops_client):
 # --- two staff at once ---------------------------------------------------------------------------
 
 def test_r8_two_staff_act_at_once_one_wins_the_other_is_told(app, smtp, ops_staff):
-    create_staff("ops.wu@taichung.gov.tw", "ops", "another-long-password-9", display_name="吳專員")
+    enrol_two_factor(create_staff("ops.wu@taichung.gov.tw", "ops", "another-long-password-9", display_name="吳專員"))
     first = logged_in(app, ops_staff.email, ops_staff.password)
     second = logged_in(app, "ops.wu@taichung.gov.tw", "another-long-password-9")
     proposal = submitted_proposal()

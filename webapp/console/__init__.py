@@ -22,6 +22,7 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     responses,  # R9.4 agency responses to established proposals
     review,  # R9.2 review queue, R7 removal, R9.1.3 agency change
     staff_accounts,  # staff accounts: invite, disable, re-enable, resend (ops)
+    two_factor,  # TOTP sign-in step, enrolment, ops must enrol
 )
 from .auth import load_user
 from .blueprint import MSG, bp

@@ -76,6 +76,7 @@ class ConsoleUser(UserMixin):
 
 
 SESSION_KEY = "console_session"  # the random id of this sign-in's StaffSession row
+PENDING_KEY = "console_two_factor"  # password accepted, code not yet: {"staff", "next", "at"}
 
 
 def load_user(user_id: str) -> ConsoleUser | None:
@@ -245,9 +246,14 @@ def login():
                                  failure_window=dt.timedelta(seconds=limiter.window))
             if staff is not None:
                 limiter.succeeded(email, ip)
+                target = safe_next(form.next.data) or url_for("console.home")
+                if staff.two_factor_enabled:  # the password was right; the code comes next
+                    session.clear()
+                    session[PENDING_KEY] = {"staff": staff.id, "next": target, "at": utcnow().timestamp()}
+                    return redirect(url_for("console.login_code"))
                 sign_in(staff)  # a fresh session for the new login
                 flash(MSG["welcome"].format(name=staff.name), "success")
-                return redirect(safe_next(form.next.data) or url_for("console.home"))
+                return redirect(target)
             error, status = MSG["login_failed"], 401
     elif request.method == "POST":
         status = 400

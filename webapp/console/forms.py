@@ -76,3 +76,10 @@ class ForgotPasswordForm(FlaskForm):
     email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
                        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     submit = SubmitField("寄送重設連結")
+
+
+class CodeForm(FlaskForm):
+    code = StringField("驗證碼", validators=[DataRequired(REQUIRED), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none",
+                                  "spellcheck": "false"})
+    submit = SubmitField("驗證")

@@ -10,6 +10,7 @@ from models.base import utcnow
 from models.events import AuditEvent
 from models.staff import ROLE_OPS, Staff
 from models.staff_accounts import disable_staff, enable_staff, invite_staff, list_staff, resend_invitation
+from models.two_factor import reset_by_ops
 
 from .actions import act
 from .auth import current_staff, ops_required
@@ -29,6 +30,7 @@ MSG = {
     "resent": "已重新寄出邀請給 {email}，先前的連結已失效。",
     "disabled": "已停用 {email}，該帳號的登入階段已全部結束。",
     "enabled": "已恢復 {email}，對方可以再次登入。",
+    "two_factor_reset": "已重設 {email} 的兩步驟驗證，對方下次登入時須重新設定。",
 }
 
 
@@ -113,3 +115,10 @@ def resend(staff_id: int):
 
     back = lambda: redirect(url_for("console.staff_accounts"))  # noqa: E731
     return act(form, action, on_invalid=back, on_refused=back, done=back)
+
+
+@bp.post("/staff/<int:staff_id>/reset-2fa")
+@ops_required
+def reset_two_factor(staff_id: int):
+    """A lost device: another ops member resets the two-factor sign-in (recorded, sessions end)."""
+    return _with_reason(staff_id, reset_by_ops, MSG["two_factor_reset"])
