@@ -238,6 +238,17 @@ def record_failed_login(staff: Staff, now: dt.datetime, window: dt.timedelta = L
     ).where(Staff.id == staff.id).execute()
 
 
+def record_login_lockout(email: str, ip_address: str, scope: str, seconds: int, strike: int,
+                         now: dt.datetime | None = None) -> None:
+    """A login lockout (scope "pair": this address for this account; "ip": this address for every
+    account) is recorded with when it ends, which is also when it is lifted."""
+    now = now or utcnow()
+    staff = Staff.get_or_none(Staff.email == normalize_email(email)) if scope == "pair" else None
+    record(f"ip:{(ip_address or 'unknown')[:64]}", "staff_login_locked", "staff", staff.id if staff else None,
+           detail={"scope": scope, "seconds": seconds, "strike": strike,
+                   "until": (now + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")}, now=now)
+
+
 def locked_out(email: str, limit: int, window: dt.timedelta = LOGIN_WINDOW, now: dt.datetime | None = None) -> bool:
     """Whether the account has `limit` failed logins within `window` (the fallback rate limit)."""
     now = now or utcnow()
