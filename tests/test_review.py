@@ -35,6 +35,8 @@ def act(client, proposal_id: int, action: str, data: dict | None = None, *, page
         rf'value="(\d+)"[^>]*name="{prefix}-version"', page)
     assert version, f"no {prefix} form on the page"
     payload = {"csrf_token": csrf_token_from(page), f"{prefix}-version": version.group(1)}
+    if action == "pass" and data is None:
+        data = {"confirm": "y"}  # the confirmation a person ticks (R9.2.4: passing cannot be undone)
     payload.update({f"{prefix}-{k}": v for k, v in (data or {}).items()})
     return client.post(f"/console/review/{proposal_id}/{action}", data=payload)
 

@@ -24,7 +24,7 @@ class NavItem:
 
 # The navigation, in display order.
 NAV = [
-    NavItem("審核佇列", "console.review_queue", (ROLE_OPS,)),
+    NavItem("提案檢核", "console.review_queue", (ROLE_OPS,)),
     NavItem("機關確認", "console.agency_confirmations"),
     NavItem("機關回應", "console.responses"),
     NavItem("政策諮詢", "console.consultations"),
