@@ -6,6 +6,8 @@ from .base import db, is_postgres
 # (table, column, SQL type for PostgreSQL, SQL type for SQLite); add rows as the schema grows.
 ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("line_event", "claimed_at", "TIMESTAMP", "DATETIME"),
+    ("agency", "contact_confirmed_email", "VARCHAR(254)", "VARCHAR(254)"),
+    ("agency", "contact_confirmed_at", "TIMESTAMP", "DATETIME"),
     ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
     ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),
     ("staff", "disabled_at", "TIMESTAMP", "DATETIME"),

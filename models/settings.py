@@ -109,3 +109,4 @@ STAFF_SESSION_IDLE = dt.timedelta(hours=8)  # a console session ends after this 
 TWO_FACTOR_MAX_WRONG = 5  # wrong sign-in codes per account before a pause (issue 11 item 3)
 TWO_FACTOR_PAUSE = dt.timedelta(minutes=15)  # the pause after TWO_FACTOR_MAX_WRONG wrong codes
 RECOVERY_CODE_COUNT = 10
+AGENCY_CONTACT_LINK_TTL = dt.timedelta(days=7)  # a test email's confirm link (issue 11 item 4)

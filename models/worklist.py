@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from .agency_admin import unconfirmed_agencies
 from .agency_confirmation import DOUBT_STATUSES, LEAD, PENDING, AgencyAssignment
 from .consultations import CLOSED, Consultation
 from .outbox import FAILED, Outbox
@@ -70,6 +71,7 @@ def due_counts(agency_code: str | None, today: dt.date) -> list[Due]:
     ]
     if agency_code is None:
         items.append(Due("notices_failed", "R9.3.3", Outbox.select().where(Outbox.status == FAILED).count(), True))
+        items.append(Due("agencies_unconfirmed", "R9.2.5", len(unconfirmed_agencies()), False))
     return sorted(items, key=lambda item: (not (item.urgent and item.count), item.count == 0))
 
 

@@ -31,6 +31,7 @@ NAV = [
     NavItem("獎勵參考", "console.recognition", (ROLE_OPS,)),
     NavItem("行事曆", "console.calendar_page"),
     NavItem("公務人員", "console.officials", (ROLE_OPS,)),
+    NavItem("機關", "console.agencies", (ROLE_OPS,)),
     NavItem("工作臺帳號", "console.staff_accounts", (ROLE_OPS,)),
 ]
 

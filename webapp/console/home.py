@@ -24,6 +24,7 @@ DUE_TEXT = {
     "summaries_overdue": ("政策諮詢彙整回應已逾期", "console.consultations"),
     "summaries_waiting": ("政策諮詢已截止、待彙整回應", "console.consultations"),
     "notices_failed": ("通知寄送失敗（已重試 48 小時）", None),
+    "agencies_unconfirmed": ("個機關的聯絡信箱尚未確認（請寄送測試信）", "console.agencies"),
 }
 
 
