@@ -98,3 +98,54 @@ def test_confirm_link_expires_after_7_days(app):
 def test_agency_staff_cannot_reach_agency_pages(agency_client):
     assert agency_client.get("/console/agencies").status_code == 403
     assert agency_client.get("/console/agencies/CIVIL").status_code == 403
+
+
+# --- CSV import (with a preview) and export -------------------------------------------------------
+
+def upload(client, content: str):
+    import io
+
+    from tests.fixtures_console import csrf_token
+
+    token = csrf_token(client, "/console/agencies/import")
+    return client.post("/console/agencies/import", data={"csrf_token": token,
+                                                         "file": (io.BytesIO(content.encode("utf-8")), "a.csv")},
+                       content_type="multipart/form-data")
+
+
+def test_csv_preview_changes_nothing_then_applies_only_the_good_rows(ops_client, ops_staff):
+    exported = ops_client.get("/console/agencies.csv")
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "code,name,short_name,kind,contact_email,parent_code,active"
+    civil = next(line for line in lines if line.startswith("CIVIL,"))
+    edited = civil.replace(civil.split(",")[4], "civil-imported@taichung.gov.tw")
+    content = "\n".join([lines[0], edited, "NEWONE,臺中市政府新機關,新機關,first_level,new@taichung.gov.tw,,1",
+                         "BAD CODE,壞資料,壞,first_level,,,1", "SELF,自己,自,first_level,,SELF,1"]) + "\n"
+    preview = upload(ops_client, content)
+    page = text(preview)
+    assert preview.status_code == 200 and "將新增 1 個、更新 1 個機關" in page
+    assert "civil-imported@taichung.gov.tw" in page and "NEWONE" in page
+    assert "第 4 行" in page and "第 5 行" in page  # bad rows by line number
+    assert Agency.get(Agency.code == "CIVIL").contact_email != "civil-imported@taichung.gov.tw"
+    assert not Agency.select().where(Agency.code == "NEWONE").exists()
+
+    csv_text = re.search(r'name="csv_text"[^>]*value="([^"]*)"', preview.get_data(as_text=True)).group(1)
+    digest = re.search(r'name="digest"[^>]*value="([^"]*)"', preview.get_data(as_text=True)).group(1)
+    tampered = console_post(ops_client, "/console/agencies/import/apply",
+                            {"csv_text": html.unescape(csv_text) + "X,X,X,first_level,,,1\n", "digest": digest,
+                             "reason": "補上聯絡信箱"}, token_from="/console/agencies/import")
+    assert tampered.status_code == 302 and not Agency.select().where(Agency.code == "NEWONE").exists()
+    applied = console_post(ops_client, "/console/agencies/import/apply",
+                           {"csv_text": html.unescape(csv_text), "digest": digest, "reason": "補上聯絡信箱"},
+                           token_from="/console/agencies/import", follow_redirects=True)
+    assert "新增 1 個、更新 1 個" in text(applied) and "略過 2 列" in text(applied)
+    assert Agency.get(Agency.code == "CIVIL").contact_email == "civil-imported@taichung.gov.tw"
+    assert Agency.select().where(Agency.code == "NEWONE").exists()
+    event = AuditEvent.get(AuditEvent.action == "agencies_imported")
+    assert event.actor == ops_staff.actor and event.reason == "補上聯絡信箱"
+
+
+def test_a_file_that_is_not_a_csv_is_refused_whole(ops_client):
+    page = text(upload(ops_client, "\x00\x01binary"))
+    assert "整個檔案無法匯入" in page and "確認匯入" not in page

@@ -12,6 +12,7 @@ from webapp.extensions import login_manager
 
 from . import (  # noqa: F401 - each area adds its routes to `bp`
     agencies,  # agencies, contact addresses, test emails (ops)
+    agency_import,  # agency CSV export, import with a preview (ops)
     auth,  # login, logout, role decorators
     calendar,  # R2.3 working-day overrides
     confirmations,  # R9.2.5 agency confirmation
