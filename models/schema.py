@@ -12,6 +12,7 @@ from .base import BaseModel, db, is_postgres
 from .calendar import CalendarOverride
 from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
+from .login_failures import LoginFailure
 from .migrations import apply_upgrades
 from .officials import Official
 from .outbox import Outbox
@@ -33,7 +34,7 @@ TABLES: list[type[BaseModel]] = [
     VerificationCode,
     Outbox,
     LineEvent, InboundMail, AuditEvent,
-    Staff, PersonalDataAccess, StaffSession, StaffToken, RecoveryCode,
+    Staff, PersonalDataAccess, StaffSession, StaffToken, RecoveryCode, LoginFailure,
     Proposal, CoProposer,
     AgencyAssignment,
     Second, SecondRequest,

@@ -249,15 +249,6 @@ def record_login_lockout(email: str, ip_address: str, scope: str, seconds: int, 
                    "until": (now + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")}, now=now)
 
 
-def locked_out(email: str, limit: int, window: dt.timedelta = LOGIN_WINDOW, now: dt.datetime | None = None) -> bool:
-    """Whether the account has `limit` failed logins within `window` (the fallback rate limit)."""
-    now = now or utcnow()
-    return Staff.select().where(
-        (Staff.email == normalize_email(email)) & (Staff.failed_logins >= limit)
-        & (Staff.last_failed_login_at > now - window)
-    ).exists()
-
-
 def can_access_agency(staff: Staff, agency_code: str | None) -> bool:
     """Ops may act for every agency; agency staff only for their own."""
     if staff is None or not staff.is_active:

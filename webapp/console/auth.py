@@ -16,8 +16,9 @@ Login attempts are limited per (client IP, email) and per client IP in fixed win
 (failures only, so a whole office behind one NAT address is not locked out by its own successful
 logins; never per email alone, so no one can lock a member out from elsewhere), with lockouts
 that double on each repeat and are recorded.
-If Redis does not answer, the per-account `failed_logins` column limits instead and a warning is
-logged: the limit never silently disappears.
+If Redis does not answer, the failures recorded in the database (`models.login_failures`, per
+address and account as well) limit instead and a warning is logged: the limit never silently
+disappears, and never becomes a lock on the account for everyone.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
 from models.base import utcnow
-from models.staff import ROLE_OPS, Staff, authenticate, locked_out, normalize_email, record_login_lockout
+from models.login_failures import over_limit, record_failure
+from models.staff import ROLE_OPS, Staff, authenticate, normalize_email, record_login_lockout
 from models.staff_sessions import end_session, session_staff, start_session
 
 from .blueprint import bp
@@ -208,8 +210,9 @@ class LoginLimiter:
                     self._lock(redis, scope, key, email, ip)
                     return False
         except RedisError as error:
-            log.warning("login rate limit: Redis unavailable (%s); limiting by the account's failed_logins", error)
-            return not locked_out(email, self.per_pair, dt.timedelta(seconds=self.window), now)
+            log.warning("login rate limit: Redis unavailable (%s); limiting by the failures in the database", error)
+            return not over_limit(email, ip, per_pair=self.per_pair, per_ip=self.per_ip,
+                                  window=dt.timedelta(seconds=self.window), now=now or utcnow())
         return True
 
     def _lock(self, redis, scope: str, key: str, email: str, ip: str) -> None:
@@ -285,6 +288,7 @@ def login():
                 sign_in(staff)  # a fresh session for the new login
                 flash(MSG["welcome"].format(name=staff.name), "success")
                 return redirect(target)
+            record_failure(email, ip, utcnow())  # the fallback's count, should Redis stop answering
             error, status = MSG["login_failed"], 401
     elif request.method == "POST":
         status = 400
