@@ -271,8 +271,9 @@ def test_r9_2_2_console_passes_a_proposal_in_chromium(app, page, live_server, op
     page.goto(f"{live_server.url}/console/review")
     page.click("text=瀏覽器通過檢核測試提案")
     assert "提案內容" in page.content()
+    page.check("input[name=pass-confirm]")  # R9.2.4: passing cannot be undone, so it is confirmed first
     with page.expect_navigation():
-        page.click("text=通過檢核，進入附議")
+        page.get_by_role("button", name="通過檢核，進入附議").click()
     assert "已通過檢核" in page.inner_text(".flashes")
     assert page.inner_text("[data-testid=proposal-state]") == "附議中"
     assert reload(proposal).state == "seconding"
