@@ -89,6 +89,13 @@ class Agency(BaseModel):
     active = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    # The address someone proved they read by clicking a test email's link (models/agency_admin.py).
+    contact_confirmed_email = peewee.CharField(max_length=254, null=True)
+    contact_confirmed_at = peewee.DateTimeField(null=True)
+
+    @property
+    def contact_confirmed(self) -> bool:
+        return bool(self.contact_email) and self.contact_confirmed_email == self.contact_email
 
     @property
     def kind_label(self) -> str:

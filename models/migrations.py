@@ -13,6 +13,16 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("consultation", "reviewed_at", "TIMESTAMP", "DATETIME"),
     ("consultation", "reviewed_by", "VARCHAR(128)", "VARCHAR(128)"),
     ("consultation", "return_reasons", "TEXT", "TEXT"),
+    ("agency", "contact_confirmed_email", "VARCHAR(254)", "VARCHAR(254)"),
+    ("agency", "contact_confirmed_at", "TIMESTAMP", "DATETIME"),
+    ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
+    ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),
+    ("staff", "disabled_at", "TIMESTAMP", "DATETIME"),
+    ("staff", "totp_secret", "VARCHAR(64)", "VARCHAR(64)"),
+    ("staff", "totp_enabled_at", "TIMESTAMP", "DATETIME"),
+    ("staff", "totp_last_step", "BIGINT", "INTEGER"),
+    ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
+    ("staff", "totp_failed_at", "TIMESTAMP", "DATETIME"),
 ]
 
 

@@ -27,6 +27,7 @@ from .officials import clean_text
 from .outbox import Outbox, queue_mail, unit_of_work
 from .proposals import ESTABLISHED, RESPONDED, Proposal, lock, proposal_link
 from .recognition import proposers_of
+from .response_links import link_text
 from .staff import Staff
 
 ADOPT, PARTIAL, REJECT = "adopt", "partial", "reject"
@@ -338,6 +339,7 @@ def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[s
         agency = get_agency(code)
         body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
         if agency is not None and agency.contact_email:
+            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6
             mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
         elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
             mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))

@@ -13,6 +13,7 @@ from .calendar import CalendarOverride
 from .calendar_years import CalendarYear
 from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
+from .login_failures import LoginFailure
 from .migrations import apply_upgrades
 from .officials import Official
 from .operations import Heartbeat, SweepRun
@@ -23,6 +24,9 @@ from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
 from .seconds import Second, SecondRequest
 from .similar import ensure_search_index
 from .staff import PersonalDataAccess, Staff
+from .staff_accounts import StaffToken
+from .staff_sessions import StaffSession
+from .two_factor import RecoveryCode
 from .verification import VerificationCode
 
 TABLES: list[type[BaseModel]] = [
@@ -32,7 +36,7 @@ TABLES: list[type[BaseModel]] = [
     VerificationCode,
     Outbox,
     LineEvent, InboundMail, AuditEvent,
-    Staff, PersonalDataAccess,
+    Staff, PersonalDataAccess, StaffSession, StaffToken, RecoveryCode, LoginFailure,
     Proposal, CoProposer,
     AgencyAssignment,
     Second, SecondRequest,

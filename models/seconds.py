@@ -48,6 +48,7 @@ from .notify import notify_official, public_base_url
 from .officials import Official, require_verified
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
+from .response_links import link_text
 from .seconding_texts import MSG
 from .verification import PENDING as CODE_PENDING
 from .verification import PURPOSE_SECOND, VerificationCode, issue_code
@@ -376,8 +377,9 @@ def _send_notice(proposal: Proposal, response_due: dt.date, now: dt.datetime) ->
         names.append(name)
         key = f"proposal:{proposal.id}:established-notice:agency:{code}"
         if agency is not None and agency.contact_email:
-            queue_mail(agency.contact_email, MSG["notice_agency_subject"].format(**fields),
-                       MSG["notice_agency_body"].format(agency=name, **fields), dedupe_key=key, now=now)
+            body = MSG["notice_agency_body"].format(agency=name, **fields)
+            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6: respond without an account
+            queue_mail(agency.contact_email, MSG["notice_agency_subject"].format(**fields), body, dedupe_key=key, now=now)
         else:  # the team must pass it on by hand: never lose a notice silently
             queue_mail(settings.OPS_NOTIFY_EMAIL, MSG["notice_no_contact_subject"].format(**fields),
                        MSG["notice_no_contact_body"].format(agency=name, **fields), dedupe_key=key, now=now)

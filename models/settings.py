@@ -102,3 +102,13 @@ def periods() -> dict[str, object]:
         "summary_extension": extension_text("R10.2"), "threshold": SECONDING_THRESHOLD,
         "code_minutes": code_minutes(),
     }
+
+# --- console accounts (issue 11, issue 10 item 2) -------------------------------------------------
+STAFF_INVITATION_TTL = dt.timedelta(hours=72)  # an invitation link sets the first password
+STAFF_RESET_TTL = dt.timedelta(hours=1)  # a forgotten-password link
+STAFF_RESETS_PER_HOUR = 3  # reset links mailed per account per hour (more are silently not sent)
+STAFF_SESSION_IDLE = dt.timedelta(hours=8)  # a console session ends after this long without a request
+TWO_FACTOR_MAX_WRONG = 5  # wrong sign-in codes per account before a pause (issue 11 item 3)
+TWO_FACTOR_PAUSE = dt.timedelta(minutes=15)  # the pause after TWO_FACTOR_MAX_WRONG wrong codes
+RECOVERY_CODE_COUNT = 10
+AGENCY_CONTACT_LINK_TTL = dt.timedelta(days=7)  # a test email's confirm link (issue 11 item 4)

@@ -17,14 +17,13 @@ from .base import BaseModel, DomainError, db, is_postgres, utcnow
 from .events import record
 from .officials import OFFICIAL_STATES, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
 from .outbox import queue_rich_menu, unit_of_work
+from .passwords import check_password
 
 ROLE_OPS = "ops"
 ROLE_AGENCY = "agency"
 ROLES = (ROLE_OPS, ROLE_AGENCY)
 ROLE_LABELS = {ROLE_OPS: "營運小組（研考會）", ROLE_AGENCY: "權責機關"}
 
-MIN_PASSWORD = 12
-MAX_PASSWORD = 256  # scrypt hashes any length; the cap only stops absurd inputs
 MAX_EMAIL = 254
 MAX_DISPLAY_NAME = 40
 LOGIN_WINDOW = dt.timedelta(minutes=15)  # how long failed logins count against an account
@@ -42,9 +41,6 @@ MSG = {
     "role_invalid": "角色必須是 ops（營運小組）或 agency（權責機關）。",
     "agency_required": "權責機關帳號必須指定機關代碼（--agency）。",
     "agency_unknown": "找不到機關代碼「{code}」，請先匯入機關資料（flask agencies import）。",
-    "password_short": "密碼至少需要 {n} 個字元。",
-    "password_long": "密碼最多 {n} 個字元。",
-    "password_blank": "密碼不可全為空白。",
     "name_long": "顯示名稱最多 {n} 個字。",
     "reason_short": "請說明事由（至少 {n} 個字）。",
     "reason_long": "事由最多 {n} 個字，您輸入了 {got} 個字。",
@@ -69,10 +65,39 @@ class Staff(BaseModel):
     # Failed logins in the current window: the rate limit's fallback when Redis is down.
     failed_logins = peewee.IntegerField(default=0)
     last_failed_login_at = peewee.DateTimeField(null=True)
+    # Invited in the console (models/staff_accounts.py): no usable password until the invitee sets one.
+    invited_at = peewee.DateTimeField(null=True)
+    password_set_at = peewee.DateTimeField(null=True)
+    disabled_at = peewee.DateTimeField(null=True)
+    # Two-factor sign-in (models/two_factor.py): the TOTP secret, the last accepted step, wrong codes.
+    totp_secret = peewee.CharField(max_length=64, null=True)
+    totp_enabled_at = peewee.DateTimeField(null=True)
+    totp_last_step = peewee.BigIntegerField(null=True)
+    totp_failures = peewee.IntegerField(default=0)
+    totp_failed_at = peewee.DateTimeField(null=True)
 
     @property
     def is_active(self) -> bool:  # an inactive account cannot sign in
         return bool(self.active)
+
+    @property
+    def invitation_pending(self) -> bool:
+        return self.invited_at is not None and self.password_set_at is None
+
+    @property
+    def state_label(self) -> str:
+        if not self.active:
+            return "已停用"
+        return "邀請中（尚未設定密碼）" if self.invitation_pending else "使用中"
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def needs_two_factor_enrolment(self) -> bool:
+        """Ops must use two-factor sign-in (they see personal data, R4)."""
+        return self.is_ops and not self.two_factor_enabled
 
     @property
     def is_ops(self) -> bool:
@@ -122,16 +147,6 @@ def _clean_staff_email(email: str) -> str:
     return value
 
 
-def _clean_password(password: str) -> str:
-    if password is None or len(password) < MIN_PASSWORD:
-        raise DomainError(MSG["password_short"].format(n=MIN_PASSWORD), "password_short")
-    if len(password) > MAX_PASSWORD:
-        raise DomainError(MSG["password_long"].format(n=MAX_PASSWORD), "password_long")
-    if not password.strip():
-        raise DomainError(MSG["password_blank"], "password_blank")
-    return password
-
-
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
@@ -171,14 +186,14 @@ def create_staff(email: str, role: str, password: str, agency_code: str | None =
         code = agency.code
     elif role == ROLE_AGENCY:
         raise DomainError(MSG["agency_required"], "agency_required")
-    password = _clean_password(password)
+    password = check_password(password, email)
     name = None
     if display_name and display_name.strip():
         name = clean_text(display_name, field="顯示名稱", max_len=MAX_DISPLAY_NAME)
     try:
         with db.atomic():
             staff = Staff.create(email=email, password_hash=generate_password_hash(password), role=role,
-                                 agency_code=code, display_name=name, created_at=now)
+                                 agency_code=code, display_name=name, created_at=now, password_set_at=now)
             record(actor, "staff_created", "staff", staff.id, detail={"role": role, "agency": code}, now=now)
     except peewee.IntegrityError:
         raise DomainError(MSG["email_taken"], "email_taken") from None
@@ -223,22 +238,15 @@ def record_failed_login(staff: Staff, now: dt.datetime, window: dt.timedelta = L
     ).where(Staff.id == staff.id).execute()
 
 
-def locked_out(email: str, limit: int, window: dt.timedelta = LOGIN_WINDOW, now: dt.datetime | None = None) -> bool:
-    """Whether the account has `limit` failed logins within `window` (the fallback rate limit)."""
+def record_login_lockout(email: str, ip_address: str, scope: str, seconds: int, strike: int,
+                         now: dt.datetime | None = None) -> None:
+    """A login lockout (scope "pair": this address for this account; "ip": this address for every
+    account) is recorded with when it ends, which is also when it is lifted."""
     now = now or utcnow()
-    return Staff.select().where(
-        (Staff.email == normalize_email(email)) & (Staff.failed_logins >= limit)
-        & (Staff.last_failed_login_at > now - window)
-    ).exists()
-
-
-def load_staff(staff_id: str | int) -> Staff | None:
-    """The active account by id (Flask-Login's user loader)."""
-    try:
-        staff = Staff.get_or_none(Staff.id == int(staff_id))
-    except (TypeError, ValueError):
-        return None
-    return staff if staff is not None and staff.active else None
+    staff = Staff.get_or_none(Staff.email == normalize_email(email)) if scope == "pair" else None
+    record(f"ip:{(ip_address or 'unknown')[:64]}", "staff_login_locked", "staff", staff.id if staff else None,
+           detail={"scope": scope, "seconds": seconds, "strike": strike,
+                   "until": (now + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")}, now=now)
 
 
 def can_access_agency(staff: Staff, agency_code: str | None) -> bool:

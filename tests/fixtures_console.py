@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import Any
@@ -23,6 +24,8 @@ OPS_PASSWORD = "ops-correct-horse-42"
 AGENCY_EMAIL = "civil.lin@taichung.gov.tw"
 AGENCY_PASSWORD = "agency-battery-staple-7"
 AGENCY_CODE = "CIVIL"
+
+RECOVERY_CODES: dict[str, list[str]] = {}  # per enrolled fixture account, for logins beyond the TOTP drift
 
 _TOKEN_INPUT = re.compile(r"<input[^>]*\bname=\"csrf_token\"[^>]*>")
 _VALUE = re.compile(r"\bvalue=\"([^\"]*)\"")
@@ -44,13 +47,33 @@ def csrf_token(client, path: str = "/console/login") -> str:
     return csrf_token_from(response.get_data(as_text=True))
 
 
+def second_factor_code(email: str) -> str:
+    """A code the account has not used yet: a TOTP code one step after the last accepted one while that
+    is within the accepted drift, else one of the recovery codes the fixture kept (never a clock race)."""
+    from models.base import utcnow
+    from models.staff import Staff, normalize_email
+    from models.two_factor import STEP, code_at
+
+    staff = Staff.get(Staff.email == normalize_email(email))
+    now = utcnow()
+    step = max(int(now.replace(tzinfo=dt.UTC).timestamp()) // STEP, (staff.totp_last_step or 0) + 1)
+    if step <= int(now.replace(tzinfo=dt.UTC).timestamp()) // STEP + 1:
+        return code_at(staff.totp_secret, dt.datetime.fromtimestamp(step * STEP, dt.UTC).replace(tzinfo=None))
+    return RECOVERY_CODES[staff.email].pop()
+
+
 def console_login(client, email: str, password: str, *, next: str | None = None, follow_redirects: bool = False):
-    """Log in through the login form: GET it, take its CSRF token, POST. Returns the POST's response."""
+    """Log in through the login form: GET it, take its CSRF token, POST; then the two-factor step if the
+    account has one. Returns the last POST's response."""
     token = csrf_token(client, "/console/login")
     data = {"csrf_token": token, "email": email, "password": password}
     if next is not None:
         data["next"] = next
-    return client.post("/console/login", data=data, follow_redirects=follow_redirects)
+    response = client.post("/console/login", data=data, follow_redirects=follow_redirects)
+    if response.status_code == 302 and response.headers["Location"] == "/console/login/code":
+        code = {"csrf_token": csrf_token(client, "/console/login/code"), "code": second_factor_code(email)}
+        response = client.post("/console/login/code", data=code, follow_redirects=follow_redirects)
+    return response
 
 
 def console_post(client, path: str, data: dict[str, Any] | None = None, *, token_from: str = "/console/",
@@ -74,6 +97,10 @@ def browser_login(page, live_server, email: str, password: str, *, next: str | N
     page.fill("input[name=password]", password)
     with page.expect_navigation():
         page.click("button[type=submit], input[type=submit]")
+    if page.url.endswith("/console/login/code"):
+        page.fill("input[name=code]", second_factor_code(email))
+        with page.expect_navigation():
+            page.click("button[type=submit], input[type=submit]")
 
 
 def ensure_agencies() -> None:
@@ -91,7 +118,19 @@ def ops_staff(app):
 
     staff = create_staff(OPS_EMAIL, "ops", OPS_PASSWORD, display_name="陳專員")
     staff.password = OPS_PASSWORD
+    enrol_two_factor(staff)
     return staff
+
+
+def enrol_two_factor(staff, now: dt.datetime | None = None):
+    """Enrol the account (ops must) with a fresh secret at `now`; the helpers above sign in with it."""
+    from models.base import utcnow
+    from models.two_factor import code_at, enrol, new_secret
+
+    now = now or utcnow()
+    secret = new_secret()
+    RECOVERY_CODES[staff.email] = enrol(staff, secret, code_at(secret, now - dt.timedelta(seconds=30)), now)
+    return secret  # the enrolment used the step before `now`, so the first sign-in may use `now`'s own
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from models.events import AuditEvent
 from models.proposals import REMOVAL_GROUNDS, Proposal, withdraw
 from models.staff import create_staff
 from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
-from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, csrf_token_from
+from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, browser_login, csrf_token_from, enrol_two_factor
 from tests.helpers import flashes, load_agencies, logged_in, quick_replies, register, taipei
 
 
@@ -35,6 +35,8 @@ def act(client, proposal_id: int, action: str, data: dict | None = None, *, page
         rf'value="(\d+)"[^>]*name="{prefix}-version"', page)
     assert version, f"no {prefix} form on the page"
     payload = {"csrf_token": csrf_token_from(page), f"{prefix}-version": version.group(1)}
+    if action == "pass" and data is None:
+        data = {"confirm": "y"}  # the confirmation a person ticks (R9.2.4: passing cannot be undone)
     payload.update({f"{prefix}-{k}": v for k, v in (data or {}).items()})
     return client.post(f"/console/review/{proposal_id}/{action}", data=payload)
 
@@ -229,7 +231,7 @@ def test_r7_removal_needs_a_ground_and_a_reason(app, ops_client):
 # --- two staff at once ---------------------------------------------------------------------------
 
 def test_r8_two_staff_act_at_once_one_wins_the_other_is_told(app, smtp, ops_staff):
-    create_staff("ops.wu@taichung.gov.tw", "ops", "another-long-password-9", display_name="吳專員")
+    enrol_two_factor(create_staff("ops.wu@taichung.gov.tw", "ops", "another-long-password-9", display_name="吳專員"))
     first = logged_in(app, ops_staff.email, ops_staff.password)
     second = logged_in(app, "ops.wu@taichung.gov.tw", "another-long-password-9")
     proposal = submitted_proposal()
@@ -270,8 +272,9 @@ def test_r9_2_2_console_passes_a_proposal_in_chromium(app, page, live_server, op
     page.goto(f"{live_server.url}/console/review")
     page.click("text=瀏覽器通過檢核測試提案")
     assert "提案內容" in page.content()
+    page.check("input[name=pass-confirm]")  # R9.2.4: passing cannot be undone, so it is confirmed first
     with page.expect_navigation():
-        page.click("text=通過檢核，進入附議")
+        page.get_by_role("button", name="通過檢核，進入附議").click()
     assert "已通過檢核" in page.inner_text(".flashes")
     assert page.inner_text("[data-testid=proposal-state]") == "附議中"
     assert reload(proposal).state == "seconding"

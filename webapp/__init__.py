@@ -16,6 +16,7 @@ from models.base import connect_database, format_taipei
 
 from . import (
     agency_links,
+    agency_respond,
     cli,
     console,
     dev_line,
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     console.init_app(app)
     app.register_blueprint(drafts.bp)
     app.register_blueprint(agency_links.bp)
+    app.register_blueprint(agency_respond.bp)
     if app.config.get("LINE_SIMULATOR"):
         if not app.config.get("PRODUCTION"):  # the mailbox of the development SMTP sink only
             app.register_blueprint(dev_mail.bp)

@@ -2,6 +2,7 @@
 
     flask staff create --email chen@taichung.gov.tw --role ops --name 陳專員
     flask staff create --email lin@taichung.gov.tw --role agency --agency CIVIL
+    flask staff reset-2fa --email chen@taichung.gov.tw --reason "手機遺失，無其他營運小組成員"
     printf '%s\\n' "$PASSWORD" | flask staff create --email ... --role ops --password-stdin
 
 Without --password-stdin the password is asked for twice, hidden. Passwords have at least 12
@@ -16,6 +17,7 @@ from flask.cli import AppGroup
 
 from models.base import DomainError
 from models.staff import ROLES, create_staff
+from models.two_factor import reset_by_cli
 
 staff_cli = AppGroup("staff", help="工作臺帳號（營運小組、權責機關）。")
 
@@ -39,3 +41,15 @@ def create_command(email: str, role: str, agency_code: str | None, display_name:
         raise click.ClickException(error.message) from None
     where = f"，機關 {staff.agency_code}" if staff.agency_code else ""
     click.echo(f"已建立工作臺帳號 {staff.email}（{staff.role_label}{where}）")
+
+
+@staff_cli.command("reset-2fa")
+@click.option("--email", required=True, help="要重設兩步驟驗證的帳號電子郵件")
+@click.option("--reason", required=True, help="事由（會記錄），例如：手機遺失，無其他營運小組成員可重設")
+def reset_two_factor_command(email: str, reason: str) -> None:
+    """Reset a lost two-factor device when no other ops member can (recorded; the member enrols again)."""
+    try:
+        staff = reset_by_cli(email, reason)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"已重設 {staff.email} 的兩步驟驗證；該帳號的登入已全部結束，下次登入時須重新設定。")

@@ -11,6 +11,8 @@ from flask import Flask
 from webapp.extensions import login_manager
 
 from . import (  # noqa: F401 - each area adds its routes to `bp`
+    agencies,  # agencies, contact addresses, test emails (ops)
+    agency_import,  # agency CSV export, import with a preview (ops)
     auth,  # login, logout, role decorators
     calendar,  # R2.3 working-day overrides
     confirmations,  # R9.2.5 agency confirmation
@@ -19,9 +21,12 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     home,  # the console home
     officials,  # officials list, personal data (R4), block/unblock
     operations,  # the status page: outbox, LINE events, queues, scheduler, sweeps
+    passwords,  # set a password from an invitation, forgot/reset, change one's own
     recognition,  # R11 per-proposer annual figures
     responses,  # R9.4 agency responses to established proposals
     review,  # R9.2 review queue, R7 removal, R9.1.3 agency change
+    staff_accounts,  # staff accounts: invite, disable, re-enable, resend (ops)
+    two_factor,  # TOTP sign-in step, enrolment, ops must enrol
 )
 from .auth import load_user
 from .blueprint import MSG, bp

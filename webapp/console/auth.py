@@ -12,10 +12,13 @@
         code = agency_scope(current_staff())   # None: every agency (ops); else the one agency code
         ...
 
-Login attempts are limited per email and per client IP in fixed windows in Redis (failures
-only, so a whole office behind one NAT address is not locked out by its own successful logins).
-If Redis does not answer, the per-account `failed_logins` column limits instead and a warning is
-logged: the limit never silently disappears.
+Login attempts are limited per (client IP, email) and per client IP in fixed windows in Redis
+(failures only, so a whole office behind one NAT address is not locked out by its own successful
+logins; never per email alone, so no one can lock a member out from elsewhere), with lockouts
+that double on each repeat and are recorded.
+If Redis does not answer, the failures recorded in the database (`models.login_failures`, per
+address and account as well) limit instead and a warning is logged: the limit never silently
+disappears, and never becomes a lock on the account for everyone.
 """
 from __future__ import annotations
 
@@ -31,7 +34,10 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import UserMixin, current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
-from models.staff import ROLE_OPS, Staff, authenticate, load_staff, locked_out, normalize_email
+from models.base import utcnow
+from models.login_failures import over_limit, record_failure
+from models.staff import ROLE_OPS, Staff, authenticate, normalize_email, record_login_lockout
+from models.staff_sessions import end_session, session_staff, start_session
 
 from .blueprint import bp
 from .forms import LoginForm
@@ -73,10 +79,28 @@ class ConsoleUser(UserMixin):
         return getattr(self.staff, name)
 
 
+SESSION_KEY = "console_session"  # the random id of this sign-in's StaffSession row
+PENDING_KEY = "console_two_factor"  # password accepted, code not yet: {"staff", "next", "at"}
+
+
 def load_user(user_id: str) -> ConsoleUser | None:
-    """Flask-Login's user loader: the active staff account with this id."""
-    staff = load_staff(user_id)
-    return ConsoleUser(staff) if staff is not None else None
+    """Flask-Login's user loader: the account of this cookie's session, while that session has not
+    ended (logout, password change, disabling, 8 h idle) and the account is active."""
+    staff = session_staff(session.get(SESSION_KEY), utcnow())
+    if staff is None or str(staff.id) != str(user_id):
+        return None
+    return ConsoleUser(staff)
+
+
+def current_session_id() -> str | None:
+    return session.get(SESSION_KEY)
+
+
+def sign_in(staff: Staff) -> None:
+    """A fresh cookie session bound to a new StaffSession row."""
+    session.clear()
+    session[SESSION_KEY] = start_session(staff, utcnow(), client_ip())
+    login_user(ConsoleUser(staff))
 
 
 def current_staff() -> Staff | None:
@@ -139,45 +163,75 @@ def restrict_to_agency(query, agency_field, staff: Staff):
 # --- login attempts -----------------------------------------------------------------------------
 
 class LoginLimiter:
-    """Fixed-window limits on failed logins per email and per client IP (see the module docstring)."""
+    """Failed logins limited per (address, account) and per address, never per account alone, so
+    strangers elsewhere cannot lock a member out (issue 10 item 7). Going over a limit locks that
+    pair (or address) for the window; each further lockout within a day doubles it (growing delay,
+    at most a day). Every lockout is an audit event with the time it ends."""
+
+    MAX_LOCK = 24 * 3600
 
     def __init__(self) -> None:
         config = current_app.config
-        self.per_email = int(config.get("LOGIN_LIMIT_PER_EMAIL", 10))
+        self.per_pair = int(config.get("LOGIN_LIMIT_PER_EMAIL", 10))
         self.per_ip = int(config.get("LOGIN_LIMIT_PER_IP", 30))
         self.window = int(config.get("LOGIN_LIMIT_WINDOW_SECONDS", 15 * 60))
         self.prefix = config.get("LOGIN_LIMIT_KEY_PREFIX", "console:login")
+        self.locked_seconds = self.window
 
     @property
     def minutes(self) -> int:
-        return max(1, -(-self.window // 60))
+        return max(1, -(-self.locked_seconds // 60))
 
-    def _keys(self, email: str, ip: str) -> tuple[str, str]:
+    def _keys(self, email: str, ip: str) -> dict[str, str]:
         # Emails are hashed so Redis holds no personal data.
         digest = hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
-        return f"{self.prefix}:email:{digest}", f"{self.prefix}:ip:{ip}"
+        return {"pair": f"{self.prefix}:pair:{ip}:{digest}", "ip": f"{self.prefix}:ip:{ip}"}
 
     def attempt(self, email: str, ip: str, now: dt.datetime | None = None) -> bool:
-        """Count this attempt; False when the email or the IP is over its limit (refuse it unchecked)."""
-        email_key, ip_key = self._keys(email, ip)
+        """Count this attempt; False while the pair or the address is locked (refuse it unchecked)."""
+        keys = self._keys(email, ip)
+        limits = {"pair": self.per_pair, "ip": self.per_ip}
         try:
-            pipe = current_app.extensions["redis"].pipeline()
-            for key in (email_key, ip_key):
+            redis = current_app.extensions["redis"]
+            pipe = redis.pipeline()
+            for key in keys.values():
+                pipe.ttl(f"{key}:lock")
+            locks = pipe.execute()
+            if any(ttl and ttl > 0 for ttl in locks):
+                self.locked_seconds = max(ttl for ttl in locks if ttl)
+                return False
+            pipe = redis.pipeline()
+            for key in keys.values():
                 pipe.set(key, 0, ex=self.window, nx=True)
                 pipe.incr(key)
-            _, email_count, _, ip_count = pipe.execute()
+            counts = pipe.execute()[1::2]
+            for (scope, key), count in zip(keys.items(), counts, strict=True):
+                if count > limits[scope]:
+                    self._lock(redis, scope, key, email, ip)
+                    return False
         except RedisError as error:
-            log.warning("login rate limit: Redis unavailable (%s); limiting by the account's failed_logins", error)
-            return not locked_out(email, self.per_email, dt.timedelta(seconds=self.window), now)
-        return email_count <= self.per_email and ip_count <= self.per_ip
+            log.warning("login rate limit: Redis unavailable (%s); limiting by the failures in the database", error)
+            return not over_limit(email, ip, per_pair=self.per_pair, per_ip=self.per_ip,
+                                  window=dt.timedelta(seconds=self.window), now=now or utcnow())
+        return True
+
+    def _lock(self, redis, scope: str, key: str, email: str, ip: str) -> None:
+        strike = redis.incr(f"{key}:strikes")
+        redis.expire(f"{key}:strikes", self.MAX_LOCK)
+        seconds = min(self.window * 2 ** (strike - 1), self.MAX_LOCK)
+        redis.set(f"{key}:lock", 1, ex=seconds)
+        redis.delete(key)
+        self.locked_seconds = seconds
+        log.warning("console login locked: scope=%s ip=%s for %ss (strike %s)", scope, ip, seconds, strike)
+        record_login_lockout(email, ip, scope, seconds, strike)
 
     def succeeded(self, email: str, ip: str) -> None:
-        """A successful login does not count against the email or the office's IP."""
-        email_key, ip_key = self._keys(email, ip)
+        """A successful login does not count against the pair or the office's address."""
+        keys = self._keys(email, ip)
         try:
             pipe = current_app.extensions["redis"].pipeline()
-            pipe.delete(email_key)
-            pipe.decr(ip_key)
+            pipe.delete(keys["pair"])
+            pipe.decr(keys["ip"])
             pipe.execute()
         except RedisError as error:
             log.warning("login rate limit: Redis unavailable (%s); counters not reset", error)
@@ -226,10 +280,15 @@ def login():
                                  failure_window=dt.timedelta(seconds=limiter.window))
             if staff is not None:
                 limiter.succeeded(email, ip)
-                session.clear()  # a fresh session for the new login
-                login_user(ConsoleUser(staff))
+                target = safe_next(form.next.data) or url_for("console.home")
+                if staff.two_factor_enabled:  # the password was right; the code comes next
+                    session.clear()
+                    session[PENDING_KEY] = {"staff": staff.id, "next": target, "at": utcnow().timestamp()}
+                    return redirect(url_for("console.login_code"))
+                sign_in(staff)  # a fresh session for the new login
                 flash(MSG["welcome"].format(name=staff.name), "success")
-                return redirect(safe_next(form.next.data) or url_for("console.home"))
+                return redirect(target)
+            record_failure(email, ip, utcnow())  # the fallback's count, should Redis stop answering
             error, status = MSG["login_failed"], 401
     elif request.method == "POST":
         status = 400
@@ -241,6 +300,7 @@ def login():
 def logout():
     """Log out (POST with a CSRF token, so another site cannot log staff out)."""
     # CSRFProtect has already checked the token of this POST (a bad one never reaches here).
+    end_session(current_session_id(), utcnow())  # a copy of this cookie is refused from now on
     logout_user()
     session.clear()
     flash(MSG["logged_out"], "info")

@@ -24,7 +24,7 @@ class NavItem:
 
 # The navigation, in display order.
 NAV = [
-    NavItem("審核佇列", "console.review_queue", (ROLE_OPS,)),
+    NavItem("提案檢核", "console.review_queue", (ROLE_OPS,)),
     NavItem("機關確認", "console.agency_confirmations"),
     NavItem("機關回應", "console.responses"),
     NavItem("政策諮詢", "console.consultations"),
@@ -32,6 +32,8 @@ NAV = [
     NavItem("行事曆", "console.calendar_page"),
     NavItem("公務人員", "console.officials", (ROLE_OPS,)),
     NavItem("系統狀態", "console.operations_page", (ROLE_OPS,)),
+    NavItem("機關", "console.agencies", (ROLE_OPS,)),
+    NavItem("工作臺帳號", "console.staff_accounts", (ROLE_OPS,)),
 ]
 
 MSG = {

@@ -12,6 +12,7 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import agency_confirmation as domain
 from models.agencies import active_agencies
@@ -38,7 +39,9 @@ MSG = {
 
 class RequestForm(FlaskForm):
     lead = SelectField("主辦機關", validators=[Optional()])
-    co = SelectMultipleField("協辦機關（可複選）", validators=[Optional()], render_kw={"size": 6})
+    # Checkboxes (no Ctrl-click), filtered by the search box above them (static/console_filter.js).
+    co = SelectMultipleField("協辦機關（可複選）", validators=[Optional()], widget=ListWidget(prefix_label=False),
+                             option_widget=CheckboxInput(), render_kw={"class": "checklist", "data-filterable": "1"})
     submit = SubmitField("寄送機關確認請求")
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from models.passwords import MAX_PASSWORD, MIN_PASSWORD
 from models.staff import MAX_REASON, MIN_REASON
 
 REQUIRED = "此欄位必填。"
@@ -66,3 +67,47 @@ class ConsultationReturnForm(VersionedForm):
                             validators=[DataRequired("此欄位必填。"), Length(min=4, max=1000)],
                             render_kw={"rows": 3, "maxlength": 1000})
     submit = SubmitField("退回修改")
+
+
+PASSWORD_HINT = f"至少 {MIN_PASSWORD} 個字元；可用好記的長句，不需要符號，但不可是常見密碼。"
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
+                       render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+    display_name = StringField("顯示名稱", validators=[Optional(), Length(max=40)])
+    role = SelectField("身分", choices=[("agency", "權責機關承辦人"), ("ops", "營運小組（研考會）")])
+    agency_code = SelectField("機關（權責機關承辦人必填）", choices=[], validate_choice=False)
+    submit = SubmitField("寄送邀請")
+
+
+class StaffReasonForm(ReasonForm):
+    submit = SubmitField("確定")
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("新密碼", validators=[DataRequired(REQUIRED), Length(max=MAX_PASSWORD)],
+                             description=PASSWORD_HINT, render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("再輸入一次新密碼", validators=[DataRequired(REQUIRED),
+                                                    EqualTo("password", message="兩次輸入的密碼不一致。")],
+                            render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("設定密碼")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField("目前的密碼", validators=[DataRequired(REQUIRED), Length(max=MAX_PASSWORD)],
+                            render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("變更密碼")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
+    submit = SubmitField("寄送重設連結")
+
+
+class CodeForm(FlaskForm):
+    code = StringField("驗證碼", validators=[DataRequired(REQUIRED), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none",
+                                  "spellcheck": "false"})
+    submit = SubmitField("驗證")

@@ -12,7 +12,7 @@ import json
 import peewee
 from flask import abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models import agency_confirmation as confirmation
@@ -63,6 +63,9 @@ class _VersionedForm(VersionedForm):
 
 
 class PassForm(_VersionedForm):
+    # Passing cannot be undone (R9.2.4): the member confirms it first, without any script.
+    confirm = BooleanField("我已確認內容符合規定；通過檢核後即進入附議，無法撤回（第九點（二）4）",
+                           validators=[DataRequired("請先勾選確認：通過檢核後無法撤回。")])
     submit = SubmitField("通過檢核，進入附議")
 
 
@@ -194,7 +197,7 @@ def review_queue():
     awaiting = list(Proposal.select().where(Proposal.state.in_(confirmation.CONFIRMABLE_STATES) & Proposal.id.not_in(asked))
                     .order_by(Proposal.reviewed_at))
     return render_template("console/review_queue.html", queue=queue, awaiting=awaiting, today=today,
-                           is_overdue=domain.is_review_overdue, title="審核佇列")
+                           is_overdue=domain.is_review_overdue, title="提案檢核")
 
 
 @bp.get("/review/<int:proposal_id>")
