@@ -136,9 +136,10 @@ def test_an_event_that_raises_is_recorded_and_the_next_event_is_answered(client,
 
 def test_the_similar_carousel_describes_an_in_review_proposal_instead_of_linking_to_a_404(app):
     from bot.proposal_cards import similar_carousel
+    from models.similar import Match
 
     in_review, public = submitted_proposal(title="檢核中的提案"), seconding_proposal(title="附議中的提案")
-    flex = similar_carousel([(in_review, 0.9), (public, 0.8)], "http://localhost", [])
+    flex = similar_carousel([Match(in_review, 0.9), Match(public, 0.8)], "http://localhost", [])
     bubbles = flex["contents"]["contents"]
     text = json.dumps(bubbles[0], ensure_ascii=False)
     assert "/proposals/" not in text and "檢核中" in text
