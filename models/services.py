@@ -8,7 +8,7 @@ database stays the truth) and committed outbox rows wait for the sweep.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -20,7 +20,6 @@ class Services:
     redis: Any = None  # a redis.Redis for rate limits, or None (limits off)
     # Called with the outbox ids of a transaction once it has committed (jobs hand them to a worker).
     after_commit: Callable[[list[int]], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _current = Services()

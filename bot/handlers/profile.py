@@ -1,10 +1,10 @@
 """我的資料: the official's own profile (R3, R4: only the official sees their data)."""
 from __future__ import annotations
 
+from models import settings
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.registration import request_email_verification
-from models.verification import CODE_TTL
 
 from .. import messages as m
 from .. import texts
@@ -46,7 +46,7 @@ def after_profile_edit(ctx, official: Official, state, field: str):
     if field == "email":
         row = request_email_verification(official, ctx.reply_domain, ctx.now)
         clear_state(state)
-        return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=int(CODE_TTL.total_seconds() // 60),
+        return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
                                                   expires=format_taipei(row.expires_at, "%H:%M"))
                        + "\n" + texts.PROFILE_EMAIL_PENDING.format(email=official.verified_email))]
     clear_state(state)

@@ -1,13 +1,13 @@
 """Registration (R3.0–R3.2): one question at a time, a summary to correct, then the emailed code."""
 from __future__ import annotations
 
+from models import settings
 from models import texts as model_texts
 from models.agencies import get_agency, search_agencies
 from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official
 from models.registration import missing_fields, request_email_verification, update_profile
-from models.verification import CODE_TTL
 
 from .. import messages as m
 from .. import texts
@@ -130,7 +130,7 @@ def _code_quick() -> list[dict]:
 def send_code(ctx, official, state) -> list[dict]:
     row = request_email_verification(official, ctx.reply_domain, ctx.now)
     set_state(state, FLOW, "code")
-    return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=int(CODE_TTL.total_seconds() // 60),
+    return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
                                               expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick())]
 
 

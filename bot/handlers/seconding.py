@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import unicodedata
 
-from models import seconds
+from models import seconds, settings
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.proposals import proposal_link
-from models.verification import CODE_TTL
 
 from .. import messages as m
 from ..conversation import clear_state, set_state
@@ -228,7 +227,7 @@ def confirm(ctx, official: Official, state, params):
     row = result.code
     expires = format_taipei(row.expires_at, "%H:%M")
     if result.sent:
-        body = TEXT["code_sent"].format(email=row.email, minutes=int(CODE_TTL.total_seconds() // 60), expires=expires)
+        body = TEXT["code_sent"].format(email=row.email, minutes=settings.code_minutes(), expires=expires)
     else:
         body = TEXT["code_fresh"].format(email=row.email, expires=expires)
     quick = [m.quick_postback(LABEL_RESEND, "sec.confirm", LABEL_RESEND, p=proposal_id, notify=1 if notify else 0)]
