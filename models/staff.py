@@ -239,13 +239,15 @@ def record_failed_login(staff: Staff, now: dt.datetime, window: dt.timedelta = L
 
 
 def record_login_lockout(email: str, ip_address: str, scope: str, seconds: int, strike: int,
-                         now: dt.datetime | None = None) -> None:
+                         now: dt.datetime | None = None, *, key: str | None = None) -> None:
     """A login lockout (scope "pair": this address for this account; "ip": this address for every
-    account) is recorded with when it ends, which is also when it is lifted."""
+    account) is recorded with when it ends, which is also when it is lifted unless the operations
+    team lifts it earlier (`models.login_failures.lift_lockout`). `key` names the limiter's lock
+    (address and a hash of the account, no personal data) so that it can be lifted."""
     now = now or utcnow()
     staff = Staff.get_or_none(Staff.email == normalize_email(email)) if scope == "pair" else None
     record(f"ip:{(ip_address or 'unknown')[:64]}", "staff_login_locked", "staff", staff.id if staff else None,
-           detail={"scope": scope, "seconds": seconds, "strike": strike,
+           detail={"scope": scope, "seconds": seconds, "strike": strike, "key": key,
                    "until": (now + dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")}, now=now)
 
 

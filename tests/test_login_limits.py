@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from models.events import AuditEvent
-from tests.fixtures_console import console_login
+from tests.fixtures_console import console_login, console_post
 
 RATE_LIMITED = "登入嘗試次數過多"
 
@@ -72,3 +72,45 @@ def test_one_address_guessing_many_accounts_is_locked_and_recorded(app, ops_staf
     event = AuditEvent.get(AuditEvent.action == "staff_login_locked")
     assert json.loads(event.detail)["scope"] == "ip" and event.subject_id is None
     assert console_login(from_address(app, "10.0.0.8"), ops_staff.email, ops_staff.password).status_code == 302
+
+
+def test_ops_lift_a_lockout_early_and_the_unlock_is_recorded(app, login_redis, agency_staff, ops_client, ops_staff):
+    office = from_address(app, "10.1.2.3")
+    for _ in range(10):
+        assert console_login(office, agency_staff.email, "wrong-password-123").status_code == 401
+    assert console_login(office, agency_staff.email, agency_staff.password).status_code == 429
+    lockout = AuditEvent.get(AuditEvent.action == "staff_login_locked")
+
+    page = ops_client.get("/console/staff").get_data(as_text=True)
+    section = page.split("<h2>登入暫停中</h2>")[1].split("</section>")[0]
+    assert 'data-testid="lockout-row" data-ip="10.1.2.3"' in section and agency_staff.email in section
+    path = f"/console/staff/lockouts/{lockout.id}/lift"
+    refused = console_post(ops_client, path, {"staff-reason": ""}, token_from="/console/staff", follow_redirects=True)
+    assert "事由" in refused.get_data(as_text=True)
+    assert console_login(office, agency_staff.email, agency_staff.password).status_code == 429  # still locked
+    assert not AuditEvent.select().where(AuditEvent.action == "staff_login_unlocked").exists()
+
+    done = console_post(ops_client, path, {"staff-reason": "本人在辦公室輸錯密碼，已電話確認"},
+                        token_from="/console/staff", follow_redirects=True)
+    assert "已解除來自 10.1.2.3 的登入暫停。" in done.get_data(as_text=True)
+    assert 'data-ip="10.1.2.3"' not in done.get_data(as_text=True)
+    unlock = AuditEvent.get(AuditEvent.action == "staff_login_unlocked")
+    assert unlock.actor == ops_staff.actor and unlock.subject_id == agency_staff.id
+    assert unlock.reason == "本人在辦公室輸錯密碼，已電話確認" and json.loads(unlock.detail)["lockout"] == lockout.id
+    assert console_login(office, agency_staff.email, agency_staff.password).status_code == 302
+
+    again = console_post(ops_client, path, {"staff-reason": "再解除一次看看"}, token_from="/console/staff",
+                         follow_redirects=True)
+    assert "已經結束或已解除" in again.get_data(as_text=True)
+    assert AuditEvent.select().where(AuditEvent.action == "staff_login_unlocked").count() == 1
+
+
+def test_agency_staff_cannot_lift_a_lockout(app, login_redis, ops_staff, agency_client):
+    stranger = from_address(app, "192.0.2.44")
+    for _ in range(11):  # the 11th is over the limit of 10 and locks
+        console_login(stranger, ops_staff.email, "wrong-password-123")
+    lockout = AuditEvent.get(AuditEvent.action == "staff_login_locked")
+    response = console_post(agency_client, f"/console/staff/lockouts/{lockout.id}/lift", {"staff-reason": "我想解除"})
+    assert response.status_code in (302, 403) and not AuditEvent.select().where(
+        AuditEvent.action == "staff_login_unlocked").exists()
+    assert console_login(stranger, ops_staff.email, ops_staff.password).status_code == 429

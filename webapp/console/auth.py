@@ -35,6 +35,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from redis.exceptions import RedisError
 
 from models.base import utcnow
+from models.login_failures import MAX_LOCK as LONGEST_LOCK
 from models.login_failures import over_limit, record_failure
 from models.staff import ROLE_OPS, Staff, authenticate, normalize_email, record_login_lockout
 from models.staff_sessions import end_session, session_staff, start_session
@@ -168,7 +169,7 @@ class LoginLimiter:
     pair (or address) for the window; each further lockout within a day doubles it (growing delay,
     at most a day). Every lockout is an audit event with the time it ends."""
 
-    MAX_LOCK = 24 * 3600
+    MAX_LOCK = int(LONGEST_LOCK.total_seconds())
 
     def __init__(self) -> None:
         config = current_app.config
@@ -223,7 +224,19 @@ class LoginLimiter:
         redis.delete(key)
         self.locked_seconds = seconds
         log.warning("console login locked: scope=%s ip=%s for %ss (strike %s)", scope, ip, seconds, strike)
-        record_login_lockout(email, ip, scope, seconds, strike)
+        record_login_lockout(email, ip, scope, seconds, strike, key=key.removeprefix(f"{self.prefix}:"))
+
+    def lift(self, key: str | None) -> None:
+        """Clear a lock the operations team lifted (`key` as recorded with the lockout): the lock, its
+        strikes (the next lockout starts short again) and the count. Redis being down is logged, not
+        raised: the lock then simply runs out."""
+        if not key:
+            return
+        full = f"{self.prefix}:{key}"
+        try:
+            current_app.extensions["redis"].delete(f"{full}:lock", f"{full}:strikes", full)
+        except RedisError as error:
+            log.warning("login rate limit: Redis unavailable (%s); the lifted lock %s runs out by itself", error, key)
 
     def succeeded(self, email: str, ip: str) -> None:
         """A successful login does not count against the pair or the office's address."""

@@ -1,5 +1,6 @@
 """Staff accounts in the console (operations team only, issue 11 item 1): list, invite, disable,
-re-enable, resend an invitation. The domain (`models.staff_accounts`) records every action."""
+re-enable, resend an invitation, and lift a login lockout early (issue 10 item 7). The domain
+(`models.staff_accounts`, `models.login_failures`) records every action."""
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, url_for
@@ -8,12 +9,13 @@ from flask_wtf import FlaskForm
 from models.agencies import Agency
 from models.base import utcnow
 from models.events import AuditEvent
+from models.login_failures import active_lockouts, lift_lockout
 from models.staff import ROLE_OPS, Staff
 from models.staff_accounts import disable_staff, enable_staff, invite_staff, list_staff, resend_invitation
 from models.two_factor import reset_by_ops
 
 from .actions import act
-from .auth import current_staff, ops_required
+from .auth import LoginLimiter, current_staff, ops_required
 from .blueprint import bp
 from .forms import InviteForm, StaffReasonForm
 
@@ -22,7 +24,7 @@ ACTION_LABELS = {
     "staff_invitation_accepted": "完成邀請（設定密碼）", "staff_disabled": "停用", "staff_enabled": "恢復",
     "staff_password_changed": "變更密碼", "staff_password_reset": "重設密碼", "staff_reset_requested": "申請重設密碼",
     "staff_reset_throttled": "重設申請過多（未寄出）", "staff_sessions_ended": "結束登入階段",
-    "staff_login_locked": "登入暫停", "staff_2fa_enrolled": "啟用兩步驟驗證", "staff_2fa_reset": "重設兩步驟驗證",
+    "staff_login_locked": "登入暫停", "staff_login_unlocked": "解除登入暫停", "staff_2fa_enrolled": "啟用兩步驟驗證", "staff_2fa_reset": "重設兩步驟驗證",
 }
 
 MSG = {
@@ -31,6 +33,7 @@ MSG = {
     "disabled": "已停用 {email}，該帳號的登入階段已全部結束。",
     "enabled": "已恢復 {email}，對方可以再次登入。",
     "two_factor_reset": "已重設 {email} 的兩步驟驗證，對方下次登入時須重新設定。",
+    "lifted": "已解除來自 {ip} 的登入暫停。",
 }
 
 
@@ -47,6 +50,7 @@ def _page(invite_form: InviteForm | None = None, status: int = 200):
                .order_by(AuditEvent.id.desc()).limit(30))
     return render_template("console/staff_accounts.html", groups=list_staff(), invite_form=invite_form or _invite_form(False),
                            staff_form=StaffReasonForm(prefix="staff", formdata=None), history=list(history),
+                           lockouts=active_lockouts(utcnow()),
                            me=current_staff(), names={s.actor: s.email for s in Staff.select(Staff.id, Staff.email)},
                            action_labels=ACTION_LABELS, title="工作臺帳號"), status
 
@@ -122,3 +126,18 @@ def resend(staff_id: int):
 def reset_two_factor(staff_id: int):
     """A lost device: another ops member resets the two-factor sign-in (recorded, sessions end)."""
     return _with_reason(staff_id, reset_by_ops, MSG["two_factor_reset"])
+
+
+@bp.post("/staff/lockouts/<int:event_id>/lift")
+@ops_required
+def lift_login_lockout(event_id: int):
+    """Lift a login lockout before it runs out (a colleague locked out at the office), with a reason."""
+    form = StaffReasonForm(prefix="staff")
+
+    def action() -> str:
+        lock = lift_lockout(current_staff(), event_id, form.reason.data, utcnow())
+        LoginLimiter().lift(lock.key)
+        return MSG["lifted"].format(ip=lock.ip_address)
+
+    back = lambda: redirect(url_for("console.staff_accounts"))  # noqa: E731
+    return act(form, action, on_invalid=back, on_refused=back, done=back, explain_errors=True)
