@@ -17,11 +17,13 @@ MAIL_FOOTER = "\n\n臺中市政府公務人員政策參與平臺\n（本郵件�
 
 
 def notify_official(official: Official, *, subject: str, body: str, line_messages: list[dict] | None = None,
-                    key: str, now: dt.datetime | None = None, mail: bool = True) -> None:
-    """Tell one official, once per `key` (the outbox refuses a second row with the same key)."""
+                    key: str, now: dt.datetime | None = None, mail: bool = True, reply_to: str | None = None) -> None:
+    """Tell one official, once per `key` (the outbox refuses a second row with the same key).
+
+    `reply_to`: where a reply to the email goes (e.g. the operations team, for an objection)."""
     if mail and official.verified_email:
         queue_mail(official.verified_email, subject, f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}",
-                   dedupe_key=f"{key}:mail", now=now)
+                   reply_to=reply_to, dedupe_key=f"{key}:mail", now=now)
     if official.following and official.line_user_id:
         queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
                    dedupe_key=f"{key}:line", now=now)

@@ -7,7 +7,7 @@ import unicodedata
 
 import peewee
 
-from . import texts
+from . import settings, texts
 from .base import BaseModel, DomainError, utcnow
 from .events import record
 from .outbox import queue_rich_menu, transaction
@@ -168,12 +168,17 @@ def set_following(official: Official, following: bool) -> None:
     Official.update(following=following).where(Official.id == official.id).execute()
 
 
+def blocked_message() -> str:
+    """What a blocked official is told when trying to act: the notice said why; here is whom to write to."""
+    return texts.BLOCKED.format(ops=settings.OPS_NOTIFY_EMAIL)
+
+
 def require_verified(official: Official | None) -> Official:
     """The guard every participation flow uses (R3.2): only verified, unblocked officials pass."""
     if official is None or official.status == STATUS_REGISTERING or not official.verified_email:
         raise DomainError(texts.NOT_VERIFIED, "not_verified")
     if official.status == STATUS_BLOCKED:
-        raise DomainError(texts.BLOCKED, "blocked")
+        raise DomainError(blocked_message(), "blocked")
     return official
 
 

@@ -13,10 +13,9 @@ import peewee
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .agencies import EMAIL_RE, get_agency
-from .base import BaseModel, DomainError, db, is_postgres, utcnow
+from .base import BaseModel, DomainError, db, utcnow
 from .events import record
-from .officials import OFFICIAL_STATES, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official, clean_text
-from .outbox import queue_rich_menu, unit_of_work
+from .officials import Official, clean_text
 from .passwords import check_password
 
 ROLE_OPS = "ops"
@@ -46,8 +45,6 @@ MSG = {
     "reason_long": "事由最多 {n} 個字，您輸入了 {got} 個字。",
     "reason_invisible": "事由含有控制字元或不可見字元，請重新輸入。",
     "ops_only": "只有營運小組可以執行這項操作。",
-    "already_blocked": "這位公務人員已經是停用狀態。",
-    "not_blocked": "這位公務人員目前沒有被停用。",
 }
 
 
@@ -291,42 +288,3 @@ def personal_data_log(official: Official, limit: int = 20) -> list[PersonalDataA
     return list(PersonalDataAccess.select(PersonalDataAccess, Staff).join(Staff)
                 .where(PersonalDataAccess.official == official)
                 .order_by(PersonalDataAccess.at.desc(), PersonalDataAccess.id.desc()).limit(limit))
-
-
-def _locked_official(official_id: int) -> Official:
-    """The official's row, locked until the transaction ends (PostgreSQL; SQLite locks the whole file)."""
-    query = Official.select().where(Official.id == official_id)
-    return (query.for_update() if is_postgres() else query).get()
-
-
-def block_official(staff: Staff, official: Official, reason: str, now: dt.datetime | None = None) -> Official:
-    """Stop an official from participating (status blocked), with a recorded reason. Ops only."""
-    now = now or utcnow()
-    _require_ops(staff)
-    reason = clean_reason(reason)
-    with unit_of_work():  # the menu change is sent once the status change has committed
-        current = _locked_official(official.id)
-        if current.status == STATUS_BLOCKED:
-            raise DomainError(MSG["already_blocked"], "already_blocked")
-        OFFICIAL_STATES.move(Official, Official.id == official.id, STATUS_BLOCKED)
-        record(staff.actor, "official_blocked", "official", official.id, reason=reason,
-               detail={"previous_status": current.status}, now=now)
-        queue_rich_menu(current.line_user_id, now=now)  # back to the menu that offers only registration
-    return Official.get_by_id(official.id)
-
-
-def unblock_official(staff: Staff, official: Official, reason: str, now: dt.datetime | None = None) -> Official:
-    """Lift a block: verified again if the email was verified, otherwise back to registering. Ops only."""
-    now = now or utcnow()
-    _require_ops(staff)
-    reason = clean_reason(reason)
-    with unit_of_work():  # the menu change is sent once the status change has committed
-        current = _locked_official(official.id)
-        if current.status != STATUS_BLOCKED:
-            raise DomainError(MSG["not_blocked"], "not_blocked")
-        status = STATUS_VERIFIED if current.verified_email else STATUS_REGISTERING
-        OFFICIAL_STATES.move(Official, Official.id == official.id, status, from_states=[STATUS_BLOCKED])
-        record(staff.actor, "official_unblocked", "official", official.id, reason=reason,
-               detail={"status": status}, now=now)
-        queue_rich_menu(current.line_user_id, now=now)
-    return Official.get_by_id(official.id)

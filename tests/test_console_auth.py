@@ -322,18 +322,17 @@ def test_r4_personal_data_hidden_until_reason_given_and_each_view_recorded(ops_c
     assert PersonalDataAccess.select().count() == 2
 
 
-def test_r4_block_and_unblock_official_with_reason(ops_client, ops_staff):
+def test_r8_block_and_unblock_official_with_ground_and_reason(ops_client, ops_staff):
     official = make_official()
     detail = f"/console/officials/{official.id}"
-    refused = console_post(ops_client, f"{detail}/block", {"block-reason": ""}, token_from=detail)
+    refused = console_post(ops_client, f"{detail}/block", {"block-ground": "R7.3", "block-reason": ""}, token_from=detail)
     assert refused.status_code == 400 and Official.get_by_id(official.id).status == "verified"
-    blocked = console_post(ops_client, f"{detail}/block", {"block-reason": "張貼人身攻擊內容（R7.3）"},
+    blocked = console_post(ops_client, f"{detail}/block", {"block-ground": "R7.3", "block-reason": "反覆張貼人身攻擊內容"},
                            token_from=detail, follow_redirects=True)
     assert "已停用「西屯小幫手」" in page_text(blocked)
     assert Official.get_by_id(official.id).status == "blocked"
     event = AuditEvent.get(AuditEvent.action == "official_blocked")
-    assert (event.actor, event.subject_id, event.reason) == (f"staff:{ops_staff.id}", official.id,
-                                                             "張貼人身攻擊內容（R7.3）")
+    assert (event.actor, event.subject_id, event.reason) == (f"staff:{ops_staff.id}", official.id, "反覆張貼人身攻擊內容")
     console_post(ops_client, f"{detail}/unblock", {"unblock-reason": "經本人說明後恢復"}, token_from=detail)
     assert Official.get_by_id(official.id).status == "verified"
     assert AuditEvent.get(AuditEvent.action == "official_unblocked").reason == "經本人說明後恢復"

@@ -225,7 +225,7 @@ def test_r3_2_unverified_or_blocked_official_cannot_propose(client, line, smtp):
     uid2, official = register(client, line, smtp, email="lee@taichung.gov.tw")
     Official.update(status=STATUS_BLOCKED).where(Official.id == official.id).execute()
     line.text(client, uid2, "提案")
-    assert "已被停用" in last_text(line, uid2)
+    assert "已暫停使用" in last_text(line, uid2)
     assert Proposal.select().count() == 0
 
 

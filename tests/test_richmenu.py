@@ -89,20 +89,21 @@ def test_completing_registration_moves_the_user_to_the_main_menu(runner, client,
     assert Outbox.select().where(Outbox.channel == "richmenu").count() == 1
 
 
-def test_blocking_moves_the_official_back_to_the_guest_menu_and_unblocking_to_the_main_menu(
+def test_r8_blocking_moves_the_official_back_to_the_guest_menu_and_unblocking_to_the_main_menu(
         runner, line, ops_client):
     official = verified_official()
     menus = _install(runner)
     uid = official.line_user_id
     assert line.rich_menu(uid)["richMenuId"] == menus["main"]
     detail = f"/console/officials/{official.id}"
-    console_post(ops_client, f"{detail}/block", {"block-reason": "張貼人身攻擊內容"}, token_from=detail)
+    console_post(ops_client, f"{detail}/block", {"block-ground": "R7.3", "block-reason": "張貼人身攻擊內容"}, token_from=detail)
     assert Official.get_by_id(official.id).status == "blocked"
     assert _links(line, uid)[-1] == ("DELETE", "")
     assert line.rich_menu(uid)["richMenuId"] == menus["guest"]
     console_post(ops_client, f"{detail}/unblock", {"unblock-reason": "經查誤會已澄清"}, token_from=detail)
     assert _links(line, uid)[-1] == ("POST", menus["main"])
     assert line.rich_menu(uid)["richMenuId"] == menus["main"]
+    assert Outbox.select().where((Outbox.channel == "richmenu") & (Outbox.recipient == uid)).count() == 2
 
 
 def test_the_link_follows_the_status_when_sent_not_when_queued(runner, line, app):
@@ -195,6 +196,7 @@ def test_a_blocked_official_on_the_guest_menu_is_told_the_account_is_stopped(cli
     for data in (GUEST.definition()["areas"][0]["action"]["data"], "a=menu"):  # 開始註冊, then 選單
         line.postback(client, uid, data)
         answer = line.last(uid)
-        assert answer["text"] == "您的帳號已被停用，如有疑問請聯絡營運小組（研考會）。"
+        assert answer["text"].startswith("您的帳號已暫停使用，事由已以 LINE 訊息及電子郵件通知您。")
+        assert "rdec-platform@taichung.gov.tw" in answer["text"]  # whom to write to, to object
         assert [item["action"]["label"] for item in answer["quickReply"]["items"]] == ["平臺說明"]
     assert Official.get_by_id(official.id).status == "blocked"

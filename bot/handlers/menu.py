@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from models import settings
-from models import texts as model_texts
-from models.officials import STATUS_BLOCKED, Official
+from models.officials import STATUS_BLOCKED, Official, blocked_message
 from models.registration import REQUIRED_FIELDS, missing_fields
 
 from .. import messages as m
@@ -48,7 +47,7 @@ def show(ctx, official: Official, state, params):
     if state.flow and state.flow != "registration":
         clear_state(state)
     if official.status == STATUS_BLOCKED:
-        return [m.text(model_texts.BLOCKED, quick=menu_quick(official))]
+        return [m.text(blocked_message(), quick=menu_quick(official))]
     if not official.is_verified:
         done = len(REQUIRED_FIELDS) - len(missing_fields(official))
         if done:  # part-way through: carry on, do not start over

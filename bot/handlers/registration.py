@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from models import settings
-from models import texts as model_texts
 from models.agencies import get_agency, search_agencies
 from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
-from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official
+from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official, blocked_message
 from models.registration import missing_fields, request_email_verification, update_profile
 
 from .. import messages as m
@@ -75,7 +74,7 @@ def next_step(ctx, official: Official, state: ConversationState) -> list[dict]:
 @action("reg.start", "註冊", "開始註冊", "認證")
 def start(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     if official.status == STATUS_BLOCKED:  # the guest menu's 開始註冊 cannot lift a block
-        return [m.text(model_texts.BLOCKED, quick=[m.quick_postback(texts.HELP_LABEL, "menu.help")])]
+        return [m.text(blocked_message(), quick=[m.quick_postback(texts.HELP_LABEL, "menu.help")])]
     if official.is_verified:
         return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]

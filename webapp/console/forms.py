@@ -6,6 +6,7 @@ from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringF
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from models.passwords import MAX_PASSWORD, MIN_PASSWORD
+from models.proposals import REMOVAL_GROUNDS, removal_ground_label
 from models.staff import MAX_REASON, MIN_REASON
 
 REQUIRED = "此欄位必填。"
@@ -34,6 +35,10 @@ class RevealPersonalDataForm(ReasonForm):
 
 
 class BlockForm(ReasonForm):
+    """R8: a block rests on a ground of 第七點, the same list the removal of proposals uses."""
+
+    ground = SelectField("停用事由（第七點）", choices=[("", "請選擇")] + [(k, removal_ground_label(k)) for k in REMOVAL_GROUNDS],
+                         validators=[DataRequired("請選擇停用所依據的第七點事由。")], validate_choice=False)
     submit = SubmitField("停用此帳號")
 
 

@@ -1,10 +1,12 @@
-"""Officials in the console (operations team only): the list, one official, personal data (R4), blocking.
+"""Officials in the console (operations team only): the list, one official, personal data (R4), blocking (R8).
 
 The list and the detail page never carry phone, email or address. They are shown only in the
 answer to a POST that gives a reason, and each such view is recorded (who, whose, when, why).
+A block cites a ground of 第七點 and a reason; the official's history lists blocks and unblocks.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import peewee
@@ -13,27 +15,33 @@ from peewee import fn
 
 from models.agencies import Agency
 from models.base import DomainError
+from models.events import AuditEvent
+from models.official_blocks import block_official, current_block, unblock_official
 from models.officials import DISPLAY_REAL, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official
-from models.staff import (
-    PERSONAL_FIELD_LABELS,
-    block_official,
-    personal_data_log,
-    unblock_official,
-    view_personal_data,
-)
+from models.proposals import removal_ground_label
+from models.staff import PERSONAL_FIELD_LABELS, personal_data_log, view_personal_data
 
 from .auth import client_ip, current_staff, ops_required
 from .blueprint import bp
 from .forms import BlockForm, RevealPersonalDataForm, UnblockForm
+from .history import actor_names
 
 PER_PAGE = 25
 MAX_QUERY = 50
 
 STATUS_LABELS = {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "已停用"}
 
+# The official's history (the detail page); staff views of personal data have their own table.
+ACTION_LABELS = {
+    "verification_requested": "寄送認證碼",
+    "email_verified": "電子郵件認證完成",
+    "official_blocked": "停用帳號",
+    "official_unblocked": "恢復帳號",
+}
+
 MSG = {
-    "blocked": "已停用「{name}」的帳號，事由已記錄。",
-    "unblocked": "已恢復「{name}」的帳號，事由已記錄。",
+    "blocked": "已停用「{name}」的帳號，事由已記錄，並已通知本人停用事由與異議方式。",
+    "unblocked": "已恢復「{name}」的帳號，事由已記錄，並已通知本人。",
     "recorded": "查閱紀錄已建立。請勿轉存或外流個人資料。",
 }
 
@@ -82,12 +90,31 @@ def _official_or_404(official_id: int) -> Official:
         abort(404)
 
 
+def _detail_text(event: AuditEvent) -> str:
+    try:
+        detail = json.loads(event.detail) if event.detail else {}
+    except ValueError:
+        return ""
+    return removal_ground_label(detail.get("ground")) if detail.get("ground") else ""
+
+
+def history(official: Official) -> list[dict]:
+    """The official's account history, oldest first: registration, blocks and unblocks with grounds and reasons."""
+    events = list(AuditEvent.select().where((AuditEvent.subject_type == "official") & (AuditEvent.subject_id == official.id)
+                                            & AuditEvent.action.in_(list(ACTION_LABELS)))
+                  .order_by(AuditEvent.created_at, AuditEvent.id))
+    names = actor_names(events)
+    return [{"at": e.created_at, "actor": names.get(e.actor, e.actor), "action": ACTION_LABELS[e.action],
+             "reason": e.reason, "detail": _detail_text(e)} for e in events]
+
+
 def _render_official(official: Official, *, personal: dict | None = None, reveal_form=None, block_form=None,
                      unblock_form=None, status: int = 200):
     agency = Agency.get_or_none(Agency.code == official.agency_code) if official.agency_code else None
     page = render_template(
         "console/official.html", official=official, agency=agency, personal=personal,
         field_labels=PERSONAL_FIELD_LABELS, status_labels=STATUS_LABELS, blocked=official.status == STATUS_BLOCKED,
+        block=current_block(official), history=history(official),
         reveal_form=reveal_form or RevealPersonalDataForm(prefix="reveal", formdata=None),
         block_form=block_form or BlockForm(prefix="block", formdata=None),
         unblock_form=unblock_form or UnblockForm(prefix="unblock", formdata=None),
@@ -127,10 +154,13 @@ def _moderate(official_id: int, form, action, done_message: str, form_arg: str):
     if not form.validate_on_submit():
         return _render_official(target, status=400, **{form_arg: form})
     try:
-        action(current_staff(), target, form.reason.data)
+        action(current_staff(), target, form)
     except DomainError as error:
         if error.code == "forbidden":
             abort(403)
+        if error.code == "bad_ground":  # an unknown ground: the form again, with the reason kept
+            form.ground.errors = [error.message]
+            return _render_official(target, status=400, **{form_arg: form})
         flash(error.message, "error")
         return redirect(url_for("console.official", official_id=target.id))
     flash(done_message.format(name=target.display_name), "success")
@@ -140,12 +170,18 @@ def _moderate(official_id: int, form, action, done_message: str, form_arg: str):
 @bp.post("/officials/<int:official_id>/block")
 @ops_required
 def block(official_id: int):
-    """Stop an official from proposing and seconding, with a recorded reason."""
-    return _moderate(official_id, BlockForm(prefix="block"), block_official, MSG["blocked"], "block_form")
+    """R8: stop an official from participating, on a ground of 第七點 with a reason; the official is told."""
+    def action(staff, target, form):
+        return block_official(staff, target, form.ground.data, form.reason.data)
+
+    return _moderate(official_id, BlockForm(prefix="block"), action, MSG["blocked"], "block_form")
 
 
 @bp.post("/officials/<int:official_id>/unblock")
 @ops_required
 def unblock(official_id: int):
-    """Lift a block, with a recorded reason."""
-    return _moderate(official_id, UnblockForm(prefix="unblock"), unblock_official, MSG["unblocked"], "unblock_form")
+    """Lift a block, with a recorded reason; the official is told."""
+    def action(staff, target, form):
+        return unblock_official(staff, target, form.reason.data)
+
+    return _moderate(official_id, UnblockForm(prefix="unblock"), action, MSG["unblocked"], "unblock_form")
