@@ -31,13 +31,16 @@ REG_DISPLAY_NICK = "以暱稱顯示"
 REG_ASK_PHONE = "請輸入您的聯絡電話（手機或市話皆可，例如 0912-345-678 或 04-2228-9111#123）。"
 REG_ASK_EMAIL = "請輸入您的公務電子郵件（例如 name@taichung.gov.tw），我們會寄送認證碼到這個信箱。"
 REG_ASK_ADDRESS = "請輸入您的聯絡地址（例如：臺中市西屯區臺灣大道三段99號）。"
-REG_ASK_AGENCY = "請輸入您所屬機關的名稱或關鍵字（例如：研考會、西屯區公所、教育局）。"
+REG_ASK_AGENCY = ("請輸入您所屬機關的名稱或關鍵字（例如：研考會、西屯區公所、教育局）。\n"
+                  "所屬機關是市府一級機關或區公所；學校請選教育局。您服務的單位（學校、科、課）在下一步填寫。")
 REG_AGENCY_CHOOSE = "找到以下機關，請點選您的所屬機關；若都不是，請輸入其他關鍵字。"
+REG_ASK_UNIT = ("請輸入您服務的單位（例如：豐原國中、民政課、人事室、第三分局）。\n"
+                "所屬機關：{agency}")
+REG_UNIT_SUGGESTED = "\n可直接點選「{unit}」。"
 REG_AGENCY_MORE = "\n（還有其他符合的機關沒有列出，可輸入更完整的名稱，例如「西屯區公所」。）"
-REG_AGENCY_NONE = "找不到符合「{q}」的機關，請換個關鍵字（例如：局、處、區公所的名稱）。"
 REG_SUMMARY = ("請確認您的註冊資料：\n"
                "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"
-               "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}\n\n"
+               "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}\n所屬單位：{unit}\n\n"
                "資料正確請按「確認送出」，我們將寄送認證碼到您的電子郵件；要修改請點選欄位。")
 REG_CONFIRM = "確認送出"
 REG_CODE_SENT = ("認證碼已寄到 {email}（有效 {minutes} 分鐘，至 {expires} 止）。\n"
@@ -49,7 +52,7 @@ REG_WAITING_CODE = "我們正在等待您的認證碼。請輸入 6 位數認證
 
 PROFILE_SUMMARY = ("您的資料（僅您本人與營運小組可見）：\n"
                    "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"
-                   "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}")
+                   "電子郵件：{email}\n地址：{address}\n所屬機關：{agency}\n所屬單位：{unit}")
 PROFILE_UPDATED = "已更新。"
 PROFILE_NAME_CHANGE_NOTE = ("提醒：顯示名稱會套用到您所有已公開的提案與意見。若改為以真實姓名顯示，"
                             "過去以暱稱發表的內容也會顯示真實姓名。")
@@ -57,5 +60,5 @@ PROFILE_EMAIL_PENDING = "新的電子郵件需要認證後才會生效；在此�
 
 FIELD_LABELS = {
     "real_name": "姓名", "nickname": "暱稱", "display_choice": "顯示方式", "phone": "電話",
-    "email": "電子郵件", "address": "地址", "agency_code": "所屬機關",
+    "email": "電子郵件", "address": "地址", "agency_code": "所屬機關", "unit": "所屬單位",
 }

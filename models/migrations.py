@@ -23,6 +23,8 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "totp_last_step", "BIGINT", "INTEGER"),
     ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
     ("staff", "totp_failed_at", "TIMESTAMP", "DATETIME"),
+    # issue 9 item 11: the unit as written beside the listed agency (existing officials: empty until they add it)
+    ("official", "unit", "VARCHAR(60)", "VARCHAR(60)"),
 ]
 
 

@@ -8,6 +8,7 @@ import unicodedata
 import peewee
 
 from . import settings, texts
+from .agencies import get_agency
 from .base import BaseModel, DomainError, utcnow
 from .events import record
 from .outbox import queue_rich_menu, transaction
@@ -29,6 +30,7 @@ MAX_NAME = 30
 MAX_NICKNAME = 20
 MAX_ADDRESS = 120
 MAX_EMAIL = 254
+MAX_UNIT = 40
 
 
 class Official(BaseModel):
@@ -42,7 +44,8 @@ class Official(BaseModel):
     email = peewee.CharField(max_length=MAX_EMAIL, null=True)  # address being registered or changed to
     verified_email = peewee.CharField(max_length=MAX_EMAIL, null=True, unique=True)  # one email, one official
     address = peewee.CharField(max_length=200, null=True)
-    agency_code = peewee.CharField(max_length=32, null=True)
+    agency_code = peewee.CharField(max_length=32, null=True)  # first-level agency or district office (R2.2 list)
+    unit = peewee.CharField(max_length=60, null=True)  # the unit as the official writes it: 豐原國中, 民政課
     created_at = peewee.DateTimeField(default=utcnow)
     verified_at = peewee.DateTimeField(null=True)
 
@@ -60,6 +63,18 @@ class Official(BaseModel):
     @property
     def actor(self) -> str:
         return f"official:{self.id}"
+
+    def workplace_label(self, agency_name: str | None = None) -> str:
+        """Where the official works, as a letter names it (R11): 臺中市政府教育局（豐原國中）.
+
+        `agency_name` saves a lookup when the caller has the names already."""
+        if agency_name is None:
+            agency = get_agency(self.agency_code or "")
+            agency_name = agency.name if agency else (self.agency_code or "")
+        unit = (self.unit or "").strip()
+        if not unit or unit in agency_name:
+            return agency_name
+        return f"{agency_name}（{unit}）" if agency_name else unit
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -142,6 +157,14 @@ def clean_email(value: str, allowed_domains: list[str]) -> str:
     domain = value.rsplit("@", 1)[1]
     if not any(domain == d or domain.endswith("." + d) for d in allowed_domains):
         raise DomainError(texts.EMAIL_NOT_GOV.format(domains="、".join(allowed_domains)), "email_domain")
+    return value
+
+
+def clean_unit(value: str) -> str:
+    """The unit as written (豐原國中, 民政課, 第三分局): 2–40 characters, no markup or links."""
+    value = clean_text(value, field="所屬單位", max_len=MAX_UNIT, min_len=2)
+    if re.search(r"[<>\"'`{}\\]|https?://", value):
+        raise DomainError(texts.UNIT_BAD_SYMBOLS, "bad_unit")
     return value
 
 

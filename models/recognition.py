@@ -209,9 +209,9 @@ def annual_figures(year: int) -> list[ProposerFigures]:
             official = officials[official_id]
             row = rows.get(official_id)
             if row is None:
-                row = rows[official_id] = ProposerFigures(
+                row = rows[official_id] = ProposerFigures(  # the agency and the unit (R11: letters name both)
                     official_id, official.display_name,
-                    agency_names.get(official.agency_code or "", official.agency_code or ""))
+                    official.workplace_label(agency_names.get(official.agency_code or "", official.agency_code or "")))
             row.submitted += _in_year(proposal.first_submitted_at or proposal.submitted_at, start, end)
             row.passed_review += _in_year(proposal.seconding_started_at, start, end)
             row.established += _in_year(proposal.established_at, start, end)

@@ -3,7 +3,8 @@
 INVALID_CHARS = "「{field}」含有控制字元或不可見字元（例如零寬或方向控制字元），請重新輸入。"
 TOO_SHORT = "「{field}」至少需要 {n} 個字。"
 TOO_LONG = "「{field}」最多 {n} 個字，您輸入了 {got} 個字，請精簡後再送出。"
-NAME_BAD_SYMBOLS = "名稱不可包含 < > \" ' ` {{ }} \\ 等符號或網址。"
+UNIT_BAD_SYMBOLS = "所屬單位不可包含 < > \" ' ` { } \\ 等符號或網址。"
+NAME_BAD_SYMBOLS = "名稱不可包含 < > \" ' ` { } \\ 等符號或網址。"
 PHONE_INVALID = ("電話格式不正確。請輸入手機（例如 0912-345-678）或含區碼的市話"
                  "（例如 04-2228-9111，分機可寫成 04-2228-9111#123）。")
 EMAIL_INVALID = "電子郵件格式不正確，請輸入例如 name@taichung.gov.tw 的地址。"

@@ -117,7 +117,8 @@ def load_agencies():
 
 
 def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@taichung.gov.tw",
-             name: str = "王小明", nickname: str = "西屯小幫手", agency: str = "研考會", verify: bool = True):
+             name: str = "王小明", nickname: str = "西屯小幫手", agency: str = "研考會", unit: str = "綜合規劃組",
+             verify: bool = True):
     """Walk a LINE user through registration; confirm the code by chat. Returns (uid, Official)."""
     from models.officials import Official
 
@@ -134,6 +135,7 @@ def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@t
     last = line.last(uid)
     first = quick_replies(last)[0]
     line.postback(client, uid, first["data"])
+    line.text(client, uid, unit)
     tap(client, line, uid, "確認送出")
     if verify:
         line.text(client, uid, smtp.code_for(email))

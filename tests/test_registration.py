@@ -299,7 +299,7 @@ def test_r3_1_menu_or_cancel_mid_registration_keeps_the_answers(client, line, sm
     line.text(client, uid, "取消")
     assert "保留" in line.texts(uid)[-1]
     line.text(client, uid, "選單")
-    assert "已填寫 1/7 項" in line.texts(uid)[-1]
+    assert "已填寫 1/8 項" in line.texts(uid)[-1]
     tap(client, line, uid, "繼續註冊")
     assert "暱稱" in line.texts(uid)[-1]
     assert Official.get(Official.line_user_id == uid).real_name == "王小明"

@@ -34,7 +34,8 @@ def _register_in_browser(page: Page, base_url: str, name: str, email: str) -> st
     _say(page, email, "聯絡地址")
     _say(page, "臺中市西屯區臺灣大道三段99號", "所屬機關")
     _say(page, "研考會", "找到以下機關")
-    _tap(page, "研考會", "請確認您的註冊資料")
+    _tap(page, "研考會", "服務的單位")
+    _say(page, "綜合規劃組", "請確認您的註冊資料")
     _tap(page, "確認送出", "認證碼已寄到")
     return uid
 

@@ -57,7 +57,8 @@ def test_simulator_guest_menu_then_main_menu_register_second_and_my_seconds(live
     _say(page, "wang@taichung.gov.tw", "聯絡地址")
     _say(page, "臺中市西屯區臺灣大道三段99號", "所屬機關")
     _say(page, "研考會", "找到以下機關")
-    _tap(page, "研考會", "請確認您的註冊資料")
+    _tap(page, "研考會", "服務的單位")
+    _say(page, "綜合規劃組", "請確認您的註冊資料")
     _tap(page, "確認送出", "認證碼已寄到")
     _say(page, smtp.code_for("wang@taichung.gov.tw"), "認證完成")
 

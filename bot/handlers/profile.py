@@ -13,7 +13,7 @@ from ..registry import action, field_saved, text_step
 from .menu import show
 from .registration import answer_field, ask, profile_values
 
-PROFILE_EDITABLE = ("nickname", "display_choice", "phone", "email", "address", "agency_code")
+PROFILE_EDITABLE = ("nickname", "display_choice", "phone", "email", "address", "agency_code", "unit")
 
 
 @action("profile.show", "我的資料")
@@ -35,7 +35,7 @@ def profile_edit(ctx, official: Official, state, params):
     if field not in PROFILE_EDITABLE:
         return profile(ctx, official, state, params)
     set_state(state, "profile", field)
-    messages = ask(field, official)
+    messages = ask(field, official, state)
     if field in ("nickname", "display_choice"):  # R3.0: the shown name changes on past posts too
         messages.insert(0, m.text(texts.PROFILE_NAME_CHANGE_NOTE))
     return messages
@@ -49,6 +49,9 @@ def after_profile_edit(ctx, official: Official, state, field: str):
         return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
                                                   expires=format_taipei(row.expires_at, "%H:%M"))
                        + "\n" + texts.PROFILE_EMAIL_PENDING.format(email=official.verified_email))]
+    if field == "agency_code":  # a new agency: the unit within it next (the one typed in the search offered)
+        set_state(state, "profile", "unit")
+        return [m.text(texts.PROFILE_UPDATED)] + ask("unit", official, state)
     clear_state(state)
     return [m.text(texts.PROFILE_UPDATED)] + profile(ctx, official, state, {})
 

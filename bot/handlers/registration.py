@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from models import settings
-from models.agencies import get_agency, search_agencies
+from models.agencies import get_agency
 from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official, blocked_message
 from models.registration import missing_fields, request_email_verification, update_profile
+from models.workplace import search_workplace
 
 from .. import messages as m
 from .. import texts
@@ -15,11 +16,11 @@ from ..registry import FIELD_SAVED, action, reprompt, text_step
 from .codes import after_code
 
 FLOW = "registration"
-ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code"]
+ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code", "unit"]
 PROMPTS = {
     "real_name": texts.REG_ASK_NAME, "nickname": texts.REG_ASK_NICKNAME, "display_choice": texts.REG_ASK_DISPLAY,
     "phone": texts.REG_ASK_PHONE, "email": texts.REG_ASK_EMAIL, "address": texts.REG_ASK_ADDRESS,
-    "agency_code": texts.REG_ASK_AGENCY,
+    "agency_code": texts.REG_ASK_AGENCY, "unit": texts.REG_ASK_UNIT,
 }
 
 
@@ -27,11 +28,19 @@ def _cancel_quick() -> list[dict]:
     return [m.quick_message("取消")]
 
 
-def ask(field: str, official: Official) -> list[dict]:
+def ask(field: str, official: Official, state: ConversationState | None = None) -> list[dict]:
     if field == "display_choice":
         return [m.text(texts.REG_ASK_DISPLAY, quick=[
             m.quick_postback(texts.REG_DISPLAY_REAL, "reg.display", v=DISPLAY_REAL),
             m.quick_postback(texts.REG_DISPLAY_NICK, "reg.display", v=DISPLAY_NICKNAME)])]
+    if field == "unit":  # the unit typed in the agency search (豐原國中), offered as the answer
+        suggested = (state.values.get("unit_hint") if state is not None else None) or ""
+        body = texts.REG_ASK_UNIT.format(agency=agency_label(official.agency_code))
+        quick = _cancel_quick()
+        if suggested:
+            body += texts.REG_UNIT_SUGGESTED.format(unit=suggested)
+            quick = [m.quick_message(suggested[:20], suggested)] + quick
+        return [m.text(body, quick=quick)]
     return [m.text(PROMPTS[field], quick=_cancel_quick())]
 
 
@@ -48,6 +57,7 @@ def profile_values(official: Official) -> dict:
         "display": {DISPLAY_REAL: "真實姓名", DISPLAY_NICKNAME: "暱稱"}.get(official.display_choice, "（未選）"),
         "phone": official.phone or "（未填）", "email": official.email or "（未填）",
         "address": official.address or "（未填）", "agency": agency_label(official.agency_code),
+        "unit": official.unit or "（未填）",
     }
 
 
@@ -68,7 +78,7 @@ def next_step(ctx, official: Official, state: ConversationState) -> list[dict]:
         return summary(official)
     field = missing[0]
     set_state(state, FLOW, field)
-    return ask(field, official)
+    return ask(field, official, state)
 
 
 @action("reg.start", "註冊", "開始註冊", "認證")
@@ -110,7 +120,7 @@ def edit_field(ctx, official, state, params):
     if field not in ORDER or official.is_verified:
         return start(ctx, official, state, {})
     set_state(state, FLOW, field, editing=True)
-    return ask(field, official)
+    return ask(field, official, state)
 
 
 @action("reg.confirm")
@@ -145,13 +155,15 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
     if field == "display_choice":
         return ask(field, official)
     if field == "agency_code":
-        found = search_agencies(text, limit=12)
-        if not found:
-            return [m.text(texts.REG_AGENCY_NONE.format(q=text.strip()[:30]), quick=_cancel_quick())]
-        more = len(found) > 11
-        return [m.text(texts.REG_AGENCY_CHOOSE + (texts.REG_AGENCY_MORE if more else ""), quick=[
-            m.quick_postback(a.short_name or a.name, "reg.agency", display=a.name, code=a.code) for a in found[:11]]
-            + _cancel_quick())]
+        found = search_workplace(text, limit=12)
+        if not found.agencies:
+            return [m.text(found.hint, quick=_cancel_quick())]
+        set_state(state, state.flow, state.step, unit_hint=found.unit)
+        more = len(found.agencies) > 11
+        body = (found.hint + "\n" if found.hint else "") + texts.REG_AGENCY_CHOOSE + (texts.REG_AGENCY_MORE if more else "")
+        return [m.text(body, quick=[
+            m.quick_postback(a.short_name or a.name, "reg.agency", display=a.name, code=a.code)
+            for a in found.agencies[:11]] + _cancel_quick())]
     update_profile(official, field, text, ctx.allowed_domains)
     return None
 
@@ -179,5 +191,5 @@ def ask_again(ctx, official, state) -> list[dict]:
     if state.step == "code":
         return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
     if state.step in ORDER:
-        return ask(state.step, official)
+        return ask(state.step, official, state)
     return summary(official)

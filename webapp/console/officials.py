@@ -35,6 +35,7 @@ STATUS_LABELS = {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", 
 ACTION_LABELS = {
     "verification_requested": "寄送認證碼",
     "email_verified": "電子郵件認證完成",
+    "profile_updated": "本人更正資料",
     "official_blocked": "停用帳號",
     "official_unblocked": "恢復帳號",
 }
@@ -71,7 +72,8 @@ def officials():
     """Officials by display name, newest first; no personal data."""
     q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     query = Official.select(Official.id, Official.real_name, Official.nickname, Official.display_choice,
-                            Official.status, Official.verified_email, Official.agency_code, Official.created_at)
+                            Official.status, Official.verified_email, Official.agency_code, Official.unit,
+                            Official.created_at)
     if q:
         query = query.where(_display_name_matches(q))
     total = query.count()
@@ -90,12 +92,21 @@ def _official_or_404(official_id: int) -> Official:
         abort(404)
 
 
+FIELD_LABELS = {"real_name": "真實姓名", "nickname": "暱稱", "display_choice": "顯示方式", "phone": "電話",
+                "email": "電子郵件", "address": "聯絡地址", "agency_code": "所屬機關", "unit": "服務單位"}
+
+
 def _detail_text(event: AuditEvent) -> str:
+    """The ground of a block, or which field was corrected (never the value: R4)."""
     try:
         detail = json.loads(event.detail) if event.detail else {}
     except ValueError:
         return ""
-    return removal_ground_label(detail.get("ground")) if detail.get("ground") else ""
+    if detail.get("ground"):
+        return removal_ground_label(detail["ground"])
+    if detail.get("field"):
+        return FIELD_LABELS.get(detail["field"], detail["field"])
+    return ""
 
 
 def history(official: Official) -> list[dict]:
