@@ -230,7 +230,7 @@ def fire(port: int, bodies: list[bytes], concurrency: int) -> dict:
 
 def setup_database(url: str, n: int) -> tuple[int, list[tuple[str, str]]]:
     """Schema, agencies, N verified officials and one proposal in seconding. Returns (proposal id, users)."""
-    from models import db
+    from models import db, settings
     from models.agencies import import_agencies
     from models.base import connect_database, utcnow
     from models.officials import Official
@@ -244,7 +244,8 @@ def setup_database(url: str, n: int) -> tuple[int, list[tuple[str, str]]]:
     users = [(f"U{uuid.uuid4().hex}", f"storm{i:06d}@taichung.gov.tw") for i in range(n)]
     rows = [{"line_user_id": uid, "status": "verified", "real_name": f"同仁{i}", "nickname": f"同仁{i}",
              "display_choice": "nickname", "phone": "0912-345-678", "email": mail, "verified_email": mail,
-             "address": "臺中市西屯區臺灣大道三段99號", "agency_code": "RDEC", "verified_at": now, "created_at": now}
+             "address": "臺中市西屯區臺灣大道三段99號", "agency_code": "RDEC", "verified_at": now, "created_at": now,
+             "terms_version": settings.TERMS_VERSION, "terms_accepted_at": now}  # R4: terms accepted
             for i, (uid, mail) in enumerate(users)]
     with db.atomic():
         for start in range(0, len(rows), 1000):

@@ -19,6 +19,7 @@ from . import handlers, texts  # noqa: F401 - handlers: every flow registers its
 from . import messages as m
 from .context import BotContext
 from .conversation import clear_state, load_state
+from .handlers import terms
 from .handlers.codes import after_code
 from .registry import ACTIONS, KEYWORDS, REPROMPTS, TEXT_STEPS
 
@@ -46,6 +47,8 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
         with unit_of_work():
             return _route(event, etype, ctx)
     except DomainError as error:
+        if error.code == "terms_needed":  # R4: the terms first, then on with what was asked
+            return terms.gate(ctx, event)
         if error.code == "not_verified":  # e.g. a main-menu tile on an old menu: the way to register
             return [m.text(error.message, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
         return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]

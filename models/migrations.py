@@ -25,6 +25,14 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "totp_failed_at", "TIMESTAMP", "DATETIME"),
     # issue 9 item 11: the unit as written beside the listed agency (existing officials: empty until they add it)
     ("official", "unit", "VARCHAR(60)", "VARCHAR(60)"),
+    # issue 9 item 12 (R4): the terms accepted; existing officials accept at their next participation
+    ("official", "terms_version", "VARCHAR(16)", "VARCHAR(16)"),
+    ("official", "terms_accepted_at", "TIMESTAMP", "DATETIME"),
+    # issue 9 item 12 (R4): accounts closed by their officials, and addresses that bounce
+    ("official", "closed_at", "TIMESTAMP", "DATETIME"),
+    ("official", "email_bounces", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
+    ("official", "email_bounced_at", "TIMESTAMP", "DATETIME"),
+    ("official", "bounce_asked_at", "TIMESTAMP", "DATETIME"),
 ]
 
 

@@ -17,11 +17,13 @@ from .states import Transitions
 STATUS_REGISTERING = "registering"
 STATUS_VERIFIED = "verified"
 STATUS_BLOCKED = "blocked"
+STATUS_CLOSED = "closed"
 OFFICIAL_STATES = Transitions("帳號", {
     STATUS_REGISTERING: {STATUS_VERIFIED, STATUS_BLOCKED},  # R3.2 email verified / blocked by the team
-    STATUS_VERIFIED: {STATUS_BLOCKED},
+    STATUS_VERIFIED: {STATUS_BLOCKED, STATUS_CLOSED},  # blocked (R8 on an R7 ground) / closed by the official (R4)
     STATUS_BLOCKED: {STATUS_VERIFIED, STATUS_REGISTERING},  # unblocked: back where the email says
-}, {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "停用"})
+    STATUS_CLOSED: set(),  # contact data erased: a person who comes back registers anew
+}, {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "停用", STATUS_CLOSED: "已關閉"})
 
 DISPLAY_REAL = "real"
 DISPLAY_NICKNAME = "nickname"
@@ -48,6 +50,13 @@ class Official(BaseModel):
     unit = peewee.CharField(max_length=60, null=True)  # the unit as the official writes it: 豐原國中, 民政課
     created_at = peewee.DateTimeField(default=utcnow)
     verified_at = peewee.DateTimeField(null=True)
+    terms_version = peewee.CharField(max_length=16, null=True)  # the terms of use accepted (R4, models/terms.py)
+    terms_accepted_at = peewee.DateTimeField(null=True)
+    closed_at = peewee.DateTimeField(null=True)  # closed by the official (R4, models/account_closing.py)
+    # Permanent delivery failures to verified_email since it was verified (models/bounces.py)
+    email_bounces = peewee.IntegerField(default=0)
+    email_bounced_at = peewee.DateTimeField(null=True)
+    bounce_asked_at = peewee.DateTimeField(null=True)  # when the official was asked in LINE for a new address
 
     @property
     def is_verified(self) -> bool:
@@ -220,6 +229,7 @@ def complete_email_verification(official_id: int, email: str, now: dt.datetime) 
     was_verified = official.is_verified
     official.verified_email = email
     official.email = email
+    official.email_bounces, official.email_bounced_at, official.bounce_asked_at = 0, None, None  # a fresh address
     if official.status == STATUS_REGISTERING:  # a verified official changing address stays verified
         OFFICIAL_STATES.check(official.status, STATUS_VERIFIED)
         official.status = STATUS_VERIFIED

@@ -31,6 +31,7 @@ from .officials import Official, clean_text, require_verified
 from .outbox import unit_of_work
 from .proposals import REMOVAL_GROUNDS
 from .staff import Staff, clean_reason
+from .terms import require_participant
 
 # --- officials give and edit, staff hide ----------------------------------------------------
 
@@ -53,7 +54,7 @@ def give_opinion(official: Official, consultation_id: int, text: str, notify: bo
                  now: dt.datetime | None = None) -> Opinion:
     """A verified official's opinion, while the consultation is open (R5.2, R10.1)."""
     now = now or utcnow()
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before giving an opinion
     cleaned = clean_opinion(text)
     with unit_of_work():
         consultation = lock(consultation_id)  # serialises one official's count

@@ -17,6 +17,7 @@ from .notify import notify_official
 from .officials import Official, clean_text, require_verified
 from .outbox import queue_mail, transaction, unit_of_work
 from .states import Transitions
+from .terms import require_participant
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -202,7 +203,7 @@ def current_draft(official: Official) -> Proposal | None:
 @transaction
 def start_draft(official: Official, now: dt.datetime | None = None) -> Proposal:
     """A new draft, or the one the official left unfinished (only one open draft at a time)."""
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before proposing
     existing = Proposal.get_or_none((Proposal.proposer == official) & (Proposal.state == DRAFT))
     if existing:
         return existing

@@ -50,6 +50,7 @@ from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
 from .response_links import link_text
 from .seconding_texts import MSG
+from .terms import require_participant
 from .verification import PENDING as CODE_PENDING
 from .verification import PURPOSE_SECOND, VerificationCode, issue_code
 from .verification import RESEND_COOLDOWN as CODE_RESEND_COOLDOWN
@@ -206,7 +207,7 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     A tap repeated while the last code is fresh (within the re-send cooldown) sends nothing new.
     """
     now = now or utcnow()
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before seconding
     proposal = Proposal.get_or_none(Proposal.id == proposal_id)
     if proposal is None or proposal.state not in VIEWABLE_STATES | {REMOVED}:
         raise DomainError(MSG["not_found"], "not_found")

@@ -112,3 +112,16 @@ TWO_FACTOR_MAX_WRONG = 5  # wrong sign-in codes per account before a pause (issu
 TWO_FACTOR_PAUSE = dt.timedelta(minutes=15)  # the pause after TWO_FACTOR_MAX_WRONG wrong codes
 RECOVERY_CODE_COUNT = 10
 AGENCY_CONTACT_LINK_TTL = dt.timedelta(days=7)  # a test email's confirm link (issue 11 item 4)
+
+# --- terms of use and personal data (R4, issue 9 item 12) ------------------------------------------
+TERMS_VERSION = "2026-12"  # raise it when the terms or the privacy notice change: everyone accepts again
+# How long personal data is kept (README "Retention"); the sweep's R4 step (models/retention.py) enforces it.
+RETENTION_DAYS = {
+    "chat_text": 7,  # the text of LINE events (what people typed: phones, addresses while registering)
+    "line_events": 90,  # the LINE event rows themselves (LINE user id, type), once handled
+    "notice_text": 30,  # the text of sent notices (codes, names)
+    "notice_recipient": 90,  # the address or LINE user id a sent notice went to
+    "unconfirmed_codes": 30,  # verification codes never confirmed, after they expired
+    "closed_accounts": 30,  # a closed account's last traces (its confirmed codes) after closing
+}
+BOUNCES_BEFORE_ASKING = 3  # permanent delivery failures to one address before the official is asked for a new one

@@ -6,15 +6,16 @@ import datetime as dt
 from .base import DomainError, utcnow
 from .co_proposers import require_co_proposers_confirmed
 from .events import record
-from .officials import Official, require_verified
+from .officials import Official
 from .outbox import transaction
 from .proposals import FIELD_LIMITS, RETURNED, SUBMITTED, Proposal, _move, missing_fields, own_editable, review_due_for
+from .terms import require_participant
 
 
 @transaction
 def submit(official: Official, proposal_id: int, now: dt.datetime | None = None) -> Proposal:
     """Submit (or resubmit after a return) for review; starts a new 3-working-day clock (R9.2.1)."""
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before proposing
     now = now or utcnow()
     proposal = own_editable(official, proposal_id)
     require_co_proposers_confirmed(proposal)  # R5.1: a group proposal needs every co-proposer's consent

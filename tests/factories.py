@@ -4,6 +4,8 @@ from __future__ import annotations
 import itertools
 import uuid
 
+from models import settings
+from models.base import utcnow
 from models.officials import Official
 from models.proposals import Proposal, pass_review, set_field, start_draft
 from models.submission import submit
@@ -16,7 +18,8 @@ def verified_official(email: str | None = None, nickname: str | None = None, **f
     values = dict(line_user_id="U" + uuid.uuid4().hex, status="verified", real_name=f"測試員{n}",
                   nickname=nickname or f"暱稱{n}", display_choice="nickname", phone="0912-345-678",
                   email=email or f"official{n}-{uuid.uuid4().hex[:6]}@taichung.gov.tw",
-                  address="臺中市西屯區臺灣大道三段99號", agency_code="RDEC")
+                  address="臺中市西屯區臺灣大道三段99號", agency_code="RDEC",
+                  terms_version=settings.TERMS_VERSION, terms_accepted_at=utcnow())  # R4: the terms accepted
     values.update(fields)
     values.setdefault("verified_email", values["email"])
     return Official.create(**values)

@@ -116,6 +116,13 @@ def load_agencies():
     return result
 
 
+def start_registration(client, line, uid: str):
+    """Tap 開始註冊 and accept the terms of use and privacy notice shown first (R4)."""
+    tap(client, line, uid, "開始註冊")
+    assert "使用條款與個人資料告知" in line.texts(uid)[-1]
+    tap(client, line, uid, "同意並繼續")
+
+
 def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@taichung.gov.tw",
              name: str = "王小明", nickname: str = "西屯小幫手", agency: str = "研考會", unit: str = "綜合規劃組",
              verify: bool = True):
@@ -124,7 +131,7 @@ def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@t
 
     uid = uid or line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, name)
     line.text(client, uid, nickname)
     tap(client, line, uid, "以暱稱顯示")

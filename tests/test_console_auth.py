@@ -10,6 +10,7 @@ import uuid
 import pytest
 from werkzeug.security import check_password_hash
 
+from models import settings
 from models.events import AuditEvent
 from models.officials import Official
 from models.staff import PersonalDataAccess, Staff, can_access_agency, create_staff
@@ -47,7 +48,7 @@ def make_official(**overrides) -> Official:
     fields = dict(
         line_user_id="U" + "a" * 32, status="verified", real_name="王秘密", nickname="西屯小幫手",
         display_choice="nickname", phone=PHONE, email=EMAIL, verified_email=EMAIL, address=ADDRESS,
-        agency_code="CIVIL", verified_at=dt.datetime(2026, 1, 5, 2, 0),
+        agency_code="CIVIL", verified_at=dt.datetime(2026, 1, 5, 2, 0), terms_version=settings.TERMS_VERSION,
     )
     fields.update(overrides)
     ensure_agencies()

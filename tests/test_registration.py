@@ -8,7 +8,7 @@ import pytest
 from models.officials import Official
 from models.verification import VerificationCode
 from tests.fixtures_mail import post_inbound, reply_to_email
-from tests.helpers import load_agencies, quick_replies, register, tap
+from tests.helpers import load_agencies, quick_replies, register, start_registration, tap
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +103,7 @@ def test_r3_2_malformed_inbound_is_refused(client, line, smtp):
 def test_r3_2_non_government_email_refused(client, line, smtp):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, "王小明")
     line.text(client, uid, "小明")
     tap(client, line, uid, "以真實姓名顯示")
@@ -122,7 +122,7 @@ def test_r3_2_non_government_email_refused(client, line, smtp):
 def test_r3_1_bad_names_refused(client, line, smtp, bad_name, expected):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, bad_name)
     assert expected in line.texts(uid)[-1]
     assert Official.get(Official.line_user_id == uid).real_name is None
@@ -131,7 +131,7 @@ def test_r3_1_bad_names_refused(client, line, smtp, bad_name, expected):
 def test_r3_1_emoji_names_are_fine_and_bad_phone_refused(client, line, smtp):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, "王小明")
     line.text(client, uid, "小明😀")
     tap(client, line, uid, "以暱稱顯示")
@@ -144,7 +144,7 @@ def test_r3_2_email_verified_by_someone_else_is_refused(client, line, smtp):
     register(client, line, smtp)
     uid2 = line.user()
     line.follow(client, uid2)
-    tap(client, line, uid2, "開始註冊")
+    start_registration(client, line, uid2)
     line.text(client, uid2, "李大華")
     line.text(client, uid2, "大華")
     tap(client, line, uid2, "以暱稱顯示")
@@ -294,7 +294,7 @@ def test_r3_1_phone_numbers_are_kept_in_the_form_people_write(typed, shown):
 def test_r3_1_menu_or_cancel_mid_registration_keeps_the_answers(client, line, smtp):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, "王小明")
     line.text(client, uid, "取消")
     assert "保留" in line.texts(uid)[-1]
@@ -315,7 +315,7 @@ def test_r3_0_help_explains_the_platform_in_chat(client, line, smtp):
 def test_r3_1_a_broad_agency_search_says_more_exist_and_can_be_cancelled(client, line, smtp):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     for answer in ("王小明", "小明"):
         line.text(client, uid, answer)
     tap(client, line, uid, "以暱稱顯示")

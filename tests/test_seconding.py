@@ -40,7 +40,7 @@ def official(n: int | str, **extra) -> Official:
     return Official.create(line_user_id="U" + secrets.token_hex(16), status="verified", real_name=f"同仁{n}",
                            nickname=f"同仁{n}", display_choice="nickname", phone="0912-345-678", email=email,
                            verified_email=email, address="臺中市西屯區臺灣大道三段99號", agency_code="RDEC",
-                           verified_at=utcnow(), **extra)
+                           verified_at=utcnow(), terms_version=settings.TERMS_VERSION, **extra)
 
 
 def proposal(proposer: Official | None = None, *, title: str = "公務人員彈性上班時間再放寬",

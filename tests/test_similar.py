@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from models import similar
+from models import settings, similar
 from models.officials import Official
 from models.proposals import (
     DRAFT,
@@ -56,7 +56,8 @@ def official() -> Official:
     n = next(_seq)
     return Official.create(line_user_id=f"Usimilar{n:08d}", status="verified", nickname=f"同仁{n}",
                            display_choice="nickname", email=f"similar{n}@taichung.gov.tw",
-                           verified_email=f"similar{n}@taichung.gov.tw", agency_code="RDEC")
+                           verified_email=f"similar{n}@taichung.gov.tw", agency_code="RDEC",
+                           terms_version=settings.TERMS_VERSION)
 
 
 def proposal(title: str, content: str = "", state: str = SECONDING, who: Official | None = None) -> Proposal:

@@ -49,7 +49,8 @@ def test_simulator_guest_menu_then_main_menu_register_second_and_my_seconds(live
 
     _menu_shown(page, GUEST.chat_bar, len(GUEST.tiles))
     _tap_tile(page, "開始註冊")
-    expect(bot_bubbles(page).filter(has_text="真實姓名").last).to_be_visible()
+    expect(bot_bubbles(page).filter(has_text="使用條款與個人資料告知").last).to_be_visible()
+    _tap(page, "同意並繼續", "真實姓名")
     _say(page, "王小明", "暱稱")
     _say(page, "西屯小幫手", "顯示")
     _tap(page, "以暱稱顯示", "電話")

@@ -8,6 +8,7 @@ from devtools.line_standin import make_body, make_event
 from models.events import LineEvent
 from models.officials import Official
 from models.outbox import Outbox
+from tests.helpers import tap
 
 
 def test_r3_0_webhook_refuses_missing_or_wrong_signature(client, line):
@@ -70,6 +71,7 @@ def test_r3_0_a_10000_character_message_gets_a_clear_answer(client, line):
     uid = line.user()
     line.follow(client, uid)
     line.postback(client, uid, "a=reg.start")
+    tap(client, line, uid, "同意並繼續")  # R4: the terms first
     line.text(client, uid, "長" * 10_000)
     assert "最多 30 個字" in line.texts(uid)[-1]
     assert Official.get(Official.line_user_id == uid).real_name is None
@@ -202,6 +204,7 @@ def test_r3_0_a_sticker_mid_registration_gets_the_question_again_with_its_button
     uid = line.user()
     line.follow(client, uid)
     line.postback(client, uid, "a=reg.start")
+    tap(client, line, uid, "同意並繼續")  # R4: the terms first
     line.text(client, uid, "王小明")
     line.text(client, uid, "小明")
     line.sticker(client, uid)

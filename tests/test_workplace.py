@@ -7,7 +7,7 @@ from models.base import db
 from models.events import AuditEvent
 from models.officials import Official
 from tests.factories import verified_official
-from tests.helpers import load_agencies, page_text, quick_replies, register, tap
+from tests.helpers import load_agencies, page_text, quick_replies, register, start_registration, tap
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def agencies(db):
 def _to_agency_step(client, line) -> str:
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     for answer in ("王小明", "小明"):
         line.text(client, uid, answer)
     tap(client, line, uid, "以暱稱顯示")

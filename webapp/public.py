@@ -11,7 +11,7 @@ import json
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from models import settings
+from models import settings, terms
 from models.agencies import Agency
 from models.agency_confirmation import CO, LEAD, agencies_by_proposal
 from models.agency_confirmation import agencies_of as confirmed_roles
@@ -120,6 +120,12 @@ def proposal_page(proposal_id: int):
     return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
                            grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
                            days_left=days_left(proposal), REMOVED=REMOVED, removal_label=removal_ground_label)
+
+
+@bp.get("/terms")
+def terms_page():
+    """R4: the terms of use and the privacy notice every official accepts (the chat links here)."""
+    return render_template("public/terms.html", sections=terms.sections(), version=settings.TERMS_VERSION)
 
 
 def open_records() -> list[dict]:

@@ -13,4 +13,5 @@ from . import (  # noqa: F401 - each flow registers its postback actions and tex
     recognition,  # R11 consent to recognition
     registration,  # R3 registration and email verification
     seconding,  # R9.3 browsing and seconding
+    terms,  # R4 terms of use and privacy notice, accepted once
 )

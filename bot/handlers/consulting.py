@@ -16,6 +16,7 @@ from models import consultations as domain
 from models import opinions
 from models.base import DomainError
 from models.officials import Official, require_verified
+from models.terms import require_participant
 
 from .. import messages as m
 from ..conversation import ConversationState, clear_state, set_state
@@ -177,7 +178,7 @@ def _token_quick(state: ConversationState, label: str, name: str, display: str |
 @action("con.opine")
 def opine(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
     """Ask for the opinion; the next text is it (shown back for confirmation before it is saved)."""
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before giving an opinion
     consultation = domain.viewable(m.parse_int(params.get("c")))
     refused = opinions.refusal(consultation, ctx.now)
     if refused:

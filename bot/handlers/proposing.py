@@ -39,6 +39,7 @@ from models.proposals import (
 )
 from models.similar import Match, find_similar_explained
 from models.submission import submit
+from models.terms import require_participant
 
 from .. import messages as m
 from .. import proposal_cards as cards
@@ -201,7 +202,7 @@ def _has_content(proposal: Proposal) -> bool:
 
 @action("prop.start", "提案", "提出提案")
 def start(ctx, official: Official, state: ConversationState, params: dict) -> list[dict]:
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before proposing
     draft = Proposal.get_or_none((Proposal.proposer == official) & (Proposal.state == DRAFT))
     if draft is not None and _has_content(draft):
         _goto(state, draft, "resume")

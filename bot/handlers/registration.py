@@ -7,6 +7,7 @@ from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official, blocked_message
 from models.registration import missing_fields, request_email_verification, update_profile
+from models.terms import has_accepted
 from models.workplace import search_workplace
 
 from .. import messages as m
@@ -14,6 +15,7 @@ from .. import texts
 from ..conversation import ConversationState, set_state
 from ..registry import FIELD_SAVED, action, reprompt, text_step
 from .codes import after_code
+from .terms import gate
 
 FLOW = "registration"
 ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code", "unit"]
@@ -90,6 +92,8 @@ def start(ctx, official: Official, state: ConversationState, params: dict) -> li
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]
     if state.flow == FLOW and state.step == "code":
         return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if not has_accepted(official):  # R4: the terms and the privacy notice before any personal data
+        return gate(ctx, next_data=m.postback_data("reg.start"))
     set_state(state, FLOW, None)
     return next_step(ctx, official, state)
 
@@ -129,6 +133,8 @@ def confirm(ctx, official, state, params):
         return start(ctx, official, state, {})
     if missing_fields(official):
         return next_step(ctx, official, state)
+    if not has_accepted(official):  # registered part-way before the terms existed
+        return gate(ctx, next_data=m.postback_data("reg.confirm"))
     return send_code(ctx, official, state)
 
 

@@ -13,6 +13,7 @@ from models import seconds, settings
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.proposals import proposal_link
+from models.terms import require_participant
 
 from .. import messages as m
 from ..conversation import clear_state, set_state
@@ -204,7 +205,7 @@ def view(ctx, official: Official, state, params):
 @action("sec.ask")
 def ask(ctx, official: Official, state, params):
     """R9.3.4: say plainly that a second cannot be cancelled, and offer the opt-in to hear the result."""
-    require_verified(official)
+    require_participant(official)  # R4: the terms of use accepted before seconding
     proposal = seconds.viewable(m.parse_int(params.get("p")))
     refused = seconds.refusal(official, proposal, ctx.now)
     if refused:
