@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
 import uuid
 
 from flask_mail import Message
@@ -10,6 +11,7 @@ from flask_mail import Message
 from bot.line_api import push_messages, show_rich_menu
 from bot.richmenu import menu_for
 from models.base import utcnow
+from models.bounces import record_bounce
 from models.officials import Official
 from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
 
@@ -42,12 +44,16 @@ def send_outbox(outbox_id: int) -> str:
         except Exception as exc:
             attempts = row.attempts + 1
             backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
-            given_up = utcnow() - row.created_at > GIVE_UP_AFTER
+            # A recipient the mail server refuses for good (5xx) will not take it later either: a bounce.
+            bounced = row.channel == "mail" and _permanent_refusal(exc)
+            given_up = bounced or utcnow() - row.created_at > GIVE_UP_AFTER
             (Outbox.update(attempts=attempts, last_error=type(exc).__name__,  # no message text: it may hold an address
                            next_attempt_at=utcnow() + backoff)
              .where(Outbox.id == row.id).execute())
             if given_up:
                 OUTBOX_STATES.move(Outbox, Outbox.id == row.id, FAILED)
+            if bounced:
+                record_bounce(row.recipient, row.id)
             log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
             if given_up:
                 log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
@@ -56,6 +62,13 @@ def send_outbox(outbox_id: int) -> str:
         OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
         NOTICES_SENT.labels(row.channel, "sent").inc()
         return "sent"
+
+
+def _permanent_refusal(exc: Exception) -> bool:
+    """The server refused the recipient with a permanent 5xx reply (a 4xx is tried again later)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= code < 600 for code, _msg in exc.recipients.values())
+    return False
 
 
 def _send_mail(app, row: Outbox) -> None:

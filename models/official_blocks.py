@@ -57,6 +57,7 @@ def block_official(staff: Staff, official: Official, ground: str, reason: str,
         current = _locked(official.id)
         if current.status == STATUS_BLOCKED:
             raise DomainError(MSG["already_blocked"], "already_blocked")
+        OFFICIAL_STATES.check(current.status, STATUS_BLOCKED)  # a closed account cannot be blocked
         OFFICIAL_STATES.move(Official, Official.id == official.id, STATUS_BLOCKED)
         event = record(staff.actor, BLOCKED_EVENT, "official", official.id, reason=reason,
                        detail={"ground": ground, "previous_status": current.status}, now=now)

@@ -19,6 +19,13 @@ class _Handler:
     def __init__(self, sink):
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        refusal = self.sink.refused.get(address.lower())
+        if refusal:
+            return refusal  # e.g. "550 5.1.1 mailbox unavailable" (a bounce) or "450 4.2.1 try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.sink.lock:
@@ -29,6 +36,7 @@ class _Handler:
 class SmtpSink:
     def __init__(self):
         self.messages: list[EmailMessage] = []
+        self.refused: dict[str, str] = {}  # address -> the SMTP reply that refuses it (`refuse`)
         self.lock = threading.Lock()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -38,6 +46,11 @@ class SmtpSink:
     def clear(self):
         with self.lock:
             self.messages.clear()
+            self.refused.clear()
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 <{address}>: mailbox unavailable") -> None:
+        """Refuse `address` at RCPT from now on, as a mail server does for an unknown mailbox (5xx) or a full one (4xx)."""
+        self.refused[address.lower()] = reply.format(address=address)
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:

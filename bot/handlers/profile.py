@@ -1,7 +1,10 @@
 """我的資料: the official's own profile (R3, R4: only the official sees their data)."""
 from __future__ import annotations
 
+import secrets
+
 from models import settings
+from models.account_closing import close_account
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.registration import request_email_verification
@@ -25,7 +28,30 @@ def profile(ctx, official: Official, state, params):
     if official.email and official.email != official.verified_email:
         lines += "\n" + texts.PROFILE_EMAIL_PENDING.format(email=official.verified_email)
     quick = [m.quick_postback(f"修改{texts.FIELD_LABELS[f]}", "profile.edit", f=f) for f in PROFILE_EDITABLE]
+    quick += [m.quick_postback("使用條款", "terms.show"), m.quick_postback("關閉帳號", "profile.close")]
     return [m.text(lines, quick=quick + [m.quick_postback("選單", "menu")])]
+
+
+@action("profile.close")
+def profile_close(ctx, official: Official, state, params):
+    """R4: closing the account is asked once more, saying what is erased and what stays."""
+    require_verified(official)
+    token = secrets.token_hex(4)
+    set_state(state, "profile", "close", t=token)
+    return [m.text(texts.PROFILE_CLOSE_ASK.format(name=official.display_name), quick=[
+        m.quick_postback(texts.PROFILE_CLOSE_CONFIRM, "profile.close_confirm", t=token),
+        m.quick_postback("取消", "profile.show", "不要關閉")])]
+
+
+@action("profile.close_confirm")
+def profile_close_confirm(ctx, official: Official, state, params):
+    require_verified(official)
+    if state.flow != "profile" or state.step != "close" or not params.get("t") or params["t"] != state.values.get("t"):
+        return [m.text(texts.PROFILE_CLOSE_STALE, quick=[m.quick_postback("我的資料", "profile.show")])]
+    shown = close_account(official, ctx.now)
+    state.delete_instance()  # the conversation held the LINE user id too
+    return [m.text(texts.PROFILE_CLOSED.format(name=shown),
+                   quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
 
 
 @action("profile.edit")

@@ -17,7 +17,14 @@ from models.agencies import Agency
 from models.base import DomainError
 from models.events import AuditEvent
 from models.official_blocks import block_official, current_block, unblock_official
-from models.officials import DISPLAY_REAL, STATUS_BLOCKED, STATUS_REGISTERING, STATUS_VERIFIED, Official
+from models.officials import (
+    DISPLAY_REAL,
+    STATUS_BLOCKED,
+    STATUS_CLOSED,
+    STATUS_REGISTERING,
+    STATUS_VERIFIED,
+    Official,
+)
 from models.proposals import removal_ground_label
 from models.staff import PERSONAL_FIELD_LABELS, personal_data_log, view_personal_data
 
@@ -29,13 +36,18 @@ from .history import actor_names
 PER_PAGE = 25
 MAX_QUERY = 50
 
-STATUS_LABELS = {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "已停用"}
+STATUS_LABELS = {STATUS_REGISTERING: "註冊中", STATUS_VERIFIED: "已認證", STATUS_BLOCKED: "已停用",
+                 STATUS_CLOSED: "已關閉（聯絡資料已刪除）"}
 
 # The official's history (the detail page); staff views of personal data have their own table.
 ACTION_LABELS = {
     "verification_requested": "寄送認證碼",
     "email_verified": "電子郵件認證完成",
     "profile_updated": "本人更正資料",
+    "terms_accepted": "同意使用條款與個人資料告知",
+    "email_bounced": "通知信被退回",
+    "email_change_asked": "請本人認證新的電子郵件",
+    "account_closed": "本人關閉帳號",
     "official_blocked": "停用帳號",
     "official_unblocked": "恢復帳號",
 }
@@ -106,6 +118,10 @@ def _detail_text(event: AuditEvent) -> str:
         return removal_ground_label(detail["ground"])
     if detail.get("field"):
         return FIELD_LABELS.get(detail["field"], detail["field"])
+    if detail.get("version"):
+        return f"{detail['version']} 版"
+    if detail.get("count"):
+        return f"第 {detail['count']} 次"
     return ""
 
 
@@ -125,6 +141,7 @@ def _render_official(official: Official, *, personal: dict | None = None, reveal
     page = render_template(
         "console/official.html", official=official, agency=agency, personal=personal,
         field_labels=PERSONAL_FIELD_LABELS, status_labels=STATUS_LABELS, blocked=official.status == STATUS_BLOCKED,
+        closed=official.status == STATUS_CLOSED,
         block=current_block(official), history=history(official),
         reveal_form=reveal_form or RevealPersonalDataForm(prefix="reveal", formdata=None),
         block_form=block_form or BlockForm(prefix="block", formdata=None),
