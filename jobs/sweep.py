@@ -33,7 +33,7 @@ def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
     results: dict[str, int] = {}
     record: list[dict] = []
     housekeeping = [("outbox_requeued", requeue_outbox), ("outbox_failures_reported", report_failed_outbox),
-                    ("personal_data_purged", purge_personal_data), ("line_events_requeued", requeue_line_events)]
+                    ("line_events_requeued", requeue_line_events)]
     with app_context():
         steps = [(name, lambda step=step: step(now)) for _rule, name, step in SWEEP_STEPS]
         steps += [(name, lambda step=step: step(utcnow())) for name, step in housekeeping]
@@ -111,19 +111,3 @@ def report_failed_outbox(now: dt.datetime) -> int:
                           dedupe_key=f"outbox-failed:{row.id}", now=now):
                 reported += 1
     return reported
-
-
-EVENT_BODY_RETENTION = dt.timedelta(days=7)
-OUTBOX_PAYLOAD_RETENTION = dt.timedelta(days=30)
-
-
-def purge_personal_data(now: dt.datetime) -> int:
-    """R4: raw chat messages (which carry phones, addresses, emails typed while registering) and the
-    text of sent notices (which carry codes) are kept only as long as they can be needed."""
-    events = (LineEvent.update(body="{}")
-              .where((LineEvent.status == "done") & (LineEvent.received_at < now - EVENT_BODY_RETENTION)
-                     & (LineEvent.body != "{}")).execute())
-    notices = (Outbox.update(payload="{}")
-               .where((Outbox.status == "sent") & (Outbox.sent_at < now - OUTBOX_PAYLOAD_RETENTION)
-                      & (Outbox.payload != "{}")).execute())
-    return events + notices

@@ -18,6 +18,7 @@ from . import (
     month_clocks,
     proposals,
     responses,
+    retention,
     seconds,
     similar,
 )
@@ -58,6 +59,7 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R10.1.4", "consultations_close", consultation_deadlines.close_due),
     ("R10.2", "consultation_summary_reminders", consultation_deadlines.remind_overdue_summaries),
     ("R9.1.4", "similar_index", similar.catch_up),  # the similar-proposal index catches up with edits
+    ("R4", "personal_data_retention", retention.apply_retention),  # settings.RETENTION_DAYS, README "Retention"
 ]
 
 
