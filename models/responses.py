@@ -45,6 +45,9 @@ MSG = {
     "not_established": "提案目前為「{state}」，只有已成案、尚未回應的提案可以辦理。",
     "not_notified": "提案尚未發出成案通知（第九點（三）3），回應期限尚未起算。",
     "already": "提案{number}已於 {when} 公開回應（{decision}），不能再次回應。",
+    "already_lead": "{agency}已於 {when} 公開本提案的回應（{decision}），同一主辦機關不能再次回應（第九點（四）3）。",
+    "choose_lead": "本提案有多個主辦機關，各自回應（第九點（二）5（3））：請選擇代哪一個主辦機關公開回應。",
+    "not_lead": "「{agency}」不是本提案尚未回應的主辦機關。",
     "merged": "提案{number}已併入提案{main}一併研議，請在主案辦理（第九點（四）1）。",
     "extended": "提案{number}已於 {when} 延長回應期限至 {due}；依規定只能延長一次（第九點（四）4）。",
     "expired": "回應期限已於 {due} 屆滿，不能再延長；延長須在期限屆滿前為之（第九點（四）4）。",
@@ -72,9 +75,12 @@ BODIES = {key: settings.fill(text) for key, text in BODIES.items()}
 
 
 class AgencyResponse(BaseModel):
-    """The published response to one established proposal (R9.4.3); one per proposal, never changed."""
+    """One lead agency's published response to an established proposal (R9.4.3); never changed.
 
-    proposal = peewee.ForeignKeyField(Proposal, unique=True, backref="agency_responses", on_delete="RESTRICT")
+    One per (proposal, lead agency): with several leads each answers for itself (R9.2.5(3)), and the
+    proposal is `responded` once every lead has published."""
+
+    proposal = peewee.ForeignKeyField(Proposal, backref="agency_responses", on_delete="RESTRICT")
     decision = peewee.CharField(max_length=8, constraints=[peewee.Check("decision IN ('adopt', 'partial', 'reject')")])
     reasons = peewee.TextField()
     plan = peewee.TextField(null=True)  # R9.4.2 the concrete plan
@@ -82,6 +88,9 @@ class AgencyResponse(BaseModel):
     responded_by = peewee.CharField(max_length=128)  # actor, e.g. "staff:3"
     published_at = peewee.DateTimeField()
     main_proposal = peewee.ForeignKeyField(Proposal, null=True, backref="+", on_delete="RESTRICT")  # given via a merge
+
+    class Meta:
+        indexes = ((("proposal", "agency_code"), True),)
 
     @property
     def decision_label(self) -> str:
@@ -190,8 +199,38 @@ def members_of(proposal_id: int) -> list[Proposal]:
                 .where(ResponseMerge.into_proposal == proposal_id).order_by(Proposal.id))
 
 
-def response_of(proposal_id: int) -> AgencyResponse | None:
-    return AgencyResponse.get_or_none(AgencyResponse.proposal == proposal_id)
+def response_of(proposal_id: int, agency_code: str | None = None) -> AgencyResponse | None:
+    """The first published response (or this agency's, when given)."""
+    query = AgencyResponse.select().where(AgencyResponse.proposal == proposal_id)
+    if agency_code is not None:
+        query = query.where(AgencyResponse.agency_code == agency_code)
+    return query.order_by(AgencyResponse.published_at, AgencyResponse.id).first()
+
+
+def responses_by_lead(proposal_ids: list[int]) -> dict[int, dict[str, AgencyResponse]]:
+    """{proposal id: {agency code: its response}} in one query (pages and open data)."""
+    found: dict[int, dict[str, AgencyResponse]] = {pid: {} for pid in proposal_ids}
+    if proposal_ids:
+        for row in AgencyResponse.select().where(AgencyResponse.proposal.in_(list(proposal_ids))):
+            found[row.proposal_id][row.agency_code] = row
+    return found
+
+
+def missing_leads(proposal: Proposal) -> list[str]:
+    """The lead agencies that have not published their response yet (R9.4.3: each lead answers)."""
+    answered = responses_by_lead([proposal.id])[proposal.id]
+    return [code for code in responsible_agencies(proposal)[LEAD] if code not in answered]
+
+
+def lead_rows(proposal: Proposal, today: dt.date, leads: list[str] | None = None,
+              answered: dict[str, AgencyResponse] | None = None) -> list[dict]:
+    """Each lead with its response, or whether it is overdue (R9.4.3, R9.4.4): for pages and open data."""
+    leads = responsible_agencies(proposal)[LEAD] if leads is None else leads
+    answered = responses_by_lead([proposal.id])[proposal.id] if answered is None else answered
+    codes = list(dict.fromkeys([*leads, *answered]))  # a lead that answered stays shown
+    late = is_overdue(proposal, today)
+    return [{"code": code, "name": agency_name(code), "response": answered.get(code),
+             "overdue": late and code not in answered} for code in codes]
 
 
 def extension_of(proposal_id: int) -> Extension | None:
@@ -229,9 +268,9 @@ def merge_targets(proposal: Proposal, staff: Staff) -> list[Proposal]:
 
 def _require_open(proposal: Proposal) -> None:
     if proposal.state == RESPONDED:
-        response = response_of(proposal.id)
+        decision = DECISIONS.get(proposal.response_decision or "", "")
         raise DomainError(MSG["already"].format(number=proposal.number, when=format_taipei(proposal.responded_at),
-                                                decision=response.decision_label if response else ""), "already_responded")
+                                                decision=decision), "already_responded")
     if proposal.state != ESTABLISHED:
         raise DomainError(MSG["not_established"].format(state=proposal.state_label), "bad_state")
     if proposal.notified_at is None or proposal.response_due is None:
@@ -253,6 +292,28 @@ def _require_lead(staff: Staff, proposal: Proposal) -> str | None:
     if role == LEAD:
         return staff.agency_code
     raise DomainError(MSG["forbidden"], "forbidden")
+
+
+def _answering_lead(staff: Staff, proposal: Proposal, agency_code: str | None = None) -> str:
+    """The lead a response is published for (R9.4.3): the staff member's own agency, or for the team the
+    lead it names (needed when several leads have not answered yet); refused once that lead has answered."""
+    role = role_of(staff, proposal)
+    missing = missing_leads(proposal)
+    if role == LEAD:
+        code = staff.agency_code
+    elif role == "ops":
+        code = (agency_code or "").strip().upper() or (missing[0] if len(missing) == 1 else "")
+        if not code:
+            raise DomainError(MSG["choose_lead"], "choose_lead")
+        if code not in responsible_agencies(proposal)[LEAD]:
+            raise DomainError(MSG["not_lead"].format(agency=agency_name(code)[:40]), "not_lead")
+    else:
+        raise DomainError(MSG["forbidden"], "forbidden")
+    done = response_of(proposal.id, code)
+    if done is not None:
+        raise DomainError(MSG["already_lead"].format(agency=agency_name(code), when=format_taipei(done.published_at),
+                                                     decision=done.decision_label), "already_responded")
+    return code
 
 
 def _lock_group(proposal_id: int) -> tuple[Proposal, list[Proposal]]:
@@ -330,7 +391,7 @@ def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[s
     fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
               "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
               "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
-    leads = responsible_agencies(proposal)[LEAD]
+    leads = missing_leads(proposal)  # a lead that published is not reminded (R9.4.3: each lead answers)
     fields["agency"] = "、".join(agency_name(c) for c in leads) or "（未指定）"
     key = f"proposal:{proposal.id}:response-{kind}:{due:%Y%m%d}"
     subject = SUBJECTS[kind].format(**fields)

@@ -75,7 +75,7 @@ def _page(token: str, proposal, actor, *, forms: dict | None = None, error: str 
     agency = get_agency(actor.agency_code)
     return render_template(
         "agency_respond.html", token=token, proposal=proposal, agency=agency, actor=actor,
-        role=responses.role_of(actor, proposal), response=responses.response_of(proposal.id),
+        role=responses.role_of(actor, proposal), response=responses.response_of(proposal.id, actor.agency_code),
         extension=responses.extension_of(proposal.id), meetings=responses.meetings_of(proposal.id),
         due=responses.effective_due(proposal), until=format_taipei(valid_until(proposal)),
         publish_form=forms.get("publish") or PublishForm(prefix="publish", formdata=None),

@@ -27,6 +27,7 @@ from models.proposals import (
     Proposal,
     removal_ground_label,
 )
+from models.responses import lead_rows, responses_by_lead
 
 bp = Blueprint("public", __name__)
 PAGE_SIZE = 20
@@ -34,6 +35,7 @@ OPEN_DATA_FIELDS = [
     "id", "title", "scope", "state", "proposer", "lead_agencies", "co_agencies", "submitted_at",
     "seconding_start", "seconding_end", "established_at", "notice_at", "response_due", "response_extended_due",
     "responded_at", "valid_seconds", "seconds_needed", "response_decision", "removal_ground",
+    "lead_responses",
 ]
 
 
@@ -57,8 +59,19 @@ def days_left(proposal: Proposal) -> int | None:
     return max(0, (proposal.seconding_ends - taipei_date(utcnow())).days)
 
 
+def lead_responses(proposal: Proposal, roles: dict[str, list[str]] | None, answered: dict | None,
+                   names: dict[str, str]) -> list[dict]:
+    """Open data, per lead (R9.4.3): its decision and date, or whether it is overdue (R9.4.4)."""
+    leads = (roles or {}).get(LEAD) or ([proposal.agency_code] if proposal.agency_code else [])
+    return [{"agency": names.get(r["code"], r["name"]),
+             "decision": r["response"].decision if r["response"] else None,
+             "responded_at": format_taipei(r["response"].published_at, "%Y-%m-%dT%H:%M:%S+08:00") if r["response"] else None,
+             "overdue": r["overdue"]}
+            for r in lead_rows(proposal, taipei_date(utcnow()), leads, answered)]
+
+
 def open_record(proposal: Proposal, names: dict[str, str] | None = None,
-                roles: dict[str, list[str]] | None = None) -> dict:
+                roles: dict[str, list[str]] | None = None, answered: dict | None = None) -> dict:
     """One proposal as open data. Removed ones (R7) keep the record: dates, counts, agencies and the
     ground, without the content (title, proposer, response decision)."""
     leads, cos = agencies_of(proposal, names, roles)
@@ -78,9 +91,12 @@ def open_record(proposal: Proposal, names: dict[str, str] | None = None,
         "responded_at": iso(proposal.responded_at), "valid_seconds": proposal.second_count,
         "seconds_needed": settings.SECONDING_THRESHOLD, "response_decision": proposal.response_decision,
         "removal_ground": None,
+        "lead_responses": lead_responses(proposal, roles if roles is not None else confirmed_roles(proposal.id),
+                                         answered, names or agency_names()),
     }
     if proposal.state == REMOVED:
-        record.update(title=None, proposer=None, response_decision=None, removal_ground=proposal.removal_ground)
+        record.update(title=None, proposer=None, response_decision=None, removal_ground=proposal.removal_ground,
+                      lead_responses=None)
     return record
 
 
@@ -118,6 +134,7 @@ def proposal_page(proposal_id: int):
         abort(404)
     leads, cos = agencies_of(proposal)
     return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
+                           lead_rows=lead_rows(proposal, taipei_date(utcnow())),
                            grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
                            days_left=days_left(proposal), REMOVED=REMOVED, removal_label=removal_ground_label)
 
@@ -127,7 +144,8 @@ def open_records() -> list[dict]:
     proposals = list(published().select(Proposal, Official).join(Official).order_by(Proposal.id))
     names = agency_names()
     roles = agencies_by_proposal([p.id for p in proposals])
-    return [open_record(p, names, roles[p.id]) for p in proposals]
+    answered = responses_by_lead([p.id for p in proposals])
+    return [open_record(p, names, roles[p.id], answered[p.id]) for p in proposals]
 
 
 @bp.get("/open-data/proposals.json")
@@ -146,6 +164,8 @@ def open_data_csv():
     for row in open_records():
         row["lead_agencies"] = ";".join(row["lead_agencies"] or [])
         row["co_agencies"] = ";".join(row["co_agencies"] or [])
+        row["lead_responses"] = ";".join(f"{r['agency']}:{r['decision'] or ('overdue' if r['overdue'] else 'pending')}"
+                                         for r in row["lead_responses"] or [])
         writer.writerow({k: csv_safe(v) for k, v in row.items()})
     return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=proposals.csv"})
