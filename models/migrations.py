@@ -14,6 +14,10 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("consultation", "reviewed_by", "VARCHAR(128)", "VARCHAR(128)"),
     ("consultation", "return_reasons", "TEXT", "TEXT"),
     ("agency", "contact_confirmed_email", "VARCHAR(254)", "VARCHAR(254)"),
+    # R9.2.5(2): a subordinate agency as the handling unit; R9.1.3: a withdrawn request
+    ("agency_assignment", "handling_unit_code", "VARCHAR(32)", "VARCHAR(32)"),
+    ("agency_assignment", "handling_unit_name", "VARCHAR(100)", "VARCHAR(100)"),
+    ("agency_assignment", "withdrawn_at", "TIMESTAMP", "DATETIME"),
     ("agency", "contact_confirmed_at", "TIMESTAMP", "DATETIME"),
     ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
     ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),
@@ -36,7 +40,18 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
 ]
 
 
+# (table, index, columns) of indexes that were unique and no longer are; `create_tables` adds the new ones.
+RELAXED_UNIQUE_INDEXES: list[tuple[str, str, tuple[str, ...]]] = [
+    # R9.4.3: with several leads each publishes its own response (unique per proposal and agency now)
+    ("agency_response", "agency_response_proposal_id", ("proposal_id",)),
+]
+
+
 def apply_upgrades() -> None:
+    for table, index, columns in RELAXED_UNIQUE_INDEXES:
+        if any(i.name == index and i.unique for i in db.get_indexes(table)):
+            db.execute_sql(f'DROP INDEX "{index}"')
+            db.execute_sql(f'CREATE INDEX "{index}" ON "{table}" ({", ".join(columns)})')
     for table, column, pg_type, sqlite_type in ADDED_COLUMNS:
         existing = {c.name for c in db.get_columns(table)}
         if column not in existing:

@@ -35,6 +35,7 @@ from .responses import (
     MEETING_TEXT_MAX,
     MERGE_REASON_MAX,
     MERGE_REASON_MIN,
+    PARTIAL,
     PLAN_MAX,
     PLAN_MIN,
     REASONS_MAX,
@@ -42,6 +43,7 @@ from .responses import (
     AgencyResponse,
     Meeting,
     ResponseMerge,
+    _answering_lead,
     _clean,
     _lock_group,
     _require_lead,
@@ -51,6 +53,8 @@ from .responses import (
     effective_due,
     is_overdue,
     merged_into,
+    missing_leads,
+    response_of,
     responsible_agencies,
 )
 from .seconds import Second
@@ -81,6 +85,7 @@ BODIES = {
     "responded_seconder": ("您附議的提案{number}「{title}」，{agencies}已於 {when} 回應：{decision}。\n"
                            "理由與辦理方式請見提案頁面：{link}"),
     "plan": "\n具體辦理方式：\n{plan}\n",
+    "waiting": "\n（本提案有多個主辦機關，各自回應；尚待{agencies}回應。）\n",
     "merged_note": "\n（本提案已併入提案{main}「{main_title}」一併研議回應。）\n",
     "meeting": ("{agency}邀請您出席提案{number}「{title}」的研商會議（第九點（四）2）：\n\n"
                 "日期：{day}\n時間及地點：{place}\n\n"
@@ -92,12 +97,23 @@ BODIES = {
 
 # --- R9.4.3 publishing the response ------------------------------------------------------------------
 
-def publish_response(proposal_id: int, actor: Staff, decision: str, reasons: str, plan: str = "",
-                     now: dt.datetime | None = None, *, base_url: str = "") -> AgencyResponse:
-    """R9.4.3: publish adopt / partly adopt / not adopt with reasons, once; merged proposals are answered too.
+def combined_decision(decisions: list[str]) -> str:
+    """The proposal's overall outcome from its leads' decisions: theirs when they agree, else partly
+    adopted (some lead adopts at least in part, or the leads differ)."""
+    distinct = set(decisions)
+    return distinct.pop() if len(distinct) == 1 else PARTIAL
 
-    The proposal (and each merged one) becomes `responded`; proposers are told by LINE and email, the
-    seconders who opted in too; adopted ones ask the proposers' consent for an award (R11).
+
+def publish_response(proposal_id: int, actor: Staff, decision: str, reasons: str, plan: str = "",
+                     now: dt.datetime | None = None, *, base_url: str = "",
+                     agency_code: str | None = None) -> AgencyResponse:
+    """R9.4.3: one lead publishes adopt / partly adopt / not adopt with reasons, once; merged proposals
+    are answered too.
+
+    With several leads each publishes its own (`agency_code` names the lead when the team publishes
+    for one); the proposal (and each merged one) becomes `responded` only when every lead has. Each
+    publication tells the proposers; the last one also the seconders who opted in, and adopted ones
+    ask the proposers' consent for an award (R11).
     """
     now = now or utcnow()
     if decision not in DECISIONS:
@@ -110,36 +126,47 @@ def publish_response(proposal_id: int, actor: Staff, decision: str, reasons: str
         proposal, members = _lock_group(proposal_id)
         _require_open(proposal)
         _require_main(proposal)
-        agency_code = _require_lead(actor, proposal) or ""
+        code = _answering_lead(actor, proposal, agency_code)
         main_response = None
         for target in [proposal] + [m for m in members if m.state == ESTABLISHED]:
+            if target is not proposal and response_of(target.id, code) is not None:
+                continue  # a merged proposal this lead already answered on its own
             late = is_overdue(target, taipei_date(now))
             row = AgencyResponse.create(proposal=target.id, decision=decision, reasons=reasons, plan=plan or None,
-                                        agency_code=agency_code, responded_by=actor.actor, published_at=now,
+                                        agency_code=code, responded_by=actor.actor, published_at=now,
                                         main_proposal=None if target is proposal else proposal.id)
-            _move(target, RESPONDED, now, responded_at=now, response_decision=decision)
             record(actor.actor, "response_published", "proposal", target.id, reason=reasons,
-                   detail={"response_decision": decision, "agency": agency_code, "late": late,
+                   detail={"response_decision": decision, "agency": code, "late": late,
                            **({"main": proposal.id} if target is not proposal else {})}, now=now)
-            _tell_responded(target, row, proposal if target is not proposal else None, now, public_base_url(base_url))
-            ask_consent(target, decision, now)
+            waiting = missing_leads(target)
+            _tell_responded(target, row, proposal if target is not proposal else None, now, public_base_url(base_url),
+                            waiting)
+            if not waiting:  # every lead has answered: the proposal is responded (R9.4.3)
+                overall = combined_decision([r.decision for r in target.agency_responses])
+                _move(target, RESPONDED, now, responded_at=now, response_decision=overall)
+                ask_consent(target, overall, now)
             main_response = main_response or row
     return main_response
 
 
 def _tell_responded(proposal: Proposal, response: AgencyResponse, main: Proposal | None, now: dt.datetime,
-                    base_url: str) -> None:
-    agencies = "、".join(agency_name(c) for c in responsible_agencies(proposal)[LEAD]) or response.agency_name
+                    base_url: str, waiting: list[str]) -> None:
+    """Proposers hear each lead's response; opted-in seconders once every lead has answered."""
+    agencies = response.agency_name
     fields = {"number": proposal.number, "title": proposal.title, "agencies": agencies,
               "when": format_taipei(now, "%Y-%m-%d"), "decision": response.decision_label,
               "reasons": response.reasons, "link": proposal_link(proposal, base_url),
               "plan": BODIES["plan"].format(plan=response.plan) if response.plan else "",
               "merged": BODIES["merged_note"].format(main=main.number, main_title=main.title) if main else ""}
+    if waiting:
+        fields["merged"] += BODIES["waiting"].format(agencies="、".join(agency_name(c) for c in waiting))
     proposer_ids = set()
     for person in proposers_of(proposal):
         proposer_ids.add(person.id)
         notify_official(person, subject=SUBJECTS["responded"].format(**fields), body=BODIES["responded"].format(**fields),
-                        key=f"proposal:{proposal.id}:responded:official:{person.id}", now=now)
+                        key=f"proposal:{proposal.id}:responded:{response.agency_code}:official:{person.id}", now=now)
+    if waiting:
+        return
     for seconder in _opted_in_seconders(proposal):
         if seconder.id not in proposer_ids:
             notify_official(seconder, subject=SUBJECTS["responded_seconder"].format(**fields),

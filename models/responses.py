@@ -5,8 +5,8 @@
 - **R9.4.4** `response_due` is set by the establishment notice (models.seconds, R9.3.3) as
   `calendar.due_date("R9.4.4", notice day)`. It may be extended once, before it expires, by at most
   one month added to that last day (`calendar.extension_due`), with a published reason
-  (`extend_deadline`). The sweep reminds the lead agencies 7 days before the due day, and the
-  agencies and the operations team once a response is overdue. Calendar overrides move open clocks.
+  (`extend_deadline`). The sweep's reminders and the calendar recomputation are in
+  models.response_clock.
 
 Who acts: the staff of a lead agency (主辦) or the operations team. Co-organisers (協辦) see the
 proposal and its response in the console but do not act for it (R9.2.5(3)).
@@ -19,15 +19,14 @@ import peewee
 
 from . import calendar, settings
 from .agencies import get_agency
-from .agency_confirmation import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, agencies_of
-from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
+from .agency_assignments import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, responsible_roles
+from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
 from .officials import clean_text
-from .outbox import Outbox, queue_mail, unit_of_work
+from .outbox import unit_of_work
 from .proposals import ESTABLISHED, RESPONDED, Proposal, lock, proposal_link
 from .recognition import proposers_of
-from .response_links import link_text
 from .staff import Staff
 
 ADOPT, PARTIAL, REJECT = "adopt", "partial", "reject"
@@ -38,13 +37,15 @@ PLAN_MIN, PLAN_MAX = 10, 6000
 EXTENSION_REASON_MIN, EXTENSION_REASON_MAX = 10, 1000
 MERGE_REASON_MIN, MERGE_REASON_MAX = 4, 1000
 MEETING_PLACE_MAX, MEETING_TEXT_MAX = 200, 4000
-REMIND_DAYS_BEFORE = 7  # R9.4.4: a reminder this many days before the last day
 
 MSG = {
     "forbidden": "只有主辦機關的承辦同仁或營運小組可以處理這個提案的回應。",
     "not_established": "提案目前為「{state}」，只有已成案、尚未回應的提案可以辦理。",
     "not_notified": "提案尚未發出成案通知（第九點（三）3），回應期限尚未起算。",
     "already": "提案{number}已於 {when} 公開回應（{decision}），不能再次回應。",
+    "already_lead": "{agency}已於 {when} 公開本提案的回應（{decision}），同一主辦機關不能再次回應（第九點（四）3）。",
+    "choose_lead": "本提案有多個主辦機關，各自回應（第九點（二）5（3））：請選擇代哪一個主辦機關公開回應。",
+    "not_lead": "「{agency}」不是本提案尚未回應的主辦機關。",
     "merged": "提案{number}已併入提案{main}一併研議，請在主案辦理（第九點（四）1）。",
     "extended": "提案{number}已於 {when} 延長回應期限至 {due}；依規定只能延長一次（第九點（四）4）。",
     "expired": "回應期限已於 {due} 屆滿，不能再延長；延長須在期限屆滿前為之（第九點（四）4）。",
@@ -72,9 +73,12 @@ BODIES = {key: settings.fill(text) for key, text in BODIES.items()}
 
 
 class AgencyResponse(BaseModel):
-    """The published response to one established proposal (R9.4.3); one per proposal, never changed."""
+    """One lead agency's published response to an established proposal (R9.4.3); never changed.
 
-    proposal = peewee.ForeignKeyField(Proposal, unique=True, backref="agency_responses", on_delete="RESTRICT")
+    One per (proposal, lead agency): with several leads each answers for itself (R9.2.5(3)), and the
+    proposal is `responded` once every lead has published."""
+
+    proposal = peewee.ForeignKeyField(Proposal, backref="agency_responses", on_delete="RESTRICT")
     decision = peewee.CharField(max_length=8, constraints=[peewee.Check("decision IN ('adopt', 'partial', 'reject')")])
     reasons = peewee.TextField()
     plan = peewee.TextField(null=True)  # R9.4.2 the concrete plan
@@ -82,6 +86,9 @@ class AgencyResponse(BaseModel):
     responded_by = peewee.CharField(max_length=128)  # actor, e.g. "staff:3"
     published_at = peewee.DateTimeField()
     main_proposal = peewee.ForeignKeyField(Proposal, null=True, backref="+", on_delete="RESTRICT")  # given via a merge
+
+    class Meta:
+        indexes = ((("proposal", "agency_code"), True),)
 
     @property
     def decision_label(self) -> str:
@@ -144,11 +151,8 @@ def agency_name(code: str | None) -> str:
 
 
 def responsible_agencies(proposal: Proposal) -> dict[str, list[str]]:
-    """{'lead': codes, 'co': codes}: the confirmed agencies (R9.2.5), else the proposal's agency as lead."""
-    found = agencies_of(proposal.id)
-    if not found[LEAD] and not found[CO] and proposal.agency_code:
-        return {LEAD: [proposal.agency_code], CO: []}
-    return found
+    """{'lead': codes, 'co': codes}: the agencies holding it (R9.2.5; never a released or withdrawn one)."""
+    return responsible_roles(proposal)
 
 
 def role_of(staff: Staff | None, proposal: Proposal) -> str | None:
@@ -190,8 +194,38 @@ def members_of(proposal_id: int) -> list[Proposal]:
                 .where(ResponseMerge.into_proposal == proposal_id).order_by(Proposal.id))
 
 
-def response_of(proposal_id: int) -> AgencyResponse | None:
-    return AgencyResponse.get_or_none(AgencyResponse.proposal == proposal_id)
+def response_of(proposal_id: int, agency_code: str | None = None) -> AgencyResponse | None:
+    """The first published response (or this agency's, when given)."""
+    query = AgencyResponse.select().where(AgencyResponse.proposal == proposal_id)
+    if agency_code is not None:
+        query = query.where(AgencyResponse.agency_code == agency_code)
+    return query.order_by(AgencyResponse.published_at, AgencyResponse.id).first()
+
+
+def responses_by_lead(proposal_ids: list[int]) -> dict[int, dict[str, AgencyResponse]]:
+    """{proposal id: {agency code: its response}} in one query (pages and open data)."""
+    found: dict[int, dict[str, AgencyResponse]] = {pid: {} for pid in proposal_ids}
+    if proposal_ids:
+        for row in AgencyResponse.select().where(AgencyResponse.proposal.in_(list(proposal_ids))):
+            found[row.proposal_id][row.agency_code] = row
+    return found
+
+
+def missing_leads(proposal: Proposal) -> list[str]:
+    """The lead agencies that have not published their response yet (R9.4.3: each lead answers)."""
+    answered = responses_by_lead([proposal.id])[proposal.id]
+    return [code for code in responsible_agencies(proposal)[LEAD] if code not in answered]
+
+
+def lead_rows(proposal: Proposal, today: dt.date, leads: list[str] | None = None,
+              answered: dict[str, AgencyResponse] | None = None) -> list[dict]:
+    """Each lead with its response, or whether it is overdue (R9.4.3, R9.4.4): for pages and open data."""
+    leads = responsible_agencies(proposal)[LEAD] if leads is None else leads
+    answered = responses_by_lead([proposal.id])[proposal.id] if answered is None else answered
+    codes = list(dict.fromkeys([*leads, *answered]))  # a lead that answered stays shown
+    late = is_overdue(proposal, today)
+    return [{"code": code, "name": agency_name(code), "response": answered.get(code),
+             "overdue": late and code not in answered} for code in codes]
 
 
 def extension_of(proposal_id: int) -> Extension | None:
@@ -208,7 +242,7 @@ def console_proposals(agency_code: str | None) -> list[Proposal]:
     if agency_code is not None:
         holding = AgencyAssignment.status.in_(RESPONSIBLE_STATUSES)
         mine = AgencyAssignment.select(AgencyAssignment.proposal).where(holding & (AgencyAssignment.agency_code == agency_code))
-        anyone = AgencyAssignment.select(AgencyAssignment.proposal).where(holding)
+        anyone = AgencyAssignment.select(AgencyAssignment.proposal)  # once asked, the assignments decide
         query = query.where(Proposal.id.in_(mine) | ((Proposal.agency_code == agency_code) & Proposal.id.not_in(anyone)))
     due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
     return list(query.order_by(Proposal.state, due.asc(nulls="LAST"), Proposal.responded_at.desc(), Proposal.id))
@@ -229,9 +263,9 @@ def merge_targets(proposal: Proposal, staff: Staff) -> list[Proposal]:
 
 def _require_open(proposal: Proposal) -> None:
     if proposal.state == RESPONDED:
-        response = response_of(proposal.id)
+        decision = DECISIONS.get(proposal.response_decision or "", "")
         raise DomainError(MSG["already"].format(number=proposal.number, when=format_taipei(proposal.responded_at),
-                                                decision=response.decision_label if response else ""), "already_responded")
+                                                decision=decision), "already_responded")
     if proposal.state != ESTABLISHED:
         raise DomainError(MSG["not_established"].format(state=proposal.state_label), "bad_state")
     if proposal.notified_at is None or proposal.response_due is None:
@@ -253,6 +287,28 @@ def _require_lead(staff: Staff, proposal: Proposal) -> str | None:
     if role == LEAD:
         return staff.agency_code
     raise DomainError(MSG["forbidden"], "forbidden")
+
+
+def _answering_lead(staff: Staff, proposal: Proposal, agency_code: str | None = None) -> str:
+    """The lead a response is published for (R9.4.3): the staff member's own agency, or for the team the
+    lead it names (needed when several leads have not answered yet); refused once that lead has answered."""
+    role = role_of(staff, proposal)
+    missing = missing_leads(proposal)
+    if role == LEAD:
+        code = staff.agency_code
+    elif role == "ops":
+        code = (agency_code or "").strip().upper() or (missing[0] if len(missing) == 1 else "")
+        if not code:
+            raise DomainError(MSG["choose_lead"], "choose_lead")
+        if code not in responsible_agencies(proposal)[LEAD]:
+            raise DomainError(MSG["not_lead"].format(agency=agency_name(code)[:40]), "not_lead")
+    else:
+        raise DomainError(MSG["forbidden"], "forbidden")
+    done = response_of(proposal.id, code)
+    if done is not None:
+        raise DomainError(MSG["already_lead"].format(agency=agency_name(code), when=format_taipei(done.published_at),
+                                                     decision=done.decision_label), "already_responded")
+    return code
 
 
 def _lock_group(proposal_id: int) -> tuple[Proposal, list[Proposal]]:
@@ -319,89 +375,3 @@ def _extend(proposal: Proposal, actor: Staff, agency_code: str | None, reason: s
         notify_official(person, subject=SUBJECTS["extended"].format(**fields), body=BODIES["extended"].format(**fields),
                         key=f"proposal:{proposal.id}:response-extended:official:{person.id}", now=now)
     return extension
-
-
-# --- the sweep: reminders (R9.4.4) ------------------------------------------------------------------
-
-def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[str, str, str, str]]:
-    """(dedupe key, to, subject, body) of one reminder: to each lead agency, and the team when overdue."""
-    main = merged_into(proposal.id)
-    base = public_base_url()
-    fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
-              "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
-              "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
-    leads = responsible_agencies(proposal)[LEAD]
-    fields["agency"] = "、".join(agency_name(c) for c in leads) or "（未指定）"
-    key = f"proposal:{proposal.id}:response-{kind}:{due:%Y%m%d}"
-    subject = SUBJECTS[kind].format(**fields)
-    mails = []
-    for code in leads:
-        agency = get_agency(code)
-        body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
-        if agency is not None and agency.contact_email:
-            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6
-            mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
-        elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
-            mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
-    if kind == "overdue":
-        mails.append((f"{key}:ops", settings.OPS_NOTIFY_EMAIL, subject, BODIES["overdue_ops"].format(**fields) + BODIES["footer"]))
-    return mails
-
-
-def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
-    keys = [key for key, *_ in mails]
-    return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
-
-
-def remind_responses(now: dt.datetime) -> int:
-    """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
-    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
-    Returns the number of proposals reminded."""
-    today = taipei_date(now)
-    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
-    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
-    candidates = list(Proposal.select().where(
-        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
-    reminded = 0
-    for candidate in candidates:
-        last_day = effective_due(candidate)
-        kind = "overdue" if last_day < today else "due_soon"
-        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
-            continue
-        with unit_of_work():
-            proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
-            if proposal.state != ESTABLISHED or effective_due(proposal) != last_day:
-                continue
-            queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
-                      for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
-            if not any(queued):
-                continue
-            record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
-                   detail={"due": last_day.isoformat()}, now=now)
-            reminded += 1
-    return reminded
-
-
-def recompute_due(now: dt.datetime) -> None:
-    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of `now` move."""
-    today = taipei_date(now)
-    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
-                                    & Proposal.response_due.is_null(False))
-    for proposal in query:
-        base = proposal.response_due
-        if base >= today:
-            base = calendar.due_date("R9.4.4", taipei_date(proposal.notified_at))
-        changes = {}
-        if base != proposal.response_due:
-            changes["response_due"] = base
-        extension = extension_of(proposal.id) if proposal.response_extended_due else None
-        if extension is not None and proposal.response_extended_due >= today:
-            new_due = calendar.extension_due("R9.4.4", base)
-            if (base, new_due) != (extension.original_due, extension.new_due):
-                Extension.update(original_due=base, new_due=new_due).where(Extension.id == extension.id).execute()
-            if new_due != proposal.response_extended_due:
-                changes["response_extended_due"] = new_due
-        if changes:
-            Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
-            record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
-                   detail={k: v.isoformat() for k, v in changes.items()})

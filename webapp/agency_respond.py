@@ -24,7 +24,7 @@ from models.response_links import open_link, valid_until
 
 bp = Blueprint("agency_respond", __name__)
 
-STATUS_FOR_ERROR = {"bad_link": 400, "expired_link": 410, "not_open": 410}
+STATUS_FOR_ERROR = {"bad_link": 400, "expired_link": 410, "not_open": 410, "reassigned": 410}
 REQUIRED = "此欄位必填。"
 MSG = {
     "csrf": "表單已失效（可能停留太久），請重新開啟郵件中的連結後再送出。",
@@ -75,7 +75,7 @@ def _page(token: str, proposal, actor, *, forms: dict | None = None, error: str 
     agency = get_agency(actor.agency_code)
     return render_template(
         "agency_respond.html", token=token, proposal=proposal, agency=agency, actor=actor,
-        role=responses.role_of(actor, proposal), response=responses.response_of(proposal.id),
+        role=responses.role_of(actor, proposal), response=responses.response_of(proposal.id, actor.agency_code),
         extension=responses.extension_of(proposal.id), meetings=responses.meetings_of(proposal.id),
         due=responses.effective_due(proposal), until=format_taipei(valid_until(proposal)),
         publish_form=forms.get("publish") or PublishForm(prefix="publish", formdata=None),

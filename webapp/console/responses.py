@@ -55,6 +55,7 @@ ACTION_LABELS = {
 # --- forms --------------------------------------------------------------------------------------
 
 class RespondForm(FlaskForm):
+    lead = SelectField("代哪一個主辦機關回應（各主辦機關各自回應）", validators=[Optional()], validate_choice=False)
     decision = RadioField("回應結果（第九點（四）3）", choices=list(domain.DECISIONS.items()),
                           validators=[DataRequired(REQUIRED)])
     reasons = TextAreaField(f"理由（至少 {domain.REASONS_MIN} 字）",
@@ -95,6 +96,13 @@ class MergeForm(FlaskForm):
     submit = SubmitField("併案")
 
 
+def _respond_form(proposal: Proposal, **formdata) -> RespondForm:
+    """With several leads the team names the one it publishes for; a lead's staff publish for their own."""
+    form = RespondForm(prefix="respond", **formdata)
+    form.lead.choices = [(c, domain.agency_name(c)) for c in domain.missing_leads(proposal)]
+    return form
+
+
 def _merge_form(proposal: Proposal, **formdata) -> MergeForm:
     form = MergeForm(prefix="merge", **formdata)
     form.into.choices = [("", "請選擇")] + [(str(p.id), f"{p.number} {p.title}")
@@ -104,7 +112,7 @@ def _merge_form(proposal: Proposal, **formdata) -> MergeForm:
 
 def _forms(proposal: Proposal, given: dict) -> dict:
     forms = {
-        "respond_form": given.get("respond_form") or RespondForm(prefix="respond", formdata=None),
+        "respond_form": given.get("respond_form") or _respond_form(proposal, formdata=None),
         "extend_form": given.get("extend_form") or ExtendForm(prefix="extend", formdata=None),
         "meeting_form": given.get("meeting_form") or MeetingForm(prefix="meeting", formdata=None),
         "merge_form": given.get("merge_form") or _merge_form(proposal, formdata=None),
@@ -172,6 +180,10 @@ def _history(proposal: Proposal) -> list[dict]:
     return rows
 
 
+def staff_code(role: str) -> str | None:
+    return current_staff().agency_code if role == LEAD else None
+
+
 def render_detail(proposal: Proposal, role: str, status: int = 200, **given):
     today = today_taipei()
     main = domain.merged_into(proposal.id)
@@ -180,10 +192,12 @@ def render_detail(proposal: Proposal, role: str, status: int = 200, **given):
     members = domain.members_of(proposal.id)
     extension = domain.extension_of(proposal.id)
     agencies = domain.responsible_agencies(proposal)
+    waiting = domain.missing_leads(proposal)
     page = render_template(
         "console/response_detail.html", proposal=proposal, role=role, today=today, main=main, members=members,
         lead_names=[domain.agency_name(c) for c in agencies[LEAD]], co_names=[domain.agency_name(c) for c in agencies[CO]],
-        response=domain.response_of(proposal.id),
+        response=domain.response_of(proposal.id), lead_rows=domain.lead_rows(proposal, today),
+        can_publish=can_act and (staff_code(role) in waiting if role == LEAD else bool(waiting)),
         extension=extension, meetings=domain.meetings_of(proposal.id), history=_history(proposal),
         overdue=domain.is_overdue(proposal, today), due=domain.effective_due(proposal),
         can_act=can_act, can_summarise=role in ("ops", LEAD),
@@ -240,12 +254,12 @@ def response_publish(proposal_id: int):
     """R9.4.3: publish the response (lead agency or ops); the proposers and opted-in seconders are told."""
     def action(proposal, form):
         publishing.publish_response(proposal.id, current_staff(), form.decision.data, form.reasons.data, form.plan.data or "",
-                                base_url=current_app.config["PUBLIC_BASE_URL"])
+                                    base_url=current_app.config["PUBLIC_BASE_URL"], agency_code=form.lead.data or None)
         numbers = [m.number for m in domain.members_of(proposal.id)]
         return MSG["published"].format(number=proposal.number, decision=domain.DECISIONS[form.decision.data],
                                        members=MSG["members"].format(numbers="、".join(numbers)) if numbers else "")
 
-    return _act(proposal_id, "respond_form", lambda p: RespondForm(prefix="respond"), action)
+    return _act(proposal_id, "respond_form", lambda p: _respond_form(p), action)
 
 
 @bp.post("/responses/<int:proposal_id>/extend")
