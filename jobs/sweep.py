@@ -124,6 +124,7 @@ def purge_personal_data(now: dt.datetime) -> int:
               .where((LineEvent.status == "done") & (LineEvent.received_at < now - EVENT_BODY_RETENTION)
                      & (LineEvent.body != "{}")).execute())
     notices = (Outbox.update(payload="{}")
-               .where((Outbox.status == "sent") & (Outbox.sent_at < now - OUTBOX_PAYLOAD_RETENTION)
+               .where((((Outbox.status == "sent") & (Outbox.sent_at < now - OUTBOX_PAYLOAD_RETENTION))
+                       | ((Outbox.status == "rerouted") & (Outbox.created_at < now - OUTBOX_PAYLOAD_RETENTION)))
                       & (Outbox.payload != "{}")).execute())
     return events + notices

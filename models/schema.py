@@ -11,6 +11,7 @@ from .agency_confirmation import AgencyAssignment
 from .base import BaseModel, db, is_postgres
 from .calendar import CalendarOverride
 from .calendar_years import CalendarYear
+from .consultation_discussion import DiscussionMeeting, DiscussionMessage
 from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
 from .login_failures import LoginFailure
@@ -42,7 +43,7 @@ TABLES: list[type[BaseModel]] = [
     Second, SecondRequest,
     AgencyResponse, Extension, Meeting, ResponseMerge,
     RecognitionConsent,
-    Consultation, Opinion,
+    Consultation, Opinion, DiscussionMessage, DiscussionMeeting,
     Heartbeat, SweepRun,
 ]
 
