@@ -21,6 +21,7 @@ from .operations import Heartbeat, SweepRun
 from .outbox import Outbox
 from .proposals import CoProposer, Proposal
 from .recognition import RecognitionConsent
+from .recommendations import Recommendation
 from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
 from .seconds import Second, SecondRequest
 from .similar import ensure_search_index
@@ -42,7 +43,7 @@ TABLES: list[type[BaseModel]] = [
     AgencyAssignment,
     Second, SecondRequest,
     AgencyResponse, Extension, Meeting, ResponseMerge,
-    RecognitionConsent,
+    RecognitionConsent, Recommendation,
     Consultation, Opinion, DiscussionMessage, DiscussionMeeting,
     Heartbeat, SweepRun,
 ]
