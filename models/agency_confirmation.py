@@ -31,6 +31,7 @@ from .agency_confirmation_texts import (
 )
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
+from .notify import mail_agency
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, REMOVED, SECONDING, Proposal, change_agency, lock
@@ -237,8 +238,8 @@ def _mail_request(assignment: AgencyAssignment, proposal: Proposal, agency, base
     body = REQUEST_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
                                role=assignment.role_label, scope=proposal.scope_label, content=proposal.content or "",
                                due=f"{assignment.due:%Y-%m-%d}", link=link)
-    queue_mail(agency.contact_email, REQUEST_SUBJECT.format(number=proposal.number, title=proposal.title),
-               body + FOOTER, dedupe_key=f"agency-assignment:{assignment.id}:request:{assignment.token_nonce}", now=now)
+    mail_agency(agency, REQUEST_SUBJECT.format(number=proposal.number, title=proposal.title), body + FOOTER,
+                dedupe_key=f"agency-assignment:{assignment.id}:request:{assignment.token_nonce}", now=now)
 
 
 def set_roles(proposal_id: int, actor: str, roles: dict[str, str], now: dt.datetime | None = None) -> list[AgencyAssignment]:
@@ -387,10 +388,10 @@ def deem(assignment_id: int, now: dt.datetime, actor: str = "system:sweep") -> b
                now=now)
         agency = get_agency(assignment.agency_code)
         if agency and agency.contact_email:
-            queue_mail(agency.contact_email, DEEMED_SUBJECT.format(number=proposal.number),
-                       DEEMED_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
-                                          due=f"{assignment.due:%Y-%m-%d}", role=assignment.role_label) + FOOTER,
-                       dedupe_key=f"agency-assignment:{assignment.id}:deemed", now=now)
+            mail_agency(agency, DEEMED_SUBJECT.format(number=proposal.number),
+                        DEEMED_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
+                                           due=f"{assignment.due:%Y-%m-%d}", role=assignment.role_label) + FOOTER,
+                        dedupe_key=f"agency-assignment:{assignment.id}:deemed", now=now)
     return True
 
 

@@ -23,6 +23,8 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "totp_last_step", "BIGINT", "INTEGER"),
     ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
     ("staff", "totp_failed_at", "TIMESTAMP", "DATETIME"),
+    ("agency", "extra_contact_emails", "TEXT", "TEXT"),  # issue 11: more than one contact address
+    ("agency", "extra_confirmed_emails", "TEXT", "TEXT"),
     # R11: an unanswered consent question is asked once more
     ("recognition_consent", "remind_due", "DATE", "DATE"),
     ("recognition_consent", "reminded_at", "TIMESTAMP", "DATETIME"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from . import services
 from .officials import Official
@@ -44,6 +45,19 @@ def message_official(official: Official, *, subject: str, body: str, key: str,
 def mail_body(official: Official, body: str) -> str:
     """The email text of a notice: greeting by display name, the body, the platform's footer."""
     return f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}"
+
+
+def mail_agency(agency, subject: str, body: str | Callable[[str], str], *, dedupe_key: str,
+                now: dt.datetime | None = None) -> int:
+    """One email to each of an agency's contact addresses (`Agency.contact_emails`); `body` may be a
+    function of the address (a link scoped to it). The main address keeps `dedupe_key` as it is.
+    Returns how many were queued (0: the agency has no address; the caller tells the team)."""
+    queued = 0
+    for index, address in enumerate(agency.contact_emails if agency is not None else []):
+        text = body(address) if callable(body) else body
+        if queue_mail(address, subject, text, dedupe_key=dedupe_key if index == 0 else f"{dedupe_key}:cc{index}", now=now):
+            queued += 1
+    return queued
 
 
 def reroute_to_mail(row: Outbox, error: str) -> bool:

@@ -22,9 +22,9 @@ from . import settings
 from .agencies import get_agency
 from .base import BaseModel, DomainError, format_taipei, taipei_date, utcnow
 from .events import record
-from .notify import notify_official
+from .notify import mail_agency, notify_official
 from .officials import Official, clean_text
-from .outbox import queue_mail, unit_of_work
+from .outbox import unit_of_work
 from .proposals import Proposal
 from .recognition import DECISION_LABELS, workplace_of
 from .recognition_figures import ProposerFigures, figures_of
@@ -151,12 +151,12 @@ def recommend(staff: Staff, official_id: int, year: int, kinds: list[str], reaso
         lines = [BODIES["proposal"].format(id=p.id, title=p.title,
                                            decision=DECISION_LABELS.get(p.response_decision, p.response_decision))
                  for p in Proposal.select().where(Proposal.id.in_(figures.consented_proposals)).order_by(Proposal.id)]
-        queue_mail(agency.contact_email, SUBJECTS["letter"].format(kinds=kind_text, name=official.real_name, year=year),
+        mail_agency(agency, SUBJECTS["letter"].format(kinds=kind_text, name=official.real_name, year=year),
                    BODIES["letter"].format(agency=workplace_of(official), name=official.real_name,
                                            display=official.display_name, year=year, proposals="\n".join(lines),
                                            reason=reason, kinds=kind_text, ops=settings.OPS_NOTIFY_EMAIL,
                                            **{k: v for k, v in figures.as_dict().items() if isinstance(v, int)}),
-                   reply_to=settings.OPS_NOTIFY_EMAIL, dedupe_key=f"recommendation:{row.id}:letter", now=now)
+                    dedupe_key=f"recommendation:{row.id}:letter", now=now)
         notify_official(official, subject=SUBJECTS["told"],
                         body=BODIES["told"].format(agency=workplace_of(official), kinds=kind_text, year=year),
                         key=f"recommendation:{row.id}:told", now=now)
