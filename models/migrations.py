@@ -18,7 +18,7 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
     ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),
     ("staff", "disabled_at", "TIMESTAMP", "DATETIME"),
-    ("staff", "totp_secret", "VARCHAR(64)", "VARCHAR(64)"),
+    ("staff", "totp_secret", "VARCHAR(255)", "VARCHAR(255)"),
     ("staff", "totp_enabled_at", "TIMESTAMP", "DATETIME"),
     ("staff", "totp_last_step", "BIGINT", "INTEGER"),
     ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
@@ -31,8 +31,20 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
 ]
 
 
+# (table, column, length): VARCHAR columns that must hold longer values (PostgreSQL enforces lengths).
+WIDENED_COLUMNS: list[tuple[str, str, int]] = [
+    ("staff", "totp_secret", 255),  # a Fernet-sealed TOTP secret (models/two_factor.py)
+]
+
+
 def apply_upgrades() -> None:
     for table, column, pg_type, sqlite_type in ADDED_COLUMNS:
         existing = {c.name for c in db.get_columns(table)}
         if column not in existing:
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {pg_type if is_postgres() else sqlite_type}')
+    if is_postgres():
+        for table, column, length in WIDENED_COLUMNS:
+            current = db.execute_sql("SELECT character_maximum_length FROM information_schema.columns "
+                                     "WHERE table_name = %s AND column_name = %s", (table, column)).fetchone()
+            if current and current[0] is not None and current[0] < length:
+                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR({length})')

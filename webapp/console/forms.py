@@ -122,6 +122,15 @@ class CodeForm(FlaskForm):
     submit = SubmitField("驗證")
 
 
+class BothFactorsForm(FlaskForm):
+    """A change to one's own two-factor sign-in: the password and a current code (or a recovery code)."""
+
+    password = PasswordField("密碼", validators=[DataRequired(REQUIRED), Length(max=256)],
+                             render_kw={"autocomplete": "current-password"})
+    code = StringField("驗證碼（或一組備用碼）", validators=[DataRequired(REQUIRED), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none"})
+
+
 class DiscussionMessageForm(FlaskForm):
     """R10.2: write to those who gave opinions (choices: everyone, or one opinion by its number)."""
 
