@@ -12,6 +12,7 @@ from bot.line_api import push_messages, show_rich_menu
 from bot.richmenu import menu_for
 from models.base import utcnow
 from models.bounces import record_bounce
+from models.notify import reroute_to_mail
 from models.officials import Official
 from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
 
@@ -42,6 +43,10 @@ def send_outbox(outbox_id: int) -> str:
             else:
                 _send_line(app, row)
         except Exception as exc:
+            if reroute_to_mail(row, type(exc).__name__):  # a message with an email fallback (R10.2)
+                log.warning("outbox %s (line) failed: %s; emailed instead", row.id, type(exc).__name__)
+                NOTICES_SENT.labels(row.channel, "rerouted").inc()
+                return "rerouted"
             attempts = row.attempts + 1
             backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
             # A recipient the mail server refuses for good (5xx) will not take it later either: a bounce.

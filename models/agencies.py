@@ -92,10 +92,24 @@ class Agency(BaseModel):
     # The address someone proved they read by clicking a test email's link (models/agency_admin.py).
     contact_confirmed_email = peewee.CharField(max_length=254, null=True)
     contact_confirmed_at = peewee.DateTimeField(null=True)
+    # More addresses (one a line) that get every notice too, and those of them someone confirmed.
+    extra_contact_emails = peewee.TextField(null=True)
+    extra_confirmed_emails = peewee.TextField(null=True)
+
+    @property
+    def contact_emails(self) -> list[str]:
+        """Every address a notice to this agency goes to: the main one first, then the others."""
+        return [e for e in [self.contact_email, *(self.extra_contact_emails or "").split()] if e]
+
+    @property
+    def confirmed_emails(self) -> set[str]:
+        main = {self.contact_email} if self.contact_email and self.contact_confirmed_email == self.contact_email else set()
+        return main | (set((self.extra_confirmed_emails or "").split()) & set(self.contact_emails))
 
     @property
     def contact_confirmed(self) -> bool:
-        return bool(self.contact_email) and self.contact_confirmed_email == self.contact_email
+        """Every current address was proven read (by a test email's link)."""
+        return bool(self.contact_email) and set(self.contact_emails) <= self.confirmed_emails
 
     @property
     def kind_label(self) -> str:

@@ -1,7 +1,9 @@
-"""Agencies edited in the console (issue 11 item 4): fields, the contact address, and proof that
-someone reads it. Edits are recorded and take effect at once for future notices (every notice
-reads `Agency.contact_email` when it is queued). A test email carries a signed link; clicking it
-marks that address confirmed. An address changed later is unconfirmed again until tested.
+"""Agencies edited in the console (issue 11 item 4): fields, the contact addresses, and proof that
+someone reads them. An agency has a main contact address and any number of others; every notice
+goes to all of them (`Agency.contact_emails`, `models.notify.mail_agency`). Edits are recorded and
+take effect at once for future notices. A test email goes to each address with a signed link
+scoped to it; clicking it marks that address confirmed. The agency counts as confirmed when every
+current address is. An address changed later is unconfirmed again until tested.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import datetime as dt
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import services
-from .agencies import Agency, _clean_row, get_agency
+from .agencies import EMAIL_RE, Agency, _clean_row, get_agency
 from .base import DomainError, format_taipei
 from .events import record
 from .outbox import Outbox, queue_mail, transaction
@@ -23,6 +25,10 @@ MSG = {
     "parent_self": "機關不能是自己的上級機關。",
     "parent_cycle": "「{code}」是這個機關的下級機關，不能設為上級機關（會形成循環）。",
     "duplicate_email": "這個聯絡信箱已是「{name}」的信箱；每個信箱只屬於一個機關。",
+    "duplicate_here": "聯絡信箱 {email} 重複填寫了；每個信箱只需填一次。",
+    "bad_extra": "其他聯絡信箱「{value}」格式不正確，請每行填一個電子郵件。",
+    "extra_without_main": "請先填寫主要聯絡信箱，再填其他聯絡信箱。",
+    "too_many": "其他聯絡信箱最多 {n} 個。",
     "no_email": "這個機關還沒有聯絡信箱，請先填寫。",
     "bad_link": "這個確認連結無效（可能不完整或遭修改）。",
     "expired_link": "這個確認連結已於 {until} 過期，請營運小組重新寄送測試信。",
@@ -30,7 +36,8 @@ MSG = {
     "unchanged": "內容沒有變更。",
 }
 FIELD_LABELS = {"name": "名稱", "short_name": "簡稱", "kind": "類別", "parent_code": "上級機關", "active": "啟用",
-                "contact_email": "聯絡信箱"}
+                "contact_email": "聯絡信箱", "extra_contact_emails": "其他聯絡信箱"}
+MAX_EXTRA = 10
 
 TEST_SUBJECT = "臺中市政府公務人員政策參與平臺：機關聯絡信箱測試"
 TEST_BODY = """{name} 您好：
@@ -84,11 +91,14 @@ def update_agency(actor: Staff, code: str, fields: dict, reason: str, now: dt.da
     if error:
         raise DomainError(error.replace("，已略過。", "。").replace("表單：", ""), "bad_field")
     _check_parent(agency, values["parent_code"])
-    email = values["contact_email"]
-    if email:
-        other = Agency.get_or_none((Agency.contact_email == email) & (Agency.code != agency.code))
-        if other is not None:
-            raise DomainError(MSG["duplicate_email"].format(name=other.name), "duplicate_email")
+    if "extra_contact_emails" in fields:  # a form without the field leaves the other addresses as they are
+        extras = _clean_extras(fields.get("extra_contact_emails"), values["contact_email"])
+        values["extra_contact_emails"] = "\n".join(extras) or None
+    else:
+        extras = [e for e in agency.contact_emails[1:] if e != values["contact_email"]]
+    for email in [values["contact_email"], *extras]:
+        if email:
+            _check_unique(agency, email)
     changes = {name: [getattr(agency, name), values[name]] for name in FIELD_LABELS
                if name in values and getattr(agency, name) != values[name]}
     if not changes:
@@ -99,30 +109,68 @@ def update_agency(actor: Staff, code: str, fields: dict, reason: str, now: dt.da
     return Agency.get_by_id(agency.id)
 
 
-def contact_token(agency: Agency, now: dt.datetime) -> str:
-    return _serializer().dumps([agency.code, agency.contact_email, int(now.timestamp())])
+def _clean_extras(text: str | None, main: str | None) -> list[str]:
+    """The other contact addresses (one a line, or separated by commas), normalised, each once."""
+    extras: list[str] = []
+    for value in (text or "").replace(",", "\n").replace("，", "\n").split():
+        if len(value) > 254 or not EMAIL_RE.match(value):
+            raise DomainError(MSG["bad_extra"].format(value=value[:80]), "bad_field")
+        local, _, domain = value.rpartition("@")
+        email = f"{local}@{domain.lower()}"
+        if email == main or email in extras:
+            raise DomainError(MSG["duplicate_here"].format(email=email), "duplicate_email")
+        extras.append(email)
+    if extras and not main:
+        raise DomainError(MSG["extra_without_main"], "bad_field")
+    if len(extras) > MAX_EXTRA:
+        raise DomainError(MSG["too_many"].format(n=MAX_EXTRA), "bad_field")
+    return extras
+
+
+def _check_unique(agency: Agency, email: str) -> None:
+    """One address belongs to one agency (as its main or another contact address)."""
+    for other in Agency.select().where((Agency.code != agency.code) & ((Agency.contact_email == email)
+                                                                        | Agency.extra_contact_emails.contains(email))):
+        if email in other.contact_emails:
+            raise DomainError(MSG["duplicate_email"].format(name=other.name), "duplicate_email")
+
+
+def contact_token(agency: Agency, now: dt.datetime, email: str | None = None) -> str:
+    return _serializer().dumps([agency.code, email or agency.contact_email, int(now.timestamp())])
 
 
 @transaction
 def send_test_email(actor: Staff, code: str, now: dt.datetime) -> Outbox:
-    """A test email to the agency's contact address with a signed confirm link. Ops only, recorded."""
+    """A test email to each of the agency's contact addresses, each with a signed link confirming that
+    address. Ops only, recorded. Returns the main address's row."""
     _require_ops(actor)
     agency = _agency(code)
     if not agency.contact_email:
         raise DomainError(MSG["no_email"], "no_email")
-    link = f"{services.current().public_base_url}/console/agencies/confirm/{contact_token(agency, now)}"
-    body = TEST_BODY.format(name=agency.name, until=format_taipei(now + AGENCY_CONTACT_LINK_TTL), link=link)
-    row = queue_mail(agency.contact_email, TEST_SUBJECT, body,
-                     dedupe_key=f"agency-test:{agency.code}:{now.isoformat()}", now=now)
-    record(actor.actor, "agency_test_email", "agency", agency.id, detail={"email": agency.contact_email,
-                                                                        "outbox": row.id}, now=now)
-    return row
+    rows = []
+    for email in agency.contact_emails:
+        link = f"{services.current().public_base_url}/console/agencies/confirm/{contact_token(agency, now, email)}"
+        body = TEST_BODY.format(name=agency.name, until=format_taipei(now + AGENCY_CONTACT_LINK_TTL), link=link)
+        rows.append(queue_mail(email, TEST_SUBJECT, body,
+                               dedupe_key=f"agency-test:{agency.code}:{now.isoformat()}:{len(rows)}", now=now))
+    record(actor.actor, "agency_test_email", "agency", agency.id,
+           detail={"emails": agency.contact_emails, "outbox": [r.id for r in rows if r]}, now=now)
+    return rows[0]
 
 
 def last_test_email(agency: Agency) -> Outbox | None:
     """The latest test email to this agency (its status is the delivery result shown)."""
     return (Outbox.select().where(Outbox.dedupe_key.startswith(f"agency-test:{agency.code}:"))
             .order_by(Outbox.id.desc()).first())
+
+
+def last_test_emails(agency: Agency) -> list[Outbox]:
+    """The latest sending of test emails: one row per address it went to."""
+    latest = last_test_email(agency)
+    if latest is None:
+        return []
+    return list(Outbox.select().where(Outbox.dedupe_key.startswith(f"agency-test:{agency.code}:")
+                                      & (Outbox.created_at == latest.created_at)).order_by(Outbox.id))
 
 
 @transaction
@@ -137,12 +185,19 @@ def confirm_contact(token: str, now: dt.datetime) -> Agency:
         raise DomainError(MSG["expired_link"].format(until=format_taipei(issued_at + AGENCY_CONTACT_LINK_TTL)),
                           "expired_link")
     agency = _agency(code)
-    if agency.contact_email != email:
+    if email not in agency.contact_emails:
         raise DomainError(MSG["changed"], "changed")
-    if agency.contact_confirmed_email != email:
-        Agency.update(contact_confirmed_email=email, contact_confirmed_at=now).where(Agency.id == agency.id).execute()
+    if email not in agency.confirmed_emails:
+        if email == agency.contact_email:
+            changes = {"contact_confirmed_email": email, "contact_confirmed_at": now}
+        else:
+            kept = [e for e in (agency.extra_confirmed_emails or "").split() if e in agency.contact_emails]
+            changes = {"extra_confirmed_emails": "\n".join([*kept, email])}
+        Agency.update(**changes).where(Agency.id == agency.id).execute()
         record(f"email:{agency.code}", "agency_contact_confirmed", "agency", agency.id, detail={"email": email}, now=now)
-    return Agency.get_by_id(agency.id)
+    confirmed = Agency.get_by_id(agency.id)
+    confirmed.confirmed_address = email  # what the page thanks for
+    return confirmed
 
 
 def unconfirmed_agencies() -> list[Agency]:

@@ -63,6 +63,7 @@ from .agency_confirmation_texts import (
 )
 from .base import DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
+from .notify import mail_agency
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, REMOVED, Proposal, change_agency, lock
@@ -216,16 +217,19 @@ def _ask(proposal: Proposal, code: str, role: str, withdrawn: AgencyAssignment |
 def _mail_request(assignment: AgencyAssignment, proposal: Proposal, agency, base_url: str,
                   secret_key: str | None, now: dt.datetime) -> None:
     link = f"{base_url}/agency/answer/{answer_token(assignment, secret_key)}"
-    established = ""
-    if proposal.state == ESTABLISHED and proposal.response_due:  # asked after the notice (R9.1.3): it may respond
-        due = proposal.response_extended_due or proposal.response_due
-        established = ESTABLISHED_NOTE.format(due=f"{due:%Y-%m-%d}",
-                                              respond=link_text(proposal.id, agency.code, agency.contact_email))
-    body = REQUEST_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
-                               role=assignment.role_label, scope=proposal.scope_label, content=proposal.content or "",
-                               due=f"{assignment.due:%Y-%m-%d}", link=link, established=established)
-    queue_mail(agency.contact_email, REQUEST_SUBJECT.format(number=proposal.number, title=proposal.title),
-               body + FOOTER, dedupe_key=f"agency-assignment:{assignment.id}:request:{assignment.token_nonce}", now=now)
+
+    def body(address: str) -> str:
+        established = ""
+        if proposal.state == ESTABLISHED and proposal.response_due:  # asked after the notice (R9.1.3): it may respond
+            due = proposal.response_extended_due or proposal.response_due
+            established = ESTABLISHED_NOTE.format(due=f"{due:%Y-%m-%d}",
+                                                  respond=link_text(proposal.id, agency.code, address))
+        return REQUEST_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
+                                   role=assignment.role_label, scope=proposal.scope_label, content=proposal.content or "",
+                                   due=f"{assignment.due:%Y-%m-%d}", link=link, established=established) + FOOTER
+
+    mail_agency(agency, REQUEST_SUBJECT.format(number=proposal.number, title=proposal.title), body,
+                dedupe_key=f"agency-assignment:{assignment.id}:request:{assignment.token_nonce}", now=now)
 
 
 def set_roles(proposal_id: int, actor: str, roles: dict[str, str], now: dt.datetime | None = None) -> list[AgencyAssignment]:
@@ -330,10 +334,10 @@ def _mail_handling_unit(assignment: AgencyAssignment, now: dt.datetime) -> None:
     if unit is None or not unit.contact_email:
         return
     proposal = assignment.proposal
-    queue_mail(unit.contact_email, HANDLING_SUBJECT.format(number=proposal.number),
-               HANDLING_BODY.format(unit=unit.name, agency=assignment.agency_name, number=proposal.number,
-                                    title=proposal.title, role=assignment.role_label) + FOOTER,
-               dedupe_key=f"agency-assignment:{assignment.id}:handling-unit:{unit.code}", now=now)
+    mail_agency(unit, HANDLING_SUBJECT.format(number=proposal.number),
+                HANDLING_BODY.format(unit=unit.name, agency=assignment.agency_name, number=proposal.number,
+                                     title=proposal.title, role=assignment.role_label) + FOOTER,
+                dedupe_key=f"agency-assignment:{assignment.id}:handling-unit:{unit.code}", now=now)
 
 
 def _mail_doubt(assignment: AgencyAssignment, decision: str, now: dt.datetime) -> None:
@@ -346,10 +350,10 @@ def _mail_doubt(assignment: AgencyAssignment, decision: str, now: dt.datetime) -
                dedupe_key=f"agency-assignment:{assignment.id}:doubt", now=now)
     agency = get_agency(assignment.agency_code)
     if agency is not None and agency.contact_email:
-        queue_mail(agency.contact_email, DISCUSSION_SUBJECT.format(number=proposal.number),
-                   DISCUSSION_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
-                                          detail=detail, ops=settings.OPS_NOTIFY_EMAIL) + FOOTER,
-                   dedupe_key=f"agency-assignment:{assignment.id}:discussion-opened", now=now)
+        mail_agency(agency, DISCUSSION_SUBJECT.format(number=proposal.number),
+                    DISCUSSION_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
+                                           detail=detail, ops=settings.OPS_NOTIFY_EMAIL) + FOOTER,
+                    dedupe_key=f"agency-assignment:{assignment.id}:discussion-opened", now=now)
 
 
 # --- the clock (R9.2.5(4), R2.3) --------------------------------------------------------------
@@ -369,10 +373,10 @@ def deem(assignment_id: int, now: dt.datetime, actor: str = "system:sweep") -> b
                now=now)
         agency = get_agency(assignment.agency_code)
         if agency and agency.contact_email:
-            queue_mail(agency.contact_email, DEEMED_SUBJECT.format(number=proposal.number),
-                       DEEMED_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
-                                          due=f"{assignment.due:%Y-%m-%d}", role=assignment.role_label) + FOOTER,
-                       dedupe_key=f"agency-assignment:{assignment.id}:deemed", now=now)
+            mail_agency(agency, DEEMED_SUBJECT.format(number=proposal.number),
+                        DEEMED_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
+                                           due=f"{assignment.due:%Y-%m-%d}", role=assignment.role_label) + FOOTER,
+                        dedupe_key=f"agency-assignment:{assignment.id}:deemed", now=now)
     return True
 
 

@@ -25,9 +25,9 @@ from .agency_confirmation import request_confirmation
 from .agency_confirmation_texts import FOOTER
 from .base import DomainError, utcnow
 from .events import record
-from .notify import notify_official, public_base_url
+from .notify import mail_agency, notify_official, public_base_url
 from .officials import clean_text
-from .outbox import queue_mail, unit_of_work
+from .outbox import unit_of_work
 from .proposals import PUBLISHED_STATES, Proposal, change_agency, lock, proposal_link
 from .recognition import proposers_of
 
@@ -90,8 +90,8 @@ def _withdraw(assignment: AgencyAssignment, proposal: Proposal, actor: str, reas
         return
     body = MSG["withdrawn_body"].format(agency=agency.name, number=proposal.number, title=proposal.title,
                                         new=_agency_name(proposal.agency_code), reason=reason or "（未填寫）")
-    queue_mail(agency.contact_email, MSG["withdrawn_subject"].format(number=proposal.number), body + FOOTER,
-               dedupe_key=f"agency-assignment:{assignment.id}:withdrawn:{now:%Y%m%d%H%M%S}", now=now)
+    mail_agency(agency, MSG["withdrawn_subject"].format(number=proposal.number), body + FOOTER,
+                dedupe_key=f"agency-assignment:{assignment.id}:withdrawn:{now:%Y%m%d%H%M%S}", now=now)
 
 
 def _tell_proposers(proposal: Proposal, old_code: str | None, reason: str, asked: bool, now: dt.datetime,

@@ -12,6 +12,7 @@ from .base import taipei_date
 from .consultation_texts import FOOTER, MSG
 from .consultations import CLOSED, OPEN, Consultation, _close, _fields, lock
 from .events import record
+from .notify import mail_agency
 from .outbox import queue_mail, unit_of_work
 
 
@@ -49,9 +50,7 @@ def remind_overdue_summaries(now: dt.datetime) -> int:
             subject = MSG["overdue_subject"].format(**fields)
             body = MSG["overdue_body"].format(**fields) + FOOTER
             agency = get_agency(consultation.agency_code)
-            if agency and agency.contact_email:
-                queue_mail(agency.contact_email, subject, body,
-                           dedupe_key=f"consultation:{consultation.id}:summary-overdue:agency", now=now)
+            mail_agency(agency, subject, body, dedupe_key=f"consultation:{consultation.id}:summary-overdue:agency", now=now)
             queue_mail(settings.OPS_NOTIFY_EMAIL, subject, body,
                        dedupe_key=f"consultation:{consultation.id}:summary-overdue:ops", now=now)
             record("system:sweep", "summary_overdue_reminded", "consultation", consultation.id,

@@ -26,6 +26,7 @@ from .consultations import (
     lock,
 )
 from .events import record
+from .notify import mail_agency
 from .officials import clean_text
 from .outbox import queue_mail, transaction
 from .staff import Staff
@@ -44,10 +45,13 @@ def _fields(consultation: Consultation, **extra: object) -> dict:
 def _mail_agency(consultation: Consultation, kind: str, now: dt.datetime, **extra: object) -> None:
     """The agency's contact address, or the team when the agency has none (never lost silently)."""
     agency = get_agency(consultation.agency_code)
-    to = agency.contact_email if agency and agency.contact_email else settings.OPS_NOTIFY_EMAIL
     fields = _fields(consultation, **extra)
-    queue_mail(to, MSG[f"{kind}_subject"].format(**fields), MSG[f"{kind}_body"].format(**fields) + FOOTER,
-               dedupe_key=f"consultation:{consultation.id}:{kind}:{consultation.version}", now=now)
+    subject, body = MSG[f"{kind}_subject"].format(**fields), MSG[f"{kind}_body"].format(**fields) + FOOTER
+    key = f"consultation:{consultation.id}:{kind}:{consultation.version}"
+    if agency and agency.contact_email:
+        mail_agency(agency, subject, body, dedupe_key=key, now=now)
+    else:
+        queue_mail(settings.OPS_NOTIFY_EMAIL, subject, body, dedupe_key=key, now=now)
 
 
 def _require_ops(staff: Staff) -> None:

@@ -36,7 +36,7 @@ from .agencies import get_agency
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, is_postgres, taipei_date, utcnow
 from .consultation_texts import FOOTER, MSG
 from .events import record
-from .notify import notify_official, public_base_url
+from .notify import mail_agency, notify_official, public_base_url
 from .officials import Official, clean_text
 from .outbox import queue_mail, unit_of_work
 from .proposals import SCOPES
@@ -359,9 +359,11 @@ def _close(consultation: Consultation, now: dt.datetime, closed_at: dt.datetime,
     fields = _fields(consultation, count)
     agency = get_agency(consultation.agency_code)
     key = f"consultation:{consultation.id}:closed:agency"
-    address = agency.contact_email if agency and agency.contact_email else settings.OPS_NOTIFY_EMAIL
-    queue_mail(address, MSG["closed_agency_subject"].format(**fields),
-               MSG["closed_agency_body"].format(**fields) + FOOTER, dedupe_key=key, now=now)
+    subject, body = MSG["closed_agency_subject"].format(**fields), MSG["closed_agency_body"].format(**fields) + FOOTER
+    if agency and agency.contact_email:
+        mail_agency(agency, subject, body, dedupe_key=key, now=now)
+    else:
+        queue_mail(settings.OPS_NOTIFY_EMAIL, subject, body, dedupe_key=key, now=now)
     for official in participants_to_notify(consultation):
         notify_official(official, subject=MSG["closed_official_subject"].format(**fields),
                         body=MSG["closed_official_body"].format(**fields),

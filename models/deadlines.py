@@ -17,6 +17,7 @@ from . import (
     consultation_review,
     month_clocks,
     proposals,
+    recognition,
     response_clock,
     retention,
     seconds,
@@ -59,6 +60,7 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R9.4.4", "response_reminders", response_clock.remind_responses),
     ("R10.1.4", "consultations_close", consultation_deadlines.close_due),
     ("R10.2", "consultation_summary_reminders", consultation_deadlines.remind_overdue_summaries),
+    ("R11", "recognition_consent_reminders", recognition.remind_unanswered),  # asked once more if unanswered
     ("R9.1.4", "similar_index", similar.catch_up),  # the similar-proposal index catches up with edits
     ("R4", "personal_data_retention", retention.apply_retention),  # settings.RETENTION_DAYS, README "Retention"
 ]

@@ -22,7 +22,7 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
     ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),
     ("staff", "disabled_at", "TIMESTAMP", "DATETIME"),
-    ("staff", "totp_secret", "VARCHAR(64)", "VARCHAR(64)"),
+    ("staff", "totp_secret", "VARCHAR(255)", "VARCHAR(255)"),
     ("staff", "totp_enabled_at", "TIMESTAMP", "DATETIME"),
     ("staff", "totp_last_step", "BIGINT", "INTEGER"),
     ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
@@ -37,6 +37,11 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("official", "email_bounces", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
     ("official", "email_bounced_at", "TIMESTAMP", "DATETIME"),
     ("official", "bounce_asked_at", "TIMESTAMP", "DATETIME"),
+    ("agency", "extra_contact_emails", "TEXT", "TEXT"),  # issue 11: more than one contact address
+    ("agency", "extra_confirmed_emails", "TEXT", "TEXT"),
+    # R11: an unanswered consent question is asked once more
+    ("recognition_consent", "remind_due", "DATE", "DATE"),
+    ("recognition_consent", "reminded_at", "TIMESTAMP", "DATETIME"),
 ]
 
 
@@ -44,6 +49,12 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
 RELAXED_UNIQUE_INDEXES: list[tuple[str, str, tuple[str, ...]]] = [
     # R9.4.3: with several leads each publishes its own response (unique per proposal and agency now)
     ("agency_response", "agency_response_proposal_id", ("proposal_id",)),
+]
+
+
+# (table, column, length): VARCHAR columns that must hold longer values (PostgreSQL enforces lengths).
+WIDENED_COLUMNS: list[tuple[str, str, int]] = [
+    ("staff", "totp_secret", 255),  # a Fernet-sealed TOTP secret (models/two_factor.py)
 ]
 
 
@@ -56,3 +67,9 @@ def apply_upgrades() -> None:
         existing = {c.name for c in db.get_columns(table)}
         if column not in existing:
             db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {pg_type if is_postgres() else sqlite_type}')
+    if is_postgres():
+        for table, column, length in WIDENED_COLUMNS:
+            current = db.execute_sql("SELECT character_maximum_length FROM information_schema.columns "
+                                     "WHERE table_name = %s AND column_name = %s", (table, column)).fetchone()
+            if current and current[0] is not None and current[0] < length:
+                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE VARCHAR({length})')

@@ -7,7 +7,8 @@ counting started on the 1st of a month: an event on 02-28 plus one month ended o
 - R9.3.2 seconding windows of proposals still taking seconds (seconding, established): the window
   is moved to its corrected last day (never shortened).
 - Proposals that lapsed on an old, too-early last day: reopened for seconding when the corrected
-  window has not ended as of `now`; the operations team and the proposer are told. One whose
+  window has not ended as of `now`; the operations team, the proposer and every seconder (LINE;
+  by email too for those who asked to hear the outcome) are told. One whose
   corrected window has ended as well stays lapsed, and the team is told that it lapsed early.
 - R9.4.4 response clocks (and their one extension) not yet answered: moved to the corrected day
   where the old count dated them.
@@ -25,9 +26,11 @@ from . import calendar, settings
 from .base import end_of_day_utc, taipei_date
 from .events import record
 from .notify import notify_official, public_base_url
+from .officials import Official
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, SECONDING, Proposal, _move, lock, proposal_link
 from .responses import Extension, extension_of
+from .seconds import Second
 
 ACTOR = "system:calendar"
 # The old count ends at most 3 days early (02-28 + 1 month: 03-28 instead of 03-31), so a lapse
@@ -46,6 +49,11 @@ MSG = {
     "proposer_reopened_subject": "【政策參與平臺】您的提案恢復附議：{title}",
     "proposer_reopened_body": ("您的提案{number}「{title}」先前通知於 {old} 附議期間結束、未成案；"
                                "經更正期間計算，附議期間應至 {new} 23:59 止，提案已恢復為附議中，目前有 {count} 份有效附議。\n"
+                               "造成困擾，敬請見諒。\n提案頁面：{link}"),
+    "seconder_reopened_subject": "【政策參與平臺】您附議的提案恢復附議：{title}",
+    "seconder_reopened_body": ("您附議的提案{number}「{title}」先前於 {old} 附議期間結束、列為未成案；"
+                               "經更正期間計算，附議期間應至 {new} 23:59 止，提案已恢復為附議中。"
+                               "您的附議仍然有效，目前有 {count} 份有效附議，歡迎轉知同仁。\n"
                                "造成困擾，敬請見諒。\n提案頁面：{link}"),
 }
 
@@ -127,6 +135,11 @@ def _reopen_one(proposal_id: int, now: dt.datetime) -> bool:
     notify_official(proposal.proposer, subject=MSG["proposer_reopened_subject"].format(**fields),
                     body=MSG["proposer_reopened_body"].format(**fields),
                     key=f"proposal:{proposal.id}:reopened:{new:%Y%m%d}", now=now)
+    for second in Second.select(Second, Official).join(Official).where(Second.proposal == proposal.id):
+        if second.official_id != proposal.proposer_id:
+            notify_official(second.official, subject=MSG["seconder_reopened_subject"].format(**fields),
+                            body=MSG["seconder_reopened_body"].format(**fields), mail=second.notify_result,
+                            key=f"proposal:{proposal.id}:reopened:{new:%Y%m%d}:seconder:{second.official_id}", now=now)
     return True
 
 

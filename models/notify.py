@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from . import services
 from .officials import Official
-from .outbox import queue_line, queue_mail
+from .outbox import OUTBOX_STATES, PENDING, REROUTED, Outbox, queue_line, queue_mail, unit_of_work
 
 
 def public_base_url(given: str = "") -> str:
@@ -22,8 +23,57 @@ def notify_official(official: Official, *, subject: str, body: str, line_message
 
     `reply_to`: where a reply to the email goes (e.g. the operations team, for an objection)."""
     if mail and official.verified_email:
-        queue_mail(official.verified_email, subject, f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}",
-                   reply_to=reply_to, dedupe_key=f"{key}:mail", now=now)
+        queue_mail(official.verified_email, subject, mail_body(official, body), reply_to=reply_to,
+                   dedupe_key=f"{key}:mail", now=now)
     if official.following and official.line_user_id:
         queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
                    dedupe_key=f"{key}:line", now=now)
+
+
+def message_official(official: Official, *, subject: str, body: str, key: str,
+                     now: dt.datetime | None = None) -> str | None:
+    """One message to one official through LINE, with email as the fallback: by email at once when
+    the official has no LINE link, and by the worker (jobs/outbox.py) when the LINE push fails.
+    Returns the channel chosen ("line" or "mail"), or None when the official cannot be reached."""
+    if official.following and official.line_user_id:
+        queue_line(official.line_user_id, [{"type": "text", "text": body[:4900]}], dedupe_key=f"{key}:line",
+                   fallback={"subject": subject, "body": body}, now=now)
+        return "line"
+    if official.verified_email:
+        queue_mail(official.verified_email, subject, mail_body(official, body), dedupe_key=f"{key}:mail", now=now)
+        return "mail"
+    return None
+
+
+def mail_body(official: Official, body: str) -> str:
+    """The email text of a notice: greeting by display name, the body, the platform's footer."""
+    return f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}"
+
+
+def mail_agency(agency, subject: str, body: str | Callable[[str], str], *, dedupe_key: str,
+                now: dt.datetime | None = None) -> int:
+    """One email to each of an agency's contact addresses (`Agency.contact_emails`); `body` may be a
+    function of the address (a link scoped to it). The main address keeps `dedupe_key` as it is.
+    Returns how many were queued (0: the agency has no address; the caller tells the team)."""
+    queued = 0
+    for index, address in enumerate(agency.contact_emails if agency is not None else []):
+        text = body(address) if callable(body) else body
+        if queue_mail(address, subject, text, dedupe_key=dedupe_key if index == 0 else f"{dedupe_key}:cc{index}", now=now):
+            queued += 1
+    return queued
+
+
+def reroute_to_mail(row: Outbox, error: str) -> bool:
+    """A LINE push that failed and carries a fallback is emailed instead, once (its row becomes
+    `rerouted`, the email a new row). False when there is no fallback or no verified address."""
+    fallback = row.data.get("fallback") if row.channel == "line" else None
+    official = Official.get_or_none(Official.line_user_id == row.recipient) if fallback else None
+    if official is None or not official.verified_email:
+        return False
+    with unit_of_work():
+        if not OUTBOX_STATES.move(Outbox, Outbox.id == row.id, REROUTED, from_states=[PENDING],
+                                  last_error=f"{error}; rerouted to mail"):
+            return False
+        queue_mail(official.verified_email, fallback["subject"], mail_body(official, fallback["body"]),
+                   dedupe_key=f"{row.dedupe_key or f'outbox:{row.id}'}:fallback")
+    return True

@@ -23,11 +23,12 @@ from .states import Transitions
 # attempts that takes: a mail server down for an afternoon must not silently drop a legal notice.
 GIVE_UP_AFTER = dt.timedelta(hours=48)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, FAILED, REROUTED = "pending", "sent", "failed", "rerouted"
 OUTBOX_STATES = Transitions("通知", {
-    PENDING: {SENT, FAILED},  # sent, or given up after GIVE_UP_AFTER of retries (ops are told) or by staff
+    PENDING: {SENT, FAILED, REROUTED},  # sent, or given up after GIVE_UP_AFTER of retries (ops are told) or by staff
     SENT: set(), FAILED: {PENDING},  # sent again on the operations page
-}, labels={PENDING: "待寄送", SENT: "已寄送", FAILED: "失敗"})
+    REROUTED: set(),  # a LINE push that failed and carried a fallback: its email (a new row) replaces it
+}, labels={PENDING: "待寄送", SENT: "已寄送", FAILED: "失敗", REROUTED: "改以電子郵件寄送"})
 
 
 class Outbox(BaseModel):
@@ -63,10 +64,12 @@ def queue_mail(to: str, subject: str, body: str, *, reply_to: str | None = None,
     return _add("mail", to, {"subject": subject, "body": body, "reply_to": reply_to}, dedupe_key, now)
 
 
-def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None,
+def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None, fallback: dict | None = None,
                now: dt.datetime | None = None) -> Outbox | None:
-    """Queue one LINE push of up to five messages."""
-    return _add("line", user_id, {"messages": messages[:5]}, dedupe_key, now)
+    """Queue one LINE push of up to five messages. `fallback` ({subject, body}): if the push fails, the
+    worker emails this instead to the official's verified address (models.notify.message_official)."""
+    payload = {"messages": messages[:5], **({"fallback": fallback} if fallback else {})}
+    return _add("line", user_id, payload, dedupe_key, now)
 
 
 def queue_rich_menu(user_id: str, *, now: dt.datetime | None = None) -> Outbox | None:

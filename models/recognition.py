@@ -1,33 +1,34 @@
-"""Recognition (R11): consent to be recommended for an award, and the per-proposer annual figures.
+"""Recognition (R11): the proposer's consent to be recommended to their own agency for an award.
 
 When an agency adopts a proposal wholly or partly (R9.4.3), each of its proposers (the proposer and
-the confirmed co-proposers of a group proposal, R5.1) is asked in LINE whether they agree to be
-recommended (`ask_consent`, called by `models.response_publishing.publish_response` in its transaction).
-The answer arrives as the postback `a=rec.consent&p=<proposal id>&v=yes|no` (bot/handlers/recognition.py)
-and may be changed later; every answer is in the audit trail.
-
-The operations team decides awards "weighing the year's number of proposals and the contribution":
-`annual_figures(year)` gives, per proposer, what they proposed that year and how far it went.
-Decisions taken where the regulation is silent:
-- A year is the Asia/Taipei calendar year; each step counts in the year it happened (a proposal
-  submitted in December and adopted in March counts as submitted in one year, adopted in the next).
-- Co-proposers of a group proposal count as proposers (R5.1: "an individual or a group proposes").
-- Removed proposals (R7) count for nothing: content removed as unlawful or out of scope is no
-  contribution.
+the confirmed co-proposers of a group proposal, R5.1) is asked whether they agree (`ask_consent`,
+called by `models.response_publishing.publish_response` in its transaction), by LINE *and* email:
+- LINE: a message with two quick replies, the postback `a=rec.consent&p=<proposal id>&v=yes|no`
+  (bot/handlers/recognition.py);
+- email: the same text with a signed link (`consent_link`) to a page with the two answers
+  (webapp/recognition_consent.py), so an official without LINE can answer too.
+The consent text says exactly what agreeing means: the operations team may recommend them to their
+own agency (所屬機關) for 專案敘獎, 公開表揚 and 經驗分享, and then emails that agency their name,
+the proposal and the year's figures (models/recommendations.py). If nobody answered after
+`settings.RECOGNITION_REMINDER_WORKING_DAYS` working days, the sweep asks once more, by LINE and
+email (`remind_unanswered`). An answer may be changed later; a recommendation already sent stays
+sent. Every answer is in the audit trail. The annual figures are in models/recognition_figures.py.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import peewee
+from itsdangerous import BadSignature, URLSafeSerializer
 
-from .agencies import Agency
-from .base import BaseModel, DomainError, start_of_day_utc, utcnow
+from . import calendar, services, settings
+from .agencies import get_agency
+from .base import BaseModel, DomainError, taipei_date, utcnow
 from .events import record
+from .notify import notify_official
 from .officials import Official, require_verified
-from .outbox import queue_line, unit_of_work
-from .proposals import REMOVED, CoProposer, Proposal
+from .outbox import unit_of_work
+from .proposals import CoProposer, Proposal
 
 # models.responses.ADOPT / PARTIAL; not imported, because models.responses imports this module.
 ADOPT, PARTIAL = "adopt", "partial"
@@ -36,14 +37,23 @@ ADOPTED_DECISIONS = (ADOPT, PARTIAL)
 YES, NO = "yes", "no"
 CONSENT_LABELS = {YES: "同意推薦", NO: "不同意", None: "未回覆"}
 CONSENT_ACTION = "rec.consent"  # postback a=rec.consent&p=<proposal>&v=yes|no
+LINK_PATH = "/recognition/consent/"
 
+CONSENT_TEXT = ("依作業規範第十一點，提案經權責機關同意參採或部分參採者，營運小組得視您的意願，衡酌您當年度的提案件數"
+                "及貢獻度，建請您的所屬機關（{workplace}）辦理專案敘獎、公開表揚及經驗分享。\n"
+                "如您同意，營運小組建議時會以電子郵件將您的姓名、顯示名稱、參採的提案及年度提案數據寄給{workplace}，"
+                "由機關決定是否辦理並回覆營運小組；不同意則不會寄送。")
 MSG = {
-    "ask": ("🎉 您的提案{number}「{title}」經權責機關回應為「{decision}」。\n\n"
-            "依作業規範第十一點，提案經同意參採或部分參採者，營運小組得衡酌年度提案數量及貢獻度，"
-            "簽報獎勵。請問您是否同意由營運小組推薦您接受獎勵？（之後仍可改變選擇）"),
+    "ask": ("🎉 您的提案{number}「{title}」經權責機關回應為「{decision}」。\n\n" + CONSENT_TEXT
+            + "\n\n請問您是否同意？（營運小組寄出建議前仍可改變選擇）"),
+    "ask_subject": "【政策參與平臺】提案獲參採，是否同意推薦獎勵：{title}",
+    "ask_mail": "\n\n請點選下列連結回覆（也可在 LINE 官方帳號點選「同意推薦」或「不同意」）：\n{link}",
+    "remind": "提醒：您尚未回覆是否同意推薦獎勵。\n\n",
+    "remind_subject": "【政策參與平臺】提醒：是否同意推薦獎勵（提案{number}）",
     "ask_yes": "同意推薦",
     "ask_no": "不同意",
     "not_asked": "這個提案沒有請您表示是否同意推薦獎勵。",
+    "bad_link": "這個連結無效（可能不完整或遭修改），請使用通知信中的完整連結，或在 LINE 官方帳號回覆。",
     "answered_yes": "✅ 已記錄：您同意由營運小組推薦獎勵（提案{number}）。謝謝您的貢獻！",
     "answered_no": "已記錄：您不同意推薦獎勵（提案{number}）。如改變心意，可再點選「同意推薦」。",
 }
@@ -58,6 +68,8 @@ class RecognitionConsent(BaseModel):
     asked_at = peewee.DateTimeField(default=utcnow)
     answer = peewee.CharField(max_length=3, null=True, constraints=[peewee.Check("answer IN ('yes', 'no')")])
     answered_at = peewee.DateTimeField(null=True)
+    remind_due = peewee.DateField(null=True, index=True)  # unanswered after this day: asked once more
+    reminded_at = peewee.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("proposal", "official"), True),)
@@ -65,8 +77,6 @@ class RecognitionConsent(BaseModel):
     @property
     def answer_label(self) -> str:
         return CONSENT_LABELS.get(self.answer, self.answer or "")
-
-
 
 
 def proposers_of(proposal: Proposal) -> list[Official]:
@@ -78,41 +88,104 @@ def proposers_of(proposal: Proposal) -> list[Official]:
     return people
 
 
-def _ask_message(proposal: Proposal, decision: str) -> dict:
+def workplace_of(official: Official) -> str:
+    """Where the official works, as recognition names it: their own agency (所屬機關)."""
+    agency = get_agency(official.agency_code or "")
+    return agency.name if agency else "您的所屬機關"
+
+
+# --- the signed link in the email ------------------------------------------------------------------
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(services.secret_key(), salt="recognition-consent")
+
+
+def consent_link(proposal_id: int, official_id: int) -> str:
+    return f"{services.current().public_base_url}{LINK_PATH}{_serializer().dumps([proposal_id, official_id])}"
+
+
+def open_consent_link(token: str) -> RecognitionConsent:
+    """The consent a link is for; DomainError 'bad_link' (zh-TW) when forged or for nothing asked."""
+    try:
+        proposal_id, official_id = _serializer().loads(token)
+        row = RecognitionConsent.get_or_none((RecognitionConsent.proposal == int(proposal_id))
+                                             & (RecognitionConsent.official == int(official_id)))
+    except (BadSignature, TypeError, ValueError):
+        raise DomainError(MSG["bad_link"], "bad_link") from None
+    if row is None:
+        raise DomainError(MSG["bad_link"], "bad_link")
+    return row
+
+
+# --- asking, reminding, answering ------------------------------------------------------------------
+
+def _ask_message(proposal: Proposal, text: str) -> dict:
     def answer(label: str, value: str) -> dict:
         return {"type": "action", "action": {"type": "postback", "label": label, "displayText": label,
                                               "data": f"a={CONSENT_ACTION}&p={proposal.id}&v={value}"}}
 
-    text = MSG["ask"].format(number=proposal.number, title=proposal.title, decision=DECISION_LABELS.get(decision, decision))
     return {"type": "text", "text": text[:4900],
             "quickReply": {"items": [answer(MSG["ask_yes"], YES), answer(MSG["ask_no"], NO)]}}
 
 
-def ask_consent(proposal: Proposal, decision: str, now: dt.datetime | None = None) -> int:
-    """R11: ask each proposer in LINE whether they agree to be recommended; once per proposal and person.
+def _ask(proposal: Proposal, official: Official, decision: str, key: str, now: dt.datetime,
+         reminder: bool = False) -> None:
+    text = (MSG["remind"] if reminder else "") + MSG["ask"].format(
+        number=proposal.number, title=proposal.title, decision=DECISION_LABELS.get(decision, decision),
+        workplace=workplace_of(official))
+    subject = (MSG["remind_subject"] if reminder else MSG["ask_subject"]).format(number=proposal.number,
+                                                                                title=proposal.title)
+    notify_official(official, subject=subject, body=text + MSG["ask_mail"].format(link=consent_link(proposal.id, official.id)),
+                    line_messages=[_ask_message(proposal, text)], key=key, now=now)
 
-    Call inside the transaction that publishes the response; returns how many were asked.
-    """
+
+def ask_consent(proposal: Proposal, decision: str, now: dt.datetime | None = None) -> int:
+    """R11: ask each proposer by LINE and email whether they agree to be recommended; once per proposal
+    and person. Call inside the transaction that publishes the response; returns how many were asked."""
     if decision not in ADOPTED_DECISIONS:
         return 0
     now = now or utcnow()
+    remind_due = calendar.add_working_days(taipei_date(now), settings.RECOGNITION_REMINDER_WORKING_DAYS)
     asked = []
     for official in proposers_of(proposal):
         if RecognitionConsent.select().where((RecognitionConsent.proposal == proposal.id)
                                              & (RecognitionConsent.official == official.id)).exists():
             continue
-        RecognitionConsent.create(proposal=proposal.id, official=official.id, asked_at=now)
+        RecognitionConsent.create(proposal=proposal.id, official=official.id, asked_at=now, remind_due=remind_due)
         asked.append(official.id)
-        if official.following and official.line_user_id:
-            queue_line(official.line_user_id, [_ask_message(proposal, decision)],
-                       dedupe_key=f"proposal:{proposal.id}:recognition-ask:{official.id}", now=now)
+        _ask(proposal, official, decision, f"proposal:{proposal.id}:recognition-ask:{official.id}", now)
     if asked:
         record("system:recognition", "recognition_consent_asked", "proposal", proposal.id,
-               detail={"officials": asked}, now=now)
+               detail={"officials": asked, "remind_due": remind_due.isoformat()}, now=now)
     return len(asked)
 
 
-def answer_consent(official: Official, proposal_id: int, agree: bool, now: dt.datetime | None = None) -> RecognitionConsent:
+def remind_unanswered(now: dt.datetime) -> int:
+    """Sweep step (R11): once, ask again (LINE and email) whoever has not answered by `remind_due`."""
+    today = taipei_date(now)
+    candidates = [r.id for r in RecognitionConsent.select(RecognitionConsent.id).where(
+        RecognitionConsent.answer.is_null() & RecognitionConsent.reminded_at.is_null()
+        & (RecognitionConsent.remind_due < today))]
+    sent = 0
+    for row_id in candidates:
+        with unit_of_work():
+            claimed = (RecognitionConsent.update(reminded_at=now)
+                       .where((RecognitionConsent.id == row_id) & RecognitionConsent.answer.is_null()
+                              & RecognitionConsent.reminded_at.is_null()).execute())
+            if not claimed:
+                continue
+            row = RecognitionConsent.get_by_id(row_id)
+            proposal = Proposal.get_by_id(row.proposal_id)
+            _ask(proposal, row.official, proposal.response_decision or ADOPT,
+                 f"proposal:{proposal.id}:recognition-remind:{row.official_id}", now, reminder=True)
+            record("system:sweep", "recognition_consent_reminded", "proposal", proposal.id,
+                   detail={"official": row.official_id}, now=now)
+            sent += 1
+    return sent
+
+
+def answer_consent(official: Official, proposal_id: int, agree: bool, now: dt.datetime | None = None, *,
+                   via: str = "line") -> RecognitionConsent:
     """The proposer agrees (or not) to be recommended for an award; a later answer replaces an earlier one."""
     require_verified(official)
     now = now or utcnow()
@@ -126,107 +199,11 @@ def answer_consent(official: Official, proposal_id: int, agree: bool, now: dt.da
             RecognitionConsent.update(answer=value, answered_at=now).where(RecognitionConsent.id == row.id).execute()
             row.answer, row.answered_at = value, now
             record(official.actor, "recognition_consent_answered", "proposal", proposal_id,
-                   detail={"answer": value}, now=now)
+                   detail={"answer": value, "via": via}, now=now)
     return row
 
 
 def answer_text(row: RecognitionConsent) -> str:
-    """The chat's answer to a consent postback."""
+    """The answer to a consent, in the chat or on the link's page."""
     number = f"第 {row.proposal_id} 號"
     return MSG["answered_yes" if row.answer == YES else "answered_no"].format(number=number)
-
-
-# --- the annual figures ----------------------------------------------------------------------------
-
-@dataclass
-class ProposerFigures:
-    """One proposer's year (R11): counts by step, and their consent for the adopted proposals."""
-
-    official_id: int
-    display_name: str
-    agency: str
-    submitted: int = 0
-    passed_review: int = 0
-    established: int = 0
-    adopted: int = 0
-    partly_adopted: int = 0
-    consent_yes: int = 0
-    consent_no: int = 0
-    consent_pending: int = 0
-    adopted_proposals: list[int] = field(default_factory=list)
-
-    @property
-    def adopted_total(self) -> int:
-        return self.adopted + self.partly_adopted
-
-    @property
-    def consent_label(self) -> str:
-        """同意推薦 / 不同意 / 未回覆 — or the counts when the proposer answered differently per proposal."""
-        if not self.adopted_total:
-            return "—"
-        answers = [(self.consent_yes, CONSENT_LABELS[YES]), (self.consent_no, CONSENT_LABELS[NO]),
-                   (self.consent_pending, CONSENT_LABELS[None])]
-        given = [(n, label) for n, label in answers if n]
-        if len(given) == 1:
-            return given[0][1]
-        return "、".join(f"{label} {n} 件" for n, label in given)
-
-    @property
-    def eligible(self) -> bool:
-        """Adopted wholly or partly, and the proposer agreed for at least one of them (R11)."""
-        return self.adopted_total > 0 and self.consent_yes > 0
-
-
-def _in_year(value: dt.datetime | None, start: dt.datetime, end: dt.datetime) -> bool:
-    return value is not None and start <= value < end
-
-
-def annual_figures(year: int) -> list[ProposerFigures]:
-    """R11: per proposer, the year's proposals submitted, passed review, established, adopted/partly adopted,
-    and their consent; those with adopted proposals first."""
-    start, end = start_of_day_utc(dt.date(year, 1, 1)), start_of_day_utc(dt.date(year + 1, 1, 1))
-    submitted = peewee.fn.COALESCE(Proposal.first_submitted_at, Proposal.submitted_at)
-    touched = (submitted.between(start, end) | Proposal.seconding_started_at.between(start, end)
-               | Proposal.established_at.between(start, end) | Proposal.responded_at.between(start, end))
-    proposals = list(Proposal.select().where(touched & (Proposal.state != REMOVED)))
-    if not proposals:
-        return []
-    ids = [p.id for p in proposals]
-    people: dict[int, list[int]] = {p.id: [p.proposer_id] for p in proposals}
-    for proposal_id, official_id in (CoProposer.select(CoProposer.proposal, CoProposer.official)
-                                     .where(CoProposer.proposal.in_(ids) & CoProposer.confirmed_at.is_null(False))
-                                     .tuples()):
-        people[proposal_id].append(official_id)
-    consents = {(r.proposal_id, r.official_id): r.answer
-                for r in RecognitionConsent.select().where(RecognitionConsent.proposal.in_(ids))}
-    officials = {o.id: o for o in Official.select().where(Official.id.in_({i for v in people.values() for i in v}))}
-    agency_names = {a.code: a.name for a in Agency.select(Agency.code, Agency.name)}
-
-    rows: dict[int, ProposerFigures] = {}
-    for proposal in proposals:
-        adopted_now = _in_year(proposal.responded_at, start, end) and proposal.response_decision in ADOPTED_DECISIONS
-        for official_id in people[proposal.id]:
-            official = officials[official_id]
-            row = rows.get(official_id)
-            if row is None:
-                row = rows[official_id] = ProposerFigures(  # the agency and the unit (R11: letters name both)
-                    official_id, official.display_name,
-                    official.workplace_label(agency_names.get(official.agency_code or "", official.agency_code or "")))
-            row.submitted += _in_year(proposal.first_submitted_at or proposal.submitted_at, start, end)
-            row.passed_review += _in_year(proposal.seconding_started_at, start, end)
-            row.established += _in_year(proposal.established_at, start, end)
-            if adopted_now:
-                if proposal.response_decision == ADOPT:
-                    row.adopted += 1
-                else:
-                    row.partly_adopted += 1
-                row.adopted_proposals.append(proposal.id)
-                answer = consents.get((proposal.id, official_id))
-                if answer == YES:
-                    row.consent_yes += 1
-                elif answer == NO:
-                    row.consent_no += 1
-                else:
-                    row.consent_pending += 1
-    return sorted(rows.values(), key=lambda r: (-r.adopted_total, -r.established, -r.passed_review, -r.submitted,
-                                                r.display_name, r.official_id))

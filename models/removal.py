@@ -13,6 +13,7 @@ import datetime as dt
 from . import settings
 from .agencies import get_agency
 from .base import utcnow
+from .notify import mail_agency
 from .outbox import queue_mail, transaction
 from .proposals import Proposal, lock, removal_ground_label, remove
 from .seconds import responsible_agency_codes
@@ -52,7 +53,7 @@ def _tell_agencies(proposal: Proposal, now: dt.datetime) -> None:
         name = agency.name if agency else code
         key = f"proposal:{proposal.id}:removed:agency:{code}"
         if agency is not None and agency.contact_email:
-            queue_mail(agency.contact_email, MSG["agency_subject"].format(**fields),
+            mail_agency(agency, MSG["agency_subject"].format(**fields),
                        MSG["agency_body"].format(agency=name, **fields), dedupe_key=key, now=now)
         else:  # never lose a notice silently: the team passes it on
             queue_mail(settings.OPS_NOTIFY_EMAIL, MSG["no_contact_subject"].format(**fields),

@@ -57,8 +57,9 @@ def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[s
         agency = get_agency(code)
         body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
         if agency is not None and agency.contact_email:
-            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6
-            mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
+            for index, address in enumerate(agency.contact_emails):  # every contact address, its own link
+                mails.append((f"{key}:agency:{code}" + (f":cc{index}" if index else ""), address, subject,
+                              body + link_text(proposal.id, code, address)))  # issue 11 item 6
         elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
             mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
     if kind == "overdue":

@@ -22,7 +22,7 @@ from . import settings
 from .events import DONE, FAILED, IGNORED, LineEvent
 from .officials import STATUS_CLOSED, Official
 from .outbox import FAILED as NOTICE_FAILED
-from .outbox import SENT, Outbox
+from .outbox import REROUTED, SENT, Outbox
 from .seconds import SecondRequest
 from .verification import CONFIRMED, VerificationCode
 
@@ -51,8 +51,11 @@ def apply_retention(now: dt.datetime) -> int:
     done += (Outbox.update(payload="{}")
              .where((Outbox.status == SENT) & (Outbox.sent_at < _before(now, "notice_text")) & (Outbox.payload != "{}"))
              .execute())
+    done += (Outbox.update(payload="{}")  # a LINE push replaced by its email (R10.2): the email row keeps the text
+             .where((Outbox.status == REROUTED) & (Outbox.created_at < _before(now, "notice_text"))
+                    & (Outbox.payload != "{}")).execute())
     done += (Outbox.update(recipient="")
-             .where(Outbox.status.in_([SENT, NOTICE_FAILED]) & (Outbox.created_at < _before(now, "notice_recipient"))
+             .where(Outbox.status.in_([SENT, NOTICE_FAILED, REROUTED]) & (Outbox.created_at < _before(now, "notice_recipient"))
                     & (Outbox.recipient != "")).execute())
     done += _delete_codes((VerificationCode.status != CONFIRMED)
                           & (VerificationCode.expires_at < _before(now, "unconfirmed_codes")))

@@ -12,6 +12,7 @@ from .agency_discussion import DiscussionNote
 from .base import BaseModel, db, is_postgres
 from .calendar import CalendarOverride
 from .calendar_years import CalendarYear
+from .consultation_discussion import DiscussionMeeting, DiscussionMessage
 from .consultations import Consultation, Opinion
 from .events import AuditEvent, InboundMail, LineEvent
 from .login_failures import LoginFailure
@@ -21,6 +22,7 @@ from .operations import Heartbeat, SweepRun
 from .outbox import Outbox
 from .proposals import CoProposer, Proposal
 from .recognition import RecognitionConsent
+from .recommendations import Recommendation
 from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
 from .seconds import Second, SecondRequest
 from .similar import ensure_search_index
@@ -42,8 +44,8 @@ TABLES: list[type[BaseModel]] = [
     AgencyAssignment, DiscussionNote,
     Second, SecondRequest,
     AgencyResponse, Extension, Meeting, ResponseMerge,
-    RecognitionConsent,
-    Consultation, Opinion,
+    RecognitionConsent, Recommendation,
+    Consultation, Opinion, DiscussionMessage, DiscussionMeeting,
     Heartbeat, SweepRun,
 ]
 

@@ -44,7 +44,7 @@ from .agencies import get_agency
 from .agency_assignments import responsible_roles
 from .base import BaseModel, DomainError, db, format_taipei, taipei_date, utcnow
 from .events import record
-from .notify import notify_official, public_base_url
+from .notify import mail_agency, notify_official, public_base_url
 from .officials import Official, require_verified
 from .outbox import queue_mail, unit_of_work
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING, CoProposer, Proposal, _move, lock, proposal_link
@@ -376,8 +376,10 @@ def _send_notice(proposal: Proposal, response_due: dt.date, now: dt.datetime) ->
         key = f"proposal:{proposal.id}:established-notice:agency:{code}"
         if agency is not None and agency.contact_email:
             body = MSG["notice_agency_body"].format(agency=name, **fields)
-            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6: respond without an account
-            queue_mail(agency.contact_email, MSG["notice_agency_subject"].format(**fields), body, dedupe_key=key, now=now)
+            # issue 11 item 6: respond without an account, by a link scoped to each address it is mailed to
+            mail_agency(agency, MSG["notice_agency_subject"].format(**fields),
+                        lambda address, body=body, code=code: body + link_text(proposal.id, code, address),
+                        dedupe_key=key, now=now)
         else:  # the team must pass it on by hand: never lose a notice silently
             queue_mail(settings.OPS_NOTIFY_EMAIL, MSG["notice_no_contact_subject"].format(**fields),
                        MSG["notice_no_contact_body"].format(agency=name, **fields), dedupe_key=key, now=now)

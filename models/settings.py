@@ -32,6 +32,8 @@ CONSULTATION_MAX_MONTHS = 2  # R10.1.4 consultation length (never moved)
 SUMMARY_DAYS = 14  # R10.2 summary response after a consultation closes (moved)
 SUMMARY_EXTENSION_DAYS = 14  # R10.2 one extension of at most 14 days
 
+RECOGNITION_REMINDER_WORKING_DAYS = 5  # R11: a proposer who has not answered the consent question is asked once more
+
 # rule -> (unit, length, moved to the next working day when the last day is not one)
 PERIOD_RULES: dict[str, tuple[str, int, bool]] = {
     "R8.1": ("working_days", CONSULTATION_REVIEW_WORKING_DAYS, False),

@@ -67,7 +67,7 @@ class Staff(BaseModel):
     password_set_at = peewee.DateTimeField(null=True)
     disabled_at = peewee.DateTimeField(null=True)
     # Two-factor sign-in (models/two_factor.py): the TOTP secret, the last accepted step, wrong codes.
-    totp_secret = peewee.CharField(max_length=64, null=True)
+    totp_secret = peewee.CharField(max_length=255, null=True)  # sealed (models/two_factor.py)
     totp_enabled_at = peewee.DateTimeField(null=True)
     totp_last_step = peewee.BigIntegerField(null=True)
     totp_failures = peewee.IntegerField(default=0)

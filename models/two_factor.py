@@ -7,9 +7,14 @@ codes are counted per account: `TWO_FACTOR_MAX_WRONG` within `TWO_FACTOR_PAUSE` 
 second step until the window passes (the password alone never signs anyone in, so this pause only
 slows a guesser). Recovery codes are stored as keyed hashes and each works once. A lost device is
 reset by another ops member, or by `flask staff reset-2fa` when there is none; it is recorded.
+The TOTP secret is stored encrypted (Fernet, keyed from SECRET_KEY; `f1:` marks a sealed value);
+`flask db migrate` seals secrets stored before that (`seal_stored_secrets`). A member who proves
+both factors (password and a current code) may regenerate their recovery codes, and agency staff
+may turn two-factor sign-in off (ops may not: it is required for them).
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -17,11 +22,13 @@ import secrets
 
 import peewee
 import pyotp
+from cryptography.fernet import Fernet, InvalidToken
+from werkzeug.security import check_password_hash
 
 from . import services
 from .base import BaseModel, DomainError, is_postgres, utcnow
 from .events import record
-from .outbox import transaction
+from .outbox import transaction, unit_of_work
 from .settings import RECOVERY_CODE_COUNT, TWO_FACTOR_MAX_WRONG, TWO_FACTOR_PAUSE
 from .staff import Staff, _require_ops, clean_reason, normalize_email
 from .staff_sessions import end_sessions
@@ -35,7 +42,11 @@ MSG = {
     "already": "這個帳號已啟用兩步驟驗證。",
     "not_enrolled": "這個帳號尚未啟用兩步驟驗證。",
     "not_found": "找不到這個帳號。",
+    "password": "密碼不正確。",
+    "ops_required": "營運小組可查看個人資料，必須使用兩步驟驗證，不能停用；遺失手機請洽其他營運小組成員重設。",
+    "unreadable": "兩步驟驗證金鑰無法解讀（系統金鑰可能已更換），請洽營運小組重設兩步驟驗證。",
 }
+SECRET_PREFIX = "f1:"  # a secret sealed with Fernet; anything else was stored before encryption
 
 RESET_DISABLED = "two_factor_reset"
 
@@ -48,6 +59,37 @@ class RecoveryCode(BaseModel):
 
 def new_secret() -> str:
     return pyotp.random_base32()
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(b"totp-secret:" + services.secret_key().encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(secret: str) -> str:
+    """The secret as stored: encrypted with a key derived from SECRET_KEY."""
+    return SECRET_PREFIX + _fernet().encrypt(secret.encode()).decode()
+
+
+def secret_of(staff: Staff) -> str | None:
+    """The account's TOTP secret in clear (None when not enrolled)."""
+    value = staff.totp_secret
+    if not value or not value.startswith(SECRET_PREFIX):
+        return value or None  # stored before encryption: `db migrate` seals it
+    try:
+        return _fernet().decrypt(value[len(SECRET_PREFIX):].encode()).decode()
+    except InvalidToken:
+        raise DomainError(MSG["unreadable"], "unreadable_secret") from None
+
+
+@transaction
+def seal_stored_secrets() -> int:
+    """Encrypt every secret stored in clear (the migration; idempotent). Returns how many were sealed."""
+    sealed = 0
+    for staff in Staff.select().where(Staff.totp_secret.is_null(False) & ~Staff.totp_secret.startswith(SECRET_PREFIX)):
+        Staff.update(totp_secret=seal(staff.totp_secret)).where(Staff.id == staff.id).execute()
+        sealed += 1
+    return sealed
 
 
 def provisioning_uri(email: str, secret: str) -> str:
@@ -103,7 +145,7 @@ def enrol(staff: Staff, secret: str, code: str, now: dt.datetime) -> list[str]:
     step = _matching_step(secret, code, now)
     if step is None:
         raise DomainError(MSG["wrong"], "wrong_code")
-    Staff.update(totp_secret=secret, totp_enabled_at=now, totp_last_step=step, totp_failures=0).where(
+    Staff.update(totp_secret=seal(secret), totp_enabled_at=now, totp_last_step=step, totp_failures=0).where(
         Staff.id == staff.id).execute()
     record(staff.actor, "staff_2fa_enrolled", "staff", staff.id, now=now)
     return _new_recovery_codes(staff.id)
@@ -133,7 +175,7 @@ def _check(staff: Staff, code: str, now: dt.datetime) -> str | None:
         return "not_enrolled"
     if _paused(fresh, now):
         return "paused"
-    step = _matching_step(fresh.totp_secret, code, now)
+    step = _matching_step(secret_of(fresh), code, now)
     if step is not None and step > (fresh.totp_last_step or 0):
         Staff.update(totp_last_step=step, totp_failures=0).where(Staff.id == staff.id).execute()
         return None
@@ -184,3 +226,37 @@ def reset_by_cli(email: str, reason: str, now: dt.datetime | None = None) -> Sta
     if staff is None:
         raise DomainError(MSG["not_found"], "not_found")
     return _reset(staff, "system:cli", reason, now)
+
+
+def _prove_both(staff: Staff, password: str, code: str, now: dt.datetime) -> Staff:
+    """The member's password and a current code (or an unused recovery code), else DomainError."""
+    fresh = Staff.get_by_id(staff.id)
+    if fresh.totp_enabled_at is None:
+        raise DomainError(MSG["not_enrolled"], "not_enrolled")
+    if not check_password_hash(fresh.password_hash or "", password or ""):
+        raise DomainError(MSG["password"], "wrong_password")
+    return verify(fresh, code, now)  # counted and paused like a sign-in
+
+
+def regenerate_recovery_codes(staff: Staff, password: str, code: str, now: dt.datetime) -> list[str]:
+    """New recovery codes (the old ones stop working), after password and code; shown once, recorded."""
+    _prove_both(staff, password, code, now)
+    with unit_of_work():
+        codes = _new_recovery_codes(staff.id)
+        record(staff.actor, "staff_2fa_recovery_regenerated", "staff", staff.id, now=now)
+    return codes
+
+
+def disable_own(staff: Staff, password: str, code: str, now: dt.datetime, *, keep_session: str | None = None) -> Staff:
+    """Agency staff turn two-factor sign-in off, after password and code (never ops: it is required for
+    them). Recorded; the member's other sessions end."""
+    if staff.is_ops:
+        raise DomainError(MSG["ops_required"], "ops_required")
+    _prove_both(staff, password, code, now)
+    with unit_of_work():
+        Staff.update(totp_secret=None, totp_enabled_at=None, totp_last_step=None, totp_failures=0,
+                     totp_failed_at=None).where(Staff.id == staff.id).execute()
+        RecoveryCode.delete().where(RecoveryCode.staff == staff.id).execute()
+        record(staff.actor, "staff_2fa_disabled", "staff", staff.id, now=now)
+        end_sessions(staff.id, now, RESET_DISABLED, keep=keep_session, actor=staff.actor)
+    return Staff.get_by_id(staff.id)

@@ -52,13 +52,13 @@ def second_factor_code(email: str) -> str:
     is within the accepted drift, else one of the recovery codes the fixture kept (never a clock race)."""
     from models.base import utcnow
     from models.staff import Staff, normalize_email
-    from models.two_factor import STEP, code_at
+    from models.two_factor import STEP, code_at, secret_of
 
     staff = Staff.get(Staff.email == normalize_email(email))
     now = utcnow()
     step = max(int(now.replace(tzinfo=dt.UTC).timestamp()) // STEP, (staff.totp_last_step or 0) + 1)
     if step <= int(now.replace(tzinfo=dt.UTC).timestamp()) // STEP + 1:
-        return code_at(staff.totp_secret, dt.datetime.fromtimestamp(step * STEP, dt.UTC).replace(tzinfo=None))
+        return code_at(secret_of(staff), dt.datetime.fromtimestamp(step * STEP, dt.UTC).replace(tzinfo=None))
     return RECOVERY_CODES[staff.email].pop()
 
 

@@ -149,3 +149,48 @@ def test_csv_preview_changes_nothing_then_applies_only_the_good_rows(ops_client,
 def test_a_file_that_is_not_a_csv_is_refused_whole(ops_client):
     page = text(upload(ops_client, "\x00\x01binary"))
     assert "整個檔案無法匯入" in page and "確認匯入" not in page
+
+
+# --- more than one contact address per agency ------------------------------------------------------
+
+def test_several_contact_addresses_each_tested_confirmed_and_mailed(app, ops_client, smtp):
+    from models import agency_confirmation
+    from tests.factories import seconding_proposal
+
+    response = edit(ops_client, "CIVIL", extra_contact_emails="civil-desk@taichung.gov.tw\nCivil.Chief@Taichung.gov.tw")
+    assert response.status_code == 302
+    civil = Agency.get(Agency.code == "CIVIL")
+    addresses = ["civil@taichung.gov.tw", "civil-desk@taichung.gov.tw", "Civil.Chief@taichung.gov.tw"]
+    assert civil.contact_emails == addresses
+    assert "civil-desk" in AuditEvent.get(AuditEvent.action == "agency_updated").detail
+
+    console_post(ops_client, "/console/agencies/CIVIL/test-email", token_from="/console/agencies/CIVIL")
+    links = {a: re.search(r"http://localhost(/console/agencies/confirm/\S+)", smtp.body(smtp.last_to(a))).group(1)
+             for a in addresses}
+    assert len(set(links.values())) == 3  # each link confirms its own address
+    for address in addresses[:2]:
+        assert address in text(app.test_client().get(links[address]))
+    civil = Agency.get(Agency.code == "CIVIL")
+    assert civil.confirmed_emails == set(addresses[:2]) and not civil.contact_confirmed
+    page = text(ops_client.get("/console/agencies/CIVIL"))
+    assert page.count("已寄出") == 3 and "Civil.Chief@taichung.gov.tw：尚未確認" in page
+    app.test_client().get(links[addresses[2]])
+    assert Agency.get(Agency.code == "CIVIL").contact_confirmed
+
+    smtp.clear()  # a confirmation request (R9.2.5) goes to every address
+    proposal = seconding_proposal(agency="CIVIL")
+    agency_confirmation.request_confirmation(proposal.id, "staff:1", [("CIVIL", "lead")], base_url="http://localhost")
+    for address in addresses:
+        assert "/agency/answer/" in smtp.body(smtp.last_to(address))
+
+
+def test_a_duplicate_or_bad_extra_address_changes_nothing(ops_client):
+    edu = Agency.get(Agency.code == "EDU").contact_email
+    for extras, message in ((edu, "已是「"), ("civil@taichung.gov.tw", "重複填寫"), ("a@x.gov.tw\na@x.gov.tw", "重複填寫"),
+                            ("not-an-address", "格式不正確")):
+        response = edit(ops_client, "CIVIL", extra_contact_emails=extras)
+        assert response.status_code == 400 and message in text(response), extras
+    edit(ops_client, "EDU", extra_contact_emails="shared@taichung.gov.tw")
+    taken = edit(ops_client, "CIVIL", contact_email="shared@taichung.gov.tw")
+    assert taken.status_code == 400 and "已是「" in text(taken)
+    assert Agency.get(Agency.code == "CIVIL").contact_emails == ["civil@taichung.gov.tw"]

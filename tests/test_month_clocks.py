@@ -16,6 +16,7 @@ from models.base import end_of_day_utc
 from models.events import AuditEvent
 from models.proposals import ESTABLISHED, LAPSED, SECONDING, Proposal
 from models.responses import Extension
+from models.seconds import Second
 from tests.helpers import load_agencies
 from tests.test_seconding import iso_taipei, official, proposal, taipei
 
@@ -148,3 +149,24 @@ def test_r2_3_override_listeners_judge_clocks_at_the_given_now(runner, monkeypat
     deadlines.add_override(D("2026-03-02"), "closed", "颱風停止上班", by="staff:1", now=taipei("2026-03-01T08:00:00"))
     _sweep(runner, taipei("2031-01-01T00:00:00"))
     assert seen == [taipei("2026-03-01T08:00:00"), taipei("2031-01-01T00:00:00")]
+
+
+def test_r9_3_2_reopened_lapse_tells_every_seconder(runner, smtp, line, monkeypatch):
+    monkeypatch.setattr(calendar, "add_months", month_clocks.add_months_before_fix)
+    proposer = official("reopen")
+    prop = proposal(proposer, passed=taipei("2026-02-28T10:00:00"))
+    quiet, keen = official("quiet"), official("keen")
+    Second.create(proposal=prop.id, official=quiet.id, via="chat", notify_result=False)
+    Second.create(proposal=prop.id, official=keen.id, via="email", notify_result=True)
+    assert _sweep(runner, taipei("2026-03-29T00:05:00"))["lapse_seconding"] == 1
+    monkeypatch.undo()
+
+    _sweep(runner, taipei("2026-03-30T09:00:00"))
+    assert Proposal.get_by_id(prop.id).state == SECONDING
+    for person in (quiet, keen):  # every seconder, in LINE: their second still counts
+        texts = [t for t in line.texts(person.line_user_id) if "恢復為附議中" in t]
+        assert len(texts) == 1 and "2026-03-31 23:59" in texts[0] and "您的附議仍然有效" in texts[0]
+    assert _mails(smtp, keen.verified_email, "恢復附議")  # who asked to hear the outcome also by email
+    assert not _mails(smtp, quiet.verified_email, "恢復附議")
+    _sweep(runner, taipei("2026-03-30T09:01:00"))  # idempotent
+    assert sum("恢復為附議中" in t for t in line.texts(quiet.line_user_id)) == 1

@@ -9,7 +9,8 @@ import io
 import pytest
 
 from models.proposals import CoProposer, Proposal, remove
-from models.recognition import RecognitionConsent, annual_figures
+from models.recognition import RecognitionConsent
+from models.recognition_figures import annual_figures
 from models.response_publishing import publish_response
 from tests.factories import submitted_proposal, verified_official
 from tests.helpers import load_agencies, quick_replies, register, tap
@@ -26,7 +27,9 @@ def test_r11_consent_asked_in_line_after_adoption_and_stored(app, client, line, 
     proposal = established(proposer)
     publish_response(proposal.id, ops_staff, "partial", REASONS, PLAN)
     ask = line.last(uid)
-    assert "是否同意由營運小組推薦您接受獎勵" in ask["text"] and "部分參採" in ask["text"]
+    # The consent text says exactly what agreeing means: the own agency, the three kinds, what is sent.
+    assert "部分參採" in ask["text"] and "建請您的所屬機關（臺中市政府研究發展考核委員會）" in ask["text"]
+    assert "專案敘獎、公開表揚及經驗分享" in ask["text"] and "您的姓名、顯示名稱、參採的提案及年度提案數據" in ask["text"]
     assert [a["label"] for a in quick_replies(ask)] == ["同意推薦", "不同意"]
     row = RecognitionConsent.get(RecognitionConsent.proposal == proposal.id)
     assert row.official_id == proposer.id and row.answer is None
@@ -132,7 +135,7 @@ def test_r11_console_figures_for_ops_only_with_csv(app, ops_client, agency_clien
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][:3] == ["顯示名稱", "服務機關", "提案數"]
     assert rows[1][0] == "'=西屯小幫手"  # a formula is neutralised
-    assert rows[1][5:] == ["1", "0", "同意推薦", str(proposal.id), "是"]
+    assert rows[1][7:] == ["1", "0", "同意推薦", str(proposal.id), "是", ""]
     assert "王真名" not in text and proposer.verified_email not in text
     empty = html.unescape(ops_client.get(f"/console/recognition?year={dt.date.today().year - 3}").get_data(as_text=True))
     assert "尚無提案紀錄" in empty

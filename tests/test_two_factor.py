@@ -123,3 +123,79 @@ def test_cli_reset_2fa_for_when_no_other_ops_member_exists(app, runner, fresh_op
     assert result.exit_code == 0, result.output
     assert Staff.get_by_id(fresh_ops.id).totp_secret is None
     assert AuditEvent.get(AuditEvent.action == "staff_2fa_reset").actor == "system:cli"
+
+
+# --- the secret stored encrypted; one's own recovery codes and (agency staff) turning it off ---------
+
+def test_totp_secret_is_stored_encrypted_and_migrate_seals_old_ones(app, runner, fresh_ops):
+    from models.two_factor import secret_of
+
+    secret = new_secret()
+    enrol(fresh_ops, secret, code_at(secret, NOW), NOW)
+    stored = Staff.get_by_id(fresh_ops.id).totp_secret
+    assert stored.startswith("f1:") and secret not in stored and secret_of(Staff.get_by_id(fresh_ops.id)) == secret
+    Staff.update(totp_secret=secret).where(Staff.id == fresh_ops.id).execute()  # as stored before encryption
+    result = runner.invoke(args=["db", "migrate"])
+    assert result.exit_code == 0 and "two-factor secrets encrypted: 1" in result.output
+    sealed = Staff.get_by_id(fresh_ops.id)
+    assert sealed.totp_secret.startswith("f1:") and secret_of(sealed) == secret
+    later = NOW + dt.timedelta(seconds=30)
+    assert verify(sealed, code_at(secret, later), later).id == fresh_ops.id  # still signs in
+    assert "encrypted: 0" in runner.invoke(args=["db", "migrate"]).output  # idempotent
+
+
+def _both(client, path: str, password: str, code: str, prefix: str):
+    token = csrf_token(client, "/console/two-factor")
+    return client.post(path, data={"csrf_token": token, f"{prefix}-password": password, f"{prefix}-code": code})
+
+
+def test_own_recovery_codes_regenerated_with_password_and_code(app, agency_staff):
+    from models.two_factor import RecoveryCode
+    from tests.fixtures_console import RECOVERY_CODES, enrol_two_factor, second_factor_code
+
+    enrol_two_factor(agency_staff)
+    client = app.test_client()
+    assert console_login(client, agency_staff.email, agency_staff.password).status_code == 302
+    old = list(RECOVERY_CODES[agency_staff.email])
+    refused = _both(client, "/console/two-factor/recovery-codes", "wrong-password-123", old[0], "recovery")
+    assert refused.status_code == 400 and "密碼不正確" in text(refused)
+    page = _both(client, "/console/two-factor/recovery-codes", agency_staff.password,
+                 second_factor_code(agency_staff.email), "recovery")
+    assert page.status_code == 200 and "已產生新的備用碼" in text(page)
+    shown = re.findall(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>", text(page))
+    assert len(shown) == 10 and not set(shown) & set(old)
+    assert RecoveryCode.select().where(RecoveryCode.staff == agency_staff.id).count() == 10
+    with pytest.raises(DomainError):
+        verify(agency_staff, old[-1], utcnow())  # the old codes no longer work
+    assert verify(agency_staff, shown[0], utcnow()).id == agency_staff.id
+    assert AuditEvent.select().where(AuditEvent.action == "staff_2fa_recovery_regenerated").count() == 1
+
+
+def test_agency_staff_turn_two_factor_off_ops_cannot(app, agency_staff, ops_staff, ops_client):
+    from tests.fixtures_console import enrol_two_factor, second_factor_code
+
+    enrol_two_factor(agency_staff)
+    client, other = app.test_client(), app.test_client()
+    for c in (client, other):
+        assert console_login(c, agency_staff.email, agency_staff.password).status_code == 302
+    wrong = "000000" if second_factor_code(agency_staff.email) != "000000" else "111111"
+    refused = _both(client, "/console/two-factor/disable", agency_staff.password, wrong, "disable")
+    assert refused.status_code == 400 and "驗證碼不正確" in text(refused)
+    assert Staff.get_by_id(agency_staff.id).two_factor_enabled
+    done = _both(client, "/console/two-factor/disable", agency_staff.password,
+                 second_factor_code(agency_staff.email), "disable")
+    assert done.status_code == 302
+    row = Staff.get_by_id(agency_staff.id)
+    assert not row.two_factor_enabled and row.totp_secret is None
+    assert AuditEvent.select().where(AuditEvent.action == "staff_2fa_disabled").count() == 1
+    assert client.get("/console/").status_code == 200  # this session stays
+    assert other.get("/console/").status_code == 302  # the other one has ended
+    fresh = app.test_client()  # the password alone signs in again
+    assert console_login(fresh, agency_staff.email, agency_staff.password).headers["Location"] != "/console/login/code"
+
+    page = text(ops_client.get("/console/two-factor"))
+    assert 'data-testid="disable-form"' not in page
+    response = _both(ops_client, "/console/two-factor/disable", ops_staff.password,
+                     second_factor_code(ops_staff.email), "disable")
+    assert response.status_code == 400 and "必須使用兩步驟驗證" in text(response)
+    assert Staff.get_by_id(ops_staff.id).two_factor_enabled

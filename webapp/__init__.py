@@ -29,6 +29,7 @@ from . import (
     metrics,
     public,
     public_consultations,
+    recognition_consent,
     security_headers,
 )
 from .config import Config
@@ -116,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(drafts.bp)
     app.register_blueprint(agency_links.bp)
     app.register_blueprint(agency_respond.bp)
+    app.register_blueprint(recognition_consent.bp)
     if app.config.get("LINE_SIMULATOR"):
         if not app.config.get("PRODUCTION"):  # the mailbox of the development SMTP sink only
             app.register_blueprint(dev_mail.bp)

@@ -13,6 +13,7 @@ from jobs.sweep import run_sweep
 from models import similar
 from models.base import utcnow
 from models.month_clocks import correct_month_clocks
+from models.two_factor import seal_stored_secrets
 
 from .cli_agencies import agencies_cli
 from .cli_calendar import calendar_cli
@@ -39,6 +40,7 @@ def db_init():
 def db_migrate(now_text):
     """Create missing tables, apply in-place upgrades and correct stored clocks (idempotent)."""
     create_schema()
+    click.echo(f"two-factor secrets encrypted: {seal_stored_secrets()}")  # stored in clear before (issue 11)
     # Clocks stored under the old month count (R2.3), every lapse included, as of --now.
     corrected = correct_month_clocks(parse_now(now_text) or utcnow(), everything=True)
     click.echo(f"month clocks corrected: {json.dumps(corrected, sort_keys=True)}")

@@ -16,6 +16,7 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     auth,  # login, logout, role decorators
     calendar,  # R2.3 working-day overrides
     confirmations,  # R9.2.5 agency confirmation
+    consultation_discussion,  # R10.2 talking with those who gave opinions, discussion meetings
     consultation_review,  # R8 review of consultations before they open (R8.1 clock)
     consultations,  # R10 policy consultations
     home,  # the console home

@@ -9,7 +9,7 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitFi
 from wtforms.validators import DataRequired, Length, Optional
 
 from models.agencies import KIND_LABELS, Agency, get_agency
-from models.agency_admin import agencies_for_console, confirm_contact, last_test_email, send_test_email, update_agency
+from models.agency_admin import agencies_for_console, confirm_contact, last_test_emails, send_test_email, update_agency
 from models.base import DomainError, utcnow
 from models.events import AuditEvent
 from models.staff import MAX_REASON, MIN_REASON
@@ -33,6 +33,8 @@ class AgencyForm(FlaskForm):
     kind = SelectField("類別", choices=list(KIND_LABELS.items()))
     parent_code = SelectField("上級機關", choices=[], validate_choice=False)
     contact_email = EmailField("聯絡信箱（確認請求、成案通知與提醒寄到這裡）", validators=[Optional(), Length(max=254)])
+    extra_contact_emails = TextAreaField("其他聯絡信箱（每行一個；每則通知也會寄到這些信箱）",
+                                         validators=[Optional(), Length(max=3000)], render_kw={"rows": 3})
     active = BooleanField("啟用")
     reason = TextAreaField("變更事由", validators=[DataRequired(REQUIRED), Length(min=MIN_REASON, max=MAX_REASON,
                                                                               message=REASON_LENGTH)],
@@ -61,7 +63,7 @@ def _detail(agency: Agency, form: AgencyForm | None = None, status: int = 200):
                .order_by(AuditEvent.id.desc()).limit(20))
     children = [a for a in Agency.select().where(Agency.parent_code == agency.code).order_by(Agency.code)]
     return render_template("console/agency.html", agency=agency, form=form or _form(agency, False),
-                           test_form=FlaskForm(), last_test=last_test_email(agency), outbox_labels=OUTBOX_LABELS,
+                           test_form=FlaskForm(), last_tests=last_test_emails(agency), outbox_labels=OUTBOX_LABELS,
                            children=children, history=list(history), title=agency.name), status
 
 
@@ -88,7 +90,7 @@ def agency_save(code: str):
     def action() -> str:
         fields = {"name": form.name.data, "short_name": form.short_name.data, "kind": form.kind.data,
                   "parent_code": form.parent_code.data, "contact_email": form.contact_email.data,
-                  "active": "1" if form.active.data else "0"}
+                  "extra_contact_emails": form.extra_contact_emails.data or "", "active": "1" if form.active.data else "0"}
         saved = update_agency(current_staff(), target.code, fields, form.reason.data, utcnow())
         return MSG["saved"].format(name=saved.name)
 
@@ -117,6 +119,6 @@ def agency_contact_confirm(token: str):
     except DomainError as error:
         status = 410 if error.code in ("expired_link", "changed") else 400
         return render_template("console/base.html", error_message=error.message, title="無法確認"), status
-    message = MSG["confirmed"].format(name=confirmed.name, email=confirmed.contact_email)
+    message = MSG["confirmed"].format(name=confirmed.name, email=confirmed.confirmed_address)
     return render_template("console/agency_confirmed.html", message=message, title="信箱已確認",
                            request_path=request.path)

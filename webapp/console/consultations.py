@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from models import consultation_discussion as discussion
 from models import consultation_review, settings
 from models import consultation_summaries as summaries
 from models import consultations as domain
@@ -30,7 +31,15 @@ from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 from .actions import act_on_detail, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
-from .forms import ConsultationPassForm, ConsultationReturnForm, ConsultationSubmitForm, VersionedForm
+from .forms import (
+    ConsultationPassForm,
+    ConsultationReturnForm,
+    ConsultationSubmitForm,
+    DiscussionMeetingForm,
+    DiscussionMessageForm,
+    DiscussionSummaryForm,
+    VersionedForm,
+)
 from .history import actor_names
 
 REQUIRED = "此欄位必填。"
@@ -52,6 +61,8 @@ ACTION_LABELS = {
     "consultation_closed": "徵詢期滿結束", "consultation_closed_early": "提前結束徵詢", "opinion_given": "提出意見",
     "opinion_edited": "修改意見", "opinion_hidden": "隱藏意見", "summary_published": "公布綜整回應",
     "summary_extended": "延長綜整回應期限", "summary_overdue_reminded": "逾期提醒",
+    "discussion_message_sent": "傳送訊息給意見提供者", "discussion_meeting_scheduled": "安排溝通討論會議",
+    "discussion_meeting_summarised": "溝通討論會議紀錄摘要",
 }
 
 
@@ -149,7 +160,8 @@ def _detail_text(event: AuditEvent) -> str:
         return ""
     parts = []
     for key, label in (("closes_on", "至"), ("summary_due", "綜整回應期限"), ("from", "原期限"), ("to", "延長至"),
-                       ("due", "期限"), ("opinions", "意見數"), ("opinion", "意見編號")):
+                       ("due", "期限"), ("opinions", "意見數"), ("opinion", "意見編號"), ("held_on", "會議日期"),
+                       ("recipients", "收件人數")):
         if detail.get(key) is not None:
             parts.append(f"{label} {detail[key]}")
     return "；".join(parts)
@@ -183,6 +195,7 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
                   if current_staff().is_ops else {})
     today = today_taipei()
     now = utcnow()
+    meetings = discussion.meetings_of(consultation)
     page = render_template(
         "console/consultation_detail.html", c=consultation, opinions=opinions, hide_forms=hide_forms,
         count=sum(1 for o in opinions if not o.is_hidden), history=history(consultation), today=today,
@@ -191,8 +204,27 @@ def render_detail(consultation: Consultation, status: int = 200, **given):
         review_overdue=consultation_review.is_review_overdue(consultation, today), is_ops=current_staff().is_ops,
         can_extend=(consultation.state == domain.CLOSED and consultation.summary_extended_due is None
                     and consultation.summary_due is not None and today <= consultation.summary_due),
-        grounds=REMOVAL_GROUNDS, title=consultation.title, **forms)
+        grounds=REMOVAL_GROUNDS, title=consultation.title,
+        can_discuss=consultation.state in discussion.DISCUSSION_STATES,
+        discussion_messages=[discussion.describe_message(m) + "：" + m.body
+                             for m in discussion.messages_of(consultation)],
+        discussion_meetings=meetings, **_discussion_forms(opinions, meetings, given), **forms)
     return page, status
+
+
+def _discussion_forms(opinions: list, meetings: list, given: dict) -> dict:
+    """R10.2 forms: a message (to everyone, or one visible opinion's author by its number), a meeting,
+    a summary for each meeting (the one given back with errors kept)."""
+    message_form = given.get("message_form") or DiscussionMessageForm(prefix="message", formdata=None)
+    message_form.recipient.choices = [("all", "全體意見提供者")] + [
+        (str(o.id), f"意見第 {o.id} 號（{o.official.display_name}）") for o in opinions if not o.is_hidden]
+    summary_forms = {m.id: DiscussionSummaryForm(prefix=f"dsummary{m.id}", formdata=None, summary=m.summary)
+                     for m in meetings}
+    if given.get("dsummary_form") is not None:
+        summary_forms[given["dsummary_meeting_id"]] = given["dsummary_form"]
+    return {"message_form": message_form,
+            "meeting_form": given.get("meeting_form") or DiscussionMeetingForm(prefix="meeting", formdata=None),
+            "dsummary_forms": summary_forms}
 
 
 # --- views --------------------------------------------------------------------------------------

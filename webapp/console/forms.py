@@ -2,7 +2,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from models.passwords import MAX_PASSWORD, MIN_PASSWORD
@@ -116,3 +125,39 @@ class CodeForm(FlaskForm):
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none",
                                   "spellcheck": "false"})
     submit = SubmitField("驗證")
+
+
+class BothFactorsForm(FlaskForm):
+    """A change to one's own two-factor sign-in: the password and a current code (or a recovery code)."""
+
+    password = PasswordField("密碼", validators=[DataRequired(REQUIRED), Length(max=256)],
+                             render_kw={"autocomplete": "current-password"})
+    code = StringField("驗證碼（或一組備用碼）", validators=[DataRequired(REQUIRED), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none"})
+
+
+class DiscussionMessageForm(FlaskForm):
+    """R10.2: write to those who gave opinions (choices: everyone, or one opinion by its number)."""
+
+    # Not checked against the page's list (it may be stale): the domain checks the opinion itself.
+    recipient = SelectField("收件對象", validators=[DataRequired(REQUIRED)], validate_choice=False)
+    body = TextAreaField("訊息內容（以 LINE 傳送，無 LINE 或傳送失敗時改寄電子郵件）",
+                         validators=[DataRequired(REQUIRED), Length(min=4, max=2000)],
+                         render_kw={"rows": 4, "maxlength": 2000})
+    submit = SubmitField("傳送訊息")
+
+
+class DiscussionMeetingForm(FlaskForm):
+    held_on = DateField("會議日期", validators=[DataRequired("請選擇會議日期。")])
+    place = StringField("時間及地點", validators=[DataRequired(REQUIRED), Length(max=200)],
+                        render_kw={"maxlength": 200, "placeholder": "例如：14:00 臺灣大道市政大樓惠中樓 501 會議室"})
+    how_to_join = TextAreaField("參加方式", validators=[DataRequired(REQUIRED), Length(max=1000)],
+                                render_kw={"rows": 2, "maxlength": 1000,
+                                           "placeholder": "例如：現場出席，或線上會議連結；請於前一日回信報名"})
+    submit = SubmitField("安排會議並邀請意見提供者")
+
+
+class DiscussionSummaryForm(FlaskForm):
+    summary = TextAreaField("會議紀錄摘要（將公開）", validators=[DataRequired(REQUIRED), Length(min=10, max=4000)],
+                            render_kw={"rows": 4, "maxlength": 4000})
+    submit = SubmitField("儲存會議紀錄摘要")

@@ -9,13 +9,21 @@ from markupsafe import Markup
 
 from models.base import DomainError, utcnow
 from models.staff import Staff
-from models.two_factor import enrol, new_secret, provisioning_uri, recovery_codes_left, verify
+from models.two_factor import (
+    disable_own,
+    enrol,
+    new_secret,
+    provisioning_uri,
+    recovery_codes_left,
+    regenerate_recovery_codes,
+    verify,
+)
 
 from .actions import BAD_FORM
 from .auth import MSG as AUTH_MSG
-from .auth import PENDING_KEY, current_staff, sign_in, staff_required
+from .auth import PENDING_KEY, current_session_id, current_staff, sign_in, staff_required
 from .blueprint import bp
-from .forms import CodeForm
+from .forms import BothFactorsForm, CodeForm
 
 PENDING_SECONDS = 300  # the code must follow the password within 5 minutes
 SETUP_KEY = "console_totp_setup"  # the secret being enrolled, until the first code proves it
@@ -26,6 +34,8 @@ MSG = {
     "expired": "登入步驟已逾時，請重新輸入電子郵件與密碼。",
     "enrol_first": "營運小組可查看個人資料，請先完成兩步驟驗證設定才能使用工作臺。",
     "enrolled": "兩步驟驗證已啟用。請把備用碼存放在安全的地方，這是唯一一次顯示。",
+    "regenerated": "已產生新的備用碼，舊的備用碼已失效。請妥善保存，這是唯一一次顯示。",
+    "disabled": "已停用兩步驟驗證；您的其他登入工作階段已結束。之後可隨時再次啟用。",
 }
 
 
@@ -76,8 +86,7 @@ def two_factor():
     """Enrol: scan the QR code, type the first code, keep the recovery codes."""
     staff = current_staff()
     if staff.two_factor_enabled:
-        return render_template("console/two_factor.html", enrolled=True, left=recovery_codes_left(staff),
-                               title="兩步驟驗證")
+        return _enrolled_page(staff)
     secret = session.get(SETUP_KEY) or new_secret()
     session[SETUP_KEY] = secret
     form = CodeForm()
@@ -99,3 +108,52 @@ def two_factor():
     form.code.data = ""
     return render_template("console/two_factor.html", enrolled=False, form=form, qr=_qr_svg(uri), secret=secret,
                            required=staff.is_ops, title="設定兩步驟驗證"), status
+
+
+def _enrolled_page(staff: Staff, status: int = 200, codes: list[str] | None = None, **forms):
+    return render_template(
+        "console/two_factor.html", enrolled=True, left=recovery_codes_left(Staff.get_by_id(staff.id)), codes=codes,
+        recovery_form=forms.get("recovery_form") or BothFactorsForm(prefix="recovery", formdata=None),
+        disable_form=forms.get("disable_form") or BothFactorsForm(prefix="disable", formdata=None),
+        can_disable=not staff.is_ops, title="兩步驟驗證"), status
+
+
+def _both_factors(prefix: str, action):
+    """Run a change to one's own two-factor sign-in after the password and a code; the page again on refusal."""
+    staff = current_staff()
+    form = BothFactorsForm(prefix=prefix)
+    if not staff.two_factor_enabled:
+        return redirect(url_for("console.two_factor"))
+    if not form.validate_on_submit():
+        flash(BAD_FORM, "error")
+        return _enrolled_page(staff, 400, **{f"{prefix}_form": form})
+    try:
+        return action(staff, form)
+    except DomainError as refusal:
+        form.password.data = form.code.data = ""
+        flash(refusal.message, "error")
+        return _enrolled_page(staff, 429 if refusal.code == "paused" else 400, **{f"{prefix}_form": form})
+
+
+@bp.post("/two-factor/recovery-codes")
+@staff_required
+def two_factor_recovery_codes():
+    """New recovery codes (the old ones stop working), after the password and a code."""
+    def action(staff, form):
+        codes = regenerate_recovery_codes(staff, form.password.data, form.code.data, utcnow())
+        flash(MSG["regenerated"], "success")
+        return _enrolled_page(staff, codes=codes)
+
+    return _both_factors("recovery", action)
+
+
+@bp.post("/two-factor/disable")
+@staff_required
+def two_factor_disable():
+    """Agency staff turn two-factor sign-in off, after the password and a code (ops cannot)."""
+    def action(staff, form):
+        disable_own(staff, form.password.data, form.code.data, utcnow(), keep_session=current_session_id())
+        flash(MSG["disabled"], "success")
+        return redirect(url_for("console.home"))
+
+    return _both_factors("disable", action)
