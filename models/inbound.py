@@ -52,7 +52,7 @@ def find_code(text: str) -> str | None:
     return match.group(1) if match else None
 
 # Outcomes worth telling the official about in the chat (they may be waiting for the confirmation).
-_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "locked", "no_code", "unauthenticated",
+_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "superseded", "wrong_code", "locked", "no_code", "unauthenticated",
                     "rate_limited"}
 
 

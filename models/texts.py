@@ -28,7 +28,8 @@ CODE_MAIL_BODY = """{name} 您好：
 
 臺中市政府公務人員政策參與平臺
 """
-CODE_COOLDOWN = "認證碼剛寄出，請等 {seconds} 秒後再要求重寄。"
+CODE_COOLDOWN = ("認證碼剛寄到 {email}，請先查看信箱（也請看看垃圾郵件匣）。"
+                 "如仍未收到，{seconds} 秒後可以再按「重新寄送認證碼」。")
 CODE_NONE_PENDING = "目前沒有等待確認的認證碼。"
 CODE_EXPIRED = "認證碼已過期，請要求重新寄送。"
 CODE_WRONG = "認證碼不正確，還可以再試 {left} 次。"
@@ -40,3 +41,11 @@ CODE_UNKNOWN_TOKEN = "找不到這封郵件對應的認證請求。"
 CODE_WRONG_SENDER = "回覆的寄件地址與收到認證碼的地址不同，未予確認。"
 CODE_ALREADY_CONFIRMED = "這組認證碼已經確認過了。"
 CODE_NOT_PENDING = "這組認證碼已失效，請要求重新寄送。"
+CODE_SUPERSEDED = ("這是較早寄出的認證碼：我們已在 {sent} 寄出新的認證碼到 {email}，舊的認證碼已失效。"
+                   "請使用最新一封郵件中的認證碼（在這裡輸入，或回覆最新那封郵件）。")
+CODE_PENDING_REGISTER = "認證您的電子郵件 {email}"
+CODE_REMINDER = ("您有一組認證碼還沒確認：{what}。\n"
+                 "認證碼已寄到 {email}（有效至 {expires}）。請在這裡輸入郵件中的 6 位數認證碼，"
+                 "或回覆那封郵件並在內容寫上認證碼。沒收到信可以按「重新寄送認證碼」。")
+CODE_FORMAT = ("認證碼是 6 位數字，您輸入的是 {digits} 位數字，請對照郵件再輸入一次"
+               "（這次不算在錯誤次數內）。")

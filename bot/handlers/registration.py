@@ -8,12 +8,13 @@ from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official
 from models.registration import missing_fields, request_email_verification, update_profile
+from models.verification import latest_code
 
 from .. import messages as m
 from .. import texts
 from ..conversation import ConversationState, set_state
 from ..registry import FIELD_SAVED, action, reprompt, text_step
-from .codes import after_code
+from .codes import after_code, code_quick, reminder
 
 FLOW = "registration"
 ORDER = ["real_name", "nickname", "display_choice", "phone", "email", "address", "agency_code"]
@@ -80,7 +81,7 @@ def start(ctx, official: Official, state: ConversationState, params: dict) -> li
         return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]
     if state.flow == FLOW and state.step == "code":
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+        return _waiting(ctx, official)
     set_state(state, FLOW, None)
     return next_step(ctx, official, state)
 
@@ -123,22 +124,32 @@ def confirm(ctx, official, state, params):
     return send_code(ctx, official, state)
 
 
-def _code_quick() -> list[dict]:
-    return [m.quick_postback(texts.REG_RESEND, "reg.resend"), m.quick_postback(texts.REG_CHANGE_EMAIL, "reg.edit", f="email")]
+def _code_quick(official: Official) -> list[dict]:
+    return code_quick(latest_code(official))
+
+
+def _waiting(ctx, official: Official) -> list[dict]:
+    """Waiting for the code: the reminder of it, or (expired, locked) the way to a new one."""
+    return reminder(ctx, official) or [m.text(model_texts.CODE_NOT_PENDING, quick=_code_quick(official))]
 
 
 def send_code(ctx, official, state) -> list[dict]:
     row = request_email_verification(official, ctx.reply_domain, ctx.now)
     set_state(state, FLOW, "code")
     return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
-                                              expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick())]
+                                              expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick(official))]
 
 
-@action("reg.resend", "重新寄送認證碼")
+@action("reg.resend")
 def resend(ctx, official, state, params):
     if official.is_verified and official.email == official.verified_email:
         return start(ctx, official, state, {})
-    return send_code(ctx, official, state)
+    try:
+        return send_code(ctx, official, state)
+    except DomainError as error:
+        if error.code != "cooldown":
+            raise
+        return [m.text(error.message, quick=_code_quick(official))]  # the button stays one tap away
 
 
 def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
@@ -160,11 +171,10 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
 @text_step(FLOW)
 def on_text(ctx, official, state, text):
     step = state.step
-    if step == "code":
-        word = text.strip()
-        if word.isdigit():
-            return after_code(official, state, confirm_typed_code(official, word, ctx.now))
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if step == "code":  # six digits with a live code were taken by bot.dispatch already
+        if text.strip().isdigit() and len(text.strip()) == 6:
+            return after_code(official, state, confirm_typed_code(official, text.strip(), ctx.now))
+        return _waiting(ctx, official)
     if step == "summary" or step not in ORDER:
         return summary(official)
     try:
@@ -178,7 +188,7 @@ def on_text(ctx, official, state, text):
 def ask_again(ctx, official, state) -> list[dict]:
     """The question the official was answering, again (a sticker or a photo does not answer it)."""
     if state.step == "code":
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+        return _waiting(ctx, official)
     if state.step in ORDER:
         return ask(state.step, official)
     return summary(official)
