@@ -23,6 +23,7 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("staff", "totp_last_step", "BIGINT", "INTEGER"),
     ("staff", "totp_failures", "INTEGER NOT NULL DEFAULT 0", "INTEGER NOT NULL DEFAULT 0"),
     ("staff", "totp_failed_at", "TIMESTAMP", "DATETIME"),
+    ("outbox", "sent_via", "VARCHAR(8)", "VARCHAR(8)"),  # a LINE push sent as email (quota, 429)
 ]
 
 

@@ -19,9 +19,14 @@ MAIL_FOOTER = "\n\n臺中市政府公務人員政策參與平臺\n（本郵件�
 def notify_official(official: Official, *, subject: str, body: str, line_messages: list[dict] | None = None,
                     key: str, now: dt.datetime | None = None, mail: bool = True) -> None:
     """Tell one official, once per `key` (the outbox refuses a second row with the same key)."""
-    if mail and official.verified_email:
+    mailed = bool(mail and official.verified_email)
+    if mailed:
         queue_mail(official.verified_email, subject, f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}",
                    dedupe_key=f"{key}:mail", now=now)
     if official.following and official.line_user_id:
+        # If LINE refuses the push (quota), the notice still reaches them by email.
+        form = ({"twin": f"{key}:mail"} if mailed else
+                {"to": official.verified_email, "subject": subject,
+                 "body": f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}"} if official.verified_email else None)
         queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
-                   dedupe_key=f"{key}:line", now=now)
+                   dedupe_key=f"{key}:line", now=now, mail=form)
