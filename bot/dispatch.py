@@ -13,6 +13,7 @@ from models.base import DomainError, db, is_postgres
 from models.codes import confirm_typed_code
 from models.officials import official_for_line_user, set_following
 from models.outbox import unit_of_work
+from models.texts import without_clauses
 from models.verification import latest_code, pending_codes
 
 from . import handlers, texts  # noqa: F401 - handlers: every flow registers its actions
@@ -49,8 +50,8 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
             return _route(event, etype, ctx)
     except DomainError as error:
         if error.code == "not_verified":  # e.g. a main-menu tile on an old menu: the way to register
-            return [m.text(error.message, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
-        return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]
+            return [m.text(without_clauses(error.message), quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
+        return [m.text(without_clauses(error.message), quick=[m.quick_postback("選單", "menu")])]
 
 
 def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
@@ -80,8 +81,13 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     raw = message.get("text") or ""
     word = normalise(raw)
     if word in ("取消", "cancel"):
+        said = texts.CANCELLED.get(state.flow, texts.CANCELLED[None])
+        if state.flow == "registration":
+            quick = [m.quick_postback(texts.CONTINUE_REGISTRATION, "reg.start")]
+        else:
+            quick = [m.quick_postback("選單", "menu")]
         clear_state(state)
-        return [m.text(texts.CANCELLED, quick=[m.quick_postback("選單", "menu")])]
+        return [m.text(said + texts.CANCELLED_TAIL, quick=quick)]
     if word in KEYWORDS:
         return ACTIONS[KEYWORDS[word]](ctx, official, state, {})
     # Free: no flow is waiting for this text (a flow's own answers, a phone number say, stay its own).

@@ -6,6 +6,7 @@ import datetime as dt
 from . import services
 from .officials import Official
 from .outbox import queue_line, queue_mail
+from .texts import without_clauses
 
 
 def public_base_url(given: str = "") -> str:
@@ -21,12 +22,14 @@ def notify_official(official: Official, *, subject: str, body: str, line_message
     """Tell one official, once per `key` (the outbox refuses a second row with the same key)."""
     mailed = bool(mail and official.verified_email)
     if mailed:
-        queue_mail(official.verified_email, subject, f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}",
+        queue_mail(official.verified_email, subject, f"{official.greeting_name} 您好：\n\n{body}{MAIL_FOOTER}",
                    dedupe_key=f"{key}:mail", now=now)
     if official.following and official.line_user_id:
         # If LINE refuses the push (quota), the notice still reaches them by email.
         form = ({"twin": f"{key}:mail"} if mailed else
                 {"to": official.verified_email, "subject": subject,
-                 "body": f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}"} if official.verified_email else None)
-        queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
-                   dedupe_key=f"{key}:line", now=now, mail=form)
+                 "body": f"{official.greeting_name} 您好：\n\n{body}{MAIL_FOOTER}"} if official.verified_email else None)
+        messages = line_messages or [{"type": "text", "text": body[:4900]}]
+        messages = [{**msg, "text": without_clauses(msg["text"])} if msg.get("type") == "text" else msg
+                    for msg in messages]  # chat prompts carry no clause numbers; the email keeps them
+        queue_line(official.line_user_id, messages, dedupe_key=f"{key}:line", now=now, mail=form)

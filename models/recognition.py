@@ -39,7 +39,7 @@ CONSENT_ACTION = "rec.consent"  # postback a=rec.consent&p=<proposal>&v=yes|no
 
 MSG = {
     "ask": ("🎉 您的提案{number}「{title}」經權責機關回應為「{decision}」。\n\n"
-            "依作業規範第十一點，提案經同意參採或部分參採者，營運小組得衡酌年度提案數量及貢獻度，"
+            "依規定，提案經同意參採或部分參採者，營運小組得衡酌年度提案數量及貢獻度，"
             "簽報獎勵。請問您是否同意由營運小組推薦您接受獎勵？（之後仍可改變選擇）"),
     "ask_yes": "同意推薦",
     "ask_no": "不同意",

@@ -1,4 +1,16 @@
 """zh-TW text the domain rules show to officials and staff (one place, per STYLE.md)."""
+import re
+
+# A clause of the regulation as the console and emails cite it: （第九點（二）4）, 依作業規範第十一點，
+_CLAUSE_IN_PARENS = re.compile(r"（(?:依)?(?:作業規範)?第[一二三四五六七八九十]+點(?:[^（）]|（[^（）]*）)*）")
+_CLAUSE_ITEM_WORDS = re.compile(r"第[一二三四五六七八九十]+點第[0-9]+款（([^（）]*)）")  # 第七點第3款（words）
+_CLAUSE_INLINE = re.compile(r"(?:依據?)?(?:作業規範)?第[一二三四五六七八九十]+點(?:（[一二三四五六七八九十]+）|[0-9]+|第[0-9]+款|、)*[，,]?")
+
+
+def without_clauses(text: str) -> str:
+    """The text as a chat shows it: no clause numbers (they stay in the console, emails and pages)."""
+    text = _CLAUSE_ITEM_WORDS.sub(r"\1", text or "")
+    return _CLAUSE_INLINE.sub("", _CLAUSE_IN_PARENS.sub("", text))
 
 INVALID_CHARS = "「{field}」含有控制字元或不可見字元（例如零寬或方向控制字元），請重新輸入。"
 TOO_SHORT = "「{field}」至少需要 {n} 個字。"

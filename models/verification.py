@@ -89,7 +89,7 @@ def issue_code(official: Official, purpose: str, email: str, *, describe: Descri
     )
     subject, what = describe(row)
     body = texts.CODE_MAIL_BODY.format(
-        name=official.display_name, what=what, code=code,
+        name=official.greeting_name, what=what, code=code,
         expires=format_taipei(row.expires_at), minutes=settings.code_minutes(),
     )
     queue_mail(email, subject, body, reply_to=f"verify+{token}@{reply_domain}", now=now)

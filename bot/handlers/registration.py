@@ -8,7 +8,8 @@ from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official
 from models.registration import missing_fields, request_email_verification, update_profile
-from models.verification import latest_code
+from models.texts import without_clauses
+from models.verification import PENDING, PURPOSE_REGISTER, latest_code
 
 from .. import messages as m
 from .. import texts
@@ -80,7 +81,8 @@ def start(ctx, official: Official, state: ConversationState, params: dict) -> li
     if official.is_verified:
         return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]
-    if state.flow == FLOW and state.step == "code":
+    if (state.flow == FLOW and state.step == "code") or _code_pending(ctx, official):
+        set_state(state, FLOW, "code")
         return _waiting(ctx, official)
     set_state(state, FLOW, None)
     return next_step(ctx, official, state)
@@ -133,8 +135,19 @@ def _waiting(ctx, official: Official) -> list[dict]:
     return reminder(ctx, official) or [m.text(model_texts.CODE_NOT_PENDING, quick=_code_quick(official))]
 
 
+def _code_pending(ctx, official: Official) -> bool:
+    row = latest_code(official, ctx.now)
+    return bool(row and row.purpose == PURPOSE_REGISTER and row.status == PENDING and row.expires_at > ctx.now)
+
+
 def send_code(ctx, official, state) -> list[dict]:
-    row = request_email_verification(official, ctx.reply_domain, ctx.now)
+    try:
+        row = request_email_verification(official, ctx.reply_domain, ctx.now)
+    except DomainError as error:
+        if error.code != "cooldown":
+            raise
+        set_state(state, FLOW, "code")
+        return [m.text(error.message, quick=_code_quick(official))]  # the button stays one tap away
     set_state(state, FLOW, "code")
     return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
                                               expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick(official))]
@@ -144,12 +157,7 @@ def send_code(ctx, official, state) -> list[dict]:
 def resend(ctx, official, state, params):
     if official.is_verified and official.email == official.verified_email:
         return start(ctx, official, state, {})
-    try:
-        return send_code(ctx, official, state)
-    except DomainError as error:
-        if error.code != "cooldown":
-            raise
-        return [m.text(error.message, quick=_code_quick(official))]  # the button stays one tap away
+    return send_code(ctx, official, state)
 
 
 def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
@@ -180,7 +188,7 @@ def on_text(ctx, official, state, text):
     try:
         reply = answer_field(ctx, official, state, step, text)
     except DomainError as error:
-        return [m.text(error.message, quick=_cancel_quick())]
+        return [m.text(without_clauses(error.message), quick=_cancel_quick())]
     return reply if reply is not None else next_step(ctx, official, state)
 
 

@@ -17,6 +17,7 @@ from models.verification import cooldown_left
 
 from .. import messages as m
 from ..conversation import clear_state, set_state
+from ..proposal_cards import READ_WEB
 from ..registry import action, text_step
 from .codes import code_quick
 
@@ -45,7 +46,7 @@ TEXT = {
     "clipped": "（內容較長，完整內容請點「在網頁閱讀全文」）",
     "ask_title": "確認附議",
     "ask_body": ("您要附議提案{number}「{title}」嗎？\n\n"
-                 "⚠️ 附議一經確認即無法撤回或取消（作業規範第九點（三）4）。\n"
+                 "⚠️ 附議一經確認即無法撤回或取消。\n"
                  "我們會寄送認證碼到 {email}，輸入或回覆認證碼後附議才算數。\n\n"
                  "選「附議並通知我結果」，提案成案或未成案時我們會通知您。"),
     "code_sent": ("📧 附議認證碼已寄到 {email}（有效 {minutes} 分鐘，至 {expires} 止）。\n"
@@ -57,7 +58,7 @@ TEXT = {
 }
 LABEL_SECOND = "附議"
 LABEL_SECOND_NOTIFY = "附議並通知我結果"
-LABEL_READ_WEB = "在網頁閱讀全文"
+LABEL_READ_WEB = READ_WEB
 LABEL_VIEW = "查看全文"
 LABEL_SEARCH = "搜尋提案"
 LABEL_CLEAR = "清除搜尋"
