@@ -8,7 +8,7 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl
 
-from models import ratelimit
+from models import ratelimit, seconds
 from models.base import DomainError, db, is_postgres
 from models.codes import confirm_typed_code
 from models.officials import official_for_line_user, set_following
@@ -125,8 +125,9 @@ ECHOES = [
     (re.compile(r"^查看\s*第\s*(\d{1,9})\s*號$"), "sec.view", "p"),
     (re.compile(r"^查看\s*諮詢\s*第\s*(\d{1,9})\s*號$"), "con.view", "c"),
 ]
-PLAIN_ECHOES = {"查看全文": "sec.browse", "回到附議列表": "sec.browse", "附議列表": "sec.browse",
-                "搜尋提案": "sec.search", "改為附議這個提案": "sec.browse"}
+PLAIN_ECHOES = {"查看全文": ("sec.browse", {}), "回到附議列表": ("sec.browse", {}), "附議列表": ("sec.browse", {}),
+                "搜尋提案": ("sec.search", {}), "改為附議這個提案": ("sec.browse", {}), "清除搜尋": ("sec.browse", {}),
+                **{f"依{label}排序": ("sec.browse", {"order": key}) for key, label in seconds.ORDERS.items()}}
 
 
 def echoed_tap(word: str, free: bool) -> tuple[str, dict] | None:
@@ -135,5 +136,5 @@ def echoed_tap(word: str, free: bool) -> tuple[str, dict] | None:
         found = pattern.match(word)
         if found and name in ACTIONS:
             return name, {key: found.group(1)}
-    name = PLAIN_ECHOES.get(word) if free else None
-    return (name, {}) if name in ACTIONS else None
+    found = PLAIN_ECHOES.get(word) if free else None
+    return found if found and found[0] in ACTIONS else None

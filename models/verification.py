@@ -135,6 +135,16 @@ def _newer_pending(row: VerificationCode, now: dt.datetime) -> VerificationCode 
             .order_by(VerificationCode.created_at.desc()).first())
 
 
+def _newer_confirmed(row: VerificationCode) -> bool:
+    """Whether a later code of the same official, purpose and subject was confirmed already."""
+    return (VerificationCode.select()
+            .where((VerificationCode.official == row.official_id) & (VerificationCode.purpose == row.purpose)
+                   & (VerificationCode.subject_id == row.subject_id if row.subject_id is not None
+                      else VerificationCode.subject_id.is_null())
+                   & (VerificationCode.status == CONFIRMED) & (VerificationCode.created_at >= row.created_at))
+            .exists())
+
+
 def _superseded_match(official: Official, typed: str, now: dt.datetime) -> VerificationCode | None:
     """A code of this official that a resend replaced, and that `typed` is (recent ones only)."""
     old = (VerificationCode.select()
@@ -206,6 +216,8 @@ def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.
         raise DomainError(texts.CODE_REPLY_UNAUTHENTICATED, "unauthenticated")
     if row.status == SUPERSEDED:  # a reply to an earlier email, after a resend
         newer = _newer_pending(row, now)
+        if newer is None and _newer_confirmed(row):
+            raise DomainError(texts.CODE_NEWER_CONFIRMED, "already")
         if newer is None:
             raise DomainError(texts.CODE_NOT_PENDING, "not_pending")
         if typed_code and hmac.compare_digest(newer.code_hash, _hash(newer.token, typed_code)):

@@ -149,3 +149,22 @@ def test_r9_3_1_the_echoed_texts_of_taps_are_understood_when_typed(client, line,
     assert line.last(uid)["type"] == "flex" and line.last(uid)["contents"]["type"] == "carousel"
     line.text(client, uid, "回到附議列表")
     assert line.last(uid)["contents"]["type"] == "carousel"
+
+
+def test_r3_2_a_reply_to_an_older_email_after_the_newer_code_confirmed_says_so(client, line, smtp):
+    uid, official = register(client, line, smtp, verify=False)
+    first = smtp.last_to("wang@taichung.gov.tw")
+    _age_codes()
+    tap(client, line, uid, "重新寄送認證碼")
+    line.text(client, uid, smtp.code_for("wang@taichung.gov.tw"))
+    assert Official.get_by_id(official.id).is_verified
+    answer = post_inbound(client, reply_to_email(first, "wang@taichung.gov.tw", "確認"))
+    assert answer.json["outcome"] == "already"
+
+
+def test_r9_3_1_typed_sort_and_list_echoes_are_understood(client, line, smtp, verified):
+    uid, me = verified
+    proposal()
+    line.text(client, uid, "依最接近門檻排序")
+    assert "最接近門檻" in line.texts(uid)[-2]
+    assert line.last(uid)["contents"]["type"] == "carousel"
