@@ -8,22 +8,25 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl
 
-from models import ratelimit
+from models import ratelimit, seconds
 from models.base import DomainError, db, is_postgres
 from models.codes import confirm_typed_code
 from models.officials import official_for_line_user, set_following
 from models.outbox import unit_of_work
-from models.verification import pending_codes
+from models.texts import without_clauses
+from models.verification import latest_code, pending_codes
 
 from . import handlers, texts  # noqa: F401 - handlers: every flow registers its actions
 from . import messages as m
 from .context import BotContext
 from .conversation import clear_state, load_state
 from .handlers import terms
-from .handlers.codes import after_code
+from .handlers.codes import after_code, code_quick, format_error, reminder
 from .registry import ACTIONS, KEYWORDS, REPROMPTS, TEXT_STEPS
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
+# what someone may type for a code: digits, perhaps grouped ("123 456", "123-456")
+CODE_LIKE = re.compile(r"^\d[\d\s-]{2,14}\d$")
 MAX_POSTBACK = 300
 
 
@@ -50,8 +53,8 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
         if error.code == "terms_needed":  # R4: the terms first, then on with what was asked
             return terms.gate(ctx, event)
         if error.code == "not_verified":  # e.g. a main-menu tile on an old menu: the way to register
-            return [m.text(error.message, quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
-        return [m.text(error.message, quick=[m.quick_postback("選單", "menu")])]
+            return [m.text(without_clauses(error.message), quick=[m.quick_postback(texts.START_REGISTRATION, "reg.start")])]
+        return [m.text(without_clauses(error.message), quick=[m.quick_postback("選單", "menu")])]
 
 
 def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
@@ -77,23 +80,64 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
         again = REPROMPTS.get(state.flow or "")
         if again is not None:  # in the middle of a flow: the question again, with its buttons
             return [m.text(answer)] + again(ctx, official, state)[:4]
-        return [m.text(answer, quick=[m.quick_postback("選單", "menu")])]
+        return reminder(ctx, official, answer) or [m.text(answer, quick=[m.quick_postback("選單", "menu")])]
     raw = message.get("text") or ""
     word = normalise(raw)
     if word in ("取消", "cancel"):
+        said = texts.CANCELLED.get(state.flow, texts.CANCELLED[None])
+        if state.flow == "registration":
+            quick = [m.quick_postback(texts.CONTINUE_REGISTRATION, "reg.start")]
+        else:
+            quick = [m.quick_postback("選單", "menu")]
         clear_state(state)
-        return [m.text(texts.CANCELLED, quick=[m.quick_postback("選單", "menu")])]
+        return [m.text(said + texts.CANCELLED_TAIL, quick=quick)]
     if word in KEYWORDS:
         return ACTIONS[KEYWORDS[word]](ctx, official, state, {})
-    if CODE_PATTERN.match(word) and pending_codes(official, ctx.now):
-        ratelimit.check_code_attempt(official.id)
-        outcome = confirm_typed_code(official, word, ctx.now)
-        if not outcome.confirmed:
-            ratelimit.count_wrong_code(official.id)
-        return after_code(official, state, outcome)
+    # Free: no flow is waiting for this text (a flow's own answers, a phone number say, stay its own).
+    free = state.flow not in TEXT_STEPS or (state.flow, state.step) == ("registration", "code")
+    digits = re.sub(r"[\s-]", "", word) if CODE_LIKE.match(word) else None
+    if digits and (CODE_PATTERN.match(word) or free) and pending_codes(official, ctx.now):
+        if not CODE_PATTERN.match(digits):  # five digits, say: a slip, not one of the five tries
+            return format_error(ctx, official, digits)
+        return _typed_code(ctx, official, state, digits)
+    echo = echoed_tap(word, free)
+    if echo is not None:  # the text LINE shows for a tap, typed by hand
+        return ACTIONS[echo[0]](ctx, official, state, echo[1])
     step_handler = TEXT_STEPS.get(state.flow or "")
     if step_handler is not None:
         return step_handler(ctx, official, state, raw)
     if CODE_PATTERN.match(word):
         confirm_typed_code(official, word, ctx.now)  # raises the "no code pending" / "expired" answer
-    return ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})
+    return reminder(ctx, official, texts.UNCLEAR_WHILE_CODE) or ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})
+
+
+def _typed_code(ctx: BotContext, official, state, digits: str) -> list[dict]:
+    ratelimit.check_code_attempt(official.id)
+    try:
+        outcome = confirm_typed_code(official, digits, ctx.now)
+    except DomainError as error:  # expired: told so, with the button that sends a new code
+        return [m.text(error.message, quick=code_quick(latest_code(official, ctx.now)))]
+    if outcome.counted:
+        ratelimit.count_wrong_code(official.id)
+    return after_code(official, state, outcome)
+
+
+# The display text of a tap ("附議第 3 號") typed by hand: the same action.
+ECHOES = [
+    (re.compile(r"^附議\s*第\s*(\d{1,9})\s*號$"), "sec.ask", "p"),
+    (re.compile(r"^查看\s*第\s*(\d{1,9})\s*號$"), "sec.view", "p"),
+    (re.compile(r"^查看\s*諮詢\s*第\s*(\d{1,9})\s*號$"), "con.view", "c"),
+]
+PLAIN_ECHOES = {"查看全文": ("sec.browse", {}), "回到附議列表": ("sec.browse", {}), "附議列表": ("sec.browse", {}),
+                "搜尋提案": ("sec.search", {}), "改為附議這個提案": ("sec.browse", {}), "清除搜尋": ("sec.browse", {}),
+                **{f"依{label}排序": ("sec.browse", {"order": key}) for key, label in seconds.ORDERS.items()}}
+
+
+def echoed_tap(word: str, free: bool) -> tuple[str, dict] | None:
+    """(action, params) for a typed echo of a tap, or None; a plain label only where no flow waits for text."""
+    for pattern, name, key in ECHOES:
+        found = pattern.match(word)
+        if found and name in ACTIONS:
+            return name, {key: found.group(1)}
+    found = PLAIN_ECHOES.get(word) if free else None
+    return found if found and found[0] in ACTIONS else None

@@ -38,6 +38,17 @@ def push_messages(config, to: str, messages: list[dict], retry_key: str | None =
             raise
 
 
+def message_quota(config) -> dict:
+    """The channel's monthly push quota and what is used of it, from the Messaging API:
+    {"limit": N or None (no limit), "used": M}."""
+    with ApiClient(_configuration(config)) as client:
+        api = MessagingApi(client)
+        quota = api.get_message_quota()
+        used = api.get_message_quota_consumption().total_usage
+    limited = getattr(quota.type, "value", quota.type) == "limited"
+    return {"limit": quota.value if limited else None, "used": used}
+
+
 def show_rich_menu(config, user_id: str, menu: Menu) -> str:
     """Give this user `menu`. The guest menu is everyone's default, so it is shown by unlinking
     the user's own menu; the main menu is found by its alias (installed by `flask line richmenu`)."""

@@ -13,7 +13,7 @@ from models.proposals import (
     SECONDING,
     Proposal,
     proposal_link,
-    removal_ground_label,
+    removal_ground_words,
 )
 
 from . import messages as m
@@ -22,21 +22,21 @@ from . import messages as m
 
 LABELS = {"scope": "範圍", "agency": "權責機關", "group": "提案方式", **{k: v[0] for k, v in FIELD_LIMITS.items()}}
 ASK = {
-    "scope": "請選擇提案的範圍（第六點）：",
+    "scope": "請選擇提案的範圍：",
     "title": "請輸入提案的「主題」（{min}–{max} 字），例如：簡化差勤請假流程。",
     "content": "請輸入「內容或建議事項」（{min}–{max} 字）：現況哪裡不夠好、建議怎麼做。\n文字較長時，可點「用網頁填寫」。",
     "benefits": "請輸入「利益與影響」（{min}–{max} 字）：採行後的好處、受影響的對象與成本。",
     "evidence": ("請輸入「佐證資料」（必填，{min}–{max} 字）：資料來源、數據或網址；"
                  "如果沒有佐證資料，請說明原因，例如「源自承辦實務經驗，尚無統計資料」。"),
-    "agency": "請輸入權責機關的名稱或關鍵字（例如：人事處、教育局、西屯區公所）；不確定的話請點「由營運小組判斷」。",
+    "agency": "請輸入權責機關的名稱或關鍵字（例如：人事處、教育局、西屯區公所）；不確定的話請點「由營運小組協助判斷」。",
     "group": "這是個人提案，還是與同仁一起的共同提案？",
     "coprop": ("請輸入共同提案人註冊時使用的公務電子郵件（一次一位）。每位同仁會在 LINE 收到邀請，"
                "全部確認後才能送出。邀請完畢請點「完成邀請」。"),
 }
 SCOPE_PICK = "請點選下方三個範圍之一（也可以輸入 1、2 或 3）。"
-AGENCY_CHOOSE = "找到以下機關，請點選權責機關；若都不是，請輸入其他關鍵字，或由營運小組判斷。"
-AGENCY_NONE = "找不到符合「{q}」的機關，請換個關鍵字，或點「由營運小組判斷」。"
-OPS_LABEL = "由營運小組判斷"
+AGENCY_CHOOSE = "找到以下機關，請點選權責機關；若都不是，請輸入其他關鍵字，或點「由營運小組協助判斷」。"
+AGENCY_NONE = "找不到符合「{q}」的機關，請換個關鍵字，或點「由營運小組協助判斷」。"
+OPS_LABEL = "由營運小組協助判斷"  # the same words as the proposal shows (Proposal.agency_name)
 AGENCY_MORE = "\n（還有其他符合的機關沒有列出，可輸入更完整的名稱，例如「西屯區公所」。）"
 RESUME = "您有一份尚未送出的提案草稿（{title}），已自動儲存。要繼續編輯，還是重新開始？"
 WELCOME_BACK = "歡迎回來！您的提案草稿已儲存（{title}）。要繼續上次的進度嗎？"
@@ -46,14 +46,16 @@ GONE = "這份提案草稿已送出、撤回或刪除，無法再編輯。"
 DISCARD_ASK = "確定要放棄並刪除這份草稿「{title}」嗎？刪除後無法復原。"
 RESTART_ASK = "重新開始會刪除目前的草稿「{title}」。確定嗎？"
 DISCARDED = "草稿已刪除。"
-WITHDRAW_ASK = "確定要撤回提案「{title}」（{number}）嗎？撤回後無法復原（第九點（二）4）。"
+WITHDRAW_ASK = "確定要撤回提案「{title}」（{number}）嗎？撤回後無法復原。"
 WITHDRAWN = "提案「{title}」已撤回。"
 ALREADY_WITHDRAWN = "已處理：提案「{title}」先前已撤回。"
-SIMILAR_INTRO = ("送出前，請先看看這些相似的提案（第九點（一）4）。若已有相同的提案在附議中，可改為附議它；"
+SIMILAR_INTRO = ("送出前，請先看看這些相似的提案。若已有相同的提案在附議中，可改為附議它；"
                  "若不相同，請點「仍要送出」繼續您的提案。")
 SIMILAR_WHY = "相似之處：{why}"
-SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組會在 {days} 個工作天內、{due} 前完成檢核"
-             "（作業規範第九點），結果會以 LINE 與電子郵件通知您。")
+ALREADY_SECONDED = "✅ 已附議"
+READ_WEB = "在網頁閱讀全文"  # the same label wherever a proposal's page is opened
+SUBMITTED = ("✅ 提案「{title}」（{number}）已送出！\n營運小組會在 {days} 個工作天內、{due} 前完成檢核，"
+             "結果會以 LINE 與電子郵件通知您。")
 RESUBMITTED_NOTE = "這是修改後重新送出，檢核期限重新起算。"
 SAVED_HINT = "已儲存。"
 SAVED_FIELD = ("已儲存「{field}」（{n} 字）。若還有後續文字，請完成後從預覽點「修改」補上，"
@@ -66,7 +68,7 @@ CO_ANSWERED = {"confirmed": "您已同意擔任共同提案人，提案人會收
 CO_NONE_PENDING = "目前沒有等待您回覆的共同提案邀請。"
 CO_REMOVED = "已移除 {n} 位尚未確認的共同提案人。"
 MINE_EMPTY = "您還沒有提案。點「提出提案」開始第一個提案吧！"
-PASSED_NO_WITHDRAW = "提案已通過檢核，依規定不得撤回（第九點（二）4）。"
+PASSED_NO_WITHDRAW = "提案已通過檢核，依規定不得撤回。"
 FORM_LINK_NOTE = "網頁表單連結 24 小時內有效，請勿轉傳。"
 
 # --- the signed link to the web form (webapp/drafts.py) -----------------------------------------
@@ -160,19 +162,22 @@ def similar_lines(match) -> list[dict]:
     return lines
 
 
-def similar_carousel(found: list, base_url: str, quick: list[dict]) -> dict:
-    """The similar proposals (R9.1.4), each with its state, seconds, why it matched, and a way to second it."""
+def similar_carousel(found: list, base_url: str, quick: list[dict], seconded: set[int] | frozenset = frozenset()) -> dict:
+    """The similar proposals (R9.1.4), each with its state, seconds, why it matched, and a way to second
+    it (or 已附議, for those the official seconded already)."""
     bubbles = []
     for match in found:
         proposal = match.proposal
         lines = similar_lines(match)
         buttons = []
         if proposal.state in PUBLISHED_STATES:
-            buttons.append(m.button(m.uri_action("查看提案", proposal_link(proposal, base_url)), style="secondary"))
+            buttons.append(m.button(m.uri_action(READ_WEB, proposal_link(proposal, base_url)), style="secondary"))
         else:  # in review: no public page yet, so described here instead of linking to a 404
             lines.append(m.flex_text("此提案尚在檢核中，還沒有公開頁面；公開附議後即可在網頁查看。", size="xs",
                                      color="#888888"))
-        if proposal.state == SECONDING:
+        if proposal.id in seconded:
+            lines.append(m.flex_text(ALREADY_SECONDED, size="sm", weight="bold", color="#06C755"))
+        elif proposal.state == SECONDING:
             buttons.insert(0, m.button(m.postback_action("改為附議", "sec.view", display="改為附議這個提案", p=proposal.id)))
         bubbles.append(m.bubble(excerpt(proposal.title, 60), lines, buttons or None, header_color="#3B7DDD"))
     return m.flex(f"相似的提案（{len(bubbles)} 件）", m.carousel(bubbles), quick=quick)
@@ -195,7 +200,7 @@ def mine_bubble(proposal: Proposal, base_url: str) -> dict:
     if proposal.state == RETURNED and proposal.return_reasons:
         lines.append(m.flex_text("退回理由：" + excerpt(proposal.return_reasons, 300), size="sm", color="#C0392B"))
     if proposal.state == "removed" and proposal.removal_reason:
-        lines.append(m.flex_text(f"移除事由：{removal_ground_label(proposal.removal_ground)}", size="sm"))
+        lines.append(m.flex_text(f"移除事由：{removal_ground_words(proposal.removal_ground)}", size="sm"))
         lines.append(m.flex_text(f"說明：{excerpt(proposal.removal_reason, 200)}", size="sm"))
     buttons = []
     if proposal.state == "draft":

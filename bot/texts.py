@@ -9,8 +9,18 @@ HELP_LABEL = "平臺說明"
 ONLY_ONE_TO_ONE = "為保護個人資料，本平臺只在一對一聊天中服務。請直接加入官方帳號並私訊我們。"
 UNSUPPORTED_MESSAGE = "目前只能處理文字訊息與按鈕。請輸入文字，或輸入「選單」查看可以做的事。"
 STICKER_REPLY = "收到貼圖了 😊 請輸入文字，或輸入「選單」查看可以做的事。"
+UNCLEAR_WHILE_CODE = "抱歉，我不太確定您的意思。"
 UNKNOWN_INPUT = "抱歉，我不太懂這個訊息。輸入「選單」查看可以做的事。"
-CANCELLED = "已暫停目前的操作，已填寫的內容都保留著（提案草稿也已自動儲存）。輸入「選單」查看可以做的事。"
+# What 取消 keeps, per flow (say only what was really kept).
+CANCELLED = {
+    "registration": "已暫停註冊。您已填寫的註冊資料都保留著，之後點「繼續註冊」即可接著完成。",
+    "proposing": "已暫停撰寫提案。提案草稿已自動儲存，之後從「提出提案」或「我的提案」即可繼續。",
+    "consulting": "已取消。尚未送出的意見沒有保留；已送出的意見不受影響。",
+    "profile": "已取消修改，您的資料沒有變更。",
+    "seconding": "已取消搜尋。",
+    None: "目前沒有進行中的操作。",
+}
+CANCELLED_TAIL = "輸入「選單」查看可以做的事。"
 REGISTRATION_IN_PROGRESS = "您正在註冊，已填寫 {done}/{total} 項，資料都保留著。點「繼續註冊」完成後即可提案與附議。"
 CONTINUE_REGISTRATION = "繼續註冊"
 MENU_TITLE = "請選擇要做的事："
@@ -45,10 +55,10 @@ REG_SUMMARY = ("請確認您的註冊資料：\n"
 REG_CONFIRM = "確認送出"
 REG_CODE_SENT = ("認證碼已寄到 {email}（有效 {minutes} 分鐘，至 {expires} 止）。\n"
                  "請在這裡輸入 6 位數認證碼，或回覆那封郵件並在內容寫上認證碼。")
-REG_RESEND = "重新寄送認證碼"
+RESEND_CODE = "重新寄送認證碼"
+SECONDING_LIST = "附議列表"
 REG_CHANGE_EMAIL = "修改電子郵件"
 REG_ALREADY_VERIFIED = "您已完成身分認證（{email}）。如需更改電子郵件或聯絡資料，請點選「我的資料」。"
-REG_WAITING_CODE = "我們正在等待您的認證碼。請輸入 6 位數認證碼，或點選「重新寄送認證碼」。"
 
 PROFILE_SUMMARY = ("您的資料（僅您本人與營運小組可見）：\n"
                    "姓名：{real_name}\n暱稱：{nickname}\n公開顯示：{display}\n電話：{phone}\n"

@@ -7,6 +7,7 @@ import smtplib
 import uuid
 
 from flask_mail import Message
+from linebot.v3.messaging import ApiException
 
 from bot.line_api import push_messages, show_rich_menu
 from bot.richmenu import menu_for
@@ -35,13 +36,14 @@ def send_outbox(outbox_id: int) -> str:
         row = Outbox.get_or_none(Outbox.id == outbox_id)
         if row is None or row.status == SENT:
             return "skipped"
+        via = None
         try:
             if row.channel == "mail":
                 _send_mail(app, row)
             elif row.channel == "richmenu":
                 _send_rich_menu(app, row)
             else:
-                _send_line(app, row)
+                via = _send_line(app, row)
         except Exception as exc:
             if reroute_to_mail(row, type(exc).__name__):  # a message with an email fallback (R10.2)
                 log.warning("outbox %s (line) failed: %s; emailed instead", row.id, type(exc).__name__)
@@ -64,9 +66,10 @@ def send_outbox(outbox_id: int) -> str:
                 log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
             NOTICES_SENT.labels(row.channel, "failed").inc()
             return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
-        OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
+        extra = {"sent_via": via, "last_error": "LINE 429"} if via else {}
+        OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1, **extra)
         NOTICES_SENT.labels(row.channel, "sent").inc()
-        return "sent"
+        return "sent" if via is None else f"sent by {via}"
 
 
 def _permanent_refusal(exc: Exception) -> bool:
@@ -76,18 +79,33 @@ def _permanent_refusal(exc: Exception) -> bool:
     return False
 
 
-def _send_mail(app, row: Outbox) -> None:
-    data = row.data
-    message = Message(subject=data["subject"], recipients=[row.recipient], body=data["body"],
+def _send_mail(app, row: Outbox, to: str | None = None, data: dict | None = None) -> None:
+    data = data or row.data
+    message = Message(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
                       reply_to=data.get("reply_to"), sender=app.config["MAIL_DEFAULT_SENDER"],
                       extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
     app.extensions["mail"].send(message)
 
 
-def _send_line(app, row: Outbox) -> None:
+def _send_line(app, row: Outbox) -> str | None:
+    """Push the row; if LINE refuses it with 429 (the monthly quota used up, or the rate limit) and
+    the notice has an email form, it goes by email instead: returns "mail", else None."""
     # The retry key makes LINE drop a duplicate push if we retry after a lost response.
     retry_key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"outbox:{row.id}:{row.created_at.isoformat()}"))
-    push_messages(app.config, row.recipient, row.data["messages"], retry_key=retry_key)
+    try:
+        push_messages(app.config, row.recipient, row.data["messages"], retry_key=retry_key)
+        return None
+    except ApiException as exc:
+        form = row.mail_form()
+        if exc.status != 429 or form is None:
+            raise
+    if "twin" in form:  # the same notice has its own email row: it reaches them there
+        if not Outbox.select().where(Outbox.dedupe_key == form["twin"]).exists():
+            raise RuntimeError("LINE 429 and the notice's email is missing")
+    else:
+        _send_mail(app, row, to=form["to"], data=form)
+    log.warning("outbox %s: LINE refused the push (429); sent by email instead", row.id)
+    return "mail"
 
 
 def _send_rich_menu(app, row: Outbox) -> None:

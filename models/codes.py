@@ -8,10 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from .base import utcnow
+from . import texts
+from .base import format_taipei, utcnow
 from .officials import Official
-from .registration import complete_registration_code
-from .seconds import confirm_second
+from .registration import complete_registration_code, pending_registration_what
+from .seconds import confirm_second, pending_second_what
 from .verification import (
     PURPOSE_REGISTER,
     PURPOSE_SECOND,
@@ -19,6 +20,7 @@ from .verification import (
     VerificationCode,
     accept_reply,
     match_typed_code,
+    pending_codes,
 )
 
 # purpose -> (rule, the function that applies a confirmed code and returns the zh-TW answer)
@@ -26,6 +28,22 @@ CONFIRMERS: dict[str, tuple[str, Callable[[VerificationCode, dt.datetime], str]]
     PURPOSE_REGISTER: ("R3.2", complete_registration_code),  # the official's email is verified
     PURPOSE_SECOND: ("R9.3.4", confirm_second),  # the second counts
 }
+# purpose -> what a pending code is for, in zh-TW (the chat reminds the official of it)
+PENDING_WHAT: dict[str, Callable[[VerificationCode], str]] = {
+    PURPOSE_REGISTER: pending_registration_what,
+    PURPOSE_SECOND: pending_second_what,
+}
+
+
+def pending_reminder(official: Official, now: dt.datetime | None = None) -> tuple[VerificationCode, str] | None:
+    """The newest live code of this official and the zh-TW reminder of how to finish it, or None."""
+    now = now or utcnow()
+    pending = pending_codes(official, now)
+    if not pending:
+        return None
+    row = pending[0]
+    return row, texts.CODE_REMINDER.format(what=PENDING_WHAT[row.purpose](row), email=row.email,
+                                           expires=format_taipei(row.expires_at, "%H:%M"))
 
 
 def _apply(row: VerificationCode, now: dt.datetime) -> str:

@@ -18,10 +18,12 @@ from . import ratelimit, services
 from .base import DomainError, db, utcnow
 from .codes import confirm_by_reply
 from .events import InboundMail
+from .notify import MAIL_FOOTER
 from .outbox import queue_line, unit_of_work
 from .verification import VerificationCode, count_wrong_reply
 
 log = logging.getLogger(__name__)
+REPLY_ANSWER_SUBJECT = "【臺中市政府公務人員政策參與平臺】您的回覆郵件已處理"
 MAX_INBOUND_BYTES = 10 * 1024 * 1024
 
 TOKEN_RE = re.compile(r"^verify\+([A-Za-z0-9_-]{8,64})$", re.IGNORECASE)
@@ -52,7 +54,7 @@ def find_code(text: str) -> str | None:
     return match.group(1) if match else None
 
 # Outcomes worth telling the official about in the chat (they may be waiting for the confirmation).
-_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "wrong_code", "locked", "no_code", "unauthenticated",
+_NOTIFY_OFFICIAL = {"wrong_sender", "expired", "not_pending", "superseded", "wrong_code", "locked", "no_code", "unauthenticated",
                     "rate_limited"}
 
 
@@ -109,9 +111,16 @@ def _apply(message, reply_domain: str, now: dt.datetime) -> str:
             outcome, answer = count_wrong_reply(token, now)
             ratelimit.count_wrong_code(code_row.official_id)
         if code_row is not None and outcome in _NOTIFY_OFFICIAL:
-            queue_line(code_row.official.line_user_id, [{"type": "text", "text": "📧 " + answer}], now=now)
+            queue_line(code_row.official.line_user_id, [{"type": "text", "text": "📧 " + answer}], now=now,
+                       mail=_mail_form(code_row, answer))
         return outcome
-    queue_line(row.official.line_user_id, [{"type": "text", "text": "📧 已收到您的回覆郵件。\n" + text}], now=now)
+    queue_line(row.official.line_user_id, [{"type": "text", "text": "📧 已收到您的回覆郵件。\n" + text}], now=now,
+               mail=_mail_form(row, "已收到您的回覆郵件。\n" + text))
     return "confirmed"
+
+
+def _mail_form(row: VerificationCode, answer: str) -> dict:
+    """The answer to a reply, by email, for when LINE refuses the push (quota)."""
+    return {"to": row.email, "subject": REPLY_ANSWER_SUBJECT, "body": answer + MAIL_FOOTER}
 
 

@@ -42,6 +42,7 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     # R11: an unanswered consent question is asked once more
     ("recognition_consent", "remind_due", "DATE", "DATE"),
     ("recognition_consent", "reminded_at", "TIMESTAMP", "DATETIME"),
+    ("outbox", "sent_via", "VARCHAR(8)", "VARCHAR(8)"),  # a LINE push sent as email (quota, 429)
 ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from . import services
 from .officials import Official
 from .outbox import OUTBOX_STATES, PENDING, REROUTED, Outbox, queue_line, queue_mail, unit_of_work
+from .texts import without_clauses
 
 
 def public_base_url(given: str = "") -> str:
@@ -22,12 +23,19 @@ def notify_official(official: Official, *, subject: str, body: str, line_message
     """Tell one official, once per `key` (the outbox refuses a second row with the same key).
 
     `reply_to`: where a reply to the email goes (e.g. the operations team, for an objection)."""
-    if mail and official.verified_email:
+    mailed = bool(mail and official.verified_email)
+    if mailed:
         queue_mail(official.verified_email, subject, mail_body(official, body), reply_to=reply_to,
                    dedupe_key=f"{key}:mail", now=now)
     if official.following and official.line_user_id:
-        queue_line(official.line_user_id, line_messages or [{"type": "text", "text": body[:4900]}],
-                   dedupe_key=f"{key}:line", now=now)
+        # If LINE refuses the push (quota), the notice still reaches them by email.
+        form = ({"twin": f"{key}:mail"} if mailed else
+                {"to": official.verified_email, "subject": subject, "body": mail_body(official, body)}
+                if official.verified_email else None)
+        messages = line_messages or [{"type": "text", "text": body[:4900]}]
+        messages = [{**msg, "text": without_clauses(msg["text"])} if msg.get("type") == "text" else msg
+                    for msg in messages]  # chat prompts carry no clause numbers; the email keeps them
+        queue_line(official.line_user_id, messages, dedupe_key=f"{key}:line", now=now, mail=form)
 
 
 def message_official(official: Official, *, subject: str, body: str, key: str,
@@ -46,8 +54,9 @@ def message_official(official: Official, *, subject: str, body: str, key: str,
 
 
 def mail_body(official: Official, body: str) -> str:
-    """The email text of a notice: greeting by display name, the body, the platform's footer."""
-    return f"{official.display_name} 您好：\n\n{body}{MAIL_FOOTER}"
+    """The email text of a notice: greeting by real name (it goes to the official's own address), the
+    body, the platform's footer."""
+    return f"{official.greeting_name} 您好：\n\n{body}{MAIL_FOOTER}"
 
 
 def mail_agency(agency, subject: str, body: str | Callable[[str], str], *, dedupe_key: str,

@@ -70,6 +70,11 @@ class Official(BaseModel):
         return self.nickname or "匿名公務人員"
 
     @property
+    def greeting_name(self) -> str:
+        """The name an email greets the official by: it goes to their own work address, so the real name."""
+        return self.real_name or self.display_name
+
+    @property
     def actor(self) -> str:
         return f"official:{self.id}"
 

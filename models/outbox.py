@@ -42,10 +42,19 @@ class Outbox(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     next_attempt_at = peewee.DateTimeField(default=utcnow, index=True)
     sent_at = peewee.DateTimeField(null=True)
+    # "mail" when LINE refused a push (429: the monthly quota used up, or the rate limit) and the
+    # notice went by email instead; None: sent on its own channel.
+    sent_via = peewee.CharField(max_length=8, null=True)
 
     @property
     def data(self) -> dict:
         return json.loads(self.payload)
+
+    def mail_form(self) -> dict | None:
+        """The email form of a LINE push: {"to", "subject", "body"} to send, {"twin": dedupe key} of an
+        email of the same notice already queued, or None (a chat-only message)."""
+        form = self.data.get("mail") if self.channel == "line" else None
+        return form if isinstance(form, dict) else None
 
 
 def _add(channel: str, recipient: str, payload: dict, dedupe_key: str | None, now: dt.datetime | None) -> Outbox | None:
@@ -65,10 +74,14 @@ def queue_mail(to: str, subject: str, body: str, *, reply_to: str | None = None,
 
 
 def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None, fallback: dict | None = None,
-               now: dt.datetime | None = None) -> Outbox | None:
-    """Queue one LINE push of up to five messages. `fallback` ({subject, body}): if the push fails, the
-    worker emails this instead to the official's verified address (models.notify.message_official)."""
-    payload = {"messages": messages[:5], **({"fallback": fallback} if fallback else {})}
+               now: dt.datetime | None = None, mail: dict | None = None) -> Outbox | None:
+    """Queue one LINE push of up to five messages. `mail` is its email form (see `Outbox.mail_form`),
+    used if LINE refuses the push for the quota (429). `fallback` ({subject, body}): if the push fails
+    for any reason, the worker emails this instead to the official's verified address
+    (models.notify.message_official, R10.2)."""
+    payload: dict = {"messages": messages[:5], **({"fallback": fallback} if fallback else {})}
+    if mail:
+        payload["mail"] = mail
     return _add("line", user_id, payload, dedupe_key, now)
 
 

@@ -18,6 +18,7 @@ from .officials import Official, clean_text, require_verified
 from .outbox import queue_mail, transaction, unit_of_work
 from .states import Transitions
 from .terms import require_participant
+from .texts import without_clauses
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -65,6 +66,11 @@ REMOVAL_GROUNDS = {  # R7.1–R7.7, as data
     "R7.6": "涉及國家機密",
     "R7.7": "非屬政策參與範圍（第六點）",
 }
+
+
+def removal_ground_words(ground: str | None) -> str:
+    """A ground in words only, as the chat says it (no clause number)."""
+    return without_clauses(REMOVAL_GROUNDS.get(ground or "", ""))
 
 
 def removal_ground_label(ground: str | None) -> str:

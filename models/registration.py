@@ -108,6 +108,11 @@ def _describe(row: VerificationCode) -> tuple[str, str]:
     return texts.CODE_MAIL_SUBJECT, "您正在「臺中市政府公務人員政策參與平臺」認證這個電子郵件地址。"
 
 
+def pending_registration_what(row: VerificationCode) -> str:
+    """What a pending registration (or change of address) code is for, for the chat's reminder."""
+    return texts.CODE_PENDING_REGISTER.format(email=row.email)
+
+
 def complete_registration_code(row: VerificationCode, now: dt.datetime) -> str:
     """R3.2: a confirmed registration code verifies the address it was sent to."""
     return complete_email_verification(row.official_id, row.email, now)

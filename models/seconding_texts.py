@@ -17,6 +17,7 @@ MSG = {
     "counted_after": "\n本提案已成案，您的附議仍會計入附議人數。",
     "counted_notify": "\n提案成案或未成案時，我們會通知您。",
     "wrong_codes": "認證碼輸入錯誤次數過多，為保護您的帳號，請 1 小時後再試。",
+    "pending_what": "附議提案{number}「{title}」",
     "mail_subject": "【政策參與平臺】附議認證碼：提案{number}",
     "mail_what": ("您正在附議提案{number}「{title}」（權責機關：{agency}）。\n"
                   "附議一經確認即無法撤回；輸入或回覆認證碼後，附議才算數。"),

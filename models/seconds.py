@@ -241,6 +241,18 @@ def _describe(row: VerificationCode) -> tuple[str, str]:
             MSG["mail_what"].format(number=proposal.number, title=proposal.title, agency=proposal.agency_name))
 
 
+def pending_second_what(row: VerificationCode) -> str:
+    """What a pending seconding code is for, for the chat's reminder."""
+    proposal = Proposal.get_or_none(Proposal.id == row.subject_id)
+    return MSG["pending_what"].format(number=proposal.number if proposal else "", title=proposal.title if proposal else "")
+
+
+def second_request_notify(row: VerificationCode) -> bool:
+    """The opt-in the official chose with this code (a resend keeps it)."""
+    chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
+    return bool(chosen and chosen.notify)
+
+
 def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     """The code was confirmed: count the second, and establish the proposal at the threshold (R9.3.2).
 

@@ -1,4 +1,16 @@
 """zh-TW text the domain rules show to officials and staff (one place, per STYLE.md)."""
+import re
+
+# A clause of the regulation as the console and emails cite it: （第九點（二）4）, 依作業規範第十一點，
+_CLAUSE_IN_PARENS = re.compile(r"（(?:依)?(?:作業規範)?第[一二三四五六七八九十]+點(?:[^（）]|（[^（）]*）)*）")
+_CLAUSE_ITEM_WORDS = re.compile(r"第[一二三四五六七八九十]+點第[0-9]+款（([^（）]*)）")  # 第七點第3款（words）
+_CLAUSE_INLINE = re.compile(r"(?:依據?)?(?:作業規範)?第[一二三四五六七八九十]+點(?:（[一二三四五六七八九十]+）|[0-9]+|第[0-9]+款|、)*[，,]?")
+
+
+def without_clauses(text: str) -> str:
+    """The text as a chat shows it: no clause numbers (they stay in the console, emails and pages)."""
+    text = _CLAUSE_ITEM_WORDS.sub(r"\1", text or "")
+    return _CLAUSE_INLINE.sub("", _CLAUSE_IN_PARENS.sub("", text))
 
 INVALID_CHARS = "「{field}」含有控制字元或不可見字元（例如零寬或方向控制字元），請重新輸入。"
 TOO_SHORT = "「{field}」至少需要 {n} 個字。"
@@ -30,7 +42,8 @@ CODE_MAIL_BODY = """{name} 您好：
 
 臺中市政府公務人員政策參與平臺
 """
-CODE_COOLDOWN = "認證碼剛寄出，請等 {seconds} 秒後再要求重寄。"
+CODE_COOLDOWN = ("認證碼剛寄到 {email}，請先查看信箱（也請看看垃圾郵件匣）。"
+                 "如仍未收到，{seconds} 秒後可以再按「重新寄送認證碼」。")
 CODE_NONE_PENDING = "目前沒有等待確認的認證碼。"
 CODE_EXPIRED = "認證碼已過期，請要求重新寄送。"
 CODE_WRONG = "認證碼不正確，還可以再試 {left} 次。"
@@ -42,3 +55,12 @@ CODE_UNKNOWN_TOKEN = "找不到這封郵件對應的認證請求。"
 CODE_WRONG_SENDER = "回覆的寄件地址與收到認證碼的地址不同，未予確認。"
 CODE_ALREADY_CONFIRMED = "這組認證碼已經確認過了。"
 CODE_NOT_PENDING = "這組認證碼已失效，請要求重新寄送。"
+CODE_SUPERSEDED = ("這是較早寄出的認證碼：我們已在 {sent} 寄出新的認證碼到 {email}，舊的認證碼已失效。"
+                   "請使用最新一封郵件中的認證碼（在這裡輸入，或回覆最新那封郵件）。")
+CODE_PENDING_REGISTER = "認證您的電子郵件 {email}"
+CODE_REMINDER = ("您有一組認證碼還沒確認：{what}。\n"
+                 "認證碼已寄到 {email}（有效至 {expires}）。請在這裡輸入郵件中的 6 位數認證碼，"
+                 "或回覆那封郵件並在內容寫上認證碼。沒收到信可以按「重新寄送認證碼」。")
+CODE_NEWER_CONFIRMED = "您已用較新的認證碼完成確認，不需要再回覆這封較早的郵件。"
+CODE_FORMAT = ("認證碼是 6 位數字，您輸入的是 {digits} 位數字，請對照郵件再輸入一次"
+               "（這次不算在錯誤次數內）。")

@@ -75,9 +75,9 @@ def issue_code(official: Official, purpose: str, email: str, *, describe: Descri
                        & (VerificationCode.subject_id == subject_id if subject_id is not None
                           else VerificationCode.subject_id.is_null()))
                 .order_by(VerificationCode.created_at.desc()).first())
-    if previous and previous.status == PENDING and now - previous.created_at < RESEND_COOLDOWN:
-        wait = int((RESEND_COOLDOWN - (now - previous.created_at)).total_seconds()) + 1
-        raise DomainError(texts.CODE_COOLDOWN.format(seconds=wait), "cooldown")
+    if previous and previous.status == PENDING and cooldown_left(previous, now):
+        raise DomainError(texts.CODE_COOLDOWN.format(seconds=cooldown_left(previous, now), email=previous.email),
+                          "cooldown")
     CODE_STATES.move(VerificationCode, (VerificationCode.official == official) & (VerificationCode.purpose == purpose)
                      & ((VerificationCode.subject_id == subject_id) if subject_id is not None
                         else VerificationCode.subject_id.is_null()), SUPERSEDED)
@@ -89,7 +89,7 @@ def issue_code(official: Official, purpose: str, email: str, *, describe: Descri
     )
     subject, what = describe(row)
     body = texts.CODE_MAIL_BODY.format(
-        name=official.display_name, what=what, code=code,
+        name=official.greeting_name, what=what, code=code,
         expires=format_taipei(row.expires_at), minutes=settings.code_minutes(),
     )
     queue_mail(email, subject, body, reply_to=f"verify+{token}@{reply_domain}", now=now)
@@ -102,11 +102,63 @@ def pending_codes(official: Official, now: dt.datetime) -> list[VerificationCode
         & (VerificationCode.expires_at > now)).order_by(VerificationCode.created_at.desc()))
 
 
+def cooldown_left(row: VerificationCode, now: dt.datetime) -> int:
+    """Whole seconds until this code may be re-sent (0: it may be now)."""
+    left = RESEND_COOLDOWN - (now - row.created_at)
+    return int(left.total_seconds()) + 1 if left.total_seconds() > 0 else 0
+
+
+def latest_code(official: Official, now: dt.datetime | None = None) -> VerificationCode | None:
+    """The official's newest code issued within a code's lifetime, whatever its state, or None."""
+    now = now or utcnow()
+    return (VerificationCode.select()
+            .where((VerificationCode.official == official) & (VerificationCode.created_at > now - CODE_TTL))
+            .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()).first())
+
+
 @dataclass
 class CodeOutcome:
     confirmed: bool
     message: str
     code: VerificationCode | None = None
+    counted: bool = False  # a wrong try was counted (an old, superseded code is not one)
+
+
+def _newer_pending(row: VerificationCode, now: dt.datetime) -> VerificationCode | None:
+    """The live code that superseded `row` (same official, purpose and subject), if any."""
+    return (VerificationCode.select()
+            .where((VerificationCode.official == row.official_id) & (VerificationCode.purpose == row.purpose)
+                   & (VerificationCode.subject_id == row.subject_id if row.subject_id is not None
+                      else VerificationCode.subject_id.is_null())
+                   & (VerificationCode.status == PENDING) & (VerificationCode.expires_at > now)
+                   & (VerificationCode.created_at >= row.created_at) & (VerificationCode.id != row.id))
+            .order_by(VerificationCode.created_at.desc()).first())
+
+
+def _newer_confirmed(row: VerificationCode) -> bool:
+    """Whether a later code of the same official, purpose and subject was confirmed already."""
+    return (VerificationCode.select()
+            .where((VerificationCode.official == row.official_id) & (VerificationCode.purpose == row.purpose)
+                   & (VerificationCode.subject_id == row.subject_id if row.subject_id is not None
+                      else VerificationCode.subject_id.is_null())
+                   & (VerificationCode.status == CONFIRMED) & (VerificationCode.created_at >= row.created_at))
+            .exists())
+
+
+def _superseded_match(official: Official, typed: str, now: dt.datetime) -> VerificationCode | None:
+    """A code of this official that a resend replaced, and that `typed` is (recent ones only)."""
+    old = (VerificationCode.select()
+           .where((VerificationCode.official == official) & (VerificationCode.status == SUPERSEDED)
+                  & (VerificationCode.created_at > now - CODE_TTL))
+           .order_by(VerificationCode.created_at.desc()).limit(20))
+    for row in old:
+        if hmac.compare_digest(row.code_hash, _hash(row.token, typed)):
+            return row
+    return None
+
+
+def superseded_text(newer: VerificationCode) -> str:
+    return texts.CODE_SUPERSEDED.format(sent=format_taipei(newer.created_at, "%H:%M"), email=newer.email)
 
 
 def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
@@ -129,6 +181,10 @@ def match_typed_code(official: Official, typed: str, now: dt.datetime | None = N
     live = [r for r in candidates if r.expires_at > now]
     if not live:
         raise DomainError(texts.CODE_EXPIRED, "expired")
+    old = _superseded_match(official, typed, now)
+    newer = _newer_pending(old, now) if old is not None else None
+    if newer is not None:  # the right code of an earlier email: not a guess, so not a wrong try
+        return CodeOutcome(False, superseded_text(newer), newer)
     # A wrong try is recorded, not raised: raising would roll the count back.
     newest = live[0]
     newest.wrong_tries += 1
@@ -136,9 +192,9 @@ def match_typed_code(official: Official, typed: str, now: dt.datetime | None = N
         CODE_STATES.check(newest.status, LOCKED)
         newest.status = LOCKED
         newest.save()
-        return CodeOutcome(False, texts.CODE_LOCKED)
+        return CodeOutcome(False, texts.CODE_LOCKED, newest, counted=True)
     newest.save()
-    return CodeOutcome(False, texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - newest.wrong_tries))
+    return CodeOutcome(False, texts.CODE_WRONG.format(left=MAX_WRONG_TRIES - newest.wrong_tries), newest, counted=True)
 
 
 def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.datetime | None = None, *,
@@ -158,6 +214,16 @@ def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.
         raise DomainError(texts.CODE_WRONG_SENDER, "wrong_sender")
     if not sender_authenticated:
         raise DomainError(texts.CODE_REPLY_UNAUTHENTICATED, "unauthenticated")
+    if row.status == SUPERSEDED:  # a reply to an earlier email, after a resend
+        newer = _newer_pending(row, now)
+        if newer is None and _newer_confirmed(row):
+            raise DomainError(texts.CODE_NEWER_CONFIRMED, "already")
+        if newer is None:
+            raise DomainError(texts.CODE_NOT_PENDING, "not_pending")
+        if typed_code and hmac.compare_digest(newer.code_hash, _hash(newer.token, typed_code)):
+            row = newer  # the newest code, written in a reply to the older email: the same proof
+        else:
+            raise DomainError(superseded_text(newer), "superseded")
     if not typed_code:
         raise DomainError(texts.CODE_REPLY_WITHOUT_CODE, "no_code")
     if not hmac.compare_digest(row.code_hash, _hash(row.token, typed_code)):

@@ -157,6 +157,10 @@ class LineChannel:
         """The next ``count`` Messaging API calls answer ``status``."""
         self.standin.fail(count, status)
 
+    def set_quota(self, value: int | None, used: int = 0) -> None:
+        """The channel's monthly push quota (None: unlimited); pushes past it answer 429."""
+        self.standin.set_quota(value, used)
+
     def reset(self) -> None:
         self.standin.reset()
 

@@ -225,7 +225,7 @@ def test_r5_2_opinion_from_line_confirmed_then_counted(app, client, line, smtp, 
     texts = flex_texts(carousel[0])
     assert carousel[0]["header"]["contents"][0]["text"] == "里長聯繫窗口制度調整"
     assert "臺中市政府民政局" in texts and "0 則意見" in texts and any(t.startswith("剩 30 天") for t in texts)
-    tap(client, line, uid, "查看內容")
+    tap(client, line, uid, "查看全文")
     detail = flex_texts(line.last(uid))
     assert FIELDS["background"] in detail and FIELDS["questions"] in detail
     assert f"http://localhost/consultations/{row.id}" in json.dumps(line.last(uid))

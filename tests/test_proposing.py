@@ -255,12 +255,12 @@ def test_r9_1_3_agency_chosen_from_candidates(client, line, smtp):
     line.text(client, uid, CONTENT)
     line.text(client, uid, BENEFITS)
     line.text(client, uid, EVIDENCE)
-    assert "由營運小組判斷" in labels(line.last(uid))
+    assert "由營運小組協助判斷" in labels(line.last(uid))
     line.text(client, uid, "沒有這個機關")
     assert "找不到" in last_text(line, uid)
     line.text(client, uid, "教育")
     options = labels(line.last(uid))
-    assert "教育局" in options and "由營運小組判斷" in options
+    assert "教育局" in options and "由營運小組協助判斷" in options
     tap(client, line, uid, "教育局")
     proposal = draft_of(official)
     assert proposal.agency_code == "EDU" and not proposal.agency_by_ops
@@ -274,7 +274,7 @@ def test_r9_1_3_operations_team_decides(client, line, smtp):
     line.text(client, uid, CONTENT)
     line.text(client, uid, BENEFITS)
     line.text(client, uid, EVIDENCE)
-    tap(client, line, uid, "由營運小組判斷")
+    tap(client, line, uid, "由營運小組協助判斷")
     proposal = draft_of(official)
     assert proposal.agency_code is None and proposal.agency_by_ops
     tap(client, line, uid, "個人提案")

@@ -159,7 +159,7 @@ def test_r9_3_4_second_counts_only_after_code_typed_in_chat(client, line, smtp, 
     code = smtp.code_for("lee@taichung.gov.tw")
     line.text(client, uid, "000000" if code != "000000" else "111111")  # a typo: told, with a way on
     assert "不正確" in line.texts(uid)[-1]
-    assert [q["action"]["label"] for q in line.last(uid)["quickReply"]["items"]] == ["附議列表", "選單"]
+    assert [q["action"]["label"] for q in line.last(uid)["quickReply"]["items"]] == ["重新寄送認證碼", "附議列表", "選單"]
     line.text(client, uid, code)
     assert "附議完成" in line.texts(uid)[-1] and "1 / 200" in line.texts(uid)[-1]
     assert line.last(uid)["quickReply"]["items"][0]["action"]["label"] == "回到附議列表"

@@ -17,6 +17,7 @@ from models import opinions
 from models.base import DomainError
 from models.officials import Official, require_verified
 from models.terms import require_participant
+from models.texts import without_clauses
 
 from .. import messages as m
 from ..conversation import ConversationState, clear_state, set_state
@@ -29,7 +30,7 @@ MAX_BUBBLE_BYTES = 25_000  # LINE refuses a bubble over 30 KB; keep a margin
 TEXT = {
     "merged": "（已把您剛才的訊息併入同一則意見；若要重新輸入，請點「重新輸入」。）\n",
     "list_alt": "開放中的政策諮詢（第 {page} 頁）",
-    "list_intro": "以下是開放中的政策諮詢，點「查看內容」閱讀背景與問題，點「提供意見」發表您的看法。",
+    "list_intro": "以下是開放中的政策諮詢，點「查看全文」閱讀背景與問題，點「提供意見」發表您的看法。",
     "none": "目前沒有開放中的政策諮詢。有新的諮詢時，可以再從選單的「政策諮詢」查看。",
     "more_title": "還有更多諮詢",
     "more_body": "已顯示第 {page} 頁，點「下一頁」看更多。",
@@ -55,7 +56,7 @@ TEXT = {
     "summary_title": "機關綜整回應",
     "summary_pending": "機關將於 {due} 前公布綜整回應。",
 }
-LABEL_VIEW = "查看內容"
+LABEL_VIEW = "查看全文"  # the same label as a proposal's
 LABEL_OPINE = "提供意見"
 LABEL_MORE_OPINION = "再提供意見"
 LABEL_MINE = "我的意見"
@@ -231,7 +232,7 @@ def on_text(ctx, official: Official, state: ConversationState, text: str) -> lis
         cleaned = opinions.clean_opinion(f"{pending}\n{text}" if pending else text)
     except DomainError as error:
         hint = TEXT["too_long_hint"] if error.code == "too_long" else TEXT["retry_hint"]
-        return [m.text(error.message + hint, quick=[m.quick_message("取消")])]
+        return [m.text(without_clauses(error.message) + hint, quick=[m.quick_message("取消")])]
     editing = bool(state.values.get("oid"))
     set_state(state, FLOW, "confirm", text=cleaned, t=secrets.token_hex(4))
     cid = consultation.id

@@ -8,6 +8,7 @@ from models.account_closing import close_account
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.registration import request_email_verification
+from models.texts import without_clauses
 
 from .. import messages as m
 from .. import texts
@@ -92,7 +93,7 @@ def on_profile_text(ctx, official: Official, state, text):
     try:
         reply = answer_field(ctx, official, state, field, text)
     except DomainError as error:
-        return [m.text(error.message, quick=[m.quick_message("取消")])]
+        return [m.text(without_clauses(error.message), quick=[m.quick_message("取消")])]
     if reply is not None:
         return reply
     return after_profile_edit(ctx, official, state, field)

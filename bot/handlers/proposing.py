@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 
-from models import settings
+from models import seconds, settings
 from models.agencies import search_agencies
 from models.base import DomainError
 from models.co_proposers import (
@@ -40,6 +40,7 @@ from models.proposals import (
 from models.similar import Match, find_similar_explained
 from models.submission import submit
 from models.terms import require_participant
+from models.texts import without_clauses
 
 from .. import messages as m
 from .. import proposal_cards as cards
@@ -361,8 +362,8 @@ def on_text(ctx, official, state, text):
             return ask(ctx, official, state, proposal, step or "preview")
     except DomainError as error:
         if step == "coprop":
-            return coprop_menu(state, proposal, error.message)
-        return ask(ctx, official, state, proposal, step, note=error.message)
+            return coprop_menu(state, proposal, without_clauses(error.message))
+        return ask(ctx, official, state, proposal, step, note=without_clauses(error.message))
     return _after_answer(ctx, official, state, proposal, step)
 
 
@@ -401,7 +402,7 @@ def submit_proposal(ctx, official, state, params):
         require_co_proposers_confirmed(proposal)
     except DomainError as error:
         _goto(state, proposal, "preview")
-        return [m.text(error.message, quick=[_pb(state, "共同提案人", "prop.coprop"),
+        return [m.text(without_clauses(error.message), quick=[_pb(state, "共同提案人", "prop.coprop"),
                                              m.quick_postback("返回預覽", "prop.preview")])]
     if params.get("force") != "1":
         found = similar_to(official, proposal)
@@ -410,7 +411,8 @@ def submit_proposal(ctx, official, state, params):
             last = (m.quick_postback("撤回提案", "prop.withdraw", p=proposal.id) if proposal.state == RETURNED
                     else _pb(state, "放棄草稿", "prop.discard"))
             quick = [_pb(state, "仍要送出", "prop.submit", force="1"), m.quick_postback("修改提案", "prop.preview"), last]
-            return [m.text(cards.SIMILAR_INTRO), cards.similar_carousel(found, ctx.base_url, quick)]
+            seconded = seconds.seconded_ids(official, [match.proposal.id for match in found])
+            return [m.text(cards.SIMILAR_INTRO), cards.similar_carousel(found, ctx.base_url, quick, seconded)]
     resubmission = proposal.state == RETURNED
     proposal = submit(official, proposal.id, ctx.now)
     clear_state(state)

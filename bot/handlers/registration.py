@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from models import settings
+from models import texts as model_texts
 from models.agencies import get_agency
 from models.base import DomainError, format_taipei
 from models.codes import confirm_typed_code
 from models.officials import DISPLAY_NICKNAME, DISPLAY_REAL, STATUS_BLOCKED, Official, blocked_message
 from models.registration import missing_fields, request_email_verification, update_profile
 from models.terms import has_accepted
+from models.texts import without_clauses
+from models.verification import PENDING, PURPOSE_REGISTER, latest_code
 from models.workplace import search_workplace
 
 from .. import messages as m
 from .. import texts
 from ..conversation import ConversationState, set_state
 from ..registry import FIELD_SAVED, action, reprompt, text_step
-from .codes import after_code
+from .codes import after_code, code_quick, reminder
 from .terms import gate
 
 FLOW = "registration"
@@ -90,8 +93,9 @@ def start(ctx, official: Official, state: ConversationState, params: dict) -> li
     if official.is_verified:
         return [m.text(texts.REG_ALREADY_VERIFIED.format(email=official.verified_email),
                        quick=[m.quick_postback("我的資料", "profile.show"), m.quick_postback("選單", "menu")])]
-    if state.flow == FLOW and state.step == "code":
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if (state.flow == FLOW and state.step == "code") or _code_pending(ctx, official):
+        set_state(state, FLOW, "code")
+        return _waiting(ctx, official)
     if not has_accepted(official):  # R4: the terms and the privacy notice before any personal data
         return gate(ctx, next_data=m.postback_data("reg.start"))
     set_state(state, FLOW, None)
@@ -138,18 +142,34 @@ def confirm(ctx, official, state, params):
     return send_code(ctx, official, state)
 
 
-def _code_quick() -> list[dict]:
-    return [m.quick_postback(texts.REG_RESEND, "reg.resend"), m.quick_postback(texts.REG_CHANGE_EMAIL, "reg.edit", f="email")]
+def _code_quick(official: Official) -> list[dict]:
+    return code_quick(latest_code(official))
+
+
+def _waiting(ctx, official: Official) -> list[dict]:
+    """Waiting for the code: the reminder of it, or (expired, locked) the way to a new one."""
+    return reminder(ctx, official) or [m.text(model_texts.CODE_NOT_PENDING, quick=_code_quick(official))]
+
+
+def _code_pending(ctx, official: Official) -> bool:
+    row = latest_code(official, ctx.now)
+    return bool(row and row.purpose == PURPOSE_REGISTER and row.status == PENDING and row.expires_at > ctx.now)
 
 
 def send_code(ctx, official, state) -> list[dict]:
-    row = request_email_verification(official, ctx.reply_domain, ctx.now)
+    try:
+        row = request_email_verification(official, ctx.reply_domain, ctx.now)
+    except DomainError as error:
+        if error.code != "cooldown":
+            raise
+        set_state(state, FLOW, "code")
+        return [m.text(error.message, quick=_code_quick(official))]  # the button stays one tap away
     set_state(state, FLOW, "code")
     return [m.text(texts.REG_CODE_SENT.format(email=row.email, minutes=settings.code_minutes(),
-                                              expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick())]
+                                              expires=format_taipei(row.expires_at, "%H:%M")), quick=_code_quick(official))]
 
 
-@action("reg.resend", "重新寄送認證碼")
+@action("reg.resend")
 def resend(ctx, official, state, params):
     if official.is_verified and official.email == official.verified_email:
         return start(ctx, official, state, {})
@@ -177,17 +197,16 @@ def answer_field(ctx, official, state, field: str, text: str) -> list[dict]:
 @text_step(FLOW)
 def on_text(ctx, official, state, text):
     step = state.step
-    if step == "code":
-        word = text.strip()
-        if word.isdigit():
-            return after_code(official, state, confirm_typed_code(official, word, ctx.now))
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+    if step == "code":  # six digits with a live code were taken by bot.dispatch already
+        if text.strip().isdigit() and len(text.strip()) == 6:
+            return after_code(official, state, confirm_typed_code(official, text.strip(), ctx.now))
+        return _waiting(ctx, official)
     if step == "summary" or step not in ORDER:
         return summary(official)
     try:
         reply = answer_field(ctx, official, state, step, text)
     except DomainError as error:
-        return [m.text(error.message, quick=_cancel_quick())]
+        return [m.text(without_clauses(error.message), quick=_cancel_quick())]
     return reply if reply is not None else next_step(ctx, official, state)
 
 
@@ -195,7 +214,7 @@ def on_text(ctx, official, state, text):
 def ask_again(ctx, official, state) -> list[dict]:
     """The question the official was answering, again (a sticker or a photo does not answer it)."""
     if state.step == "code":
-        return [m.text(texts.REG_WAITING_CODE, quick=_code_quick())]
+        return _waiting(ctx, official)
     if state.step in ORDER:
         return ask(state.step, official, state)
     return summary(official)

@@ -14,10 +14,13 @@ from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
 from models.proposals import proposal_link
 from models.terms import require_participant
+from models.verification import cooldown_left
 
 from .. import messages as m
 from ..conversation import clear_state, set_state
+from ..proposal_cards import READ_WEB
 from ..registry import action, text_step
+from .codes import code_quick
 
 PER_PAGE = 9  # + one "more" bubble: a carousel holds at most 12
 MAX_BUBBLE_BYTES = 25_000  # LINE refuses a bubble over 30 KB; keep a margin
@@ -44,19 +47,19 @@ TEXT = {
     "clipped": "（內容較長，完整內容請點「在網頁閱讀全文」）",
     "ask_title": "確認附議",
     "ask_body": ("您要附議提案{number}「{title}」嗎？\n\n"
-                 "⚠️ 附議一經確認即無法撤回或取消（作業規範第九點（三）4）。\n"
+                 "⚠️ 附議一經確認即無法撤回或取消。\n"
                  "我們會寄送認證碼到 {email}，輸入或回覆認證碼後附議才算數。\n\n"
                  "選「附議並通知我結果」，提案成案或未成案時我們會通知您。"),
     "code_sent": ("📧 附議認證碼已寄到 {email}（有效 {minutes} 分鐘，至 {expires} 止）。\n"
                   "請在這裡輸入 6 位數認證碼，或回覆那封郵件並在內容寫上認證碼。\n"
                   "確認後附議才算數，且無法撤回；未確認的附議不會計入。"),
     "code_fresh": ("📧 認證碼剛剛已寄到 {email}，請查看信箱（有效至 {expires}）。\n"
-                   "請在這裡輸入 6 位數認證碼，或回覆那封郵件並在內容寫上認證碼。"),
+                   "請在這裡輸入 6 位數認證碼，或回覆那封郵件並在內容寫上認證碼。\n"
+                   "如仍未收到，{seconds} 秒後可以再按「重新寄送認證碼」。"),
 }
 LABEL_SECOND = "附議"
 LABEL_SECOND_NOTIFY = "附議並通知我結果"
-LABEL_RESEND = "重新寄送認證碼"
-LABEL_READ_WEB = "在網頁閱讀全文"
+LABEL_READ_WEB = READ_WEB
 LABEL_VIEW = "查看全文"
 LABEL_SEARCH = "搜尋提案"
 LABEL_CLEAR = "清除搜尋"
@@ -230,6 +233,5 @@ def confirm(ctx, official: Official, state, params):
     if result.sent:
         body = TEXT["code_sent"].format(email=row.email, minutes=settings.code_minutes(), expires=expires)
     else:
-        body = TEXT["code_fresh"].format(email=row.email, expires=expires)
-    quick = [m.quick_postback(LABEL_RESEND, "sec.confirm", LABEL_RESEND, p=proposal_id, notify=1 if notify else 0)]
-    return [m.text(body, quick=quick)]
+        body = TEXT["code_fresh"].format(email=row.email, expires=expires, seconds=cooldown_left(row, ctx.now))
+    return [m.text(body, quick=code_quick(row))]

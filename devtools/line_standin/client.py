@@ -88,6 +88,10 @@ class StandinClient:
     def reset(self) -> None:
         self.request("DELETE", "/__standin/calls")
 
+    def set_quota(self, value: int | None, used: int = 0) -> None:
+        """The channel's monthly push quota (None: unlimited) and how much of it is used."""
+        self.request("POST", "/__standin/quota", {"value": value, "used": used})
+
     def fail(self, count: int = 1, status: int = 500) -> None:
         self.request("POST", "/__standin/fail", {"count": count, "status": status})
 

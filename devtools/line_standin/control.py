@@ -89,6 +89,17 @@ def add_control_routes(app: Flask, st: StandinState) -> None:
         st.reset()
         return _json({})
 
+    @app.post("/__standin/quota")
+    def set_quota():
+        """{"value": N or null, "used": M}: the monthly push quota and what is already used of it."""
+        data = body()
+        value, used = data.get("value"), data.get("used", 0)
+        if (value is not None and (not isinstance(value, int) or value < 0)) or not isinstance(used, int) or used < 0:
+            return _error(400, "value must be a non-negative integer or null; used a non-negative integer")
+        with st.lock:
+            st.quota, st.quota_used = value, used
+        return _json({})
+
     @app.post("/__standin/fail")
     def fail():
         data = body()

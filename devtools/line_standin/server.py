@@ -113,6 +113,9 @@ def create_standin_app(state: StandinState | None = None) -> Flask:
 
     def _send(api: str, targets: list[str], messages: list[dict], key: str | None) -> Response:
         # Called with st.lock held, so a retry key is checked and stored atomically.
+        if st.quota is not None and st.quota_used + len(targets) > st.quota:
+            return _error(429, "You have reached your monthly limit.")
+        st.quota_used += len(targets)
         sent: list[dict] = []
         for to in targets:
             sent = st.deliver(to, messages, kind="push", api=api, call_id=g.call["id"])
@@ -165,6 +168,18 @@ def create_standin_app(state: StandinState | None = None) -> Flask:
             if early is not None:
                 return early
             return _send("broadcast", [u for u in st.known_users if u.startswith("U")], data["messages"], key)
+
+    @app.get("/v2/bot/message/quota")
+    def quota():
+        with st.lock:
+            if st.quota is None:
+                return _json({"type": "none"})
+            return _json({"type": "limited", "value": st.quota})
+
+    @app.get("/v2/bot/message/quota/consumption")
+    def quota_consumption():
+        with st.lock:
+            return _json({"totalUsage": st.quota_used})
 
     @app.post("/v2/bot/message/validate/<kind>")
     def validate(kind: str):

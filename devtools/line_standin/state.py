@@ -12,6 +12,8 @@ def _message_is_quotable(msg: dict) -> bool:
     return msg.get("type") in ("text", "textV2", "sticker", "image", "video")
 
 
+DEFAULT_QUOTA: int | None = None  # unlimited unless a test or a demo sets one (POST /__standin/quota)
+
 # --------------------------------------------------------------------------------------------
 # State
 # --------------------------------------------------------------------------------------------
@@ -39,6 +41,10 @@ class StandinState:
             self.default_rich_menu: str | None = None
             self.user_rich_menus: dict[str, str] = {}
             self.known_users: dict[str, None] = {}
+            # The channel's monthly quota of push messages (None: no limit, LINE's type "none"),
+            # and the pushes counted against it (one per recipient of a push, multicast or broadcast).
+            self.quota: int | None = DEFAULT_QUOTA
+            self.quota_used = 0
             self._next_call = 1
             self._next_delivery = 1
 

@@ -2,10 +2,11 @@
 their reasons, queue depths, the scheduler's heartbeat, the last sweeps, and retry / give up."""
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
+from bot.line_api import message_quota
 from jobs.queue import get_queue
 from models import operations
 from models.base import utcnow
@@ -31,6 +32,18 @@ def queue_depths() -> dict[str, int | str]:
         return {"Redis": "無法連線"}
 
 
+def line_quota() -> dict:
+    """LINE's monthly push quota, its use, and the pushes sent by email instead (429)."""
+    fell_back = Outbox.select().where(Outbox.sent_via == "mail").count()
+    try:
+        quota = message_quota(current_app.config)
+    except Exception as exc:  # noqa: BLE001 - the page must show even while LINE cannot be reached
+        return {"error": type(exc).__name__, "fell_back": fell_back}
+    limit, used = quota["limit"], quota["used"]
+    return {**quota, "left": None if limit is None else max(0, limit - used),
+            "percent": None if not limit else min(100, round(used * 100 / limit)), "fell_back": fell_back}
+
+
 @bp.get("/operations")
 @ops_required
 def operations_page():
@@ -42,7 +55,7 @@ def operations_page():
         event_counts=operations.count_by(LineEvent, LineEvent.status), event_labels=EVENT_STATES.labels,
         oldest=operations.oldest_unsent(), failures=operations.outbox_failures(),
         events=operations.event_problems(), queue=queue_depths(), heartbeat=heartbeat,
-        health=operations.health(now), sweeps=operations.recent_sweeps(), form=RowActionForm())
+        health=operations.health(now), sweeps=operations.recent_sweeps(), quota=line_quota(), form=RowActionForm())
 
 
 _ACTIONS = {
