@@ -75,7 +75,8 @@ def test_r10_2_agency_writes_to_everyone_who_gave_opinions_line_first_email_fall
         assert len(texts) == 1 and "想請教窗口分工的實際困難" in texts[0] and "臺中市政府民政局" in texts[0]
         assert not smtp.to(people[role].verified_email)  # LINE reached them: no second copy by email
     mail = smtp.last_to(people["mail_only"].verified_email)
-    assert "想請教窗口分工的實際困難" in smtp.body(mail) and "北屯熱心人 您好" in smtp.body(mail)
+    assert "想請教窗口分工的實際困難" in smtp.body(mail)
+    assert f"{people['mail_only'].real_name} 您好" in smtp.body(mail)  # the real name: their own address
     assert not reached(line, smtp, people["hidden"], "想請教")  # a hidden opinion's author is not written to
     message = DiscussionMessage.get()
     assert (message.recipients, message.by_line, message.by_mail, message.opinion_id) == (3, 2, 1, None)
