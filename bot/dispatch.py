@@ -123,10 +123,12 @@ def _typed_code(ctx: BotContext, official, state, digits: str) -> list[dict]:
 
 
 # The display text of a tap ("附議第 3 號") typed by hand: the same action.
-ECHOES = [
-    (re.compile(r"^附議\s*第\s*(\d{1,9})\s*號$"), "sec.ask", "p"),
-    (re.compile(r"^查看\s*第\s*(\d{1,9})\s*號$"), "sec.view", "p"),
-    (re.compile(r"^查看\s*諮詢\s*第\s*(\d{1,9})\s*號$"), "con.view", "c"),
+ECHOES = [  # (what is typed, after NFKC: （） become ()), the action, its id parameter, other parameters
+    (re.compile(r"^附議\s*第\s*(\d{1,9})\s*號$"), "sec.ask", "p", {}),
+    (re.compile(r"^查看\s*第\s*(\d{1,9})\s*號$"), "sec.view", "p", {}),
+    (re.compile(r"^查看\s*諮詢\s*第\s*(\d{1,9})\s*號$"), "con.view", "c", {}),
+    (re.compile(r"^通知我結果\s*\(\s*第\s*(\d{1,9})\s*號\s*\)$"), "sec.notify", "p", {"on": "1"}),
+    (re.compile(r"^關閉結果通知\s*\(\s*第\s*(\d{1,9})\s*號\s*\)$"), "sec.notify", "p", {"on": "0"}),
 ]
 PLAIN_ECHOES = {"查看全文": ("sec.browse", {}), "回到附議列表": ("sec.browse", {}), "附議列表": ("sec.browse", {}),
                 "搜尋提案": ("sec.search", {}), "改為附議這個提案": ("sec.browse", {}), "清除搜尋": ("sec.browse", {}),
@@ -135,9 +137,9 @@ PLAIN_ECHOES = {"查看全文": ("sec.browse", {}), "回到附議列表": ("sec.
 
 def echoed_tap(word: str, free: bool) -> tuple[str, dict] | None:
     """(action, params) for a typed echo of a tap, or None; a plain label only where no flow waits for text."""
-    for pattern, name, key in ECHOES:
+    for pattern, name, key, extra in ECHOES:
         found = pattern.match(word)
         if found and name in ACTIONS:
-            return name, {key: found.group(1)}
+            return name, {key: found.group(1), **extra}
     found = PLAIN_ECHOES.get(word) if free else None
     return found if found and found[0] in ACTIONS else None

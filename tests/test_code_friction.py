@@ -168,3 +168,13 @@ def test_r9_3_1_typed_sort_and_list_echoes_are_understood(client, line, smtp, ve
     line.text(client, uid, "依最接近門檻排序")
     assert "最接近門檻" in line.texts(uid)[-2]
     assert line.last(uid)["contents"]["type"] == "carousel"
+
+
+def test_r9_3_4_typed_echo_of_the_outcome_notice_button_turns_it_off(client, line, smtp, verified):
+    uid, me = verified
+    prop = proposal()
+    line.postback(client, uid, f"a=sec.confirm&p={prop.id}&notify=1")
+    line.text(client, uid, smtp.code_for(EMAIL))
+    assert Second.get().notify_result is True
+    line.text(client, uid, f"關閉結果通知（第 {prop.id} 號）")
+    assert Second.get().notify_result is False
