@@ -17,6 +17,7 @@ from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSI
 from models.outbox import queue_line, unit_of_work
 
 from .metrics import EVENTS_HANDLED
+from .outbox import sending_after
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,15 @@ EVENTS_PER_JOB = 20
 def process_line_events(event_row_ids: list[int]) -> list[str]:
     """The events of one webhook body, in order; each on its own, so one that fails never holds
     up the others (it is recorded on its row and retried by the sweep, or failed at once when
-    malformed)."""
-    return [process_line_event(event_id) for event_id in event_row_ids]
+    malformed). The notices they write (a code email ...) are sent together at the end, over one
+    connection, not as one job each."""
+    with sending_after():
+        return [process_line_event(event_id) for event_id in event_row_ids]
 
 
 def process_line_event(event_row_id: int) -> str:
-    outcome = _process(event_row_id)
+    with sending_after():
+        outcome = _process(event_row_id)
     EVENTS_HANDLED.labels(outcome).inc()
     return outcome
 
