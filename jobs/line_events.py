@@ -4,15 +4,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import traceback
 
-from peewee import IntegrityError
+from peewee import DatabaseError, IntegrityError, InterfaceError
 
 from bot.context import BotContext
 from bot.dispatch import handle_event
 from bot.event_shape import check_event, user_id_of
 from bot.line_api import reply_messages
-from models.base import db, is_postgres, utcnow
+from models.base import db, ensure_connection, is_postgres, utcnow
 from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
@@ -25,6 +26,7 @@ REPLY_TOKEN_LIFETIME = dt.timedelta(seconds=50)
 NOTIFY_CHANNEL = "line_events"
 DISPATCH_BATCH = 500
 EVENTS_PER_JOB = 20
+RELEASE_TRIES = 5
 
 
 def process_line_events(event_row_ids: list[int]) -> list[str]:
@@ -71,12 +73,26 @@ def _process(event_row_id: int) -> str:
                 EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow(), last_error=None)
         except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
             log.exception("LINE event %s failed", row.id)
-            EVENT_STATES.move(LineEvent, LineEvent.id == row.id, PENDING, from_states=[PROCESSING],
-                              last_error=_where(exc))
+            _release(row.id, _where(exc))
             return "retry"
         if replies:
             _answer(app, row, event, user_id, replies)
         return "done"
+
+
+def _release(event_id: int, error: str) -> None:
+    """Back to pending for the sweep. If the database itself went away (a restart), wait for it a
+    little: left 'processing', the event would wait for the stuck-event rule (minutes)."""
+    for attempt in range(RELEASE_TRIES):
+        try:
+            ensure_connection()
+            EVENT_STATES.move(LineEvent, LineEvent.id == event_id, PENDING, from_states=[PROCESSING],
+                              last_error=error)
+            return
+        except (DatabaseError, InterfaceError):
+            if attempt == RELEASE_TRIES - 1:
+                raise
+            time.sleep(2)
 
 
 def _finish(row: LineEvent, status: str, reason: str, level: int) -> str:

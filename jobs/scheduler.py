@@ -22,17 +22,18 @@ from models.base import ensure_connection, utcnow
 
 from .line_events import NOTIFY_CHANNEL, dispatch_pending
 from .queue import app_context, enqueue
-from .sweep import run_sweep
+from .sweep import hand_out_lost_events, run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
 BEAT_EVERY = 20  # seconds between heartbeats (/healthz/full calls it dead after 3 minutes)
+LOST_CHECK_EVERY = 10  # seconds between checks for events whose job Redis lost
 
 
 def run_forever(interval: int = 60) -> None:
     with app_context() as app:
         listener = _listener(app.config)
-        next_sweep = next_beat = 0.0
+        next_sweep = next_beat = next_lost_check = 0.0
         while True:
             ensure_connection()  # PostgreSQL may have restarted
             if listener is None:
@@ -43,6 +44,9 @@ def run_forever(interval: int = 60) -> None:
             if time.time() >= next_sweep:
                 _enqueue_sweep()
                 next_sweep = time.time() + interval - (time.time() % interval)
+            if time.time() >= next_lost_check:
+                _guarded(hand_out_lost_events, utcnow())
+                next_lost_check = time.time() + LOST_CHECK_EVERY
             _dispatch()
             listener = _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
 
@@ -65,10 +69,14 @@ def _enqueue_sweep() -> None:
 
 
 def _dispatch() -> None:
+    _guarded(dispatch_pending)
+
+
+def _guarded(step, *args) -> None:
     try:
-        dispatch_pending()
+        step(*args)
     except Exception:  # noqa: BLE001 - the next pass (or the sweep) tries again
-        log.exception("dispatching LINE events failed")
+        log.exception("%s failed", step.__name__)
 
 
 def _listener(config):

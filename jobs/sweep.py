@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = dt.timedelta(minutes=3)
 # An event handed to a job this long ago while the queue is empty lost its job (Redis flushed or
 # restarted, the job dropped): nothing will run it. With jobs still queued it may only be waiting.
-QUEUED_LOST_AFTER = dt.timedelta(seconds=60)
+QUEUED_LOST_AFTER = dt.timedelta(seconds=20)
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
@@ -77,8 +77,7 @@ def requeue_line_events(now: dt.datetime) -> int:
     # Stuck means taken long ago and never finished (a worker died): counted from the claim, not
     # from arrival, or a backlog would hand running events out a second time.
     EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - STUCK_AFTER, PENDING, from_states=[PROCESSING, QUEUED])
-    if _queue_is_empty():
-        EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - QUEUED_LOST_AFTER, PENDING, from_states=[QUEUED])
+    hand_out_lost_events(now)
     ids = [row.id for row in LineEvent.select(LineEvent.id).where(
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
         & (LineEvent.attempts < 5)).order_by(LineEvent.id).limit(500)]
@@ -86,6 +85,16 @@ def requeue_line_events(now: dt.datetime) -> int:
         enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
     _give_up_line_events(now)
     return len(ids)
+
+
+def hand_out_lost_events(now: dt.datetime) -> int:
+    """Queued events whose job is gone go back to pending, where the dispatcher takes them at once
+    (the scheduler checks every few seconds, the sweep every minute). Handing one out twice is
+    harmless: a job claims each event atomically before running it."""
+    if not _queue_is_empty():
+        return 0
+    return EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - QUEUED_LOST_AFTER, PENDING,
+                             from_states=[QUEUED])
 
 
 def _queue_is_empty() -> bool:
