@@ -15,15 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask_mail import Message
+from peewee import DatabaseError, InterfaceError
 
 from bot.line_api import push_messages, show_rich_menu
 from bot.richmenu import menu_for
-from models.base import is_postgres, utcnow
+from models.base import ensure_connection, is_postgres, utcnow
 from models.officials import Official
 from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, PENDING, SENT, Outbox
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 # Longer than RQ's job timeout (120 s): a job still sending a claimed row has been killed by then.
 CLAIM_LEASE = dt.timedelta(seconds=150)
 SEND_BATCH = 50
+MARK_TRIES = 8  # 2 s apart: a clean PostgreSQL restart takes one or two
 _collecting = threading.local()
 
 
@@ -118,9 +121,23 @@ def _send_one(app, mailer: _Mailer, outbox_id: int) -> str:
             log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
         NOTICES_SENT.labels(row.channel, "failed").inc()
         return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
-    OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
+    _mark_sent(row)
     NOTICES_SENT.labels(row.channel, "sent").inc()
     return "sent"
+
+
+def _mark_sent(row: Outbox) -> None:
+    """Record the send. It went out: if the database is briefly away (a restart), wait for it rather
+    than leave the row pending, which would send it again after the lease."""
+    for attempt in range(MARK_TRIES):
+        try:
+            ensure_connection()
+            OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1)
+            return
+        except (DatabaseError, InterfaceError):
+            if attempt == MARK_TRIES - 1:
+                raise
+            time.sleep(2)
 
 
 class _Mailer:
