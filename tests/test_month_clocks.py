@@ -148,3 +148,21 @@ def test_r2_3_override_listeners_judge_clocks_at_the_given_now(runner, monkeypat
     deadlines.add_override(D("2026-03-02"), "closed", "颱風停止上班", by="staff:1", now=taipei("2026-03-01T08:00:00"))
     _sweep(runner, taipei("2031-01-01T00:00:00"))
     assert seen == [taipei("2026-03-01T08:00:00"), taipei("2031-01-01T00:00:00")]
+
+
+def test_r2_3_sweep_recomputes_open_clocks_only_while_a_calendar_change_is_recent(runner, monkeypatch):
+    """The sweep's cost follows the due items: every open clock is recomputed again only in the
+    minutes after a calendar change (the change itself recomputed them in its transaction)."""
+    from models.events import AuditEvent
+
+    seen: list[dt.datetime] = []
+    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", seen.append)])
+    _sweep(runner, taipei("2031-01-01T00:00:00"))
+    assert seen == []  # no calendar change: nothing recomputed
+    deadlines.add_override(D("2026-03-02"), "closed", "颱風停止上班", by="staff:1", now=taipei("2026-03-01T08:00:00"))
+    _sweep(runner, taipei("2031-01-01T00:00:00"))
+    assert seen == [taipei("2026-03-01T08:00:00"), taipei("2031-01-01T00:00:00")]
+    AuditEvent.update(created_at=AuditEvent.created_at - deadlines.RECHECK_AFTER_CALENDAR_CHANGE
+                      - dt.timedelta(seconds=1)).execute()
+    _sweep(runner, taipei("2031-01-02T00:00:00"))
+    assert len(seen) == 2  # the change is long past: not again
