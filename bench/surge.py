@@ -274,7 +274,20 @@ def build(args):
     from devtools.line_standin import serve_in_thread
 
     pg = PgCluster(args.pg_port)
-    redis = RedisServer(args.redis_port)
+    try:
+        redis = RedisServer(args.redis_port)
+    except BaseException:
+        pg.destroy()
+        raise
+    try:
+        return _build(args, pg, redis, serve_in_thread)
+    except BaseException:
+        redis.stop()
+        pg.destroy()
+        raise
+
+
+def _build(args, pg, redis, serve_in_thread):
     import psycopg2
 
     admin = psycopg2.connect(pg.admin_url)

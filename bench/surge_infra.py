@@ -16,6 +16,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -38,7 +39,7 @@ class PgCluster:
     """A throw-away cluster: initdb into a temp dir, listening on 127.0.0.1:<port> only."""
 
     def __init__(self, port: int = 55432):
-        self.port = port
+        self.port = port if _port_free(port) else free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="surge_pg_"))
         self.data = self.dir / "data"
         if os.geteuid() == 0:
@@ -48,7 +49,7 @@ class PgCluster:
                                          "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
                        check=True, stdout=subprocess.DEVNULL)
         with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(f"\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
+            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
                        "max_connections = 200\nshared_buffers = 256MB\nfsync = on\n"
                        + os.environ.get("SURGE_PG_CONF", "").replace(";", "\n") + "\n")
         self.start()
@@ -95,6 +96,16 @@ class PgCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _port_free(port: int) -> bool:
+    """Nothing listens there and no old connection holds it (a client may have used it as its own port)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def _descendants(pid: int) -> list[int]:
     found = []
     try:
@@ -110,7 +121,7 @@ class RedisServer:
     """redis-server on its own port, no persistence."""
 
     def __init__(self, port: int = 56379):
-        self.port = port
+        self.port = port = port if _port_free(port) else free_port()
         self.proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True)
         self.url = f"redis://127.0.0.1:{port}/0"

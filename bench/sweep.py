@@ -161,9 +161,9 @@ def make_due(count: int, now: dt.datetime) -> int:
     from models.proposals import Proposal
 
     ids = [p.id for p in Proposal.select(Proposal.id).where(Proposal.state == "seconding").limit(count)]
-    past = now - dt.timedelta(minutes=5)
-    Proposal.update(seconding_ends_at=past, seconding_ends=(past + dt.timedelta(hours=8)).date()).where(
-        Proposal.id.in_(ids)).execute()
+    past = now - dt.timedelta(minutes=5)  # windows that started two months ago and ended just now
+    Proposal.update(seconding_started_at=now - dt.timedelta(days=60), seconding_ends_at=past,
+                    seconding_ends=(past + dt.timedelta(hours=8)).date()).where(Proposal.id.in_(ids)).execute()
     return len(ids)
 
 
