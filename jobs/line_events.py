@@ -4,19 +4,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import traceback
 
-from peewee import IntegrityError
+from peewee import DatabaseError, IntegrityError, InterfaceError
 
 from bot.context import BotContext
 from bot.dispatch import handle_event
 from bot.event_shape import check_event, user_id_of
 from bot.line_api import reply_messages
-from models.base import db, is_postgres, utcnow
+from models.base import db, ensure_connection, is_postgres, utcnow
 from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
 from .metrics import EVENTS_HANDLED
+from .outbox import sending_after
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
@@ -24,17 +26,21 @@ REPLY_TOKEN_LIFETIME = dt.timedelta(seconds=50)
 NOTIFY_CHANNEL = "line_events"
 DISPATCH_BATCH = 500
 EVENTS_PER_JOB = 20
+RELEASE_TRIES = 5
 
 
 def process_line_events(event_row_ids: list[int]) -> list[str]:
     """The events of one webhook body, in order; each on its own, so one that fails never holds
     up the others (it is recorded on its row and retried by the sweep, or failed at once when
-    malformed)."""
-    return [process_line_event(event_id) for event_id in event_row_ids]
+    malformed). The notices they write (a code email ...) are sent together at the end, over one
+    connection, not as one job each."""
+    with sending_after():
+        return [process_line_event(event_id) for event_id in event_row_ids]
 
 
 def process_line_event(event_row_id: int) -> str:
-    outcome = _process(event_row_id)
+    with sending_after():
+        outcome = _process(event_row_id)
     EVENTS_HANDLED.labels(outcome).inc()
     return outcome
 
@@ -67,12 +73,26 @@ def _process(event_row_id: int) -> str:
                 EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow(), last_error=None)
         except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
             log.exception("LINE event %s failed", row.id)
-            EVENT_STATES.move(LineEvent, LineEvent.id == row.id, PENDING, from_states=[PROCESSING],
-                              last_error=_where(exc))
+            _release(row.id, _where(exc))
             return "retry"
         if replies:
             _answer(app, row, event, user_id, replies)
         return "done"
+
+
+def _release(event_id: int, error: str) -> None:
+    """Back to pending for the sweep. If the database itself went away (a restart), wait for it a
+    little: left 'processing', the event would wait for the stuck-event rule (minutes)."""
+    for attempt in range(RELEASE_TRIES):
+        try:
+            ensure_connection()
+            EVENT_STATES.move(LineEvent, LineEvent.id == event_id, PENDING, from_states=[PROCESSING],
+                              last_error=error)
+            return
+        except (DatabaseError, InterfaceError):
+            if attempt == RELEASE_TRIES - 1:
+                raise
+            time.sleep(2)
 
 
 def _finish(row: LineEvent, status: str, reason: str, level: int) -> str:

@@ -1,75 +1,142 @@
-"""Send one outbox row: an email through Flask-Mail, or a LINE push through the Messaging API."""
+"""Send outbox rows: emails through Flask-Mail, LINE pushes and rich menus through the Messaging API.
+
+Rows are sent in batches over one SMTP connection. A row is claimed just before it is sent (one
+conditional UPDATE that pushes its `next_attempt_at` past the claim lease), so two jobs holding the
+same row (a sweep's re-enqueue while the first job still runs) never both send it; a worker killed
+while holding a batch leaves the rows it had not reached claimable at once, and the one it was
+sending claimable after the lease, for the sweep.
+
+Rows written while a worker job runs inside `sending_after()` (a batch of LINE events) are sent by
+that job at its end instead of one RQ job per row: the per-job cost and the SMTP handshake were
+most of the time per code email (bench/README.md, "Seconding surge").
+"""
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import smtplib
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask_mail import Message
 from linebot.v3.messaging import ApiException
+from peewee import DatabaseError, InterfaceError
 
 from bot.line_api import push_messages, show_rich_menu
 from bot.richmenu import menu_for
-from models.base import utcnow
+from models.base import ensure_connection, is_postgres, utcnow
 from models.bounces import record_bounce
 from models.notify import reroute_to_mail
 from models.officials import Official
-from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, SENT, Outbox
+from models.outbox import FAILED, GIVE_UP_AFTER, OUTBOX_STATES, PENDING, SENT, Outbox
 
 from .metrics import NOTICES_SENT
 from .queue import app_context, enqueue
 
 log = logging.getLogger(__name__)
+# Longer than RQ's job timeout (120 s): a job still sending a claimed row has been killed by then.
+CLAIM_LEASE = dt.timedelta(seconds=150)
+SEND_BATCH = 50
+MARK_TRIES = 8  # 2 s apart: a clean PostgreSQL restart takes one or two
+_collecting = threading.local()
 
 
 def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
-    """Hand committed outbox rows to the workers (the domain's after-commit hook, and the sweep)."""
-    for outbox_id in ids:
+    """Hand committed outbox rows to the workers (the domain's after-commit hook, and the sweep).
+    Inside `sending_after()` they are kept for the running job to send at its end."""
+    collector = getattr(_collecting, "ids", None)
+    if collector is not None:
+        collector.extend(ids)
+        return
+    for start in range(0, len(ids), SEND_BATCH):
+        chunk = list(ids[start:start + SEND_BATCH])
+        job_id = f"outbox-{chunk[0]}" if len(chunk) == 1 else f"outbox-{chunk[0]}-{chunk[-1]}"
         # No RQ retry: the row's own back-off (next_attempt_at) drives retries through the sweep.
-        enqueue(send_outbox, outbox_id, job_id=f"outbox-{outbox_id}", skip_if_queued=requeue, retry=False)
+        enqueue(send_outbox_batch, chunk, job_id=job_id, skip_if_queued=requeue, retry=False)
+
+
+@contextmanager
+def sending_after() -> Iterator[None]:
+    """Rows committed inside are sent by this process when the block ends, over one connection.
+    If the process dies first they are still pending: the sweep re-enqueues them."""
+    if getattr(_collecting, "ids", None) is not None:  # nested: the outermost block sends
+        yield
+        return
+    _collecting.ids = []
+    try:
+        yield
+    finally:
+        ids, _collecting.ids = _collecting.ids, None
+        if ids:
+            try:
+                send_outbox_batch(ids)
+            except Exception:  # noqa: BLE001 - the rows stay pending for the sweep
+                log.exception("sending %s outbox rows after the job failed", len(ids))
 
 
 def send_outbox(outbox_id: int) -> str:
-    """Send the row unless it was sent already; a failure is recorded and re-raised so RQ retries it."""
-    with app_context() as app:
-        row = Outbox.get_or_none(Outbox.id == outbox_id)
-        if row is None or row.status == SENT:
-            return "skipped"
-        via = None
-        try:
-            if row.channel == "mail":
-                _send_mail(app, row)
-            elif row.channel == "richmenu":
-                _send_rich_menu(app, row)
-            else:
-                via = _send_line(app, row)
-        except Exception as exc:
-            if reroute_to_mail(row, type(exc).__name__):  # a message with an email fallback (R10.2)
-                log.warning("outbox %s (line) failed: %s; emailed instead", row.id, type(exc).__name__)
-                NOTICES_SENT.labels(row.channel, "rerouted").inc()
-                return "rerouted"
-            attempts = row.attempts + 1
-            backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
-            # A recipient the mail server refuses for good (5xx) will not take it later either: a bounce.
-            bounced = row.channel == "mail" and _permanent_refusal(exc)
-            given_up = bounced or utcnow() - row.created_at > GIVE_UP_AFTER
-            (Outbox.update(attempts=attempts, last_error=type(exc).__name__,  # no message text: it may hold an address
-                           next_attempt_at=utcnow() + backoff)
-             .where(Outbox.id == row.id).execute())
-            if given_up:
-                OUTBOX_STATES.move(Outbox, Outbox.id == row.id, FAILED)
-            if bounced:
-                record_bounce(row.recipient, row.id)
-            log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
-            if given_up:
-                log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
-            NOTICES_SENT.labels(row.channel, "failed").inc()
-            return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
-        extra = {"sent_via": via, "last_error": "LINE 429"} if via else {}
-        OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1, **extra)
-        NOTICES_SENT.labels(row.channel, "sent").inc()
-        return "sent" if via is None else f"sent by {via}"
+    """Send one row (jobs enqueued before batches existed call this)."""
+    return send_outbox_batch([outbox_id])[0]
+
+
+def send_outbox_batch(ids: list[int]) -> list[str]:
+    """Send each row unless it was sent or is held by another job; a failure is recorded on the row
+    (back-off in next_attempt_at, retried by the sweep) and the batch goes on."""
+    with app_context() as app, _Mailer(app) as mailer:
+        return [_send_one(app, mailer, outbox_id) for outbox_id in ids]
+
+
+def _claim(outbox_id: int) -> Outbox | None:
+    """Take the row if it is pending and due: one conditional UPDATE, so only one job gets it."""
+    now = utcnow()
+    query = (Outbox.update(next_attempt_at=now + CLAIM_LEASE)
+             .where((Outbox.id == outbox_id) & (Outbox.status == PENDING) & (Outbox.next_attempt_at <= now)))
+    if is_postgres():
+        return next(iter(query.returning(Outbox).execute()), None)
+    return Outbox.get_by_id(outbox_id) if query.execute() else None
+
+
+def _send_one(app, mailer: _Mailer, outbox_id: int) -> str:
+    row = _claim(outbox_id)
+    if row is None:
+        return "skipped"
+    via = None
+    try:
+        if row.channel == "mail":
+            mailer.send(_mail_message(app, row))
+        elif row.channel == "richmenu":
+            _send_rich_menu(app, row)
+        else:
+            via = _send_line(app, mailer, row)
+    except Exception as exc:
+        mailer.reset()  # a broken connection is not reused for the next row
+        if reroute_to_mail(row, type(exc).__name__):  # a message with an email fallback (R10.2)
+            log.warning("outbox %s (line) failed: %s; emailed instead", row.id, type(exc).__name__)
+            NOTICES_SENT.labels(row.channel, "rerouted").inc()
+            return "rerouted"
+        attempts = row.attempts + 1
+        backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
+        # A recipient the mail server refuses for good (5xx) will not take it later either: a bounce.
+        bounced = row.channel == "mail" and _permanent_refusal(exc)
+        given_up = bounced or utcnow() - row.created_at > GIVE_UP_AFTER
+        (Outbox.update(attempts=attempts, last_error=type(exc).__name__,  # no message text: it may hold an address
+                       next_attempt_at=utcnow() + backoff)
+         .where(Outbox.id == row.id).execute())
+        if given_up:
+            OUTBOX_STATES.move(Outbox, Outbox.id == row.id, FAILED)
+        if bounced:
+            record_bounce(row.recipient, row.id)
+        log.warning("outbox %s (%s) failed, attempt %s: %s", row.id, row.channel, attempts, type(exc).__name__)
+        if given_up:
+            log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
+        NOTICES_SENT.labels(row.channel, "failed").inc()
+        return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
+    _mark_sent(row, via)
+    NOTICES_SENT.labels(row.channel, "sent").inc()
+    return "sent" if via is None else f"sent by {via}"
 
 
 def _permanent_refusal(exc: Exception) -> bool:
@@ -79,15 +146,58 @@ def _permanent_refusal(exc: Exception) -> bool:
     return False
 
 
-def _send_mail(app, row: Outbox, to: str | None = None, data: dict | None = None) -> None:
+def _mark_sent(row: Outbox, via: str | None = None) -> None:
+    """Record the send. It went out: if the database is briefly away (a restart), wait for it rather
+    than leave the row pending, which would send it again after the lease."""
+    for attempt in range(MARK_TRIES):
+        try:
+            ensure_connection()
+            extra = {"sent_via": via, "last_error": "LINE 429"} if via else {}
+            OUTBOX_STATES.move(Outbox, Outbox.id == row.id, SENT, sent_at=utcnow(), attempts=row.attempts + 1, **extra)
+            return
+        except (DatabaseError, InterfaceError):
+            if attempt == MARK_TRIES - 1:
+                raise
+            time.sleep(2)
+
+
+class _Mailer:
+    """One SMTP connection for a batch, opened at its first email, dropped after an error."""
+
+    def __init__(self, app):
+        self.mail = app.extensions["mail"]
+        self.connection = None
+
+    def send(self, message: Message) -> None:
+        if self.connection is None:
+            connection = self.mail.connect()
+            connection.__enter__()
+            self.connection = connection
+        self.connection.send(message)
+
+    def reset(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - the server went away: nothing to close politely
+                pass
+
+    def __enter__(self) -> _Mailer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.reset()
+
+
+def _mail_message(app, row: Outbox, to: str | None = None, data: dict | None = None) -> Message:
     data = data or row.data
-    message = Message(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
-                      reply_to=data.get("reply_to"), sender=app.config["MAIL_DEFAULT_SENDER"],
-                      extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
-    app.extensions["mail"].send(message)
+    return Message(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
+                   reply_to=data.get("reply_to"), sender=app.config["MAIL_DEFAULT_SENDER"],
+                   extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
 
 
-def _send_line(app, row: Outbox) -> str | None:
+def _send_line(app, mailer: _Mailer, row: Outbox) -> str | None:
     """Push the row; if LINE refuses it with 429 (the monthly quota used up, or the rate limit) and
     the notice has an email form, it goes by email instead: returns "mail", else None."""
     # The retry key makes LINE drop a duplicate push if we retry after a lost response.
@@ -103,7 +213,7 @@ def _send_line(app, row: Outbox) -> str | None:
         if not Outbox.select().where(Outbox.dedupe_key == form["twin"]).exists():
             raise RuntimeError("LINE 429 and the notice's email is missing")
     else:
-        _send_mail(app, row, to=form["to"], data=form)
+        mailer.send(_mail_message(app, row, to=form["to"], data=form))
     log.warning("outbox %s: LINE refused the push (429); sent by email instead", row.id)
     return "mail"
 

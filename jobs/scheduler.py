@@ -18,30 +18,37 @@ import time
 import psycopg2
 
 from models import operations
-from models.base import utcnow
+from models.base import ensure_connection, utcnow
 
 from .line_events import NOTIFY_CHANNEL, dispatch_pending
 from .queue import app_context, enqueue
-from .sweep import run_sweep
+from .sweep import hand_out_lost_events, run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
 BEAT_EVERY = 20  # seconds between heartbeats (/healthz/full calls it dead after 3 minutes)
+LOST_CHECK_EVERY = 10  # seconds between checks for events whose job Redis lost
 
 
 def run_forever(interval: int = 60) -> None:
     with app_context() as app:
         listener = _listener(app.config)
-        next_sweep = next_beat = 0.0
+        next_sweep = next_beat = next_lost_check = 0.0
         while True:
+            ensure_connection()  # PostgreSQL may have restarted
+            if listener is None:
+                listener = _listener(app.config)
             if time.time() >= next_beat:
                 _beat()
                 next_beat = time.time() + BEAT_EVERY
             if time.time() >= next_sweep:
                 _enqueue_sweep()
                 next_sweep = time.time() + interval - (time.time() % interval)
+            if time.time() >= next_lost_check:
+                _guarded(hand_out_lost_events, utcnow())
+                next_lost_check = time.time() + LOST_CHECK_EVERY
             _dispatch()
-            _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
+            listener = _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
 
 
 def _beat() -> None:
@@ -62,27 +69,46 @@ def _enqueue_sweep() -> None:
 
 
 def _dispatch() -> None:
+    _guarded(dispatch_pending)
+
+
+def _guarded(step, *args) -> None:
     try:
-        dispatch_pending()
+        step(*args)
     except Exception:  # noqa: BLE001 - the next pass (or the sweep) tries again
-        log.exception("dispatching LINE events failed")
+        log.exception("%s failed", step.__name__)
 
 
 def _listener(config):
-    """A dedicated autocommit connection LISTENing for new events (PostgreSQL only)."""
+    """A dedicated autocommit connection LISTENing for new events (PostgreSQL only); None when not
+    wanted, or when the database cannot be reached now (the loop tries again)."""
     if not config["DATABASE_URL"].startswith("postgres") or config.get("LINE_DISPATCH") != "listen":
         return None
     url = config["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    conn.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+    try:
+        conn = psycopg2.connect(url, connect_timeout=5)
+        conn.autocommit = True
+        conn.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+    except psycopg2.Error as exc:
+        log.warning("cannot LISTEN for LINE events (%s); polling until the database is back", type(exc).__name__)
+        return None
     return conn
 
 
-def _wait(listener, timeout: float) -> None:
+def _wait(listener, timeout: float):
+    """Sleep until a NOTIFY or `timeout`; returns the listener, or None if its connection was lost."""
     if listener is None:
         time.sleep(timeout)
-        return
-    if select.select([listener], [], [], timeout)[0]:
-        listener.poll()
-        listener.notifies.clear()
+        return None
+    try:
+        if select.select([listener], [], [], timeout)[0]:
+            listener.poll()
+            listener.notifies.clear()
+        return listener
+    except (psycopg2.Error, OSError, ValueError) as exc:  # the server restarted or went away
+        log.warning("LISTEN connection lost (%s); reconnecting", type(exc).__name__)
+        try:
+            listener.close()
+        except psycopg2.Error:
+            pass
+        return None

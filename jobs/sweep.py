@@ -10,6 +10,8 @@ import datetime as dt
 import logging
 import time
 
+from redis.exceptions import RedisError
+
 from models import operations, settings
 from models.base import utcnow
 from models.deadlines import SWEEP_STEPS
@@ -18,11 +20,15 @@ from models.outbox import Outbox, queue_mail, unit_of_work
 
 from .line_events import process_line_event
 from .outbox import enqueue_outbox
-from .queue import app_context, enqueue
+from .queue import app_context, enqueue, get_queue
 
 log = logging.getLogger(__name__)
 
-STUCK_AFTER = dt.timedelta(minutes=10)  # well beyond any job's run time (RQ's timeout is 120 s)
+# An event being processed longer than this has lost its worker: RQ kills a job after 120 s.
+STUCK_AFTER = dt.timedelta(minutes=3)
+# An event handed to a job this long ago while the queue is empty lost its job (Redis flushed or
+# restarted, the job dropped): nothing will run it. With jobs still queued it may only be waiting.
+QUEUED_LOST_AFTER = dt.timedelta(seconds=20)
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
@@ -71,6 +77,7 @@ def requeue_line_events(now: dt.datetime) -> int:
     # Stuck means taken long ago and never finished (a worker died): counted from the claim, not
     # from arrival, or a backlog would hand running events out a second time.
     EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - STUCK_AFTER, PENDING, from_states=[PROCESSING, QUEUED])
+    hand_out_lost_events(now)
     ids = [row.id for row in LineEvent.select(LineEvent.id).where(
         (LineEvent.status == "pending") & (LineEvent.received_at <= now - dt.timedelta(seconds=30))
         & (LineEvent.attempts < 5)).order_by(LineEvent.id).limit(500)]
@@ -78,6 +85,25 @@ def requeue_line_events(now: dt.datetime) -> int:
         enqueue(process_line_event, event_id, job_id=f"line-event-{event_id}", skip_if_queued=True)
     _give_up_line_events(now)
     return len(ids)
+
+
+def hand_out_lost_events(now: dt.datetime) -> int:
+    """Queued events whose job is gone go back to pending, where the dispatcher takes them at once
+    (the scheduler checks every few seconds, the sweep every minute). Handing one out twice is
+    harmless: a job claims each event atomically before running it."""
+    if not _queue_is_empty():
+        return 0
+    return EVENT_STATES.move(LineEvent, LineEvent.claimed_at <= now - QUEUED_LOST_AFTER, PENDING,
+                             from_states=[QUEUED])
+
+
+def _queue_is_empty() -> bool:
+    """No job waiting in the queue (False when Redis cannot tell: then nothing is handed out twice)."""
+    try:
+        queue = get_queue()
+        return not queue.is_async or queue.count == 0
+    except (RedisError, OSError):
+        return False
 
 
 def _give_up_line_events(now: dt.datetime) -> None:

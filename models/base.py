@@ -91,5 +91,20 @@ def connect_database(url: str) -> peewee.Database:
     return database
 
 
+def ensure_connection() -> None:
+    """Called by long-running processes (RQ workers, the scheduler) between units of work: a
+    connection the database server dropped (a restart, a failover) is discarded, so the next query
+    opens a fresh one instead of failing with "connection already closed" for ever."""
+    if db.obj is None or db.is_closed() or db.in_transaction():
+        return
+    try:
+        db.execute_sql("SELECT 1")
+    except (peewee.OperationalError, peewee.InterfaceError):
+        try:
+            db.close()
+        except peewee.PeeweeException:
+            db._state.reset()  # the pool could not take it back: forget it
+
+
 def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)

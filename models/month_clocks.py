@@ -36,6 +36,8 @@ ACTOR = "system:calendar"
 # The old count ends at most 3 days early (02-28 + 1 month: 03-28 instead of 03-31), so a lapse
 # that the corrected window could still reopen has a stored last day at most this far back.
 REOPEN_LOOKBACK = dt.timedelta(days=4)
+# A clock dated too early by the old count is corrected in the week before its stored end passes.
+CORRECTION_HORIZON = dt.timedelta(days=7)
 
 MSG = {
     "ops_reopened_subject": "【政策參與平臺】提案恢復附議（月份期間更正）：提案{number}",
@@ -79,11 +81,16 @@ def _fields(proposal: Proposal, old: dt.date, new: dt.date) -> dict:
             "count": proposal.second_count, "link": proposal_link(proposal, public_base_url())}
 
 
-def correct_seconding_windows(now: dt.datetime) -> int:
-    """R9.3.2: windows of proposals still taking seconds end on their corrected last day."""
+def correct_seconding_windows(now: dt.datetime, *, everything: bool = True) -> int:
+    """R9.3.2: windows of proposals still taking seconds end on their corrected last day. The sweep
+    (`everything=False`) looks only at windows ending within `CORRECTION_HORIZON`: one dated too
+    early is corrected before it ends, and a sweep does not read every open window each minute."""
     changed = 0
-    for proposal in Proposal.select().where(Proposal.state.in_((SECONDING, ESTABLISHED))
-                                            & Proposal.seconding_started_at.is_null(False)):
+    query = Proposal.select().where(Proposal.state.in_((SECONDING, ESTABLISHED))
+                                    & Proposal.seconding_started_at.is_null(False))
+    if not everything:
+        query = query.where(Proposal.seconding_ends <= taipei_date(now) + CORRECTION_HORIZON)
+    for proposal in query:
         ends = calendar.due_date("R9.3.2", taipei_date(proposal.seconding_started_at))
         if proposal.seconding_ends is None or ends > proposal.seconding_ends:
             Proposal.update(seconding_ends=ends, seconding_ends_at=end_of_day_utc(ends)).where(
@@ -143,11 +150,14 @@ def _reopen_one(proposal_id: int, now: dt.datetime) -> bool:
     return True
 
 
-def correct_response_clocks(now: dt.datetime) -> int:
-    """R9.4.4: unanswered response clocks (and their extension) the old count dated end on the corrected day."""
+def correct_response_clocks(now: dt.datetime, *, everything: bool = True) -> int:
+    """R9.4.4: unanswered response clocks (and their extension) the old count dated end on the corrected day.
+    The sweep (`everything=False`) looks only at clocks ending within `CORRECTION_HORIZON` (or past)."""
     changed = 0
     query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
                                     & Proposal.response_due.is_null(False))
+    if not everything:
+        query = query.where(Proposal.response_due <= taipei_date(now) + CORRECTION_HORIZON)
     for proposal in query:
         notice_day = taipei_date(proposal.notified_at)
         changes: dict[str, dt.date] = {}
@@ -172,7 +182,7 @@ def correct_response_clocks(now: dt.datetime) -> int:
 
 def correct_month_clocks(now: dt.datetime, *, everything: bool = False) -> dict[str, int]:
     """Every correction above, as of `now` (idempotent); the counts of what changed."""
-    return {"seconding_windows": correct_seconding_windows(now),
+    return {"seconding_windows": correct_seconding_windows(now, everything=everything),
             "lapses_reopened": reopen_early_lapses(now, everything=everything),
-            "response_clocks": correct_response_clocks(now)}
+            "response_clocks": correct_response_clocks(now, everything=everything)}
 

@@ -99,7 +99,7 @@ def test_r9_3_2_lapse_on_the_corrected_day_is_left_alone(runner, smtp):
     assert _sweep(runner, taipei("2026-04-01T00:05:00"))["lapse_seconding"] == 1
     _sweep(runner, taipei("2026-04-01T09:00:00"))
     assert Proposal.get_by_id(prop.id).state == LAPSED
-    assert not smtp.to(settings.OPS_NOTIFY_EMAIL)
+    assert not _mails(smtp, settings.OPS_NOTIFY_EMAIL, "提前列為未成案")  # (the unasked-agency reminder may go)
 
 
 def test_r9_3_2_open_window_dated_by_the_old_count_is_extended_before_lapse(runner, monkeypatch):
@@ -170,3 +170,21 @@ def test_r9_3_2_reopened_lapse_tells_every_seconder(runner, smtp, line, monkeypa
     assert not _mails(smtp, quiet.verified_email, "恢復附議")
     _sweep(runner, taipei("2026-03-30T09:01:00"))  # idempotent
     assert sum("恢復為附議中" in t for t in line.texts(quiet.line_user_id)) == 1
+
+
+def test_r2_3_sweep_recomputes_open_clocks_only_while_a_calendar_change_is_recent(runner, monkeypatch):
+    """The sweep's cost follows the due items: every open clock is recomputed again only in the
+    minutes after a calendar change (the change itself recomputed them in its transaction)."""
+    from models.events import AuditEvent
+
+    seen: list[dt.datetime] = []
+    monkeypatch.setattr(deadlines, "RECOMPUTATIONS", [("test", seen.append)])
+    _sweep(runner, taipei("2031-01-01T00:00:00"))
+    assert seen == []  # no calendar change: nothing recomputed
+    deadlines.add_override(D("2026-03-02"), "closed", "颱風停止上班", by="staff:1", now=taipei("2026-03-01T08:00:00"))
+    _sweep(runner, taipei("2031-01-01T00:00:00"))
+    assert seen == [taipei("2026-03-01T08:00:00"), taipei("2031-01-01T00:00:00")]
+    AuditEvent.update(created_at=AuditEvent.created_at - deadlines.RECHECK_AFTER_CALENDAR_CHANGE
+                      - dt.timedelta(seconds=1)).execute()
+    _sweep(runner, taipei("2031-01-02T00:00:00"))
+    assert len(seen) == 2  # the change is long past: not again

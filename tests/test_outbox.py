@@ -112,3 +112,56 @@ def test_r4_raw_chat_and_sent_notice_text_are_purged_after_their_retention(clien
     runner.invoke(args=["deadlines", "sweep"])
     assert all(e.body == "{}" for e in LineEvent.select()) and LineEvent.select().count() == 2
     assert Outbox.get().payload == "{}" and Outbox.get().status == "sent"
+
+
+def _mail_rows(count: int) -> list[int]:
+    with unit_of_work():
+        rows = [queue_mail(f"batch{i}@taichung.gov.tw", "批次", f"內容{i}") for i in range(count)]
+    return [row.id for row in rows]
+
+
+def test_r3_2_a_batch_sends_each_row_exactly_once(app, smtp):
+    from jobs.outbox import send_outbox_batch, sending_after
+
+    with sending_after():  # as a job of LINE events: the rows are sent together at its end
+        ids = _mail_rows(3)
+        assert all(smtp.to(f"batch{i}@taichung.gov.tw") == [] for i in range(3))
+    assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [1, 1, 1]
+    assert {row.status for row in Outbox.select()} == {"sent"}
+    assert send_outbox_batch(ids) == ["skipped"] * 3  # a second job with the same rows sends nothing
+    assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [1, 1, 1]
+
+
+def test_r3_2_a_row_held_by_another_job_is_not_sent_twice(app, smtp, monkeypatch):
+    import jobs.outbox
+    from jobs.outbox import _claim, send_outbox_batch, sending_after
+
+    held: list[int] = []
+    monkeypatch.setattr(jobs.outbox, "send_outbox_batch", held.extend)
+    with sending_after():
+        _mail_rows(1)
+    monkeypatch.undo()
+    assert _claim(held[0]) is not None  # job A holds it (it is sending)
+    assert send_outbox_batch(held) == ["skipped"]  # job B (a sweep's re-enqueue) leaves it
+    assert smtp.to("batch0@taichung.gov.tw") == [] and Outbox.get().status == "pending"
+
+
+def test_r3_2_worker_killed_holding_a_batch_leaves_rows_retried_once(app, smtp, runner, monkeypatch):
+    import jobs.outbox
+    from jobs.outbox import _claim, sending_after
+
+    held: list[int] = []
+    monkeypatch.setattr(jobs.outbox, "send_outbox_batch", held.extend)  # the process dies before sending
+    with sending_after():
+        _mail_rows(3)
+    monkeypatch.undo()
+    assert len(held) == 3 and {row.status for row in Outbox.select()} == {"pending"}
+    assert _claim(held[0]) is not None  # it was sending the first row when it was killed
+    Outbox.update(next_attempt_at=Outbox.next_attempt_at - dt.timedelta(minutes=1)).where(
+        Outbox.id.in_(held[1:])).execute()
+    assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
+    assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [0, 1, 1]  # the held row waits
+    _age_rows()  # its claim lease runs out
+    assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
+    assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [1, 1, 1]
+    assert {row.status for row in Outbox.select()} == {"sent"}

@@ -166,8 +166,28 @@ def test_r3_0_sweep_does_not_hand_out_an_event_a_worker_is_running(client, line,
     LineEvent.update(status="processing", received_at=now - dt.timedelta(minutes=30),
                      claimed_at=now - dt.timedelta(seconds=20)).execute()
     assert requeue_line_events(now) == 0 and LineEvent.get_by_id(event.id).status == "processing"
-    LineEvent.update(claimed_at=now - dt.timedelta(minutes=11)).execute()
+    LineEvent.update(claimed_at=now - dt.timedelta(minutes=4)).execute()
     assert requeue_line_events(now) == 1  # the worker died: handed out again, processed once
+    assert LineEvent.get_by_id(event.id).status == "done"
+    assert sum("歡迎" in t for t in line.texts(uid)) == 1
+
+
+def test_r3_0_events_whose_job_redis_lost_are_handed_out_again_once(client, line, app):
+    """Redis flushed: the queue is empty, the events it held stay 'queued'; after 20 s the sweep
+    hands them out again (the scheduler checks every 10 s), and each is processed once."""
+    from jobs.sweep import requeue_line_events
+    from models.base import utcnow
+
+    app.config["LINE_DISPATCH"] = "listen"
+    uid = line.user()
+    line.follow(client, uid)
+    event = LineEvent.get()
+    now = utcnow()
+    LineEvent.update(status="queued", attempts=0, received_at=now - dt.timedelta(minutes=5),
+                     claimed_at=now - dt.timedelta(seconds=10)).execute()
+    assert requeue_line_events(now) == 0 and LineEvent.get_by_id(event.id).status == "queued"
+    LineEvent.update(claimed_at=now - dt.timedelta(seconds=21)).execute()
+    assert requeue_line_events(now) == 1
     assert LineEvent.get_by_id(event.id).status == "done"
     assert sum("歡迎" in t for t in line.texts(uid)) == 1
 

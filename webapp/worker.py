@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rq.worker import SimpleWorker
 
+from models.base import ensure_connection
+
 from . import create_app
 
 
@@ -16,3 +18,7 @@ class AppWorker(SimpleWorker):
         app = create_app()
         with app.app_context():
             return super().work(*args, **kwargs)
+
+    def execute_job(self, job, queue):
+        ensure_connection()  # PostgreSQL may have restarted since the last job
+        return super().execute_job(job, queue)
