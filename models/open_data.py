@@ -24,7 +24,7 @@ from . import consultations as consultation_domain
 from . import settings
 from .agencies import Agency
 from .agency_confirmation import CO, LEAD, AgencyAssignment, agencies_by_proposal
-from .base import format_taipei
+from .base import db, format_taipei
 from .consultations import Consultation
 from .events import AuditEvent
 from .officials import Official
@@ -220,8 +220,19 @@ def consultation_records(base_url: str, chunk: int | None = None) -> Iterator[di
 # --- versions for conditional requests ---------------------------------------------------------------------
 
 def _newest(*queries) -> tuple[list, dt.datetime | None]:
-    values = [q.scalar() for q in queries]
-    stamps = [v for v in values if isinstance(v, dt.datetime)]
+    """Each query's single value, read in one round trip; and the newest timestamp among them."""
+    parts = [q.sql() for q in queries]
+    sql = "SELECT " + ", ".join(f"({text})" for text, _ in parts)
+    values = list(db.execute_sql(sql, [p for _, params in parts for p in params]).fetchone())
+    stamps = []
+    for value in values:
+        if isinstance(value, str):  # SQLite returns timestamps of subqueries as text
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                continue
+        if isinstance(value, dt.datetime):
+            stamps.append(value.replace(tzinfo=None))
     return values, max(stamps) if stamps else None
 
 
