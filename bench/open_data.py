@@ -139,6 +139,11 @@ def measure(url: str, requests: int) -> dict:
         timings.append((time.perf_counter() - started) * 1000)
         assert again.status_code == 304
     report["not_modified_ms_p50"] = round(statistics.median(timings), 1)
+    for label in ("stats_first_ms", "stats_cached_ms"):  # aggregated from every record, then cached per version
+        started = time.perf_counter()
+        assert client.get("/stats").status_code == 200
+        report[label] = round((time.perf_counter() - started) * 1000, 1)
+    report["peak_rss_after_stats_mb"] = round(rss_mb()[1], 1)
     rng = random.Random(3)
     pages = {"list": lambda: "/", "list_search": lambda: "/?q=" + rng.choice(WORDS) + "&state=seconding",
              "list_page_50": lambda: "/?page=50", "proposal": lambda: f"/proposals/{rng.randrange(1, report_n(url))}"}

@@ -237,27 +237,26 @@ def _newest(*queries) -> tuple[list, dt.datetime | None]:
 
 
 def version(kind: str = "proposals") -> tuple[str, dt.datetime | None]:
-    """(ETag, Last-Modified as naive UTC) of a data set, from maxima the indexes answer.
+    """(ETag, Last-Modified as naive UTC) of a data set, from maxima that indexes answer.
 
-    Every change that reaches open data bumps one of them: a state change or field edit (updated_at),
-    each second (its id), each published response, meeting, extension, merge or agency assignment
-    (their ids), a meeting summary, and every audited action (agency renames, calendar recomputes)."""
+    Every change that reaches open data bumps one of them: a state change or field edit (updated_at,
+    indexed), each second (its id), each published response, meeting, extension, merge or agency
+    assignment (their ids), a meeting summary, and every audited action (agency renames, calendar
+    recomputes). kind "stats" leaves out the seconds, which the dashboard does not count."""
     fn = peewee.fn
+    common = [AuditEvent.select(fn.MAX(AuditEvent.id)), AuditEvent.select(fn.MAX(AuditEvent.created_at)),
+              Agency.select(fn.COUNT(Agency.code))]
     if kind == "consultations":
-        values, newest = _newest(Consultation.select(fn.MAX(Consultation.updated_at)),
-                                 Consultation.select(fn.COUNT(Consultation.id)),
-                                 AuditEvent.select(fn.MAX(AuditEvent.id)), AuditEvent.select(fn.MAX(AuditEvent.created_at)),
-                                 Agency.select(fn.COUNT(Agency.code)))
+        queries = [Consultation.select(fn.MAX(Consultation.updated_at)), Consultation.select(fn.MAX(Consultation.id))]
     else:
-        values, newest = _newest(Proposal.select(fn.MAX(Proposal.updated_at)), Proposal.select(fn.COUNT(Proposal.id)),
-                                 Second.select(fn.MAX(Second.id)),
-                                 Second.select(Second.created_at).order_by(Second.id.desc()).limit(1),
-                                 AgencyResponse.select(fn.MAX(AgencyResponse.id)),
-                                 Meeting.select(fn.MAX(Meeting.id)), Meeting.select(fn.MAX(Meeting.summarised_at)),
-                                 Extension.select(fn.MAX(Extension.id)), ResponseMerge.select(fn.MAX(ResponseMerge.id)),
-                                 AgencyAssignment.select(fn.MAX(AgencyAssignment.id)),
-                                 AgencyAssignment.select(fn.MAX(AgencyAssignment.answered_at)),
-                                 AuditEvent.select(fn.MAX(AuditEvent.id)), AuditEvent.select(fn.MAX(AuditEvent.created_at)),
-                                 Agency.select(fn.COUNT(Agency.code)))
+        queries = [Proposal.select(fn.MAX(Proposal.updated_at)), AgencyResponse.select(fn.MAX(AgencyResponse.id)),
+                   Meeting.select(fn.MAX(Meeting.id)), Meeting.select(fn.MAX(Meeting.summarised_at)),
+                   Extension.select(fn.MAX(Extension.id)), ResponseMerge.select(fn.MAX(ResponseMerge.id)),
+                   AgencyAssignment.select(fn.MAX(AgencyAssignment.id)),
+                   AgencyAssignment.select(fn.MAX(AgencyAssignment.answered_at))]
+        if kind != "stats":
+            queries += [Second.select(fn.MAX(Second.id)),
+                        Second.select(Second.created_at).order_by(Second.id.desc()).limit(1)]
+    values, newest = _newest(*queries, *common)
     digest = hashlib.sha256(repr((kind, settings.SECONDING_THRESHOLD, values)).encode()).hexdigest()[:32]
     return digest, newest

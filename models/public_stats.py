@@ -11,18 +11,20 @@ themselves (models.open_data), so every number can be recomputed from the publis
   used, consultations held and their summaries on time (R10.2).
 
 The result is cached per data version (models.open_data.version) and day, so the dashboard reads
-the data again only after it changed.
+the data again only after it changed, and (in production) at most once per `max_age` seconds.
 """
 from __future__ import annotations
 
 import datetime as dt
 import statistics
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from . import open_data
+from .base import utcnow
 from .calendar import is_working_day
+from .open_data import consultation_records, proposal_records, version
 from .proposals import ESTABLISHED, LAPSED, REMOVED, SECONDING
 from .responses import ADOPT, PARTIAL, REJECT
 
@@ -32,7 +34,7 @@ OUTCOMES = [  # (key, label): the stacked series of the monthly chart, in this o
 ]
 FUNNEL = [("passed", "通過檢核進入附議"), ("established", "成案"), ("responded", "機關已回應"),
           ("adopted", "同意或部分參採")]
-_cache: dict[tuple, dict] = {}
+_cache: dict[str, tuple] = {}
 _lock = threading.Lock()
 
 
@@ -143,14 +145,18 @@ def aggregate(proposals: Iterable[dict], consultations: Iterable[dict], today: d
     }
 
 
-def dashboard(base_url: str, today: dt.date) -> dict:
-    """aggregate() over the current open data, computed once per data version and day."""
-    key = (open_data.version("proposals")[0], open_data.version("consultations")[0], today)
+def dashboard(base_url: str, today: dt.date, max_age: float = 0.0) -> tuple[dict, dt.datetime]:
+    """(aggregate() over the current open data, when it was computed), once per data version and day.
+
+    Aggregating 100,000 records takes seconds, so a result younger than `max_age` seconds is served
+    even after the data changed (the page shows when it was computed)."""
+    key = (version("stats")[0], version("consultations")[0], today)
     with _lock:
-        if key in _cache:
-            return _cache[key]
-    figures = aggregate(open_data.proposal_records(with_text=False), open_data.consultation_records(base_url), today)
+        cached = _cache.get("last")
+        if cached and (cached[0] == key or time.monotonic() - cached[1] < max_age):
+            return cached[2], cached[3]
+    figures = aggregate(proposal_records(with_text=False), consultation_records(base_url), today)
+    computed_at = utcnow()
     with _lock:
-        _cache.clear()
-        _cache[key] = figures
-    return figures
+        _cache["last"] = (key, time.monotonic(), figures, computed_at)
+    return figures, computed_at

@@ -12,7 +12,7 @@ import pytest
 from models import open_data
 from models.consultations import Consultation
 from models.proposals import ESTABLISHED, LAPSED, RESPONDED, Proposal, remove
-from models.public_stats import aggregate
+from models.public_stats import aggregate, dashboard
 from models.responses import AgencyResponse
 from tests.factories import seconding_proposal
 from tests.helpers import load_agencies, taipei
@@ -111,3 +111,12 @@ def test_stats_page_draws_svg_charts_whose_numbers_equal_the_tables(client, data
 def test_stats_page_without_any_data_says_so(client):
     page = html.unescape(client.get("/stats").get_data(as_text=True))
     assert "尚無公開提案。" in page and "尚無機關資料。" in page
+
+
+def test_stats_are_recomputed_when_the_data_changes_unless_younger_than_max_age(app, data):
+    today = dt.date(2026, 6, 1)
+    first, computed_at = dashboard("", today)
+    assert first["total"] == 5 and dashboard("", today)[0] is first  # same version: served from the cache
+    seconding_proposal(agency="CIVIL")
+    assert dashboard("", today, max_age=3600) == (first, computed_at)  # young enough: served as computed
+    assert dashboard("", today)[0]["total"] == 6

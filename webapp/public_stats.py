@@ -65,10 +65,11 @@ def monthly(months: list[dict]) -> dict:
 
 @bp.get("/stats")
 def stats():
-    figures = dashboard(current_app.config.get("PUBLIC_BASE_URL", ""), today_taipei())
+    max_age = current_app.config.get("STATS_CACHE_SECONDS", 0 if current_app.testing else 300)
+    figures, computed_at = dashboard(current_app.config.get("PUBLIC_BASE_URL", ""), today_taipei(), max_age)
     funnel = horizontal([(f["label"], [(f["key"], "#0072B2", f["count"])]) for f in figures["funnel"]])
     handled = [a for a in figures["agencies"] if a["handled"]]
     agencies = horizontal([(a["agency"], [(key, colour, a[key]) for key, _, colour in AGENCY_SERIES]) for a in handled])
     return render_template("public/stats.html", figures=figures, outcomes=OUTCOMES, colours=COLOURS,
                            monthly=monthly(figures["months"]), funnel=funnel, agency_chart=agencies,
-                           agency_series=AGENCY_SERIES)
+                           agency_series=AGENCY_SERIES, computed_at=computed_at)
