@@ -107,7 +107,7 @@ class Proposal(BaseModel):
     agency_by_ops = peewee.BooleanField(default=False)
     is_group = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField(default=utcnow)
-    updated_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow, index=True)  # open data's ETag reads its maximum
     submitted_at = peewee.DateTimeField(null=True)
     first_submitted_at = peewee.DateTimeField(null=True)
     review_due = peewee.DateField(null=True, index=True)  # R9.2.1

@@ -1,7 +1,9 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (sync API), and the app on a real port.
 
 ``browser`` (session): headless Chromium at /usr/bin/chromium (never a downloaded build).
-``page`` (function): a page in a fresh browser context, closed after the test.
+``page`` (function): a page in a fresh browser context, closed after the test. Every document it (or a
+popup it opens) loads is checked with axe-core against WCAG 2.1 A/AA (tests/axe_audit.py); a violation
+fails the test at teardown.
 ``live_server`` (function): the ``app`` fixture served by werkzeug on 127.0.0.1, a free port,
 in a thread; ``live_server.url``; shut down after the test.
 """
@@ -15,6 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests import axe_audit
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,14 +71,22 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(locale="zh-TW", timezone_id="Asia/Taipei", viewport={"width": 420, "height": 860})
+    # bypass_csp lets the tests add axe-core to the page; the site's own policy is unchanged.
+    context = browser.new_context(locale="zh-TW", timezone_id="Asia/Taipei", viewport={"width": 420, "height": 860},
+                                  bypass_csp=True)
     context.set_default_timeout(10_000)
     expect.set_options(timeout=10_000)
     # Nothing leaves the machine: pages only reach 127.0.0.1 (and data: URLs).
     context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]|localhost[:/])"), lambda route: route.fulfill(status=200, body="", content_type="text/plain"))
+    found: list[dict] = []
+    context.on("page", lambda opened: axe_audit.audit_each_document(opened, found))
     pg = context.new_page()
     yield pg
+    for opened in list(context.pages):
+        axe_audit.finish(opened, found)
     context.close()
+    if found:
+        pytest.fail("axe-core (WCAG 2.1 A/AA) found violations:\n" + axe_audit.report(found), pytrace=False)
 
 
 @pytest.fixture

@@ -27,8 +27,10 @@ from . import (
     inbound_mail,
     line,
     metrics,
+    open_data,
     public,
     public_consultations,
+    public_stats,
     recognition_consent,
     security_headers,
 )
@@ -112,6 +114,8 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(inbound_mail.bp)  # signed by the mail gateway
     app.register_blueprint(public.bp)
     app.register_blueprint(public_consultations.bp)
+    app.register_blueprint(open_data.bp)
+    app.register_blueprint(public_stats.bp)
     app.register_blueprint(console.bp)
     console.init_app(app)
     app.register_blueprint(drafts.bp)

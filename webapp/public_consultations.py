@@ -6,67 +6,22 @@ closing and its reason are published (R10.2).
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from models import consultations as domain
-from models.base import format_taipei, taipei_date, utcnow
+from models.base import taipei_date, utcnow
 from models.consultations import Consultation
 from models.opinions import opinions_of
 from models.proposals import REMOVAL_GROUNDS
 
-from .public import csv_safe
-
 bp = Blueprint("public_consultations", __name__)
 PAGE_SIZE = 20
 OPINIONS_PER_PAGE = 100
-OPEN_DATA_FIELDS = [
-    "id", "title", "agency_code", "agency", "scope", "basis", "stage", "state", "opens_at", "closes_on",
-    "closed_at", "closed_early_reason", "summary_due", "summary_extended_due", "extension_reason",
-    "summary_published_at", "opinion_count", "url",
-]
-
-
 def _page_arg(name: str = "page") -> int:
     try:
         return max(1, min(int(request.args.get(name, 1)), 10_000))
     except ValueError:
         return 1
-
-
-def _iso(value) -> str | None:
-    return format_taipei(value, "%Y-%m-%dT%H:%M:%S+08:00") or None
-
-
-def _day(value) -> str | None:
-    return value.isoformat() if value else None
-
-
-def open_record(consultation: Consultation, count: int, base_url: str) -> dict:
-    """One consultation as open data: dates of each step, the published reasons, the opinion count."""
-    return {
-        "id": consultation.id, "title": consultation.title, "agency_code": consultation.agency_code,
-        "agency": consultation.agency_name, "scope": consultation.scope, "basis": consultation.basis,
-        "stage": consultation.stage, "state": consultation.state, "opens_at": _iso(consultation.opens_at),
-        "closes_on": _day(consultation.closes_on), "closed_at": _iso(consultation.closed_at),
-        "closed_early_reason": consultation.closed_early_reason, "summary_due": _day(consultation.summary_due),
-        "summary_extended_due": _day(consultation.summary_extended_due),
-        "extension_reason": consultation.extension_reason,
-        "summary_published_at": _iso(consultation.summary_published_at), "opinion_count": count,
-        "url": domain.consultation_link(consultation, base_url),
-    }
-
-
-def _records() -> list[dict]:
-    from flask import current_app
-
-    rows = list(domain.published().order_by(Consultation.id))
-    counts = domain.opinion_counts([c.id for c in rows])
-    base_url = current_app.config.get("PUBLIC_BASE_URL", "")
-    return [open_record(c, counts.get(c.id, 0), base_url) for c in rows]
 
 
 @bp.get("/consultations")
@@ -103,20 +58,3 @@ def consultation_page(consultation_id: int):
                            count=domain.opinion_counts([consultation.id]).get(consultation.id, 0), grounds=REMOVAL_GROUNDS,
                            is_open=domain.window_open(consultation, now), days_left=domain.days_left(consultation, now),
                            overdue=domain.is_summary_overdue(consultation, taipei_date(now)))
-
-
-@bp.get("/open-data/consultations.json")
-def open_data_json():
-    body = json.dumps({"consultations": _records(), "generated_at": _iso(utcnow())}, ensure_ascii=False)
-    return Response(body, mimetype="application/json")
-
-
-@bp.get("/open-data/consultations.csv")
-def open_data_csv():
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=OPEN_DATA_FIELDS)
-    writer.writeheader()
-    for row in _records():
-        writer.writerow({k: csv_safe(v) for k, v in row.items()})
-    return Response("\ufeff" + buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=consultations.csv"})

@@ -1,0 +1,187 @@
+"""Accessible pages (issue 12 item 5): the browser walks every public page, the agency's answer and
+response pages, the draft form and every console page, including their error states. The `page`
+fixture runs axe-core (WCAG 2.1 A and AA) on each document it loads and fails on any violation
+(tests/axe_audit.py); these tests make sure each page is visited and shows what it should."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from bot.proposal_cards import draft_token
+from models.agency_confirmation import answer_token, request_confirmation
+from models.base import taipei_date, utcnow
+from models.calendar import due_date, today_taipei
+from models.consultations import Consultation
+from models.officials import Official
+from models.opinions import give_opinion
+from models.proposals import ESTABLISHED, Proposal, remove, set_field, start_draft
+from models.response_links import response_link
+from models.response_publishing import publish_response, record_meeting_summary, schedule_meeting
+from models.responses import extend_deadline
+from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
+from tests.fixtures_console import browser_login
+from tests.helpers import load_agencies
+
+
+@pytest.fixture(autouse=True)
+def agencies(db):
+    load_agencies()
+
+
+def established_now(title: str = "推動公文線上簽核全面無紙化") -> Proposal:
+    proposal = seconding_proposal(agency="CIVIL", title=title)
+    now = utcnow()
+    Proposal.update(state=ESTABLISHED, second_count=200, established_at=now - dt.timedelta(days=1),
+                    notice_due=taipei_date(now), notified_at=now,
+                    response_due=due_date("R9.4.4", taipei_date(now))).where(Proposal.id == proposal.id).execute()
+    return reload(proposal)
+
+
+def open_consultation(title: str = "里長聯繫窗口制度調整") -> Consultation:
+    now = utcnow()
+    return Consultation.create(agency_code="CIVIL", title=title, background="本局擬調整各區公所里長聯繫窗口的分工方式。",
+                               questions="一、現行窗口分工有哪些困難？", scope="internal", basis="R10.1.3",
+                               stage="execution", state="open", created_by="staff:1", opens_at=now,
+                               closes_on=taipei_date(now) + dt.timedelta(days=30),
+                               closes_at=now + dt.timedelta(days=30), reviewed_at=now)
+
+
+def visit(page, url: str, heading: str, status: int = 200) -> None:
+    response = page.goto(url)
+    assert response.status == status, (url, response.status)
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hant-TW")
+    expect(page.locator("h1").first).to_contain_text(heading)
+
+
+def submit_to_server(page, form: str) -> None:
+    """Submit a form past the browser's own checks, so that the page shows the server's errors."""
+    page.locator(form).evaluate("form => { form.noValidate = true; }")
+    with page.expect_navigation():
+        page.locator(f"{form} [type=submit]").first.click()
+
+
+def test_public_pages_pass_axe(app, page, live_server, ops_staff):
+    base = live_server.url
+    seconding = seconding_proposal(title="推動彈性上班時間")
+    answered = established_now()
+    meeting = schedule_meeting(answered.id, ops_staff, today_taipei(), "14:00 市政大樓501會議室", "提案人、民政局")
+    record_meeting_summary(meeting.id, ops_staff, "與會機關同意先行試辦半年。")
+    extend_deadline(answered.id, ops_staff, "需會同人事處研議經費來源，延長一次。")
+    publish_response(answered.id, ops_staff, "partial", "本府已編列相關經費，並會同人事處研議實施方式。",
+                     "自明年七月起於民政局試辦半年，試辦結束後檢討推廣。")
+    removed = seconding_proposal(title="某某長官是騙子")
+    remove(removed.id, "staff:1", "R7.1", "內容涉及誹謗特定人士")
+    consultation = open_consultation()
+    give_opinion(verified_official(), consultation.id, "建議以區為單位設置單一窗口。")
+
+    visit(page, base + "/", "政策提案")
+    page.fill("input[name=q]", "彈性")
+    with page.expect_navigation():
+        page.press("input[name=q]", "Enter")  # the search works from the keyboard
+    expect(page.locator(".cards")).to_contain_text("推動彈性上班時間")
+    visit(page, f"{base}/proposals/{seconding.id}", "推動彈性上班時間")
+    visit(page, f"{base}/proposals/{answered.id}", "推動公文線上簽核全面無紙化")
+    expect(page.locator("[data-testid=decision]")).to_have_text("部分參採")
+    visit(page, f"{base}/proposals/{removed.id}", removed.number)
+    visit(page, base + "/consultations", "政策諮詢")
+    visit(page, f"{base}/consultations/{consultation.id}", "里長聯繫窗口制度調整")
+    visit(page, base + "/open-data", "開放資料")
+    expect(page.locator("[data-testid=licence] a")).to_have_text("政府資料開放授權條款－第1版")
+    visit(page, base + "/stats", "統計儀表板")
+    expect(page.locator("[data-testid=funnel-chart]")).to_have_attribute("role", "img")
+    visit(page, base + "/proposals/99999999", "找不到", status=404)
+    page.goto(base + "/")
+    assert {"/", "/consultations", "/open-data", "/stats", f"/proposals/{answered.id}", f"/proposals/{removed.id}",
+            f"/consultations/{consultation.id}", "/proposals/99999999"} <= set(page.axe_audited)
+
+
+def test_agency_answer_and_response_pages_pass_axe_with_their_errors(app, page, live_server):
+    base = live_server.url
+    proposal = seconding_proposal(agency="CIVIL", title="區公所夜間服務時段試辦")
+    [assignment] = request_confirmation(proposal.id, "staff:1", [("CIVIL", "lead")], base_url="http://localhost",
+                                        secret_key=app.config["SECRET_KEY"])
+    visit(page, f"{base}/agency/answer/{answer_token(assignment, app.config['SECRET_KEY'])}", "區公所夜間服務時段試辦")
+    with page.expect_navigation():
+        page.click("button[value=decline]")  # declining needs a note: refused, and the reason announced
+    expect(page.locator("[role=alert]").first).to_be_visible()
+    visit(page, f"{base}/agency/answer/not-a-token", "權責機關確認", status=400)
+    expect(page.locator("[role=alert]")).to_contain_text("連結無效")
+
+    established = established_now(title="推動彈性上班時間")
+    with app.app_context():
+        link = response_link(established.id, "CIVIL", "civil@taichung.gov.tw")
+    path = link.split("/agency/respond/", 1)[1]
+    visit(page, f"{base}/agency/respond/{path}", "推動彈性上班時間")
+    submit_to_server(page, "[data-testid=publish-form]")
+    expect(page.locator("[role=alert]").first).to_be_visible()
+    visit(page, f"{base}/agency/respond/not-a-token", "機關回應", status=400)
+    expect(page.locator("[role=alert]")).to_contain_text("連結")
+
+
+def test_draft_form_passes_axe_with_its_errors(app, page, live_server):
+    official = verified_official()
+    draft = start_draft(official)
+    set_field(official, draft.id, "title", "推動公文線上簽核")
+    token = draft_token(app.config["SECRET_KEY"], official.id, draft.id)
+    visit(page, f"{live_server.url}/drafts/{token}", "提案")
+    page.fill("textarea[name=content]", "太短")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    expect(page.locator("[role=alert]").first).to_be_visible()
+    assert Official.get_by_id(official.id).id == official.id
+
+
+CONSOLE_PAGES = [  # path, heading
+    ("/console/", "工作臺首頁"), ("/console/review", "提案檢核"), ("/console/confirmations", "機關確認"),
+    ("/console/responses", "機關回應"), ("/console/consultations", "政策諮詢"),
+    ("/console/consultations/new", "新增政策諮詢"), ("/console/officials", "公務人員"), ("/console/operations", "系統狀態"),
+    ("/console/recognition", "獎勵參考"), ("/console/calendar", "行事曆"), ("/console/agencies", "機關與聯絡信箱"),
+    ("/console/agencies/CIVIL", "臺中市政府民政局"), ("/console/agencies/import", "匯入機關資料"),
+    ("/console/staff", "工作臺帳號"), ("/console/password", "變更密碼"), ("/console/two-factor", "兩步驟驗證"),
+]
+
+
+def test_every_console_page_passes_axe_as_ops(app, page, live_server, ops_staff):
+    base = live_server.url
+    visit(page, base + "/console/password/forgot", "忘記密碼")
+    submitted = submitted_proposal(title="推動公文線上簽核全面無紙化")
+    established = established_now(title="推動彈性上班時間")
+    consultation = open_consultation()
+    browser_login(page, live_server, ops_staff.email, ops_staff.password)
+    for path, heading in CONSOLE_PAGES:
+        visit(page, base + path, heading)
+    page.goto(base + "/console/")
+    assert {path for path, _ in CONSOLE_PAGES} <= set(page.axe_audited)
+    visit(page, f"{base}/console/review/{submitted.id}", "推動公文線上簽核全面無紙化")
+    visit(page, f"{base}/console/responses/{established.id}", "推動彈性上班時間")
+    visit(page, f"{base}/console/consultations/{consultation.id}", "里長聯繫窗口制度調整")
+    visit(page, f"{base}/console/officials/{submitted.proposer_id}", submitted.proposer.nickname)
+    # an error state: returning without reasons is refused with the reason announced
+    page.goto(f"{base}/console/review/{submitted.id}")
+    submit_to_server(page, "[data-testid=return-form]")
+    expect(page.locator("[role=alert]").first).to_be_visible()
+
+
+def test_console_login_errors_are_announced_and_pass_axe(app, page, live_server):
+    visit(page, live_server.url + "/console/login", "工作臺登入")
+    page.fill("input[name=email]", "nobody@taichung.gov.tw")
+    page.fill("input[name=password]", "wrong-password-123")
+    with page.expect_navigation():
+        page.press("input[name=password]", "Enter")
+    expect(page.locator("[role=alert]").first).to_be_visible()
+
+
+def test_console_pages_of_an_agency_pass_axe_with_their_forms(app, page, live_server, agency_staff):
+    base = live_server.url
+    established = established_now(title="推動彈性上班時間")
+    browser_login(page, live_server, agency_staff.email, agency_staff.password)
+    for path, heading in [("/console/responses", "機關回應"), ("/console/confirmations", "機關確認"),
+                          ("/console/consultations", "政策諮詢"), ("/console/consultations/new", "新增政策諮詢"),
+                          ("/console/password", "變更密碼")]:
+        visit(page, base + path, heading)
+    visit(page, f"{base}/console/responses/{established.id}", "推動彈性上班時間")
+    expect(page.locator("form").filter(has=page.locator("textarea")).first).to_be_visible()
+    submit_to_server(page, "form:has(input[name$=decision])")
+    expect(page.locator("[role=alert]").first).to_be_visible()
