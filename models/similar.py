@@ -139,7 +139,8 @@ def _candidates_postgres(query: dict[str, float], states, exclude_id) -> tuple[l
     idf = _idf_from(*(stats or (None, 0.0)))
     terms = sorted(f for f in query if not f.startswith("~"))
     overlap = " + ".join(["(s.similar_terms @> %s::text[])::int * %s"] * len(terms))
-    sql += f" ORDER BY {overlap} DESC, s.proposal_id DESC LIMIT {SHORTLIST}"
+    # At equal overlap the proposal with fewer features comes first: it is closer to the query (cosine).
+    sql += f" ORDER BY {overlap} DESC, cardinality(s.similar_terms), s.proposal_id DESC LIMIT {SHORTLIST}"
     for feature in terms:
         params += [[feature], round(query[feature] * idf(feature) ** 2, 4)]
     return db.execute_sql(sql, params).fetchall(), stats
@@ -184,11 +185,11 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
     scored = []
     for pid, stored in candidates:
         other = lex.decode(stored)
-        value = lex.similarity(query, other, idf)
-        if value >= MIN_SCORE:
-            scored.append((round(value, 4), pid, other))
-    scored.sort(key=lambda item: (-item[0], -item[1]))
-    best = scored[:limit]
+        value, coverage = lex.scores(query, other, idf)
+        if value >= MIN_SCORE:  # shown if similar enough; ranked by how much of the query it covers
+            scored.append((round(coverage, 4), round(value, 4), pid, other))
+    scored.sort(key=lambda item: (-item[0], -item[1], -item[2]))
+    best = [item[1:] for item in scored[:limit]]
     if not best:
         return []
     proposals = {p.id: p for p in Proposal.select().where(Proposal.id.in_([pid for _, pid, _ in best]))}
