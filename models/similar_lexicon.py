@@ -4,7 +4,8 @@ lexicon, features and the score.  No database access here; `models.similar` sear
 Features of a text (`analyse`):
 
 1. normalised: full-width punctuation to spaces, NFKC, lower case, variant and simplified characters
-   folded to the Taiwan form (台→臺, 务→務 ...), a few equivalent phrases folded (公務員→公務人員 ...);
+   folded to the Taiwan form (台→臺, 务→務 ...), a few equivalent phrases folded (公務員→公務人員 ...),
+   colloquial fillers removed (`FILLERS`: 根本, 一直, 覺得 ...; 人根本不夠 reads 人不夠);
 2. **concepts**: every word of the lexicon (data/similar_lexicon.tsv, kept by the operations team) is
    found, longest first, and stands for its concept: 國旅卡, 休假補助 and 國民旅遊卡 all give
    ``#國民旅遊卡``; 超勤津貼 and 加班費 give ``#加班費``.  Each concept also gives its topic, ``~差勤``.
