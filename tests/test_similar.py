@@ -11,6 +11,7 @@ import itertools
 import pytest
 
 from models import settings, similar
+from models import similar_lexicon as lex
 from models.officials import Official
 from models.proposals import (
     DRAFT,
@@ -218,6 +219,27 @@ def test_r9_1_4_short_title_finds_a_long_proposal_and_its_content(backend):
     assert [p.id for p, _ in found] == [target.id]
 
 
+def test_r9_1_4_colloquial_fillers_do_not_hide_a_lexicon_word(backend):
+    """人根本不夠: without the filler 根本 it reads 人不夠, a word of the 人力不足 concept."""
+    for title, content in DISTRACTORS:
+        proposal(title, content)
+    target = proposal("增補人力以減少同仁長期超時工作")
+    assert "#人力不足" in lex.analyse("每天都加班到很晚，人根本不夠").features
+    found = similar.find_similar("每天都加班到很晚，人根本不夠")
+    assert [p.id for p, _ in found][:1] == [target.id]
+
+
+def test_r9_1_4_the_proposal_sharing_more_of_the_query_ranks_first(backend):
+    """A long proposal that shares the query's concept and its specific word (屋頂) ranks above a short one
+    sharing only the concept, although the short one's cosine is higher: shown by cosine, ranked by coverage."""
+    short = proposal("改善太陽能板")
+    covering = proposal("市政大樓屋頂設置太陽光電並定期清洗維護以提高發電效率")
+    found = similar.find_similar_explained("在屋頂裝太陽能板")
+    assert [m.proposal.id for m in found][:2] == [covering.id, short.id]
+    assert found[0].score < found[1].score  # the score shown is still the cosine
+    assert "屋頂" in found[0].reasons
+
+
 def test_r9_1_4_a_shared_topic_alone_is_not_shown(backend):
     proposal("補休期限延長為一年", "補休期限太短。")  # 差勤, like the query, but another request
     assert similar.find_similar("生理假可以用小時請") == []
@@ -313,7 +335,7 @@ def test_r9_1_4_ensure_search_index_is_idempotent(db):
 # --- the lexicon file ------------------------------------------------------------------------
 
 def test_r9_1_4_lexicon_file_is_well_formed_and_no_word_means_two_concepts():
-    from models import similar_lexicon as lex
+
 
     owner: dict[str, str] = {}
     clashes = []
