@@ -10,7 +10,7 @@ import re
 import pytest
 
 from models.texts import without_clauses
-from tests.helpers import load_agencies, logged_in, page_text, register, tap
+from tests.helpers import load_agencies, logged_in, page_text, register, start_registration, tap
 from tests.test_proposing import buttons, compose, flex_json
 from tests.test_seconding import proposal as seconding_proposal
 
@@ -62,7 +62,7 @@ def test_r3_2_emails_greet_the_official_by_real_name(client, line, smtp):
 def test_r3_1_cancelling_registration_says_the_answers_are_kept_and_no_draft(client, line, smtp):
     uid = line.user()
     line.follow(client, uid)
-    tap(client, line, uid, "開始註冊")
+    start_registration(client, line, uid)
     line.text(client, uid, "王小明")
     line.text(client, uid, "取消")
     said = line.texts(uid)[-1]
