@@ -14,6 +14,7 @@ from models.proposals import DRAFT, Proposal
 from tests.factories import seconding_proposal, verified_official
 from tests.helpers import load_agencies, page_text, quick_replies, tap
 from tests.test_consultations import consultation
+from tests.test_review import act
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +113,15 @@ def test_r4_the_terms_page_is_public_and_names_the_license_sources_and_rights(cl
                      f"通知收件地址 {settings.RETENTION_DAYS['notice_recipient']} 日", settings.TERMS_VERSION):
         assert expected in text, expected
     assert "使用條款與個人資料告知" in page_text(client, "/")  # linked from every public page
+
+
+def test_r4_r7_2_a_rights_holders_complaint_is_a_removal_on_ground_r7_2(ops_client, line, smtp):
+    """The terms tell rights holders to write to the team; the team removes on R7.2 with the complaint as reason."""
+    official = verified_official()
+    proposal = seconding_proposal(official)
+    reason = "權利人來信申訴：提案內容整段轉載其受著作權保護之研究報告，未註明出處。"
+    assert act(ops_client, proposal.id, "remove", {"ground": "R7.2", "reason": reason}).status_code == 302
+    removed = Proposal.get_by_id(proposal.id)
+    assert (removed.state, removed.removal_ground, removed.removal_reason) == ("removed", "R7.2", reason)
+    body = smtp.body(smtp.last_to(official.verified_email))
+    assert "第七點第2款（侵害他人權利或法律上利益）" in body and reason in body
