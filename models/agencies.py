@@ -392,6 +392,12 @@ def active_agencies() -> list[Agency]:
     return sorted(agencies, key=lambda a: (a.kind != FIRST_LEVEL, a.id))
 
 
+def subordinates_of(code: str) -> list[Agency]:
+    """An agency's own active subordinate agencies (附屬機關: their parent is this agency), R9.2.5(2)."""
+    code = (code or "").strip().upper()
+    return list(Agency.select().where((Agency.parent_code == code) & Agency.active).order_by(Agency.name))
+
+
 def _strip_city_prefix(text: str) -> str:
     for prefix in CITY_PREFIXES:
         if text.startswith(prefix) and len(text) > len(prefix):

@@ -1,10 +1,12 @@
 """Confirming the responsible agency (R9.2.5): request → answer (or deemed) → doubts settled.
 
 (1) The operations team emails each agency a request with signed links; (2) the agency confirms,
-says it is not theirs, or names the subordinate agency that owns the business; (3) with two or more
+confirms and names its own subordinate agency (附屬機關) that does the work (a handling unit: the
+agency stays responsible and coordinates it), or says it is not theirs; (3) with two or more
 agencies the team records the lead (主辦) and co-organisers (協辦), and all become leads if still
 disputed; (4) no answer within 5 working days (R2.3) means confirmed (`deem_confirmed`, a sweep
-step); a decline or a redirect waits in the console until the team and the agency settle it.
+step); a doubt (not theirs) opens a joint discussion of the team and the agency
+(models.agency_discussion), settled in the console with a recorded outcome.
 
 Every change is a conditional UPDATE on `status`, so an answer, a second answer and the sweep
 racing each other change a row once; each writes an audit row on the proposal.
@@ -14,111 +16,76 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-import peewee
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from . import calendar, services, settings
 from .agencies import get_agency
+from .agency_assignments import (
+    ASSIGNMENT_STATES,
+    CO,
+    CONFIRMABLE_STATES,
+    CONFIRMED,
+    DECLINED,
+    DEEMED,
+    DOUBT_STATUSES,
+    LEAD,
+    PENDING,
+    REDIRECTED,
+    RESPONSIBLE_STATUSES,
+    ROLES,
+    STATUS_LABELS,
+    WITHDRAWN,
+    AgencyAssignment,
+    active_assignments,
+    agencies_by_proposal,
+    agencies_of,
+    assignments_of,
+    console_assignments,
+    responsible_roles,
+    unasked_proposals,
+)
 from .agency_confirmation_texts import (
     DEEMED_BODY,
     DEEMED_SUBJECT,
+    DISCUSSION_BODY,
+    DISCUSSION_SUBJECT,
     DOUBT_BODY,
     DOUBT_SUBJECT,
+    ESTABLISHED_NOTE,
     FOOTER,
+    HANDLING_BODY,
+    HANDLING_SUBJECT,
     MSG,
     REQUEST_BODY,
     REQUEST_SUBJECT,
+    UNASKED_BODY,
+    UNASKED_SUBJECT,
 )
-from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
+from .base import DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
-from .proposals import ESTABLISHED, REMOVED, SECONDING, Proposal, change_agency, lock
-from .states import Transitions
+from .proposals import ESTABLISHED, REMOVED, Proposal, change_agency, lock
+from .response_links import link_text
 
-LEAD = "lead"
-CO = "co"
-ROLES = {LEAD: "主辦", CO: "協辦"}
+# The records and the reading side live in models.agency_assignments; these names stay importable here.
+__all__ = ["ASSIGNMENT_STATES", "CO", "CONFIRMABLE_STATES", "CONFIRMED", "DECLINED", "DEEMED", "DOUBT_STATUSES",
+           "LEAD", "PENDING", "REDIRECTED", "RESPONSIBLE_STATUSES", "ROLES", "STATUS_LABELS", "WITHDRAWN",
+           "AgencyAssignment", "active_assignments", "agencies_by_proposal", "agencies_of", "assignments_of",
+           "console_assignments", "responsible_roles", "unasked_proposals"]
 
-PENDING = "pending"
-CONFIRMED = "confirmed"
-DEEMED = "deemed"
-DECLINED = "declined"
-REDIRECTED = "redirected"
-STATUS_LABELS = {PENDING: "待回覆", CONFIRMED: "已確認", DEEMED: "逾期視為確認", DECLINED: "非本機關業務",
-                 REDIRECTED: "應由所屬機關辦理"}
-ASSIGNMENT_STATES = Transitions("機關確認", {
-    PENDING: {CONFIRMED, DEEMED, DECLINED, REDIRECTED},  # the agency answers, or the clock decides (R9.2.5)
-    DECLINED: {CONFIRMED}, REDIRECTED: {CONFIRMED},  # settled: the agency keeps it after all (R9.2.5(4))
-    CONFIRMED: set(), DEEMED: set(),
-}, STATUS_LABELS)
-RESPONSIBLE_STATUSES = {PENDING, CONFIRMED, DEEMED}  # the agency holds (or will hold) the proposal
-DOUBT_STATUSES = {DECLINED, REDIRECTED}  # settled by the team and the agency together (R9.2.5(4))
+# The agency's answers (R9.2.5(2)): decision → status. A subordinate is a confirmation with a handling
+# unit, never a way out; "redirect" is what links in older emails still send.
+DECISIONS = {"confirm": CONFIRMED, "subordinate": CONFIRMED, "decline": DECLINED}
+DECISION_ALIASES = {"redirect": "subordinate"}
+DECISION_LABELS = {"confirm": "確認為本機關業務", "subordinate": "確認，由本機關所屬（附屬）機關承辦並由本機關督導",
+                   "decline": "有疑義：非本機關業務（與營運小組共同研商）", "redirect": "應由所屬（下級）機關辦理"}
+SETTLE_OUTCOMES = {"keep": "協調後由該機關辦理", "release": "協調後不由該機關辦理（另請其他機關）"}
 
-# The agency's answers: decision → status.
-DECISIONS = {"confirm": CONFIRMED, "decline": DECLINED, "redirect": REDIRECTED}
-DECISION_LABELS = {"confirm": "確認為本機關業務", "decline": "非本機關業務",
-                   "redirect": "應由所屬（下級）機關辦理"}
-SETTLE_OUTCOMES = {"keep": "協調後由該機關辦理", "release": "協調後不由該機關辦理"}
-
-CONFIRMABLE_STATES = {SECONDING, ESTABLISHED}  # passed review, not yet closed
 TOKEN_SALT = "agency-answer"
 LINK_GRACE_DAYS = 7  # a link still opens (to show the outcome) this long after the due day
 NOTE_MAX = 1000
-
-
-
-class AgencyAssignment(BaseModel):
-    """One agency asked to confirm it is responsible for one proposal (R9.2.5)."""
-
-    proposal = peewee.ForeignKeyField(Proposal, backref="agency_assignments", on_delete="CASCADE")
-    agency_code = peewee.CharField(max_length=32, index=True)
-    role = peewee.CharField(max_length=8, default=LEAD)  # lead (主辦) | co (協辦)
-    status = peewee.CharField(max_length=12, default=PENDING, index=True)
-    requested_at = peewee.DateTimeField(default=utcnow)
-    requested_by = peewee.CharField(max_length=128, null=True)
-    due = peewee.DateField(index=True)  # R9.2.5 last day (Asia/Taipei)
-    answered_at = peewee.DateTimeField(null=True)
-    answered_by = peewee.CharField(max_length=128, null=True)
-    note = peewee.TextField(null=True)
-    redirect_agency_code = peewee.CharField(max_length=32, null=True)
-    token_nonce = peewee.CharField(max_length=32, default=lambda: secrets.token_urlsafe(12))
-    settled_at = peewee.DateTimeField(null=True)  # a decline or redirect, settled with the team
-    settled_by = peewee.CharField(max_length=128, null=True)
-    settle_note = peewee.TextField(null=True)
-
-    class Meta:
-        indexes = ((("proposal", "agency_code"), True),)
-
-    @property
-    def agency_name(self) -> str:
-        return _agency_name(self.agency_code)
-
-    @property
-    def redirect_agency_name(self) -> str:
-        return _agency_name(self.redirect_agency_code) if self.redirect_agency_code else ""
-
-    @property
-    def role_label(self) -> str:
-        return ROLES.get(self.role, self.role)
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
-
-    @property
-    def needs_settling(self) -> bool:
-        return self.status in DOUBT_STATUSES and self.settled_at is None
-
-    def is_overdue(self, today: dt.date) -> bool:
-        return self.status == PENDING and self.due < today
-
-
-
-
-def _agency_name(code: str | None) -> str:
-    agency = get_agency(code or "")
-    return agency.name if agency else (code or "")
+UNIT_MAX = 100
 
 
 def due_for(requested_at: dt.datetime) -> dt.date:
@@ -163,6 +130,8 @@ def assignment_for_token(token: str, now: dt.datetime | None = None, secret_key:
         raise DomainError(MSG["bad_token"], "bad_token") from None
     if assignment is None:
         raise DomainError(MSG["bad_token"], "bad_token")
+    if assignment.status == WITHDRAWN and secrets.compare_digest(str(nonce), assignment.token_nonce):
+        raise DomainError(MSG["withdrawn_token"].format(when=format_taipei(assignment.withdrawn_at)), "expired_token")
     if not secrets.compare_digest(str(nonce), assignment.token_nonce):
         raise DomainError(MSG["replaced_token"], "expired_token")
     if now > link_valid_until(assignment):
@@ -214,15 +183,14 @@ def request_confirmation(proposal_id: int, actor: str, assignments: list[tuple[s
             raise DomainError(MSG["bad_state"].format(state=proposal.state_label), "bad_state")
         existing = {a.agency_code: a for a in AgencyAssignment.select().where(AgencyAssignment.proposal == proposal.id)}
         for code in wanted:
-            if code in existing:
+            if code in existing and existing[code].status != WITHDRAWN:
                 raise DomainError(MSG["already_asked"].format(name=agencies[code].name), "already_asked")
         combined = {a.agency_code: a.role for a in active_assignments(proposal.id)} | wanted
         _check_roles(combined, exactly_one_lead=False)
         due = due_for(now)
         created = []
         for code, role in wanted.items():
-            assignment = AgencyAssignment.create(proposal=proposal.id, agency_code=code, role=role, requested_at=now,
-                                                 requested_by=actor, due=due)
+            assignment = _ask(proposal, code, role, existing.get(code), actor, due, now)
             record(actor, "agency_confirmation_requested", "proposal", proposal.id,
                    detail={"assignment": assignment.id, "agency": code, "role": role, "due": due.isoformat()}, now=now)
             _mail_request(assignment, proposal, agencies[code], base_url, secret_key, now)
@@ -231,12 +199,31 @@ def request_confirmation(proposal_id: int, actor: str, assignments: list[tuple[s
     return created
 
 
+def _ask(proposal: Proposal, code: str, role: str, withdrawn: AgencyAssignment | None, actor: str, due: dt.date,
+         now: dt.datetime) -> AgencyAssignment:
+    """A new assignment, or one withdrawn earlier asked again (fresh clock, answer and link)."""
+    if withdrawn is None:
+        return AgencyAssignment.create(proposal=proposal.id, agency_code=code, role=role, requested_at=now,
+                                       requested_by=actor, due=due)
+    ASSIGNMENT_STATES.move(AgencyAssignment, AgencyAssignment.id == withdrawn.id, PENDING, from_states=[WITHDRAWN],
+                           role=role, requested_at=now, requested_by=actor, due=due, answered_at=None,
+                           answered_by=None, note=None, redirect_agency_code=None, handling_unit_code=None,
+                           handling_unit_name=None, settled_at=None, settled_by=None, settle_note=None,
+                           withdrawn_at=None, token_nonce=secrets.token_urlsafe(12))
+    return _get(withdrawn.id)
+
+
 def _mail_request(assignment: AgencyAssignment, proposal: Proposal, agency, base_url: str,
                   secret_key: str | None, now: dt.datetime) -> None:
     link = f"{base_url}/agency/answer/{answer_token(assignment, secret_key)}"
+    established = ""
+    if proposal.state == ESTABLISHED and proposal.response_due:  # asked after the notice (R9.1.3): it may respond
+        due = proposal.response_extended_due or proposal.response_due
+        established = ESTABLISHED_NOTE.format(due=f"{due:%Y-%m-%d}",
+                                              respond=link_text(proposal.id, agency.code, agency.contact_email))
     body = REQUEST_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
                                role=assignment.role_label, scope=proposal.scope_label, content=proposal.content or "",
-                               due=f"{assignment.due:%Y-%m-%d}", link=link)
+                               due=f"{assignment.due:%Y-%m-%d}", link=link, established=established)
     queue_mail(agency.contact_email, REQUEST_SUBJECT.format(number=proposal.number, title=proposal.title),
                body + FOOTER, dedupe_key=f"agency-assignment:{assignment.id}:request:{assignment.token_nonce}", now=now)
 
@@ -276,37 +263,6 @@ def mark_disputed(proposal_id: int, actor: str, now: dt.datetime | None = None) 
     return active_assignments(proposal_id)
 
 
-def settle(assignment_id: int, actor: str, outcome: str, note: str, now: dt.datetime | None = None) -> AgencyAssignment:
-    """R9.2.5(4): a decline or redirect settled by the team and the agency together.
-
-    'keep': the agency holds the proposal after all (status confirmed); 'release': it does not,
-    and the team asks another agency (`request_confirmation`).
-    """
-    now = now or utcnow()
-    if outcome not in SETTLE_OUTCOMES:
-        raise DomainError(MSG["bad_outcome"], "bad_outcome")
-    note = clean_text(note, field="協調結果說明", max_len=NOTE_MAX, min_len=2, multiline=True)
-    with unit_of_work():
-        assignment = _get(assignment_id)
-        lock(assignment.proposal_id)  # serialises with role changes on the same proposal
-        changes = {"settled_at": now, "settled_by": actor, "settle_note": note}
-        unsettled_doubt = (AgencyAssignment.id == assignment.id) & AgencyAssignment.settled_at.is_null()
-        if outcome == "keep":
-            updated = ASSIGNMENT_STATES.move(AgencyAssignment, unsettled_doubt, CONFIRMED, from_states=DOUBT_STATUSES,
-                                             **changes)
-        else:  # released: the status stays the agency's answer; the team asks another agency
-            updated = (AgencyAssignment.update(**changes)
-                       .where(unsettled_doubt & AgencyAssignment.status.in_(DOUBT_STATUSES)).execute())
-        if not updated:
-            fresh = _get(assignment_id)
-            if fresh.settled_at:
-                raise DomainError(MSG["settled"].format(when=format_taipei(fresh.settled_at)), "settled")
-            raise DomainError(MSG["not_doubt"], "not_doubt")
-        record(actor, "agency_doubt_settled", "proposal", assignment.proposal_id, reason=note,
-               detail={"assignment": assignment.id, "agency": assignment.agency_code, "outcome": outcome}, now=now)
-    return _get(assignment_id)
-
-
 # --- the agency: answer (R9.2.5(2)) -----------------------------------------------------------
 
 def _refusal(assignment: AgencyAssignment) -> DomainError:
@@ -317,27 +273,35 @@ def _refusal(assignment: AgencyAssignment) -> DomainError:
                                               status=assignment.status_label), "already_answered")
 
 
-def answer(assignment_id: int, by: str, decision: str, note: str = "", redirect_agency_code: str | None = None,
-           now: dt.datetime | None = None) -> AgencyAssignment:
-    """R9.2.5(2): the agency confirms, declines, or names the subordinate agency; once only."""
+def _handling_unit(assignment: AgencyAssignment, unit_code: str | None, unit_name: str) -> tuple[str | None, str]:
+    """R9.2.5(2): the agency's own subordinate (by code, from its list) or a unit named as written."""
+    if unit_code:
+        target = get_agency(unit_code)
+        if target is None or not target.active or target.parent_code != assignment.agency_code:
+            name = target.name if target else unit_code[:40]
+            raise DomainError(MSG["not_subordinate"].format(unit=name, agency=assignment.agency_name), "not_subordinate")
+        return target.code, ""
+    unit_name = (unit_name or "").strip()
+    if not unit_name:
+        raise DomainError(MSG["unit_required"], "unit_required")
+    return None, clean_text(unit_name, field="承辦單位", max_len=UNIT_MAX, min_len=2)
+
+
+def answer(assignment_id: int, by: str, decision: str, note: str = "", handling_unit_code: str | None = None,
+           now: dt.datetime | None = None, *, handling_unit_name: str = "") -> AgencyAssignment:
+    """R9.2.5(2): the agency confirms (itself, or naming its own subordinate as the handling unit) or
+    raises a doubt with its reasons; once only."""
     now = now or utcnow()
+    decision = DECISION_ALIASES.get(decision, decision)
     if decision not in DECISIONS:
         raise DomainError(MSG["bad_decision"], "bad_decision")
     note = _clean_note(note)
     assignment = _get(assignment_id)
-    redirect_code = None
+    unit_code, unit_name = None, ""
     if decision == "decline" and not note:
         raise DomainError(MSG["decline_reason"], "reason_required")
-    if decision == "redirect":
-        if redirect_agency_code:
-            target = get_agency(redirect_agency_code)
-            if target is None or not target.active:
-                raise DomainError(MSG["bad_agency"].format(code=redirect_agency_code[:40]), "bad_agency")
-            if target.code == assignment.agency_code:
-                raise DomainError(MSG["redirect_self"], "redirect_self")
-            redirect_code = target.code
-        elif not note:
-            raise DomainError(MSG["redirect_target"], "redirect_target")
+    if decision == "subordinate":
+        unit_code, unit_name = _handling_unit(assignment, handling_unit_code, handling_unit_name or "")
     if assignment.status == PENDING and taipei_date(now) > assignment.due:
         deem(assignment.id, now)  # too late: the clock already decided (R9.2.5(4))
         raise _refusal(_get(assignment_id))
@@ -345,29 +309,47 @@ def answer(assignment_id: int, by: str, decision: str, note: str = "", redirect_
     with unit_of_work():
         updated = ASSIGNMENT_STATES.move(AgencyAssignment, AgencyAssignment.id == assignment.id, status,
                                          from_states=[PENDING], answered_at=now, answered_by=by[:128],
-                                         note=note or None, redirect_agency_code=redirect_code)
+                                         note=note or None, handling_unit_code=unit_code,
+                                         handling_unit_name=unit_name or None)
         if not updated:
             raise _refusal(_get(assignment_id))
         assignment = _get(assignment_id)
         record(by[:128], "agency_answered", "proposal", assignment.proposal_id, reason=note or None,
                detail={"assignment": assignment.id, "agency": assignment.agency_code, "decision": decision,
-                       "redirect_to": redirect_code}, now=now)
+                       **({"handling_unit": assignment.handling_unit} if decision == "subordinate" else {})}, now=now)
         if status in DOUBT_STATUSES:
             _mail_doubt(assignment, decision, now)
+        elif unit_code:
+            _mail_handling_unit(assignment, now)
     return assignment
 
 
-def _mail_doubt(assignment: AgencyAssignment, decision: str, now: dt.datetime) -> None:
+def _mail_handling_unit(assignment: AgencyAssignment, now: dt.datetime) -> None:
+    """The subordinate hears that it does the work, coordinated by its agency (R9.2.5(2))."""
+    unit = get_agency(assignment.handling_unit_code or "")
+    if unit is None or not unit.contact_email:
+        return
     proposal = assignment.proposal
-    detail = []
-    if assignment.redirect_agency_code:
-        detail.append(f"所屬機關：{assignment.redirect_agency_name}")
-    if assignment.note:
-        detail.append(f"說明：{assignment.note}")
+    queue_mail(unit.contact_email, HANDLING_SUBJECT.format(number=proposal.number),
+               HANDLING_BODY.format(unit=unit.name, agency=assignment.agency_name, number=proposal.number,
+                                    title=proposal.title, role=assignment.role_label) + FOOTER,
+               dedupe_key=f"agency-assignment:{assignment.id}:handling-unit:{unit.code}", now=now)
+
+
+def _mail_doubt(assignment: AgencyAssignment, decision: str, now: dt.datetime) -> None:
+    """如有疑義 (R9.2.5(4)): a joint discussion opens; the team and the agency both hear of it."""
+    proposal = assignment.proposal
+    detail = f"說明：{assignment.note}" if assignment.note else ""
     queue_mail(settings.OPS_NOTIFY_EMAIL, DOUBT_SUBJECT.format(number=proposal.number),
                DOUBT_BODY.format(agency=assignment.agency_name, number=proposal.number, title=proposal.title,
-                                 decision=DECISION_LABELS[decision], detail="\n".join(detail)) + FOOTER,
+                                 decision=DECISION_LABELS[decision], detail=detail) + FOOTER,
                dedupe_key=f"agency-assignment:{assignment.id}:doubt", now=now)
+    agency = get_agency(assignment.agency_code)
+    if agency is not None and agency.contact_email:
+        queue_mail(agency.contact_email, DISCUSSION_SUBJECT.format(number=proposal.number),
+                   DISCUSSION_BODY.format(agency=agency.name, number=proposal.number, title=proposal.title,
+                                          detail=detail, ops=settings.OPS_NOTIFY_EMAIL) + FOOTER,
+                   dedupe_key=f"agency-assignment:{assignment.id}:discussion-opened", now=now)
 
 
 # --- the clock (R9.2.5(4), R2.3) --------------------------------------------------------------
@@ -416,47 +398,20 @@ def recompute_due(now: dt.datetime) -> None:
 
 
 
-# --- reading -----------------------------------------------------------------------------------
-
-def assignments_of(proposal_id: int) -> list[AgencyAssignment]:
-    """Every agency asked about this proposal, leads first."""
-    return list(AgencyAssignment.select().where(AgencyAssignment.proposal == proposal_id)
-                .order_by(AgencyAssignment.role.desc(), AgencyAssignment.id))
 
 
-def active_assignments(proposal_id: int) -> list[AgencyAssignment]:
-    """The agencies that hold or may hold the proposal: not released after a settled doubt."""
-    return [a for a in assignments_of(proposal_id) if not (a.status in DOUBT_STATUSES and a.settled_at)]
-
-
-def agencies_of(proposal_id: int) -> dict[str, list[str]]:
-    """{'lead': [codes], 'co': [codes]} of the agencies now responsible (for public pages and open data)."""
-    return agencies_by_proposal([proposal_id])[proposal_id]
-
-
-def agencies_by_proposal(proposal_ids: list[int]) -> dict[int, dict[str, list[str]]]:
-    """agencies_of() for many proposals in one query (open data lists every proposal)."""
-    result: dict[int, dict[str, list[str]]] = {pid: {LEAD: [], CO: []} for pid in proposal_ids}
-    if not proposal_ids:
-        return result
-    for a in (AgencyAssignment.select(AgencyAssignment.proposal, AgencyAssignment.agency_code, AgencyAssignment.role)
-              .where(AgencyAssignment.proposal.in_(list(proposal_ids))
-                     & AgencyAssignment.status.in_(list(RESPONSIBLE_STATUSES)))
-              .order_by(AgencyAssignment.role.desc(), AgencyAssignment.id)):
-        result[a.proposal_id][a.role].append(a.agency_code)
-    return result
-
-
-def console_assignments(agency_code: str | None = None) -> list[AgencyAssignment]:
-    """The console list: waiting answers by due day, then doubts to settle, then the answered ones."""
-    query = AgencyAssignment.select(AgencyAssignment, Proposal).join(Proposal)
-    if agency_code is not None:  # None = every agency (ops); "" must match nothing, never everything
-        query = query.where(AgencyAssignment.agency_code == agency_code)
-    rows = list(query.order_by(AgencyAssignment.due, AgencyAssignment.id))
-
-    def order(a: AgencyAssignment) -> tuple:
-        rank = 0 if a.status == PENDING else 1 if a.needs_settling else 2
-        answered = -(a.answered_at.timestamp() if a.answered_at else 0)
-        return (rank, a.due if rank == 0 else dt.date.min, answered, a.id)
-
-    return sorted(rows, key=order)
+def remind_unasked(now: dt.datetime) -> int:
+    """Sweep step (R9.2.5(1)): each working day, one email to the team listing the passed proposals no
+    agency has been asked about (or all were released or withdrawn). Returns 1 when it was queued."""
+    today = taipei_date(now)
+    if not calendar.is_working_day(today):
+        return 0
+    waiting = list(unasked_proposals())
+    if not waiting:
+        return 0
+    lines = "\n".join(f"- 提案{p.number}「{p.title}」（{p.state_label}）" for p in waiting)
+    with unit_of_work():
+        queued = queue_mail(settings.OPS_NOTIFY_EMAIL, UNASKED_SUBJECT.format(count=len(waiting)),
+                            UNASKED_BODY.format(count=len(waiting), lines=lines) + FOOTER,
+                            dedupe_key=f"agency-confirmation:unasked:{today:%Y%m%d}", now=now)
+    return 1 if queued else 0

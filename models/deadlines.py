@@ -52,6 +52,7 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R8.1", "consultation_review_reminders", consultation_review.remind_overdue_reviews),
     ("R9.2.1", "review_overdue_reminders", proposals.remind_overdue_reviews),
     ("R9.2.5", "agency_deemed_confirmations", agency_confirmation.deem_confirmed),
+    ("R9.2.5", "unasked_confirmation_reminders", agency_confirmation.remind_unasked),  # each working day
     ("R9.3.3", "establishment_notices", seconds.send_establishment_notices),
     ("R9.3.2", "lapse_seconding", seconds.lapse_seconding),
     ("R9.4.4", "response_reminders", responses.remind_responses),

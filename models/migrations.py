@@ -14,6 +14,10 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("consultation", "reviewed_by", "VARCHAR(128)", "VARCHAR(128)"),
     ("consultation", "return_reasons", "TEXT", "TEXT"),
     ("agency", "contact_confirmed_email", "VARCHAR(254)", "VARCHAR(254)"),
+    # R9.2.5(2): a subordinate agency as the handling unit; R9.1.3: a withdrawn request
+    ("agency_assignment", "handling_unit_code", "VARCHAR(32)", "VARCHAR(32)"),
+    ("agency_assignment", "handling_unit_name", "VARCHAR(100)", "VARCHAR(100)"),
+    ("agency_assignment", "withdrawn_at", "TIMESTAMP", "DATETIME"),
     ("agency", "contact_confirmed_at", "TIMESTAMP", "DATETIME"),
     ("staff", "invited_at", "TIMESTAMP", "DATETIME"),
     ("staff", "password_set_at", "TIMESTAMP", "DATETIME"),

@@ -19,7 +19,7 @@ import peewee
 
 from . import calendar, settings
 from .agencies import get_agency
-from .agency_confirmation import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, agencies_of
+from .agency_assignments import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, responsible_roles
 from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
@@ -153,11 +153,8 @@ def agency_name(code: str | None) -> str:
 
 
 def responsible_agencies(proposal: Proposal) -> dict[str, list[str]]:
-    """{'lead': codes, 'co': codes}: the confirmed agencies (R9.2.5), else the proposal's agency as lead."""
-    found = agencies_of(proposal.id)
-    if not found[LEAD] and not found[CO] and proposal.agency_code:
-        return {LEAD: [proposal.agency_code], CO: []}
-    return found
+    """{'lead': codes, 'co': codes}: the agencies holding it (R9.2.5; never a released or withdrawn one)."""
+    return responsible_roles(proposal)
 
 
 def role_of(staff: Staff | None, proposal: Proposal) -> str | None:
@@ -247,7 +244,7 @@ def console_proposals(agency_code: str | None) -> list[Proposal]:
     if agency_code is not None:
         holding = AgencyAssignment.status.in_(RESPONSIBLE_STATUSES)
         mine = AgencyAssignment.select(AgencyAssignment.proposal).where(holding & (AgencyAssignment.agency_code == agency_code))
-        anyone = AgencyAssignment.select(AgencyAssignment.proposal).where(holding)
+        anyone = AgencyAssignment.select(AgencyAssignment.proposal)  # once asked, the assignments decide
         query = query.where(Proposal.id.in_(mine) | ((Proposal.agency_code == agency_code) & Proposal.id.not_in(anyone)))
     due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
     return list(query.order_by(Proposal.state, due.asc(nulls="LAST"), Proposal.responded_at.desc(), Proposal.id))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .agencies import Agency
-from .agency_confirmation import AgencyAssignment
+from .agency_assignments import AgencyAssignment
+from .agency_discussion import DiscussionNote
 from .base import BaseModel, db, is_postgres
 from .calendar import CalendarOverride
 from .calendar_years import CalendarYear
@@ -38,7 +39,7 @@ TABLES: list[type[BaseModel]] = [
     LineEvent, InboundMail, AuditEvent,
     Staff, PersonalDataAccess, StaffSession, StaffToken, RecoveryCode, LoginFailure,
     Proposal, CoProposer,
-    AgencyAssignment,
+    AgencyAssignment, DiscussionNote,
     Second, SecondRequest,
     AgencyResponse, Extension, Meeting, ResponseMerge,
     RecognitionConsent,

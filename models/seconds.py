@@ -41,7 +41,7 @@ import peewee
 
 from . import calendar, ratelimit, settings
 from .agencies import get_agency
-from .agency_confirmation import agencies_of
+from .agency_assignments import responsible_roles
 from .base import BaseModel, DomainError, db, format_taipei, taipei_date, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
@@ -330,12 +330,9 @@ def _tell_seconders(proposal: Proposal, event: str, subject: str, body: str, now
 # --- the sweep: next-day notice (R9.3.3) and lapse (R9.3.2) -----------------------------------
 
 def responsible_agency_codes(proposal: Proposal) -> list[str]:
-    """The agencies to notify: the confirmed-or-pending assignments (R9.2.5), else the proposal's agency."""
-    found = agencies_of(proposal.id)
-    codes = list(dict.fromkeys(found.get("lead", []) + found.get("co", [])))
-    if not codes and proposal.agency_code:
-        codes = [proposal.agency_code]
-    return codes
+    """The agencies to notify: those holding the proposal (R9.2.5; never a released or withdrawn one)."""
+    found = responsible_roles(proposal)
+    return list(dict.fromkeys(found["lead"] + found["co"]))
 
 
 def send_establishment_notices(now: dt.datetime) -> int:

@@ -10,10 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .agency_admin import unconfirmed_agencies
-from .agency_confirmation import DOUBT_STATUSES, LEAD, PENDING, AgencyAssignment
+from .agency_assignments import DOUBT_STATUSES, LEAD, PENDING, AgencyAssignment, unasked_proposals
 from .consultations import CLOSED, IN_REVIEW, Consultation
 from .outbox import FAILED, Outbox
-from .proposals import ESTABLISHED, SECONDING, SUBMITTED, Proposal
+from .proposals import ESTABLISHED, SUBMITTED, Proposal
 from .responses import console_proposals, effective_due, responsible_agencies
 
 SOON = dt.timedelta(days=7)  # R9.4.4 responses "due within 7 days"
@@ -40,9 +40,7 @@ def due_counts(agency_code: str | None, today: dt.date) -> list[Due]:
         items += [
             Due("reviews_overdue", "R9.2.1", submitted.where(Proposal.review_due < today).count(), True),
             Due("reviews_today", "R9.2.1", submitted.where(Proposal.review_due == today).count(), True),
-            Due("not_asked", "R9.2.5", Proposal.select().where(
-                Proposal.state.in_((SECONDING, ESTABLISHED))
-                & Proposal.id.not_in(AgencyAssignment.select(AgencyAssignment.proposal))).count(), False),
+            Due("not_asked", "R9.2.5", unasked_proposals().count(), True),  # reminded each working day
             Due("notices_due", "R9.3.3", Proposal.select().where(
                 (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null()
                 & (Proposal.notice_due <= today)).count(), True),

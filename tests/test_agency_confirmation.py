@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from models import agency_confirmation as confirmation
+from models import agency_discussion as discussion
 from models import calendar, deadlines
 from models.agencies import Agency
 from models.agency_confirmation import AgencyAssignment
@@ -227,26 +228,38 @@ def test_r9_2_5_a_closure_day_moves_every_pending_due_day(app):
 
 # --- R9.2.5(2) subordinate agency, (4) doubts settled with the team ------------------------------------
 
-def test_r9_2_5_redirect_to_a_subordinate_agency_waits_for_the_team_to_settle(app, ops_client, smtp):
+def test_r9_2_5_a_doubt_opens_a_joint_discussion_settled_in_the_console(app, ops_client, agency_client, smtp):
     proposal = seconding_proposal(title="戶政事務所假日服務", agency="CIVIL")
     request_in_console(ops_client, proposal.id, "CIVIL")
     client = app.test_client()
-    response = answer_by_link(client, emailed_link(smtp, CIVIL_MAIL, "redirect"), "redirect",
-                              note="由所屬臺中市中區戶政事務所主管")
-    assert response.status_code == 200
+    response = answer_by_link(client, emailed_link(smtp, CIVIL_MAIL, "decline"), "decline",
+                              note="本案涉及人事處主管之差勤規定")
+    assert response.status_code == 200 and "共同研商" in html.unescape(response.get_data(as_text=True))
     assignment = AgencyAssignment.get(AgencyAssignment.proposal == proposal.id)
-    assert assignment.status == "redirected" and assignment.needs_settling
+    assert assignment.status == "declined" and assignment.needs_settling
     assert "需協調" in str(smtp.last_to("rdec-platform@taichung.gov.tw")["Subject"])
+    assert "疑義研商" in str(smtp.last_to(CIVIL_MAIL)["Subject"])  # the agency hears the discussion opened
 
+    # both sides write in the discussion
+    agency_page = html.unescape(agency_client.get("/console/confirmations").get_data(as_text=True))
+    assert agency_client.post(f"/console/confirmations/{assignment.id}/notes",
+                              data={"csrf_token": csrf_token_from(agency_page),
+                                    f"note{assignment.id}-text": "差勤規定由人事處訂定，本局僅執行"}).status_code == 302
     page = html.unescape(ops_client.get("/console/confirmations").get_data(as_text=True))
-    assert "待協調" in page and "中區戶政事務所" in page and 'data-testid="settle-form"' in page
+    assert "待協調" in page and "差勤規定由人事處訂定" in page and 'data-testid="settle-form"' in page
     response = ops_client.post(f"/console/confirmations/{assignment.id}/settle",
                                data={"csrf_token": csrf_token_from(page), f"settle{assignment.id}-outcome": "keep",
-                                     f"settle{assignment.id}-note": "電話協調後由民政局主辦並督導戶政事務所"})
+                                     f"settle{assignment.id}-note": "電話協調後由民政局主辦並會同人事處"})
     assert response.status_code == 302
     settled = AgencyAssignment.get_by_id(assignment.id)
     assert settled.status == "confirmed" and settled.settled_at and not settled.needs_settling
     assert AuditEvent.get(AuditEvent.action == "agency_doubt_settled").reason.startswith("電話協調")
+    assert AuditEvent.get(AuditEvent.action == "agency_discussion_note").reason.startswith("差勤規定")
+    outcome = smtp.last_to(CIVIL_MAIL)
+    assert "研商結果" in str(outcome["Subject"]) and "協調後由該機關辦理" in smtp.body(outcome)
+    closed = agency_client.post(f"/console/confirmations/{assignment.id}/notes",
+                                data={"csrf_token": csrf_token_from(agency_page), f"note{assignment.id}-text": "再補充"})
+    assert closed.status_code == 302 and "已協調完成" in html.unescape(agency_client.get("/console/").get_data(as_text=True))
 
 
 def test_r9_2_5_decline_needs_a_reason_and_released_agency_leaves_the_list(app, ops_client, smtp):
@@ -258,7 +271,7 @@ def test_r9_2_5_decline_needs_a_reason_and_released_agency_leaves_the_list(app, 
     assert without_reason.status_code == 400 and "理由" in html.unescape(without_reason.get_data(as_text=True))
     assert answer_by_link(client, path, "decline", note="屬教育業務").status_code == 200
     assignment = AgencyAssignment.get(AgencyAssignment.proposal == proposal.id)
-    confirmation.settle(assignment.id, "staff:1", "release", "協調後改由教育局辦理")
+    discussion.settle(assignment.id, "staff:1", "release", "協調後改由教育局辦理")
     request_in_console(ops_client, proposal.id, "EDU")
     assert [a.agency_code for a in confirmation.active_assignments(proposal.id)] == ["EDU"]
     assert reload(proposal).agency_code == "EDU"

@@ -142,3 +142,4 @@ def test_r9_4_3_db_migrate_lets_a_second_lead_respond_on_an_older_database(app, 
     for code in ("CIVIL", "EDU"):
         publish_response(proposal.id, LinkActor(code, f"{code.lower()}@taichung.gov.tw"), "reject", REASONS)
     assert reload(proposal).state == "responded" and AgencyResponse.select().count() == 2
+

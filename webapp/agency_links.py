@@ -1,5 +1,8 @@
 """The agency's answer by the signed link in the confirmation email (R9.2.5(2)).
 
+It confirms, confirms naming one of its own subordinate agencies as the handling unit (the list
+offers only those), or raises a doubt, which opens a joint discussion with the operations team.
+
 `GET /agency/answer/<token>` shows the proposal and three buttons and never changes anything (mail
 scanners open links); `POST` (CSRF) applies the answer. A forged link answers 400, an expired or
 replaced one 410, an answer after the first (or after the clock decided) 409; nothing changes.
@@ -9,11 +12,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from models import agency_confirmation as domain
-from models.agencies import active_agencies
+from models.agencies import subordinates_of
 from models.base import DomainError, format_taipei
 
 bp = Blueprint("agency_links", __name__)
@@ -32,15 +35,17 @@ def _headers(response):
 
 class LinkAnswerForm(FlaskForm):
     decision = HiddenField(validators=[DataRequired("請選擇回覆。")])
-    redirect_agency_code = SelectField("所屬機關", validators=[Optional()])
+    handling_unit_code = SelectField("承辦的所屬機關", validators=[Optional()], validate_choice=False)
+    handling_unit_name = StringField("承辦單位名稱", validators=[Optional(), Length(max=domain.UNIT_MAX)],
+                                     render_kw={"maxlength": domain.UNIT_MAX})
     note = TextAreaField("說明", validators=[Optional(), Length(max=domain.NOTE_MAX)],
                          render_kw={"rows": 3, "maxlength": domain.NOTE_MAX})
 
 
 def _form(assignment: domain.AgencyAssignment, **formdata) -> LinkAnswerForm:
     form = LinkAnswerForm(**formdata)
-    form.redirect_agency_code.choices = [("", "（不在清單上，請於說明寫明）")] + [
-        (a.code, a.name) for a in active_agencies() if a.code != assignment.agency_code]
+    form.handling_unit_code.choices = [("", "（請選擇，或於下欄寫明）")] + [
+        (a.code, a.name) for a in subordinates_of(assignment.agency_code)]  # its own subordinates only
     return form
 
 
@@ -60,7 +65,8 @@ def _page(assignment: domain.AgencyAssignment, form: LinkAnswerForm, *, error: s
           done: bool = False, status: int = 200):
     return render_template(
         "agency_answer.html", assignment=assignment, proposal=assignment.proposal, form=form, error=error, done=done,
-        decisions=domain.DECISION_LABELS, chosen=request.args.get("decision", ""),
+        decisions={k: v for k, v in domain.DECISION_LABELS.items() if k in domain.DECISIONS},
+        chosen=domain.DECISION_ALIASES.get(request.args.get("decision", ""), request.args.get("decision", "")),
         answered_at=format_taipei(assignment.answered_at), open=assignment.status == domain.PENDING,
     ), status
 
@@ -88,7 +94,8 @@ def answer(token: str):
     agency = assignment.agency_code
     try:
         assignment = domain.answer(assignment.id, f"agency:{agency}:link", form.decision.data, form.note.data or "",
-                                   form.redirect_agency_code.data or None)
+                                   form.handling_unit_code.data or None,
+                                   handling_unit_name=form.handling_unit_name.data or "")
     except DomainError as error:
         if error.code == "already_answered":
             return _refused(error, domain.AgencyAssignment.get_by_id(assignment.id))

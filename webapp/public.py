@@ -13,8 +13,7 @@ from flask import Blueprint, Response, abort, render_template, request
 
 from models import settings
 from models.agencies import Agency
-from models.agency_confirmation import CO, LEAD, agencies_by_proposal
-from models.agency_confirmation import agencies_of as confirmed_roles
+from models.agency_assignments import CO, LEAD, responsible_by_proposal, responsible_roles
 from models.base import format_taipei, taipei_date, utcnow
 from models.officials import Official
 from models.proposals import (
@@ -45,12 +44,11 @@ def agency_names() -> dict[str, str]:
 
 def agencies_of(proposal: Proposal, names: dict[str, str] | None = None,
                 roles: dict[str, list[str]] | None = None) -> tuple[list[str], list[str]]:
-    """(lead names, co-organiser names): the confirmation's roles when recorded, else the chosen agency."""
+    """(lead names, co-organiser names) of the agencies holding the proposal (R9.2.5); none while the
+    team coordinates after a release (never the released agency)."""
     names = names if names is not None else agency_names()
-    roles = roles if roles is not None else confirmed_roles(proposal.id)
-    if roles[LEAD] or roles[CO]:
-        return [names.get(c, c) for c in roles[LEAD]], [names.get(c, c) for c in roles[CO]]
-    return ([names.get(proposal.agency_code, proposal.agency_code)] if proposal.agency_code else []), []
+    roles = roles if roles is not None else responsible_roles(proposal)
+    return [names.get(c, c) for c in roles[LEAD]], [names.get(c, c) for c in roles[CO]]
 
 
 def days_left(proposal: Proposal) -> int | None:
@@ -62,7 +60,7 @@ def days_left(proposal: Proposal) -> int | None:
 def lead_responses(proposal: Proposal, roles: dict[str, list[str]] | None, answered: dict | None,
                    names: dict[str, str]) -> list[dict]:
     """Open data, per lead (R9.4.3): its decision and date, or whether it is overdue (R9.4.4)."""
-    leads = (roles or {}).get(LEAD) or ([proposal.agency_code] if proposal.agency_code else [])
+    leads = (roles or {}).get(LEAD) or []
     return [{"agency": names.get(r["code"], r["name"]),
              "decision": r["response"].decision if r["response"] else None,
              "responded_at": format_taipei(r["response"].published_at, "%Y-%m-%dT%H:%M:%S+08:00") if r["response"] else None,
@@ -91,7 +89,7 @@ def open_record(proposal: Proposal, names: dict[str, str] | None = None,
         "responded_at": iso(proposal.responded_at), "valid_seconds": proposal.second_count,
         "seconds_needed": settings.SECONDING_THRESHOLD, "response_decision": proposal.response_decision,
         "removal_ground": None,
-        "lead_responses": lead_responses(proposal, roles if roles is not None else confirmed_roles(proposal.id),
+        "lead_responses": lead_responses(proposal, roles if roles is not None else responsible_roles(proposal),
                                          answered, names or agency_names()),
     }
     if proposal.state == REMOVED:
@@ -121,7 +119,9 @@ def index():
     total = query.count()
     proposals = list(query.order_by(Proposal.seconding_started_at.desc(nulls="LAST"), Proposal.id.desc())
                      .paginate(page, PAGE_SIZE))
-    return render_template("public/index.html", proposals=proposals, state=state, q=query_text, page=page,
+    names, roles = agency_names(), responsible_by_proposal(proposals)
+    leads = {p.id: "、".join(agencies_of(p, names, roles[p.id])[0]) or "營運小組協調中" for p in proposals}
+    return render_template("public/index.html", proposals=proposals, state=state, q=query_text, page=page, leads=leads,
                            pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), total=total,
                            labels=STATE_LABELS, states=[s for s in STATE_LABELS if s in PUBLISHED_STATES],
                            threshold=settings.SECONDING_THRESHOLD, days_left=days_left, REMOVED=REMOVED)
@@ -143,7 +143,7 @@ def open_records() -> list[dict]:
     """Every published proposal as open data, in three queries whatever their number."""
     proposals = list(published().select(Proposal, Official).join(Official).order_by(Proposal.id))
     names = agency_names()
-    roles = agencies_by_proposal([p.id for p in proposals])
+    roles = responsible_by_proposal(proposals)
     answered = responses_by_lead([p.id for p in proposals])
     return [open_record(p, names, roles[p.id], answered[p.id]) for p in proposals]
 

@@ -3,19 +3,22 @@
 The operations team sends the request from a proposal's review page (seconding or later), records
 lead and co-organisers, marks a dispute (all become leads) and settles declines and redirects with
 the agency. `/console/confirmations` lists the assignments: every agency's for the team, only its
-own for agency staff, who can answer there as well as by the emailed link.
+own for agency staff, who can answer there as well as by the emailed link (confirming, possibly with
+one of its own subordinates as the handling unit, or raising a doubt). A doubt is discussed there by
+both sides (notes) until the team records the outcome (R9.2.5(4)).
 """
 from __future__ import annotations
 
 import peewee
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, SelectMultipleField, SubmitField, TextAreaField
+from wtforms import RadioField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import agency_confirmation as domain
-from models.agencies import active_agencies
+from models import agency_discussion as discussion
+from models.agencies import active_agencies, subordinates_of
 from models.base import DomainError
 from models.calendar import today_taipei
 from models.proposals import Proposal
@@ -31,7 +34,8 @@ MSG = {
     "roles_set": "已更新主辦／協辦機關。",
     "disputed": "已將所有機關列為主辦（第九點（二）5（3））。",
     "answered": "已回覆：{decision}。",
-    "settled": "已記錄協調結果。",
+    "settled": "已記錄協調結果，並通知該機關。",
+    "noted": "已新增研商意見。",
     "bad_form": "表單內容有誤，請檢查後再送出。",
     "lead_required": "請選擇主辦機關。",
 }
@@ -54,13 +58,25 @@ class DisputeForm(FlaskForm):
     submit = SubmitField("仍有爭議：全部列為主辦")
 
 
+ANSWER_CHOICES = [(key, label) for key, label in domain.DECISION_LABELS.items() if key in domain.DECISIONS]
+
+
 class AnswerForm(FlaskForm):
-    decision = RadioField("回覆", choices=list(domain.DECISION_LABELS.items()), validators=[DataRequired(REQUIRED)])
-    redirect_agency_code = SelectField("所屬機關（應由所屬機關辦理時）", validators=[Optional()])
-    note = TextAreaField("說明（非本機關業務時必填；所屬機關不在清單上時請寫明）",
+    decision = RadioField("回覆", choices=ANSWER_CHOICES, validators=[DataRequired(REQUIRED)])
+    # Only the agency's own subordinates are offered; anything else is refused by the domain in zh-TW.
+    handling_unit_code = SelectField("承辦的所屬（附屬）機關", validators=[Optional()], validate_choice=False)
+    handling_unit_name = StringField("或寫明承辦單位名稱（不在清單上時）", validators=[Optional(), Length(max=domain.UNIT_MAX)],
+                                     render_kw={"maxlength": domain.UNIT_MAX})
+    note = TextAreaField("說明（有疑義時必填理由）",
                          validators=[Optional(), Length(max=domain.NOTE_MAX)],
                          render_kw={"rows": 3, "maxlength": domain.NOTE_MAX})
     submit = SubmitField("送出回覆")
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField("研商意見", validators=[DataRequired(REQUIRED), Length(min=2, max=domain.NOTE_MAX)],
+                         render_kw={"rows": 2, "maxlength": domain.NOTE_MAX})
+    submit = SubmitField("新增研商意見")
 
 
 class SettleForm(FlaskForm):
@@ -177,7 +193,7 @@ def settle(assignment_id: int):
     form = SettleForm(prefix=f"settle{assignment.id}")
 
     def action():
-        domain.settle(assignment.id, current_staff().actor, form.outcome.data, form.note.data)
+        discussion.settle(assignment.id, current_staff().actor, form.outcome.data, form.note.data)
         return MSG["settled"]
 
     back = lambda: redirect(url_for("console.agency_confirmations"))  # noqa: E731
@@ -186,10 +202,14 @@ def settle(assignment_id: int):
 
 # --- everyone: the list; agency staff: answering ------------------------------------------------
 
+def unit_choices(agency_code: str) -> list[tuple[str, str]]:
+    """The agency's own subordinates only (R9.2.5(2))."""
+    return [("", "（請選擇，或於下欄寫明）")] + [(a.code, a.name) for a in subordinates_of(agency_code)]
+
+
 def answer_form(assignment: domain.AgencyAssignment, **formdata) -> AnswerForm:
     form = AnswerForm(prefix=f"answer{assignment.id}", **formdata)
-    form.redirect_agency_code.choices = [(c, n) for c, n in agency_choices("（不在清單上，請於說明寫明）")
-                                         if c != assignment.agency_code]
+    form.handling_unit_code.choices = unit_choices(assignment.agency_code)
     return form
 
 
@@ -200,14 +220,36 @@ def agency_confirmations():
     staff = current_staff()
     scope = agency_scope(staff)
     rows = domain.console_assignments(scope)
-    forms = {}
+    forms, note_forms = {}, {}
     for a in rows:
         if staff.is_ops and a.needs_settling:
             forms[a.id] = SettleForm(prefix=f"settle{a.id}", formdata=None)
         elif not staff.is_ops and a.status == domain.PENDING:
             forms[a.id] = answer_form(a, formdata=None)
-    return render_template("console/confirm_list.html", rows=rows, forms=forms, today=today_taipei(),
+        if a.needs_settling:
+            note_forms[a.id] = NoteForm(prefix=f"note{a.id}", formdata=None)
+    return render_template("console/confirm_list.html", rows=rows, forms=forms, note_forms=note_forms,
+                           notes=discussion.notes_of([a.id for a in rows]), today=today_taipei(),
                            is_ops=staff.is_ops, title="機關確認")
+
+
+@bp.post("/confirmations/<int:assignment_id>/notes")
+@staff_required
+def discussion_note(assignment_id: int):
+    """R9.2.5(4): a note in the joint discussion of a doubt, by the team or the agency that raised it."""
+    staff = current_staff()
+    assignment = _assignment_or_404(assignment_id)
+    if not staff.is_ops and staff.agency_code != assignment.agency_code:
+        abort(403)
+    form = NoteForm(prefix=f"note{assignment.id}")
+
+    def action():
+        discussion.add_note(assignment.id, staff.actor, is_ops=staff.is_ops, agency_code=staff.agency_code,
+                            text=form.text.data)
+        return MSG["noted"]
+
+    back = lambda: redirect(url_for("console.agency_confirmations") + f"#a{assignment.id}")  # noqa: E731
+    return act(form, action, on_invalid=back, on_refused=back, done=back, explain_errors=True)
 
 
 @bp.post("/confirmations/<int:assignment_id>/answer")
@@ -224,7 +266,7 @@ def answer(assignment_id: int):
         return redirect(url_for("console.agency_confirmations"))
     try:
         domain.answer(assignment.id, staff.actor, form.decision.data, form.note.data or "",
-                      form.redirect_agency_code.data or None)
+                      form.handling_unit_code.data or None, handling_unit_name=form.handling_unit_name.data or "")
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("console.agency_confirmations"))

@@ -47,6 +47,7 @@ ACTION_LABELS = {
     "agency_confirmation_requested": "寄送機關確認請求", "agency_answered": "機關回覆",
     "agency_deemed_confirmed": "逾期視為確認", "agency_roles_set": "設定主辦／協辦",
     "agency_roles_disputed": "仍有爭議，全部列為主辦", "agency_doubt_settled": "協調完成",
+    "agency_discussion_note": "共同研商意見", "agency_request_withdrawn": "撤回機關確認請求",
     "draft_discarded": "放棄草稿", "group_set": "設為共同提案", "group_unset": "設為個人提案",
     "co_proposer_invited": "邀請共同提案人", "co_proposer_confirmed": "共同提案人同意", "co_proposer_declined": "共同提案人婉拒",
     "co_proposers_removed": "移除未確認的共同提案人", "established": "達成案門檻（成案）",
@@ -151,6 +152,8 @@ def _event_detail(event: AuditEvent) -> str:
         parts.append(confirmation.DECISION_LABELS.get(detail["decision"], detail["decision"]))
     if detail.get("redirect_to"):
         parts.append(f"所屬機關：{agency_label(detail['redirect_to'])}")
+    if detail.get("handling_unit"):
+        parts.append(f"承辦：{detail['handling_unit']}")
     if detail.get("outcome"):
         parts.append(confirmation.SETTLE_OUTCOMES.get(detail["outcome"], detail["outcome"]))
     if detail.get("roles"):
@@ -193,9 +196,7 @@ def review_queue():
     """Submitted proposals by review due day (R9.2.1); overdue ones marked. Then passed ones awaiting agencies."""
     today = today_taipei()
     queue = domain.review_queue()
-    asked = confirmation.AgencyAssignment.select(confirmation.AgencyAssignment.proposal)
-    awaiting = list(Proposal.select().where(Proposal.state.in_(confirmation.CONFIRMABLE_STATES) & Proposal.id.not_in(asked))
-                    .order_by(Proposal.reviewed_at))
+    awaiting = list(confirmation.unasked_proposals())  # R9.2.5(1): never asked, or every agency released
     return render_template("console/review_queue.html", queue=queue, awaiting=awaiting, today=today,
                            is_overdue=domain.is_review_overdue, title="提案檢核")
 
