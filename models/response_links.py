@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import services
+from .agencies import get_agency
+from .agency_assignments import responsible_roles
 from .base import DomainError, end_of_day_utc, format_taipei
 from .proposals import RESPONDED, Proposal
 
@@ -22,6 +24,8 @@ MSG = {
     "bad": "這個回應連結無效（可能不完整或遭修改），請使用成案通知或提醒信中的完整連結。",
     "expired": "這個回應連結已於 {until} 到期。如需協助請洽營運小組（研考會）。",
     "not_open": "這個提案目前不在回應階段。",
+    "reassigned": ("貴機關已不是本提案的權責機關（營運小組得變更權責機關，第九點（一）3），"
+                   "這個回應連結已失效。目前由{agencies}辦理；如有疑問請洽營運小組（研考會）。"),
     "line": "\n免登入回應頁（限貴機關、限本提案使用，可公開回應、申請延長或登記會議）：\n{link}\n",
 }
 
@@ -78,4 +82,8 @@ def open_link(token: str, now: dt.datetime) -> tuple[Proposal, LinkActor]:
         raise DomainError(MSG["not_open"], "not_open")
     if proposal.state != RESPONDED and now > until:
         raise DomainError(MSG["expired"].format(until=format_taipei(until)), "expired_link")
+    roles = responsible_roles(proposal)
+    if agency_code not in roles["lead"] + roles["co"]:  # R9.1.3: response rights follow the new assignment
+        names = "、".join(a.name for a in filter(None, map(get_agency, roles["lead"] + roles["co"])))
+        raise DomainError(MSG["reassigned"].format(agencies=names or "營運小組指定之機關"), "reassigned")
     return proposal, LinkActor(agency_code, recipient)

@@ -89,13 +89,13 @@ def test_a_forwarded_or_forged_link_changes_nothing(app, client):
     proposal, now = established_today()
     send_establishment_notices(now)
     other_agency = path_of(response_link(proposal.id, "EDU", "edu@taichung.gov.tw"))
-    page = text(client.get(other_agency))
-    assert "publish-form" not in page and "非權責機關" in page
+    refused_page = client.get(other_agency)  # EDU never held it: its link opens nothing (R9.1.3)
+    assert refused_page.status_code == 410 and "貴機關已不是本提案的權責機關" in text(refused_page)
     good = path_of(response_link(proposal.id, "CIVIL", "civil@taichung.gov.tw"))
     # A valid form token (from the agency's own page in this session) does not make EDU's link a lead's.
     refused = client.post(f"{other_agency}/publish", data={"csrf_token": csrf_token(client, good),
                                                             "publish-decision": "reject", "publish-reasons": REASONS})
-    assert refused.status_code == 400 and response_of(proposal.id) is None
+    assert refused.status_code == 410 and response_of(proposal.id) is None
     assert client.get(good[:-4] + "abcd").status_code == 400
     assert client.get("/agency/respond/not-a-token").status_code == 400
 

@@ -24,7 +24,7 @@ from models.response_links import open_link, valid_until
 
 bp = Blueprint("agency_respond", __name__)
 
-STATUS_FOR_ERROR = {"bad_link": 400, "expired_link": 410, "not_open": 410}
+STATUS_FOR_ERROR = {"bad_link": 400, "expired_link": 410, "not_open": 410, "reassigned": 410}
 REQUIRED = "此欄位必填。"
 MSG = {
     "csrf": "表單已失效（可能停留太久），請重新開啟郵件中的連結後再送出。",

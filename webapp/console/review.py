@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from models import agency_confirmation as confirmation
 from models import proposals as domain
 from models.agencies import active_agencies
+from models.agency_reassignment import reassign
 from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.proposals import REMOVAL_GROUNDS, SECONDING, Proposal
@@ -37,7 +38,7 @@ MSG = {
     "passed": "提案{number}已通過檢核，進入附議階段；已通知提案人。",
     "returned": "提案{number}已退回修改；已通知提案人。",
     "removed": "提案{number}已移除（{ground}）；已通知{told}。",
-    "agency_changed": "提案{number}的權責機關已改為{agency}。",
+    "agency_changed": "提案{number}的權責機關已改為{agency}；已通知提案人（已寄過機關確認者，並撤回原機關的請求、請新機關確認）。",
     "bad_form": "表單內容有誤，請檢查後再送出。",
 }
 
@@ -266,8 +267,8 @@ def review_change_agency(proposal_id: int):
     form.agency_code.choices = _agency_choices()
 
     def action(form):
-        changed = domain.change_agency(proposal.id, current_staff().actor, form.agency_code.data, form.reason.data or "",
-                                       expected_version=form.expected_version)
+        changed = reassign(proposal.id, current_staff().actor, form.agency_code.data, form.reason.data or "",
+                           expected_version=form.expected_version, base_url=current_app.config["PUBLIC_BASE_URL"])
         return MSG["agency_changed"].format(number=proposal.number, agency=changed.agency_name)
 
     return _act(proposal, form, "agency_form", action)
