@@ -17,7 +17,7 @@ from . import (
     consultation_review,
     month_clocks,
     proposals,
-    responses,
+    response_clock,
     seconds,
     similar,
 )
@@ -31,7 +31,7 @@ RECOMPUTATIONS: list[tuple[str, Callable[[dt.datetime], object]]] = [
     ("R8.1", consultation_review.recompute_review_due),  # review of a consultation by the operations team
     ("R9.2.1", proposals.recompute_review_clocks),  # review by the operations team
     ("R9.2.5", agency_confirmation.recompute_due),  # agency confirmation
-    ("R9.4.4", responses.recompute_due),  # agency response and its extension
+    ("R9.4.4", response_clock.recompute_due),  # agency response and its extension
     ("R10.2", consultation_deadlines.recompute_due),  # consultation summary and its extension
     ("R2.3", month_clocks.correct_month_clocks),  # month clocks dated by the old, too-early count
 ]
@@ -55,7 +55,7 @@ SWEEP_STEPS: list[tuple[str, str, Callable[[dt.datetime], int]]] = [
     ("R9.2.5", "unasked_confirmation_reminders", agency_confirmation.remind_unasked),  # each working day
     ("R9.3.3", "establishment_notices", seconds.send_establishment_notices),
     ("R9.3.2", "lapse_seconding", seconds.lapse_seconding),
-    ("R9.4.4", "response_reminders", responses.remind_responses),
+    ("R9.4.4", "response_reminders", response_clock.remind_responses),
     ("R10.1.4", "consultations_close", consultation_deadlines.close_due),
     ("R10.2", "consultation_summary_reminders", consultation_deadlines.remind_overdue_summaries),
     ("R9.1.4", "similar_index", similar.catch_up),  # the similar-proposal index catches up with edits

@@ -5,8 +5,8 @@
 - **R9.4.4** `response_due` is set by the establishment notice (models.seconds, R9.3.3) as
   `calendar.due_date("R9.4.4", notice day)`. It may be extended once, before it expires, by at most
   one month added to that last day (`calendar.extension_due`), with a published reason
-  (`extend_deadline`). The sweep reminds the lead agencies 7 days before the due day, and the
-  agencies and the operations team once a response is overdue. Calendar overrides move open clocks.
+  (`extend_deadline`). The sweep's reminders and the calendar recomputation are in
+  models.response_clock.
 
 Who acts: the staff of a lead agency (主辦) or the operations team. Co-organisers (協辦) see the
 proposal and its response in the console but do not act for it (R9.2.5(3)).
@@ -20,14 +20,13 @@ import peewee
 from . import calendar, settings
 from .agencies import get_agency
 from .agency_assignments import CO, LEAD, RESPONSIBLE_STATUSES, AgencyAssignment, responsible_roles
-from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, taipei_date, utcnow
+from .base import BaseModel, DomainError, end_of_day_utc, format_taipei, utcnow
 from .events import record
 from .notify import notify_official, public_base_url
 from .officials import clean_text
-from .outbox import Outbox, queue_mail, unit_of_work
+from .outbox import unit_of_work
 from .proposals import ESTABLISHED, RESPONDED, Proposal, lock, proposal_link
 from .recognition import proposers_of
-from .response_links import link_text
 from .staff import Staff
 
 ADOPT, PARTIAL, REJECT = "adopt", "partial", "reject"
@@ -38,7 +37,6 @@ PLAN_MIN, PLAN_MAX = 10, 6000
 EXTENSION_REASON_MIN, EXTENSION_REASON_MAX = 10, 1000
 MERGE_REASON_MIN, MERGE_REASON_MAX = 4, 1000
 MEETING_PLACE_MAX, MEETING_TEXT_MAX = 200, 4000
-REMIND_DAYS_BEFORE = 7  # R9.4.4: a reminder this many days before the last day
 
 MSG = {
     "forbidden": "只有主辦機關的承辦同仁或營運小組可以處理這個提案的回應。",
@@ -377,89 +375,3 @@ def _extend(proposal: Proposal, actor: Staff, agency_code: str | None, reason: s
         notify_official(person, subject=SUBJECTS["extended"].format(**fields), body=BODIES["extended"].format(**fields),
                         key=f"proposal:{proposal.id}:response-extended:official:{person.id}", now=now)
     return extension
-
-
-# --- the sweep: reminders (R9.4.4) ------------------------------------------------------------------
-
-def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[str, str, str, str]]:
-    """(dedupe key, to, subject, body) of one reminder: to each lead agency, and the team when overdue."""
-    main = merged_into(proposal.id)
-    base = public_base_url()
-    fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
-              "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
-              "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
-    leads = missing_leads(proposal)  # a lead that published is not reminded (R9.4.3: each lead answers)
-    fields["agency"] = "、".join(agency_name(c) for c in leads) or "（未指定）"
-    key = f"proposal:{proposal.id}:response-{kind}:{due:%Y%m%d}"
-    subject = SUBJECTS[kind].format(**fields)
-    mails = []
-    for code in leads:
-        agency = get_agency(code)
-        body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
-        if agency is not None and agency.contact_email:
-            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6
-            mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
-        elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
-            mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
-    if kind == "overdue":
-        mails.append((f"{key}:ops", settings.OPS_NOTIFY_EMAIL, subject, BODIES["overdue_ops"].format(**fields) + BODIES["footer"]))
-    return mails
-
-
-def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
-    keys = [key for key, *_ in mails]
-    return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
-
-
-def remind_responses(now: dt.datetime) -> int:
-    """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
-    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
-    Returns the number of proposals reminded."""
-    today = taipei_date(now)
-    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
-    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
-    candidates = list(Proposal.select().where(
-        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
-    reminded = 0
-    for candidate in candidates:
-        last_day = effective_due(candidate)
-        kind = "overdue" if last_day < today else "due_soon"
-        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
-            continue
-        with unit_of_work():
-            proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
-            if proposal.state != ESTABLISHED or effective_due(proposal) != last_day:
-                continue
-            queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
-                      for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
-            if not any(queued):
-                continue
-            record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
-                   detail={"due": last_day.isoformat()}, now=now)
-            reminded += 1
-    return reminded
-
-
-def recompute_due(now: dt.datetime) -> None:
-    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of `now` move."""
-    today = taipei_date(now)
-    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
-                                    & Proposal.response_due.is_null(False))
-    for proposal in query:
-        base = proposal.response_due
-        if base >= today:
-            base = calendar.due_date("R9.4.4", taipei_date(proposal.notified_at))
-        changes = {}
-        if base != proposal.response_due:
-            changes["response_due"] = base
-        extension = extension_of(proposal.id) if proposal.response_extended_due else None
-        if extension is not None and proposal.response_extended_due >= today:
-            new_due = calendar.extension_due("R9.4.4", base)
-            if (base, new_due) != (extension.original_due, extension.new_due):
-                Extension.update(original_due=base, new_due=new_due).where(Extension.id == extension.id).execute()
-            if new_due != proposal.response_extended_due:
-                changes["response_extended_due"] = new_due
-        if changes:
-            Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
-            record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
-                   detail={k: v.isoformat() for k, v in changes.items()})

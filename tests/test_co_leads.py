@@ -143,3 +143,16 @@ def test_r9_4_3_db_migrate_lets_a_second_lead_respond_on_an_older_database(app, 
         publish_response(proposal.id, LinkActor(code, f"{code.lower()}@taichung.gov.tw"), "reject", REASONS)
     assert reload(proposal).state == "responded" and AgencyResponse.select().count() == 2
 
+
+def test_r9_4_4_every_agency_holding_it_is_told_when_the_response_deadline_is_corrected(app, runner, smtp):
+    proposal = co_led()
+    smtp.clear()
+    old_due = proposal.response_due
+    assert runner.invoke(args=["calendar", "close", old_due.isoformat(), "--reason", "颱風停止上班"]).exit_code == 0
+    moved = reload(proposal).response_due
+    assert moved > old_due
+    for address in ("civil@taichung.gov.tw", "edu@taichung.gov.tw"):
+        told = mails(smtp, address, "回應期限更正")
+        assert len(told) == 1 and f"{moved:%Y-%m-%d}" in smtp.body(told[0])
+    assert sweep(runner, utcnow())["recompute_open_clocks"] >= 1  # the sweep recomputes again: no second mail
+    assert len(mails(smtp, "edu@taichung.gov.tw", "回應期限更正")) == 1

@@ -1,0 +1,139 @@
+"""The response clock in the sweep (R9.4.4): reminders, and corrections when the office calendar changes.
+
+- `remind_responses`: the lead agencies that have not published are reminded 7 days before the last
+  day, and once more, with the operations team, when it has passed (R9.4.3: each lead answers).
+- `recompute_due`: a closure or make-up day (R2.3) moves every open response clock; the agencies
+  holding the proposal are told the corrected last day.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from . import calendar, settings
+from .agencies import get_agency
+from .base import taipei_date
+from .events import record
+from .notify import public_base_url
+from .outbox import Outbox, queue_mail, unit_of_work
+from .proposals import ESTABLISHED, Proposal, lock
+from .response_links import link_text
+from .responses import (
+    BODIES,
+    CO,
+    LEAD,
+    SUBJECTS,
+    Extension,
+    agency_name,
+    effective_due,
+    extension_of,
+    merged_into,
+    missing_leads,
+    responsible_agencies,
+)
+
+REMIND_DAYS_BEFORE = 7  # R9.4.4: a reminder this many days before the last day
+CORRECTED_SUBJECT = "【政策參與平臺】提案回應期限更正為 {due}：提案{number}"
+CORRECTED_BODY = ("{agency} 承辦同仁您好：\n\n因辦公日曆異動（停止上班或補行上班），提案{number}「{title}」的回應期限"
+                  "依規定重新計算，更正為 {due}（第九點（四）4；期限末日非工作日者順延）。\n{console}\n")
+
+
+# --- the sweep: reminders (R9.4.4) ------------------------------------------------------------------
+
+def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[str, str, str, str]]:
+    """(dedupe key, to, subject, body) of one reminder: to each lead agency, and the team when overdue."""
+    main = merged_into(proposal.id)
+    base = public_base_url()
+    fields = {"number": proposal.number, "title": proposal.title, "due": f"{due:%Y-%m-%d}",
+              "merged": f"（本提案已併入提案{main.number}一併研議，回應主案即一併回應。）" if main else "",
+              "console": f"工作臺：{base}/console/responses/{(main or proposal).id}"}
+    leads = missing_leads(proposal)  # a lead that published is not reminded (R9.4.3: each lead answers)
+    fields["agency"] = "、".join(agency_name(c) for c in leads) or "（未指定）"
+    key = f"proposal:{proposal.id}:response-{kind}:{due:%Y%m%d}"
+    subject = SUBJECTS[kind].format(**fields)
+    mails = []
+    for code in leads:
+        agency = get_agency(code)
+        body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
+        if agency is not None and agency.contact_email:
+            body += link_text(proposal.id, code, agency.contact_email)  # issue 11 item 6
+            mails.append((f"{key}:agency:{code}", agency.contact_email, subject, body))
+        elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
+            mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
+    if kind == "overdue":
+        mails.append((f"{key}:ops", settings.OPS_NOTIFY_EMAIL, subject, BODIES["overdue_ops"].format(**fields) + BODIES["footer"]))
+    return mails
+
+
+def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
+    keys = [key for key, *_ in mails]
+    return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
+
+
+def remind_responses(now: dt.datetime) -> int:
+    """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
+    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
+    Returns the number of proposals reminded."""
+    today = taipei_date(now)
+    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
+    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
+    candidates = list(Proposal.select().where(
+        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
+    reminded = 0
+    for candidate in candidates:
+        last_day = effective_due(candidate)
+        kind = "overdue" if last_day < today else "due_soon"
+        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
+            continue
+        with unit_of_work():
+            proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
+            if proposal.state != ESTABLISHED or effective_due(proposal) != last_day:
+                continue
+            queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
+                      for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
+            if not any(queued):
+                continue
+            record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
+                   detail={"due": last_day.isoformat()}, now=now)
+            reminded += 1
+    return reminded
+
+
+def recompute_due(now: dt.datetime) -> None:
+    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of `now` move."""
+    today = taipei_date(now)
+    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
+                                    & Proposal.response_due.is_null(False))
+    for proposal in query:
+        base = proposal.response_due
+        if base >= today:
+            base = calendar.due_date("R9.4.4", taipei_date(proposal.notified_at))
+        changes = {}
+        if base != proposal.response_due:
+            changes["response_due"] = base
+        extension = extension_of(proposal.id) if proposal.response_extended_due else None
+        if extension is not None and proposal.response_extended_due >= today:
+            new_due = calendar.extension_due("R9.4.4", base)
+            if (base, new_due) != (extension.original_due, extension.new_due):
+                Extension.update(original_due=base, new_due=new_due).where(Extension.id == extension.id).execute()
+            if new_due != proposal.response_extended_due:
+                changes["response_extended_due"] = new_due
+        if changes:
+            Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
+            record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
+                   detail={k: v.isoformat() for k, v in changes.items()}, now=now)
+            _tell_corrected(Proposal.get_by_id(proposal.id), now)
+
+
+def _tell_corrected(proposal: Proposal, now: dt.datetime) -> None:
+    """Every agency holding the proposal hears the corrected last day (once per last day)."""
+    due = effective_due(proposal)
+    roles = responsible_agencies(proposal)
+    for code in dict.fromkeys(roles[LEAD] + roles[CO]):
+        agency = get_agency(code)
+        fields = {"agency": agency_name(code), "number": proposal.number, "title": proposal.title,
+                  "due": f"{due:%Y-%m-%d}", "console": f"工作臺：{public_base_url()}/console/responses/{proposal.id}"}
+        to = agency.contact_email if agency is not None and agency.contact_email else settings.OPS_NOTIFY_EMAIL
+        queue_mail(to, CORRECTED_SUBJECT.format(**fields), CORRECTED_BODY.format(**fields) + BODIES["footer"],
+                   dedupe_key=f"proposal:{proposal.id}:response-due-corrected:{due:%Y%m%d}:agency:{code}", now=now)
