@@ -25,7 +25,7 @@ from . import settings
 from .agencies import Agency
 from .agency_confirmation import CO, LEAD, AgencyAssignment, agencies_by_proposal
 from .base import db, format_taipei, taipei_date, utcnow
-from .consultations import Consultation
+from .consultations import Consultation, Opinion
 from .events import AuditEvent
 from .officials import Official
 from .proposals import PUBLISHED_STATES, REMOVED, STATE_LABELS, Proposal, removal_ground_label
@@ -260,7 +260,8 @@ def version(kind: str = "proposals") -> tuple[str, dt.datetime | None]:
     common = [AuditEvent.select(fn.MAX(AuditEvent.id)), AuditEvent.select(fn.MAX(AuditEvent.created_at)),
               Agency.select(fn.COUNT(Agency.code))]
     if kind == "consultations":
-        queries = [Consultation.select(fn.MAX(Consultation.updated_at)), Consultation.select(fn.MAX(Consultation.id))]
+        queries = [Consultation.select(fn.MAX(Consultation.updated_at)), Consultation.select(fn.MAX(Consultation.id)),
+                   Opinion.select(fn.MAX(Opinion.id))]  # each opinion changes a count
     else:
         queries = [Proposal.select(fn.MAX(Proposal.updated_at)), AgencyResponse.select(fn.MAX(AgencyResponse.id)),
                    Meeting.select(fn.MAX(Meeting.id)), Meeting.select(fn.MAX(Meeting.summarised_at)),

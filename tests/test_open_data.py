@@ -13,6 +13,8 @@ import pytest
 from models import open_data
 from models.base import taipei_date, utcnow
 from models.calendar import due_date, today_taipei
+from models.consultations import Consultation
+from models.opinions import give_opinion
 from models.proposals import ESTABLISHED, Proposal, remove
 from models.response_publishing import publish_response, record_meeting_summary, schedule_meeting
 from models.responses import extend_deadline
@@ -132,10 +134,21 @@ def test_open_data_conditional_get_answers_304_until_the_data_changes(app, clien
     assert "1" in changed.get_data(as_text=True)
 
 
-def test_r10_consultation_open_data_has_an_etag_too(app, client):
+def test_r10_consultation_open_data_answers_304_until_an_opinion_arrives(app, client):
+    now = utcnow()
+    consultation = Consultation.create(agency_code="CIVIL", title="里長聯繫窗口制度調整", background="背景說明。",
+                                       questions="您的意見？", scope="internal", basis="R10.1.3", stage="execution",
+                                       state="open", created_by="staff:1", opens_at=now,
+                                       closes_on=taipei_date(now) + dt.timedelta(days=30),
+                                       closes_at=now + dt.timedelta(days=30))
     first = client.get("/open-data/consultations.csv")
-    assert first.status_code == 200
-    assert client.get("/open-data/consultations.csv", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    etag = first.headers["ETag"]
+    assert client.get("/open-data/consultations.csv", headers={"If-None-Match": etag}).status_code == 304
+    give_opinion(verified_official(), consultation.id, "建議以區為單位設置單一窗口。")
+    changed = client.get("/open-data/consultations.csv", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    [row] = csv.DictReader(io.StringIO(changed.get_data(as_text=True).lstrip("\ufeff")))
+    assert row["opinion_count"] == "1"
 
 
 def test_open_data_page_documents_every_field_and_the_licence(client):
