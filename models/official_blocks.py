@@ -32,7 +32,7 @@ MSG = {
     "blocked_body": ("營運小組已暫停您在「臺中市政府公務人員政策參與平臺」的帳號，暫停期間不能提案、附議或提供意見；"
                      "您已發表的內容不受影響。\n\n"
                      "事由：{ground}\n說明：{reason}\n\n"
-                     "如有異議，請回覆本郵件，或寫信到營運小組（臺中市政府研究發展考核委員會）{ops}，"
+                     "如有異議，請{reply}寫信到營運小組（臺中市政府研究發展考核委員會）{ops}，"
                      "說明您的理由；營運小組會重新審視並回覆您。審視後恢復帳號時，我們也會通知您。"),
     "unblocked_subject": "【政策參與平臺】您的帳號已恢復使用",
     "unblocked_body": ("營運小組已恢復您在「臺中市政府公務人員政策參與平臺」的帳號，您可以再提案、附議與提供意見。\n\n"
@@ -61,9 +61,10 @@ def block_official(staff: Staff, official: Official, ground: str, reason: str,
         OFFICIAL_STATES.move(Official, Official.id == official.id, STATUS_BLOCKED)
         event = record(staff.actor, BLOCKED_EVENT, "official", official.id, reason=reason,
                        detail={"ground": ground, "previous_status": current.status}, now=now)
-        body = MSG["blocked_body"].format(ground=removal_ground_label(ground), reason=reason,
-                                          ops=settings.OPS_NOTIFY_EMAIL)
-        notify_official(current, subject=MSG["blocked_subject"], body=body, key=f"official:{official.id}:block:{event.id}",
+        fields = {"ground": removal_ground_label(ground), "reason": reason, "ops": settings.OPS_NOTIFY_EMAIL}
+        chat = MSG["blocked_body"].format(reply="", **fields)  # the chat is not an email: no "reply to this"
+        notify_official(current, subject=MSG["blocked_subject"], body=MSG["blocked_body"].format(reply="回覆本郵件，或", **fields),
+                        line_messages=[{"type": "text", "text": chat}], key=f"official:{official.id}:block:{event.id}",
                         reply_to=settings.OPS_NOTIFY_EMAIL, now=now)
         queue_rich_menu(current.line_user_id, now=now)  # back to the menu that offers only registration
     return Official.get_by_id(official.id)

@@ -23,7 +23,8 @@ import peewee
 from . import consultations as consultation_domain
 from . import settings
 from .agencies import Agency
-from .agency_confirmation import CO, LEAD, AgencyAssignment, agencies_by_proposal
+from .agency_assignments import responsible_by_proposal
+from .agency_confirmation import CO, LEAD, AgencyAssignment
 from .base import db, format_taipei, taipei_date, utcnow
 from .consultations import Consultation, Opinion
 from .events import AuditEvent
@@ -153,8 +154,6 @@ def proposal_record(proposal: Proposal, names: dict[str, str], roles: dict[str, 
                     responses: list[AgencyResponse], meetings: list[Meeting], extension: Extension | None,
                     merged_into: int | None) -> dict:
     """One proposal as open data (see PROPOSAL_FIELDS)."""
-    if not (roles[LEAD] or roles[CO]) and proposal.agency_code:
-        roles = {LEAD: [proposal.agency_code], CO: []}
     record = {
         "id": proposal.id, "title": proposal.title, "scope": proposal.scope, "state": proposal.state,
         "state_label": STATE_LABELS.get(proposal.state, proposal.state), "proposer": proposal.proposer.display_name,
@@ -186,7 +185,7 @@ def proposal_records(chunk: int | None = None, *, with_text: bool = True) -> Ite
     names = agency_names()
     for rows in _published_chunks(chunk or CHUNK, with_text):
         ids = [p.id for p in rows]
-        roles = agencies_by_proposal(ids)
+        roles = responsible_by_proposal(rows)  # never a released agency by fallback (R9.2.5)
         responses = responses_by_proposal(ids)
         meetings = _by_proposal(Meeting, ids, (Meeting.held_on, Meeting.id))
         extensions = {e.proposal_id: e for e in Extension.select().where(Extension.proposal.in_(ids))}

@@ -29,13 +29,14 @@ def test_r8_r7_3_block_cites_the_ground_tells_the_official_how_to_object_and_is_
 
     # The official is told in LINE and by email: the ground, the reason, and whom to write to.
     pushed = line.texts(uid)[-1]
-    assert "第七點第3款（種族歧視、人身攻擊或其他相類行為）" in pushed
-    assert "三次張貼人身攻擊內容" in pushed and OPS in pushed and "異議" in pushed
+    assert "事由：種族歧視、人身攻擊或其他相類行為" in pushed and "第七點" not in pushed  # no clause numbers in chat
+    assert "三次張貼人身攻擊內容" in pushed and OPS in pushed and "異議" in pushed and "回覆本郵件" not in pushed
     mail = smtp.last_to(official.verified_email)
     assert mail["Subject"] == "【政策參與平臺】您的帳號已暫停使用"
     assert mail["Reply-To"] == OPS  # replying to the notice reaches the team
     body = smtp.body(mail)
-    assert "第七點第3款" in body and "三次張貼人身攻擊內容" in body and OPS in body
+    assert "第七點第3款（種族歧視、人身攻擊或其他相類行為）" in body and "三次張貼人身攻擊內容" in body and OPS in body
+    assert "回覆本郵件" in body
 
     # The console shows the block in force and the history names the ground and the reason.
     page = page_text(ops_client, detail)
