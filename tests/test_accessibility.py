@@ -5,11 +5,14 @@ fixture runs axe-core (WCAG 2.1 A and AA) on each document it loads and fails on
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from playwright.sync_api import expect
 
 from bot.proposal_cards import draft_token
+from models.agencies import get_agency
+from models.agency_admin import contact_token
 from models.agency_confirmation import answer_token, request_confirmation
 from models.base import taipei_date, utcnow
 from models.calendar import due_date, today_taipei
@@ -20,6 +23,7 @@ from models.proposals import ESTABLISHED, Proposal, remove, set_field, start_dra
 from models.response_links import response_link
 from models.response_publishing import publish_response, record_meeting_summary, schedule_meeting
 from models.responses import extend_deadline
+from models.staff_accounts import invite_staff, request_password_reset
 from tests.factories import reload, seconding_proposal, submitted_proposal, verified_official
 from tests.fixtures_console import browser_login
 from tests.helpers import load_agencies
@@ -185,3 +189,34 @@ def test_console_pages_of_an_agency_pass_axe_with_their_forms(app, page, live_se
     expect(page.locator("form").filter(has=page.locator("textarea")).first).to_be_visible()
     submit_to_server(page, "form:has(input[name$=decision])")
     expect(page.locator("[role=alert]").first).to_be_visible()
+
+
+def _link_path(smtp, address: str, prefix: str) -> str:
+    """The path of the link in the newest email to `address` (the live server has its own host)."""
+    match = re.search(rf"({re.escape(prefix)}\S+)", smtp.body(smtp.last_to(address)))
+    assert match, prefix
+    return match.group(1)
+
+
+def test_account_links_and_the_consultation_draft_pass_axe(app, page, live_server, smtp, ops_staff, agency_staff):
+    """The pages reached from emails (invitation, password reset, an agency's address check) and the
+    consultation draft form are audited like the rest of the console."""
+    base, now = live_server.url, utcnow()
+    invite_staff(ops_staff, "new.colleague@taichung.gov.tw", "ops", None, "新同事", now)
+    invitation = _link_path(smtp, "new.colleague@taichung.gov.tw", "/console/invitation/")
+    visit(page, base + invitation, "設定工作臺密碼")
+    submit_to_server(page, "form")  # no password: the error is announced
+    expect(page.locator("[role=alert]").first).to_be_visible()
+    request_password_reset(agency_staff.email, now)
+    visit(page, base + _link_path(smtp, agency_staff.email, "/console/password/reset/"), "密碼")
+    visit(page, f"{base}/console/agencies/confirm/{contact_token(get_agency('CIVIL'), now)}", "信箱已確認")
+    visit(page, f"{base}/console/agencies/confirm/forged-token", "無法確認", status=400)
+
+    draft = Consultation.create(agency_code="CIVIL", title="公文用語淺白化", background="本局擬推動公文用語淺白化。",
+                                questions="一、哪些用語最難懂？", scope="internal", basis="R10.1.3",
+                                stage="planning", state="draft", created_by=agency_staff.actor)
+    browser_login(page, live_server, agency_staff.email, agency_staff.password)
+    visit(page, f"{base}/console/consultations/{draft.id}/edit", "")
+    expect(page.locator("input[value='公文用語淺白化'], textarea").first).to_be_visible()
+    audited = set(page.axe_audited)
+    assert invitation in audited and f"/console/consultations/{draft.id}/edit" in audited
