@@ -129,6 +129,12 @@ ECHOES = [  # (what is typed, after NFKC: （） become ()), the action, its id 
     (re.compile(r"^查看\s*諮詢\s*第\s*(\d{1,9})\s*號$"), "con.view", "c", {}),
     (re.compile(r"^通知我結果\s*\(\s*第\s*(\d{1,9})\s*號\s*\)$"), "sec.notify", "p", {"on": "1"}),
     (re.compile(r"^關閉結果通知\s*\(\s*第\s*(\d{1,9})\s*號\s*\)$"), "sec.notify", "p", {"on": "0"}),
+    (re.compile(r"^附議\s*第\s*(\d{1,9})\s*號\s*並通知我結果$"), "sec.confirm", "p", {"notify": "1"}),
+    (re.compile(r"^先不要\s*\(\s*第\s*(\d{1,9})\s*號\s*\)$"), "sec.view", "p", {}),
+    # "下一頁" cards echo the page they open (1-based, as the card says it); the action counts from 0
+    (re.compile(r"^附議列表\s*第\s*(\d{1,4})\s*頁$"), "sec.browse", "page", {}),
+    (re.compile(r"^我的附議\s*第\s*(\d{1,4})\s*頁$"), "sec.mine", "page", {}),
+    (re.compile(r"^政策諮詢\s*第\s*(\d{1,4})\s*頁$"), "con.browse", "page", {}),
 ]
 PLAIN_ECHOES = {"查看全文": ("sec.browse", {}), "回到附議列表": ("sec.browse", {}), "附議列表": ("sec.browse", {}),
                 "搜尋提案": ("sec.search", {}), "改為附議這個提案": ("sec.browse", {}), "清除搜尋": ("sec.browse", {}),
@@ -140,6 +146,7 @@ def echoed_tap(word: str, free: bool) -> tuple[str, dict] | None:
     for pattern, name, key, extra in ECHOES:
         found = pattern.match(word)
         if found and name in ACTIONS:
-            return name, {key: found.group(1), **extra}
+            value = found.group(1) if key != "page" else str(max(0, int(found.group(1)) - 1))
+            return name, {key: value, **extra}
     found = PLAIN_ECHOES.get(word) if free else None
     return found if found and found[0] in ACTIONS else None

@@ -9,7 +9,7 @@ import pytest
 
 from models.officials import Official
 from models.proposals import Proposal
-from models.seconds import Second
+from models.seconds import Second, SecondRequest
 from models.verification import PURPOSE_REGISTER, PURPOSE_SECOND, SUPERSEDED, VerificationCode
 from tests.fixtures_mail import post_inbound, reply_to_email
 from tests.helpers import flex_texts, load_agencies, quick_replies, register, tap
@@ -178,3 +178,43 @@ def test_r9_3_4_typed_echo_of_the_outcome_notice_button_turns_it_off(client, lin
     assert Second.get().notify_result is True
     line.text(client, uid, f"關閉結果通知（第 {prop.id} 號）")
     assert Second.get().notify_result is False
+
+
+def _display_texts(message: dict) -> list[str]:
+    """Every postback's displayText in a flex message (what the chat shows when it is tapped)."""
+    found: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "postback" and "displayText" in node:
+                found.append(node["displayText"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(message)
+    return found
+
+
+def test_r9_3_4_typed_echoes_of_the_confirm_card_and_the_next_page_do_what_the_tap_does(client, line, smtp, verified):
+    uid, me = verified
+    props = [proposal(title=f"第{n}個提案：公務人員彈性上班時間再放寬") for n in range(10)]  # one more than a page
+    line.text(client, uid, "附議列表")
+    assert "附議列表第 2 頁" in _display_texts(line.last(uid))  # the card's tap echoes the page it opens
+    line.text(client, uid, "附議列表第 2 頁")
+    page_two = " ".join(flex_texts(line.last(uid)["contents"]))
+    assert "第 2 頁" in page_two or props[0].title in page_two or props[-1].title in page_two
+    assert line.last(uid)["contents"]["type"] == "carousel"
+
+    target = props[0]
+    line.text(client, uid, f"附議第 {target.id} 號")
+    echoes = _display_texts(line.last(uid))
+    assert f"附議第 {target.id} 號並通知我結果" in echoes and f"先不要（第 {target.id} 號）" in echoes
+    line.text(client, uid, f"先不要（第 {target.id} 號）")
+    assert target.title in " ".join(flex_texts(line.last(uid)["contents"]))
+    assert not smtp.to(me.verified_email) or all("附議" not in str(m["Subject"]) for m in smtp.to(me.verified_email))
+    line.text(client, uid, f"附議第 {target.id} 號並通知我結果")  # as the tap: the code goes out, the opt-in kept
+    assert smtp.code_for(me.verified_email)
+    assert VerificationCode.get(VerificationCode.purpose == PURPOSE_SECOND).status != SUPERSEDED
+    assert SecondRequest.get().notify is True

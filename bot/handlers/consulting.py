@@ -100,7 +100,7 @@ def _card(consultation, now, count: int) -> dict:
 
 def _more_card(page: int) -> dict:
     return m.bubble(TEXT["more_title"], [m.flex_text(TEXT["more_body"].format(page=page + 1), size="sm")],
-                    [m.button(m.postback_action("下一頁", "con.browse", "下一頁", page=page + 1))],
+                    [m.button(m.postback_action("下一頁", "con.browse", f"政策諮詢第 {page + 2} 頁", page=page + 1))],
                     header_color="#888888")
 
 

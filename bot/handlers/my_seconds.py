@@ -111,7 +111,7 @@ def mine(ctx, official: Official, state, params):
     bubbles = [_bubble(item, ctx.now) for item in items]
     if more:
         bubbles.append(m.bubble(TEXT["more_title"], [m.flex_text(TEXT["more_body"].format(page=page + 1), size="sm")],
-                                [m.button(m.postback_action(TEXT["next_page"], "sec.mine", TEXT["next_page"],
+                                [m.button(m.postback_action(TEXT["next_page"], "sec.mine", f"我的附議第 {page + 2} 頁",
                                                             page=page + 1))], header_color="#888888"))
     return [m.text(TEXT["intro"].format(total=total)),
             m.flex(TEXT["alt"].format(total=total, page=page + 1), m.carousel(bubbles), quick=_quick())]

@@ -99,7 +99,7 @@ def _card(proposal, now, seconded: bool) -> dict:
 
 def _more_card(page: int, order: str, keyword: str) -> dict:
     return m.bubble(TEXT["more_title"], [m.flex_text(TEXT["more_body"].format(page=page + 1), size="sm")],
-                    [m.button(m.postback_action(TEXT["next_page"], "sec.browse", TEXT["next_page"],
+                    [m.button(m.postback_action(TEXT["next_page"], "sec.browse", f"附議列表第 {page + 2} 頁",
                                                 page=page + 1, order=order, q=keyword or None))],
                     header_color="#888888")
 
@@ -214,10 +214,11 @@ def ask(ctx, official: Official, state, params):
     if refused:
         raise DomainError(refused[1], refused[0])
     body = TEXT["ask_body"].format(number=proposal.number, title=proposal.title, email=official.verified_email)
-    buttons = [m.button(m.postback_action(LABEL_SECOND_NOTIFY, "sec.confirm", LABEL_SECOND_NOTIFY, p=proposal.id, notify=1)),
+    buttons = [m.button(m.postback_action(LABEL_SECOND_NOTIFY, "sec.confirm", f"附議{proposal.number}並通知我結果",
+                                          p=proposal.id, notify=1)),
                m.button(m.postback_action(LABEL_SECOND, "sec.confirm", f"附議{proposal.number}", p=proposal.id, notify=0),
                         style="secondary"),
-               m.button(m.postback_action("先不要", "sec.view", "先不要", p=proposal.id), style="link")]
+               m.button(m.postback_action("先不要", "sec.view", f"先不要（{proposal.number}）", p=proposal.id), style="link")]
     return [m.flex(f"確認附議{proposal.number}", m.bubble(TEXT["ask_title"], [m.flex_text(body, size="sm")], buttons))]
 
 
