@@ -104,15 +104,15 @@ def test_a_pg_dump_restored_into_a_fresh_database_is_served(schema, db, tmp_path
     load_agencies()
     proposal = seconding_proposal(title="備份還原後仍看得到的提案")
     dump = tmp_path / "platform.dump"
-    subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", schema], check=True, timeout=120)
+    subprocess.run(["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", schema], check=True, timeout=300)
     restored = schema.rsplit("/", 1)[0] + "/" + schema.rsplit("/", 1)[1] + "_restored"
     admin = schema.rsplit("/", 1)[0] + "/postgres"
     name = restored.rsplit("/", 1)[1]
-    subprocess.run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=True, timeout=60)
-    subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True, timeout=60)
+    subprocess.run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=True, timeout=300)
+    subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True, timeout=300)
     try:
         subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restored}", str(dump)],
-                       check=True, timeout=120)
+                       check=True, timeout=300)
         script = textwrap.dedent(f"""
             from webapp import create_app
             app = create_app({{"DATABASE_URL": {restored!r}, "REDIS_URL": {TEST_REDIS_URL!r}, "TESTING": True}})
@@ -123,7 +123,7 @@ def test_a_pg_dump_restored_into_a_fresh_database_is_served(schema, db, tmp_path
         """)
         env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
         out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, env=env,
-                             check=True, timeout=120, capture_output=True, text=True).stdout.split()
+                             check=True, timeout=300, capture_output=True, text=True).stdout.split()
         assert out == ["200", "True", "200"]
     finally:
-        subprocess.run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=False, timeout=60)
+        subprocess.run(["psql", admin, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=False, timeout=300)
