@@ -72,20 +72,36 @@ def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
     return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
 
 
+def remindable(today: dt.date):
+    """Established proposals whose reminder of today's kind for their current last day is not queued
+    yet (R9.4.4): the marker columns keep every proposal already reminded out of a minute's sweep. A
+    changed last day (extension, calendar change) or a due_soon reminder whose day has passed (now
+    overdue) no longer matches the marker, so the proposal is read again."""
+    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
+    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
+    done = ((Proposal.response_reminded_due == due)
+            & ((Proposal.response_reminded_kind == "overdue") | (due >= today)))
+    return Proposal.select().where(
+        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)
+        & (Proposal.response_reminded_due.is_null() | ~done))
+
+
+def _mark_reminded(proposal_id: int, kind: str, due: dt.date) -> None:
+    Proposal.update(response_reminded_kind=kind, response_reminded_due=due).where(Proposal.id == proposal_id).execute()
+
+
 def remind_responses(now: dt.datetime) -> int:
     """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
-    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
+    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys,
+    and the proposal's marker, which keeps the sweep's query to the proposals not yet reminded).
     Returns the number of proposals reminded."""
     today = taipei_date(now)
-    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
-    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
-    candidates = list(Proposal.select().where(
-        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
     reminded = 0
-    for candidate in candidates:
+    for candidate in list(remindable(today)):
         last_day = effective_due(candidate)
         kind = "overdue" if last_day < today else "due_soon"
-        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
+        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # queued before the marker existed
+            _mark_reminded(candidate.id, kind, last_day)
             continue
         with unit_of_work():
             proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
@@ -93,6 +109,8 @@ def remind_responses(now: dt.datetime) -> int:
                 continue
             queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
                       for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
+            if queued:  # no lead to remind (none assigned yet): read again next minute, as before
+                _mark_reminded(proposal.id, kind, last_day)
             if not any(queued):
                 continue
             record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
