@@ -10,9 +10,10 @@ import pytest
 from models.agency_confirmation import mark_disputed, request_confirmation
 from models.base import taipei_date
 from models.deadlines import add_override
+from models.events import AuditEvent
 from models.outbox import Outbox
 from models.response_clock import remindable
-from models.responses import extend_deadline
+from models.responses import Extension, extend_deadline
 from tests.factories import reload
 from tests.helpers import load_agencies, sweep, taipei
 from tests.test_responses import established, mails
@@ -79,3 +80,28 @@ def test_r9_4_4_a_lead_added_after_the_reminder_is_reminded_too(app, runner, smt
     assert len(mails(smtp, "edu@taichung.gov.tw", "回應期限將屆")) == 1
     assert len(mails(smtp, "civil@taichung.gov.tw", "回應期限將屆")) == 1  # not twice (outbox key)
     assert Outbox.select().where(Outbox.dedupe_key.contains(f"proposal:{proposal.id}:response-due_soon")).count() == 2
+
+
+def test_r2_3_a_closure_moves_many_clocks_in_bulk_each_agency_told_once(app, runner, smtp, ops_staff):
+    plain = [established(notified=taipei(2026, 1, 5, 9), title=f"同一天通知的提案之{i}") for i in range(3)]
+    extended = established(notified=taipei(2026, 1, 5, 9), title="延長過的提案也跟著移動")
+    extend_deadline(extended.id, ops_staff, "需會同多個機關研議，延長一次。", now=taipei(2026, 2, 2, 9))
+    old_extended = reload(extended).response_extended_due
+    add_override(dt.date(2026, 3, 5), "closed", "颱風停止上班", by="ops", now=taipei(2026, 2, 27, 9))
+    for proposal in plain:
+        assert reload(proposal).response_due == dt.date(2026, 3, 6)
+    moved = reload(extended)
+    # 03-06 + 1 month is 04-06, the observed Tomb Sweeping Day: the extended last day stays 04-07
+    assert moved.response_due == dt.date(2026, 3, 6) and moved.response_extended_due == old_extended == dt.date(2026, 4, 7)
+    extension = Extension.get(Extension.proposal == extended.id)
+    assert (extension.original_due, extension.new_due) == (dt.date(2026, 3, 6), moved.response_extended_due)
+    events = AuditEvent.select().where(AuditEvent.action == "response_due_recomputed")
+    assert sorted(e.subject_id for e in events) == sorted(p.id for p in [*plain, extended])
+    corrected = Outbox.select().where(Outbox.dedupe_key.contains(":response-due-corrected:"))
+    assert corrected.count() == 4  # one agency (CIVIL) per moved clock
+    runner.invoke(args=["deadlines", "sweep", "--now", "2026-02-27T09:01"])  # recomputes again: nothing moves
+    assert AuditEvent.select().where(AuditEvent.action == "response_due_recomputed").count() == 4
+    assert corrected.count() == 4
+    assert len(mails(smtp, "civil@taichung.gov.tw", "回應期限更正為 2026-04-07")) == 1
+    mail = mails(smtp, "civil@taichung.gov.tw", "回應期限更正為 2026-03-06")
+    assert len(mail) == 3 and "臺中市政府民政局 承辦同仁您好" in smtp.body(mail[0])
