@@ -65,8 +65,8 @@ from .base import DomainError, end_of_day_utc, format_taipei, taipei_date, utcno
 from .events import record
 from .notify import mail_agency
 from .officials import clean_text
-from .outbox import queue_mail, unit_of_work
-from .proposals import ESTABLISHED, REMOVED, Proposal, change_agency, lock
+from .outbox import Outbox, queue_mail, unit_of_work
+from .proposals import ESTABLISHED, REMOVED, Proposal, change_agency, forget_response_reminder, lock
 from .response_links import link_text
 
 # The records and the reading side live in models.agency_assignments; these names stay importable here.
@@ -155,6 +155,7 @@ def _check_roles(roles: dict[str, str], *, exactly_one_lead: bool) -> None:
 
 def _sync_lead(proposal: Proposal, actor: str, now: dt.datetime) -> None:
     """The proposal's responsible agency follows a single lead (R9.1.3)."""
+    forget_response_reminder(proposal.id)  # a new lead of an established proposal is reminded too (R9.4.4)
     leads = [a.agency_code for a in active_assignments(proposal.id) if a.role == LEAD]
     if len(leads) == 1 and leads[0] != proposal.agency_code:
         change_agency(proposal.id, actor, leads[0], reason="權責機關確認：主辦機關", now=now)
@@ -262,6 +263,7 @@ def mark_disputed(proposal_id: int, actor: str, now: dt.datetime | None = None) 
         if not current:
             raise DomainError(MSG["no_roles"], "no_roles")
         AgencyAssignment.update(role=LEAD).where(AgencyAssignment.id.in_([a.id for a in current])).execute()
+        forget_response_reminder(proposal.id)
         record(actor, "agency_roles_disputed", "proposal", proposal.id,
                detail={"leads": [a.agency_code for a in current]}, now=now)
     return active_assignments(proposal_id)
@@ -408,8 +410,9 @@ def remind_unasked(now: dt.datetime) -> int:
     """Sweep step (R9.2.5(1)): each working day, one email to the team listing the passed proposals no
     agency has been asked about (or all were released or withdrawn). Returns 1 when it was queued."""
     today = taipei_date(now)
-    if not calendar.is_working_day(today):
-        return 0
+    key = f"agency-confirmation:unasked:{today:%Y%m%d}"
+    if not calendar.is_working_day(today) or Outbox.select().where(Outbox.dedupe_key == key).exists():
+        return 0  # sent today already: the other 1,439 sweeps of the day read no proposal (issue 13)
     waiting = list(unasked_proposals())
     if not waiting:
         return 0
@@ -417,5 +420,5 @@ def remind_unasked(now: dt.datetime) -> int:
     with unit_of_work():
         queued = queue_mail(settings.OPS_NOTIFY_EMAIL, UNASKED_SUBJECT.format(count=len(waiting)),
                             UNASKED_BODY.format(count=len(waiting), lines=lines) + FOOTER,
-                            dedupe_key=f"agency-confirmation:unasked:{today:%Y%m%d}", now=now)
+                            dedupe_key=key, now=now)
     return 1 if queued else 0

@@ -21,7 +21,7 @@ from .base import BaseModel, DomainError, format_taipei, utcnow
 from .events import record
 from .officials import clean_text
 from .outbox import queue_mail, unit_of_work
-from .proposals import lock
+from .proposals import forget_response_reminder, lock
 
 
 class DiscussionNote(BaseModel):
@@ -84,6 +84,7 @@ def settle(assignment_id: int, actor: str, outcome: str, note: str, now: dt.date
     with unit_of_work():
         assignment = _get(assignment_id)
         lock(assignment.proposal_id)  # serialises with role changes on the same proposal
+        forget_response_reminder(assignment.proposal_id)  # the agencies holding it may change (R9.4.4)
         changes = {"settled_at": now, "settled_by": actor, "settle_note": note}
         unsettled_doubt = (AgencyAssignment.id == assignment.id) & AgencyAssignment.settled_at.is_null()
         if outcome == "keep":

@@ -43,6 +43,9 @@ ADDED_COLUMNS: list[tuple[str, str, str, str]] = [
     ("recognition_consent", "remind_due", "DATE", "DATE"),
     ("recognition_consent", "reminded_at", "TIMESTAMP", "DATETIME"),
     ("outbox", "sent_via", "VARCHAR(8)", "VARCHAR(8)"),  # a LINE push sent as email (quota, 429)
+    # R9.4.4: the last response reminder queued (existing rows: the next sweep fills it from the outbox keys)
+    ("proposal", "response_reminded_kind", "VARCHAR(8)", "VARCHAR(8)"),
+    ("proposal", "response_reminded_due", "DATE", "DATE"),
 ]
 
 

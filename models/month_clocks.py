@@ -107,13 +107,21 @@ def reopen_early_lapses(now: dt.datetime, *, everything: bool = False) -> int:
     The sweep looks only at lapses recent enough to be reopened (`REOPEN_LOOKBACK`); the migration
     (`everything=True`) also reports to the team the early lapses whose corrected window has ended.
     """
-    query = Proposal.select(Proposal.id).where((Proposal.state == LAPSED) & Proposal.seconding_started_at.is_null(False))
+    query = (Proposal.select(Proposal.id, Proposal.seconding_started_at, Proposal.seconding_ends)
+             .where((Proposal.state == LAPSED) & Proposal.seconding_started_at.is_null(False)))
     if not everything:
         query = query.where(Proposal.seconding_ends >= taipei_date(now) - REOPEN_LOOKBACK)
+    corrected: dict[dt.date, dt.date] = {}  # start day -> its window's last day, computed once per day
+    early = []
+    for proposal_id, started_at, ends in list(query.tuples()):  # no lock for the lapses that stand
+        start = taipei_date(started_at)
+        new = corrected.get(start) or corrected.setdefault(start, calendar.due_date("R9.3.2", start))
+        if ends is not None and new > ends:
+            early.append(proposal_id)
     reopened = 0
-    for candidate in list(query):
+    for proposal_id in early:
         with unit_of_work():  # the notices go to the worker as soon as this commits
-            if _reopen_one(candidate.id, now):
+            if _reopen_one(proposal_id, now):  # checks again under the row lock
                 reopened += 1
     return reopened
 

@@ -130,6 +130,10 @@ class Proposal(BaseModel):
     lapsed_at = peewee.DateTimeField(null=True)
     response_due = peewee.DateField(null=True)  # R9.4.4
     response_extended_due = peewee.DateField(null=True)
+    # the last reminder queued (R9.4.4): its kind and the last day it named; the sweep skips a proposal
+    # already reminded of this kind for its current last day, so a minute's sweep reads only new work
+    response_reminded_kind = peewee.CharField(max_length=8, null=True)
+    response_reminded_due = peewee.DateField(null=True)
     responded_at = peewee.DateTimeField(null=True)
     response_decision = peewee.CharField(max_length=16, null=True)
 
@@ -387,6 +391,13 @@ def remove(proposal_id: int, actor: str, ground: str, reason: str, now: dt.datet
 
 
 @transaction
+def forget_response_reminder(proposal_id: int) -> None:
+    """The lead agencies changed: the sweep reads the proposal again and a new lead is reminded (R9.4.4;
+    the outbox keys keep those already reminded from a second mail)."""
+    Proposal.update(response_reminded_kind=None, response_reminded_due=None).where(
+        (Proposal.id == proposal_id) & Proposal.response_reminded_due.is_null(False)).execute()
+
+
 def change_agency(proposal_id: int, actor: str, agency_code: str, reason: str = "",
                   now: dt.datetime | None = None, *, expected_version: int | None = None) -> Proposal:
     """R9.1.3: the operations team may change a wrong choice of responsible agency."""

@@ -13,10 +13,11 @@ import peewee
 
 from . import calendar, settings
 from .agencies import get_agency
+from .agency_assignments import responsible_by_proposal
 from .base import taipei_date
-from .events import record
+from .events import record, record_many
 from .notify import public_base_url
-from .outbox import Outbox, queue_mail, unit_of_work
+from .outbox import Outbox, queue_mail, queue_mails, unit_of_work
 from .proposals import ESTABLISHED, Proposal, lock
 from .response_links import link_text
 from .responses import (
@@ -27,10 +28,8 @@ from .responses import (
     Extension,
     agency_name,
     effective_due,
-    extension_of,
     merged_into,
     missing_leads,
-    responsible_agencies,
 )
 
 REMIND_DAYS_BEFORE = 7  # R9.4.4: a reminder this many days before the last day
@@ -72,20 +71,36 @@ def _all_queued(mails: list[tuple[str, str, str, str]]) -> bool:
     return bool(keys) and Outbox.select().where(Outbox.dedupe_key.in_(keys)).count() == len(keys)
 
 
+def remindable(today: dt.date):
+    """Established proposals whose reminder of today's kind for their current last day is not queued
+    yet (R9.4.4): the marker columns keep every proposal already reminded out of a minute's sweep. A
+    changed last day (extension, calendar change) or a due_soon reminder whose day has passed (now
+    overdue) no longer matches the marker, so the proposal is read again."""
+    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
+    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
+    done = ((Proposal.response_reminded_due == due)
+            & ((Proposal.response_reminded_kind == "overdue") | (due >= today)))
+    return Proposal.select().where(
+        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)
+        & (Proposal.response_reminded_due.is_null() | ~done))
+
+
+def _mark_reminded(proposal_id: int, kind: str, due: dt.date) -> None:
+    Proposal.update(response_reminded_kind=kind, response_reminded_due=due).where(Proposal.id == proposal_id).execute()
+
+
 def remind_responses(now: dt.datetime) -> int:
     """Sweep step (R9.4.4): remind the lead agencies 7 days before the last day, and once more, with the
-    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys).
+    operations team, when it has passed; each once per proposal, last day and recipient (outbox keys,
+    and the proposal's marker, which keeps the sweep's query to the proposals not yet reminded).
     Returns the number of proposals reminded."""
     today = taipei_date(now)
-    horizon = today + dt.timedelta(days=REMIND_DAYS_BEFORE)
-    due = peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due)
-    candidates = list(Proposal.select().where(
-        (Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False) & (due <= horizon)))
     reminded = 0
-    for candidate in candidates:
+    for candidate in list(remindable(today)):
         last_day = effective_due(candidate)
         kind = "overdue" if last_day < today else "due_soon"
-        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # the usual case: nothing to lock
+        if _all_queued(_reminder_mails(candidate, kind, last_day)):  # queued before the marker existed
+            _mark_reminded(candidate.id, kind, last_day)
             continue
         with unit_of_work():
             proposal = lock(candidate.id)  # two sweeps at once: the second waits, then finds the rows
@@ -93,6 +108,8 @@ def remind_responses(now: dt.datetime) -> int:
                 continue
             queued = [queue_mail(to, subject, body, dedupe_key=key, now=now)
                       for key, to, subject, body in _reminder_mails(proposal, kind, last_day)]
+            if queued:  # no lead to remind (none assigned yet): read again next minute, as before
+                _mark_reminded(proposal.id, kind, last_day)
             if not any(queued):
                 continue
             record("system:sweep", f"response_{kind}_reminded", "proposal", proposal.id,
@@ -102,39 +119,71 @@ def remind_responses(now: dt.datetime) -> int:
 
 
 def recompute_due(now: dt.datetime) -> None:
-    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of `now` move."""
+    """Calendar overrides count at once for every open clock (R2.3): response clocks not yet expired as of
+    `now` move. Reads the clocks as plain tuples, computes each last day once per notice day, and writes
+    the moved ones in one UPDATE per new value (100k proposals: one pass, not a query per clock)."""
     today = taipei_date(now)
-    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
-                                    & Proposal.response_due.is_null(False))
-    for proposal in query:
-        base = proposal.response_due
+    rows = (Proposal.select(Proposal.id, Proposal.notified_at, Proposal.response_due, Proposal.response_extended_due)
+            .where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
+                   & Proposal.response_due.is_null(False)).tuples())
+    bases: dict[dt.date, dt.date] = {}
+    extended: dict[dt.date, dt.date] = {}
+    changed: dict[int, dict[str, dt.date]] = {}
+    for proposal_id, notified_at, response_due, extended_due in rows:
+        base = response_due
         if base >= today:
-            base = calendar.due_date("R9.4.4", taipei_date(proposal.notified_at))
-        changes = {}
-        if base != proposal.response_due:
-            changes["response_due"] = base
-        extension = extension_of(proposal.id) if proposal.response_extended_due else None
-        if extension is not None and proposal.response_extended_due >= today:
-            new_due = calendar.extension_due("R9.4.4", base)
-            if (base, new_due) != (extension.original_due, extension.new_due):
-                Extension.update(original_due=base, new_due=new_due).where(Extension.id == extension.id).execute()
-            if new_due != proposal.response_extended_due:
+            notice_day = taipei_date(notified_at)
+            base = bases.get(notice_day) or bases.setdefault(notice_day, calendar.due_date("R9.4.4", notice_day))
+        changes = {"response_due": base} if base != response_due else {}
+        if extended_due is not None and extended_due >= today:
+            new_due = extended.get(base) or extended.setdefault(base, calendar.extension_due("R9.4.4", base))
+            changes["_extension"] = (base, new_due)
+            if new_due != extended_due:
                 changes["response_extended_due"] = new_due
         if changes:
-            Proposal.update(**changes).where(Proposal.id == proposal.id).execute()
-            record("system:calendar", "response_due_recomputed", "proposal", proposal.id,
-                   detail={k: v.isoformat() for k, v in changes.items()}, now=now)
-            _tell_corrected(Proposal.get_by_id(proposal.id), now)
+            changed[proposal_id] = changes
+    _move_extensions({pid: c.pop("_extension") for pid, c in changed.items() if "_extension" in c})
+    changed = {pid: c for pid, c in changed.items() if c}
+    groups: dict[tuple, list[int]] = {}
+    for proposal_id, changes in changed.items():
+        groups.setdefault(tuple(sorted(changes.items())), []).append(proposal_id)
+    for values, ids in groups.items():
+        for start in range(0, len(ids), 1000):
+            Proposal.update(**dict(values)).where(Proposal.id.in_(ids[start:start + 1000])).execute()
+    record_many("system:calendar", "response_due_recomputed", "proposal",
+                {pid: {k: v.isoformat() for k, v in c.items()} for pid, c in changed.items()}, now=now)
+    ids = list(changed)
+    for start in range(0, len(ids), 500):
+        _tell_corrected(list(Proposal.select().where(Proposal.id.in_(ids[start:start + 500]))), now)
 
 
-def _tell_corrected(proposal: Proposal, now: dt.datetime) -> None:
-    """Every agency holding the proposal hears the corrected last day (once per last day)."""
-    due = effective_due(proposal)
-    roles = responsible_agencies(proposal)
-    for code in dict.fromkeys(roles[LEAD] + roles[CO]):
-        agency = get_agency(code)
-        fields = {"agency": agency_name(code), "number": proposal.number, "title": proposal.title,
-                  "due": f"{due:%Y-%m-%d}", "console": f"工作臺：{public_base_url()}/console/responses/{proposal.id}"}
-        to = agency.contact_email if agency is not None and agency.contact_email else settings.OPS_NOTIFY_EMAIL
-        queue_mail(to, CORRECTED_SUBJECT.format(**fields), CORRECTED_BODY.format(**fields) + BODIES["footer"],
-                   dedupe_key=f"proposal:{proposal.id}:response-due-corrected:{due:%Y%m%d}:agency:{code}", now=now)
+def _move_extensions(wanted: dict[int, tuple[dt.date, dt.date]]) -> None:
+    """Each open extension follows its clock: (original_due, new_due) as recomputed, one UPDATE per value."""
+    groups: dict[tuple[dt.date, dt.date], list[int]] = {}
+    ids = list(wanted)
+    for start in range(0, len(ids), 1000):
+        query = Extension.select(Extension.id, Extension.proposal, Extension.original_due, Extension.new_due).where(
+            Extension.proposal.in_(ids[start:start + 1000])).tuples()
+        for extension_id, proposal_id, original_due, new_due in query:
+            if wanted[proposal_id] != (original_due, new_due):
+                groups.setdefault(wanted[proposal_id], []).append(extension_id)
+    for (original_due, new_due), extension_ids in groups.items():
+        Extension.update(original_due=original_due, new_due=new_due).where(Extension.id.in_(extension_ids)).execute()
+
+
+def _tell_corrected(proposals: list[Proposal], now: dt.datetime) -> None:
+    """Every agency holding each proposal hears the corrected last day (once per last day)."""
+    roles = responsible_by_proposal(proposals)
+    agencies: dict[str, object] = {}
+    base = public_base_url()
+    mails = []
+    for proposal in proposals:
+        due = effective_due(proposal)
+        for code in dict.fromkeys(roles[proposal.id][LEAD] + roles[proposal.id][CO]):
+            agency = agencies[code] if code in agencies else agencies.setdefault(code, get_agency(code))
+            fields = {"agency": agency.name if agency is not None else code, "number": proposal.number, "title": proposal.title,
+                      "due": f"{due:%Y-%m-%d}", "console": f"工作臺：{base}/console/responses/{proposal.id}"}
+            to = agency.contact_email if agency is not None and agency.contact_email else settings.OPS_NOTIFY_EMAIL
+            mails.append((f"proposal:{proposal.id}:response-due-corrected:{due:%Y%m%d}:agency:{code}", to,
+                          CORRECTED_SUBJECT.format(**fields), CORRECTED_BODY.format(**fields) + BODIES["footer"]))
+    queue_mails(mails, now=now)
