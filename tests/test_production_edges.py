@@ -158,3 +158,12 @@ def test_the_404_page_in_chromium_is_styled_within_the_policy_and_leads_home(liv
     page.get_by_test_id("error-home").click()
     expect(page.get_by_text("彈性上班試辦")).to_be_visible()
     assert violations == []
+
+
+@pytest.mark.parametrize("path", ["/agency/answer/forged", "/agency/respond/forged", "/recognition/consent/forged"])
+def test_signed_link_pages_are_never_cached_referred_or_framed(client, path):
+    """The token is in the URL: the pages it opens (even their error pages) say no-store and no-referrer."""
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer" and response.headers["X-Frame-Options"] == "DENY"

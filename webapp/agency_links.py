@@ -19,18 +19,14 @@ from models import agency_confirmation as domain
 from models.agencies import subordinates_of
 from models.base import DomainError, format_taipei
 
+from .security_headers import token_page_headers
+
 bp = Blueprint("agency_links", __name__)
 
 STATUS_FOR_ERROR = {"bad_token": 400, "expired_token": 410, "already_answered": 409}
 
 
-@bp.after_request
-def _headers(response):
-    # The URL carries the signed token: never cached, never sent on as a referrer, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
 class LinkAnswerForm(FlaskForm):

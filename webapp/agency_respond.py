@@ -22,6 +22,8 @@ from models.base import DomainError, format_taipei, utcnow
 from models.notify import public_base_url
 from models.response_links import open_link, valid_until
 
+from .security_headers import token_page_headers
+
 bp = Blueprint("agency_respond", __name__)
 
 STATUS_FOR_ERROR = {"bad_link": 400, "expired_link": 410, "not_open": 410, "reassigned": 410}
@@ -32,13 +34,7 @@ MSG = {
 }
 
 
-@bp.after_request
-def _headers(response):
-    # The URL carries the signed token: never cached, never sent on as a referrer, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
 class PublishForm(FlaskForm):

@@ -16,16 +16,12 @@ from models import recognition
 from models.base import DomainError
 from models.proposals import Proposal
 
+from .security_headers import token_page_headers
+
 bp = Blueprint("recognition_consent", __name__)
 
 
-@bp.after_request
-def _headers(response):
-    # The URL carries the signed token: never cached, never sent on as a referrer, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    return response
+bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
 class ConsentForm(FlaskForm):

@@ -36,3 +36,12 @@ def init_app(app: Flask) -> None:
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+def token_page_headers(response: Response) -> Response:
+    """For pages whose URL carries a signed token (agency answer and response links, consent links):
+    never cached, never sent on as a referrer, never framed. Registered with `bp.after_request`."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
