@@ -44,8 +44,9 @@ def message_official(official: Official, *, subject: str, body: str, key: str,
     the official has no LINE link, and by the worker (jobs/outbox.py) when the LINE push fails.
     Returns the channel chosen ("line" or "mail"), or None when the official cannot be reached."""
     if official.following and official.line_user_id:
-        queue_line(official.line_user_id, [{"type": "text", "text": body[:4900]}], dedupe_key=f"{key}:line",
-                   fallback={"subject": subject, "body": body}, now=now)
+        queue_line(official.line_user_id, [{"type": "text", "text": body[:4900]}], dedupe_key=f"{key}:line", now=now,
+                   mail={"to": official.verified_email, "subject": subject, "body": mail_body(official, body),
+                         "on_any_failure": True} if official.verified_email else None)
         return "line"
     if official.verified_email:
         queue_mail(official.verified_email, subject, mail_body(official, body), dedupe_key=f"{key}:mail", now=now)
@@ -73,16 +74,15 @@ def mail_agency(agency, subject: str, body: str | Callable[[str], str], *, dedup
 
 
 def reroute_to_mail(row: Outbox, error: str) -> bool:
-    """A LINE push that failed and carries a fallback is emailed instead, once (its row becomes
-    `rerouted`, the email a new row). False when there is no fallback or no verified address."""
-    fallback = row.data.get("fallback") if row.channel == "line" else None
-    official = Official.get_or_none(Official.line_user_id == row.recipient) if fallback else None
-    if official is None or not official.verified_email:
+    """A LINE push that failed and whose email form is to be used on any failure (R10.2 messages,
+    `message_official`) is emailed instead, once (its row becomes `rerouted`, the email a new row).
+    False when it has no such form."""
+    form = row.mail_form()
+    if form is None or not form.get("on_any_failure") or not form.get("to"):
         return False
     with unit_of_work():
         if not OUTBOX_STATES.move(Outbox, Outbox.id == row.id, REROUTED, from_states=[PENDING],
                                   last_error=f"{error}; rerouted to mail"):
             return False
-        queue_mail(official.verified_email, fallback["subject"], mail_body(official, fallback["body"]),
-                   dedupe_key=f"{row.dedupe_key or f'outbox:{row.id}'}:fallback")
+        queue_mail(form["to"], form["subject"], form["body"], dedupe_key=f"{row.dedupe_key or f'outbox:{row.id}'}:fallback")
     return True

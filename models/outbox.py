@@ -51,8 +51,9 @@ class Outbox(BaseModel):
         return json.loads(self.payload)
 
     def mail_form(self) -> dict | None:
-        """The email form of a LINE push: {"to", "subject", "body"} to send, {"twin": dedupe key} of an
-        email of the same notice already queued, or None (a chat-only message)."""
+        """The email form of a LINE push: {"to", "subject", "body"} to send (with "on_any_failure": True
+        when any failure, not only the quota's 429, sends it), {"twin": dedupe key} of an email of the
+        same notice already queued, or None (a chat-only message)."""
         form = self.data.get("mail") if self.channel == "line" else None
         return form if isinstance(form, dict) else None
 
@@ -93,13 +94,12 @@ def queue_mails(mails: list[tuple[str, str, str, str]], now: dt.datetime | None 
     return len(rows)
 
 
-def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None, fallback: dict | None = None,
+def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None,
                now: dt.datetime | None = None, mail: dict | None = None) -> Outbox | None:
-    """Queue one LINE push of up to five messages. `mail` is its email form (see `Outbox.mail_form`),
-    used if LINE refuses the push for the quota (429). `fallback` ({subject, body}): if the push fails
-    for any reason, the worker emails this instead to the official's verified address
-    (models.notify.message_official, R10.2)."""
-    payload: dict = {"messages": messages[:5], **({"fallback": fallback} if fallback else {})}
+    """Queue one LINE push of up to five messages. `mail` is its email form (see `Outbox.mail_form`):
+    used if LINE refuses the push for the quota (429), or on any failure when it says
+    `"on_any_failure": True` (models.notify.message_official, R10.2)."""
+    payload: dict = {"messages": messages[:5]}
     if mail:
         payload["mail"] = mail
     return _add("line", user_id, payload, dedupe_key, now)
