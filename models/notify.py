@@ -60,17 +60,22 @@ def mail_body(official: Official, body: str) -> str:
     return f"{official.greeting_name} 您好：\n\n{body}{MAIL_FOOTER}"
 
 
+def agency_mails(agency, subject: str, body: str | Callable[[str], str], *,
+                 dedupe_key: str) -> list[tuple[str, str, str, str]]:
+    """(dedupe key, to, subject, body) for each of an agency's contact addresses (`Agency.contact_emails`);
+    `body` may be a function of the address (a link scoped to it). The main address keeps `dedupe_key`
+    as it is, the others add `:cc<n>`. Empty when the agency has no address."""
+    addresses = agency.contact_emails if agency is not None else []
+    return [(dedupe_key if index == 0 else f"{dedupe_key}:cc{index}", address, subject,
+             body(address) if callable(body) else body) for index, address in enumerate(addresses)]
+
+
 def mail_agency(agency, subject: str, body: str | Callable[[str], str], *, dedupe_key: str,
                 now: dt.datetime | None = None) -> int:
-    """One email to each of an agency's contact addresses (`Agency.contact_emails`); `body` may be a
-    function of the address (a link scoped to it). The main address keeps `dedupe_key` as it is.
-    Returns how many were queued (0: the agency has no address; the caller tells the team)."""
-    queued = 0
-    for index, address in enumerate(agency.contact_emails if agency is not None else []):
-        text = body(address) if callable(body) else body
-        if queue_mail(address, subject, text, dedupe_key=dedupe_key if index == 0 else f"{dedupe_key}:cc{index}", now=now):
-            queued += 1
-    return queued
+    """Queue `agency_mails`: one email to each contact address. Returns how many were queued (0: the
+    agency has no address; the caller tells the team)."""
+    return sum(1 for key, to, title, text in agency_mails(agency, subject, body, dedupe_key=dedupe_key)
+               if queue_mail(to, title, text, dedupe_key=key, now=now))
 
 
 def reroute_to_mail(row: Outbox, error: str) -> bool:

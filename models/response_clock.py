@@ -16,7 +16,7 @@ from .agencies import get_agency
 from .agency_assignments import responsible_by_proposal
 from .base import taipei_date
 from .events import record, record_many
-from .notify import public_base_url
+from .notify import agency_mails, public_base_url
 from .outbox import Outbox, queue_mail, queue_mails, unit_of_work
 from .proposals import ESTABLISHED, Proposal, lock
 from .response_links import link_text
@@ -56,9 +56,9 @@ def _reminder_mails(proposal: Proposal, kind: str, due: dt.date) -> list[tuple[s
         agency = get_agency(code)
         body = BODIES[kind].format(**{**fields, "agency": agency_name(code)}) + BODIES["footer"]
         if agency is not None and agency.contact_email:
-            for index, address in enumerate(agency.contact_emails):  # every contact address, its own link
-                mails.append((f"{key}:agency:{code}" + (f":cc{index}" if index else ""), address, subject,
-                              body + link_text(proposal.id, code, address)))  # issue 11 item 6
+            mails.extend(agency_mails(agency, subject,  # every contact address, its own link (issue 11 item 6)
+                                      lambda address, code=code, body=body: body + link_text(proposal.id, code, address),
+                                      dedupe_key=f"{key}:agency:{code}"))
         elif kind != "overdue":  # no address: the team passes it on (overdue ones reach the team anyway)
             mails.append((f"{key}:agency:{code}", settings.OPS_NOTIFY_EMAIL, subject, body))
     if kind == "overdue":
