@@ -226,7 +226,7 @@ def run_size(n: int, args) -> dict:
     from models.base import connect_database, utcnow
     from webapp.schema import create_schema
 
-    name = f"bench_sweep_{os.getpid()}_{n}"
+    name = f"{args.db_prefix}{os.getpid()}_{n}"
     admin = psycopg2.connect(ADMIN_URL)
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="proposal counts (default 10000,100000)")
     parser.add_argument("--due", type=int, default=1000, help="items made due for the second sweep")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--db-prefix", default="bench_sweep_",
+                        help="database name prefix (default bench_sweep_; the pid and N follow)")
     parser.add_argument("--plans", action="store_true", help="print every plan, not only the flagged ones")
     args = parser.parse_args(argv)
     print(f"sweep at scale: load average {os.getloadavg()}", flush=True)
