@@ -442,7 +442,7 @@ def _lock_ended_windows(now: dt.datetime, limit: int) -> list[Proposal]:
     """Up to `limit` proposals still seconding whose window ended before `now`, locked (PostgreSQL;
     rows another transaction holds are skipped: they are in its hands, or in the next sweep's)."""
     query = (Proposal.select().where((Proposal.state == SECONDING) & (Proposal.seconding_ends_at < now))
-             .order_by(Proposal.id).limit(limit))
+             .order_by(Proposal.seconding_ends_at, Proposal.id).limit(limit))  # index proposal_seconding_open_ends_at
     if is_postgres():
         query = query.for_update("FOR UPDATE SKIP LOCKED")
     return list(query)  # ended before `now`: no window among them is open (`window_open`)
