@@ -6,7 +6,19 @@ from collections.abc import Callable
 
 from . import services
 from .officials import Official
-from .outbox import OUTBOX_STATES, PENDING, REROUTED, Outbox, queue_line, queue_mail, unit_of_work
+from .outbox import (
+    OUTBOX_STATES,
+    PENDING,
+    REROUTED,
+    Outbox,
+    Row,
+    line_row,
+    mail_row,
+    queue_line,
+    queue_mail,
+    queue_row,
+    unit_of_work,
+)
 from .texts import without_clauses
 
 
@@ -23,10 +35,21 @@ def notify_official(official: Official, *, subject: str, body: str, line_message
     """Tell one official, once per `key` (the outbox refuses a second row with the same key).
 
     `reply_to`: where a reply to the email goes (e.g. the operations team, for an objection)."""
+    for row in official_notice(official, subject=subject, body=body, line_messages=line_messages, key=key,
+                               mail=mail, reply_to=reply_to):
+        queue_row(row, now)
+
+
+def official_notice(official: Official, *, subject: str, body: str, line_messages: list[dict] | None = None,
+                    key: str, mail: bool = True, reply_to: str | None = None) -> list[Row]:
+    """The outbox rows of `notify_official`, not yet written: an email to the verified address
+    (`{key}:mail`) and a LINE push when the official follows the account (`{key}:line`). Many
+    notices are written at once with `outbox.queue_rows` (the sweep's lapses)."""
+    rows: list[Row] = []
     mailed = bool(mail and official.verified_email)
     if mailed:
-        queue_mail(official.verified_email, subject, mail_body(official, body), reply_to=reply_to,
-                   dedupe_key=f"{key}:mail", now=now)
+        rows.append(mail_row(official.verified_email, subject, mail_body(official, body), reply_to=reply_to,
+                             dedupe_key=f"{key}:mail"))
     if official.following and official.line_user_id:
         # If LINE refuses the push (quota), the notice still reaches them by email.
         form = ({"twin": f"{key}:mail"} if mailed else
@@ -35,7 +58,8 @@ def notify_official(official: Official, *, subject: str, body: str, line_message
         messages = line_messages or [{"type": "text", "text": body[:4900]}]
         messages = [{**msg, "text": without_clauses(msg["text"])} if msg.get("type") == "text" else msg
                     for msg in messages]  # chat prompts carry no clause numbers; the email keeps them
-        queue_line(official.line_user_id, messages, dedupe_key=f"{key}:line", now=now, mail=form)
+        rows.append(line_row(official.line_user_id, messages, dedupe_key=f"{key}:line", mail=form))
+    return rows
 
 
 def message_official(official: Official, *, subject: str, body: str, key: str,

@@ -58,57 +58,91 @@ class Outbox(BaseModel):
         return form if isinstance(form, dict) else None
 
 
-def _add(channel: str, recipient: str, payload: dict, dedupe_key: str | None, now: dt.datetime | None) -> Outbox | None:
+# One outbox row before it is written: (channel, recipient, payload, dedupe key).
+Row = tuple[str, str, dict, str | None]
+
+
+def mail_row(to: str, subject: str, body: str, *, reply_to: str | None = None, dedupe_key: str | None = None) -> Row:
+    return ("mail", to, {"subject": subject, "body": body, "reply_to": reply_to}, dedupe_key)
+
+
+def line_row(user_id: str, messages: list[dict], *, dedupe_key: str | None = None, mail: dict | None = None) -> Row:
+    """A LINE push of up to five messages. `mail` is its email form (see `Outbox.mail_form`): used if
+    LINE refuses the push for the quota (429), or on any failure when it says `"on_any_failure": True`
+    (models.notify.message_official, R10.2)."""
+    payload: dict = {"messages": messages[:5]}
+    if mail:
+        payload["mail"] = mail
+    return ("line", user_id, payload, dedupe_key)
+
+
+def queue_row(row: Row, now: dt.datetime | None = None) -> Outbox | None:
+    """Queue one row, unless a row with its dedupe key exists (None then)."""
+    channel, recipient, payload, dedupe_key = row
     if dedupe_key and Outbox.select().where(Outbox.dedupe_key == dedupe_key).exists():
         return None
     now = now or utcnow()
-    row = Outbox.create(channel=channel, recipient=recipient, payload=json.dumps(payload, ensure_ascii=False),
-                        dedupe_key=dedupe_key, created_at=now, next_attempt_at=utcnow())
-    _pending_ids().append(row.id)
-    return row
+    created = Outbox.create(channel=channel, recipient=recipient, payload=json.dumps(payload, ensure_ascii=False),
+                            dedupe_key=dedupe_key, created_at=now, next_attempt_at=utcnow())
+    _pending_ids().append(created.id)
+    return created
+
+
+def queue_rows(rows: list[Row], now: dt.datetime | None = None) -> int:
+    """Queue many rows at once, skipping dedupe keys already queued (or repeated in `rows`): one query
+    per 1,000 keys for the existing ones and one INSERT per 500 rows (a calendar change at 100k, a
+    sweep lapsing a thousand windows). The INSERT also ignores a key written meanwhile by another
+    transaction, so a notice is never doubled. Returns how many were queued."""
+    now = now or utcnow()
+    fresh: list[Row] = []
+    seen: set[str] = set()
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start:start + 1000]
+        keys = [row[3] for row in chunk if row[3]]
+        taken = ({k for (k,) in Outbox.select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(keys)).tuples()}
+                 if keys else set())
+        for row in chunk:
+            key = row[3]
+            if key and (key in taken or key in seen):
+                continue
+            if key:
+                seen.add(key)
+            fresh.append(row)
+    values = [{"channel": channel, "recipient": recipient, "dedupe_key": key, "created_at": now,
+               "next_attempt_at": utcnow(), "payload": json.dumps(payload, ensure_ascii=False)}
+              for channel, recipient, payload, key in fresh]
+    queued = 0
+    for start in range(0, len(values), 500):
+        inserted = (Outbox.insert_many(values[start:start + 500]).on_conflict_ignore()
+                    .returning(Outbox.id).execute())
+        ids = [row[0] if isinstance(row, tuple) else row.id for row in inserted]
+        _pending_ids().extend(ids)
+        queued += len(ids)
+    return queued
 
 
 def queue_mail(to: str, subject: str, body: str, *, reply_to: str | None = None, dedupe_key: str | None = None,
                now: dt.datetime | None = None) -> Outbox | None:
     """Queue one email (sent by the worker after the transaction commits)."""
-    return _add("mail", to, {"subject": subject, "body": body, "reply_to": reply_to}, dedupe_key, now)
+    return queue_row(mail_row(to, subject, body, reply_to=reply_to, dedupe_key=dedupe_key), now)
 
 
 def queue_mails(mails: list[tuple[str, str, str, str]], now: dt.datetime | None = None) -> int:
-    """Queue many emails at once, each (dedupe key, to, subject, body), skipping keys already queued:
-    one query for the existing keys and one INSERT per 500 rows (a calendar change at 100k). Returns
-    how many were queued."""
-    now = now or utcnow()
-    fresh: dict[str, tuple[str, str, str, str]] = {}
-    keys = [mail[0] for mail in mails]
-    for start in range(0, len(keys), 1000):
-        chunk = keys[start:start + 1000]
-        taken = {k for (k,) in Outbox.select(Outbox.dedupe_key).where(Outbox.dedupe_key.in_(chunk)).tuples()}
-        fresh.update((mail[0], mail) for mail in mails[start:start + 1000] if mail[0] not in taken)
-    rows = [{"channel": "mail", "recipient": to, "dedupe_key": key, "created_at": now, "next_attempt_at": utcnow(),
-             "payload": json.dumps({"subject": subject, "body": body, "reply_to": None}, ensure_ascii=False)}
-            for key, to, subject, body in fresh.values()]
-    for start in range(0, len(rows), 500):
-        inserted = Outbox.insert_many(rows[start:start + 500]).returning(Outbox.id).execute()
-        _pending_ids().extend(row[0] if isinstance(row, tuple) else row.id for row in inserted)
-    return len(rows)
+    """Queue many emails at once, each (dedupe key, to, subject, body), skipping keys already queued
+    (`queue_rows`). Returns how many were queued."""
+    return queue_rows([mail_row(to, subject, body, dedupe_key=key) for key, to, subject, body in mails], now)
 
 
 def queue_line(user_id: str, messages: list[dict], *, dedupe_key: str | None = None,
                now: dt.datetime | None = None, mail: dict | None = None) -> Outbox | None:
-    """Queue one LINE push of up to five messages. `mail` is its email form (see `Outbox.mail_form`):
-    used if LINE refuses the push for the quota (429), or on any failure when it says
-    `"on_any_failure": True` (models.notify.message_official, R10.2)."""
-    payload: dict = {"messages": messages[:5]}
-    if mail:
-        payload["mail"] = mail
-    return _add("line", user_id, payload, dedupe_key, now)
+    """Queue one LINE push (`line_row`)."""
+    return queue_row(line_row(user_id, messages, dedupe_key=dedupe_key, mail=mail), now)
 
 
 def queue_rich_menu(user_id: str, *, now: dt.datetime | None = None) -> Outbox | None:
     """Bring the user's LINE rich menu in step with their status. The job reads the status when it
     runs, so rows sent late or out of order (block, then unblock) still end on the right menu."""
-    return _add("richmenu", user_id, {}, None, now)
+    return queue_row(("richmenu", user_id, {}, None), now)
 
 
 def requeue_after_commit(row_id: int) -> None:

@@ -157,6 +157,16 @@ class Proposal(BaseModel):
         return f"第 {self.id} 號"
 
 
+# The response reminders' query (models.response_clock.remindable) follows the established
+# proposals near their last day through this index, not every established proposal (bench/sweep.py).
+Proposal.add_index(Proposal.index(peewee.fn.COALESCE(Proposal.response_extended_due, Proposal.response_due),
+                                  name="proposal_response_last_day", where=peewee.SQL("state = 'established'")))
+# The lapse step's query (models.seconds.lapse_seconding) reads only the open windows, in the order
+# they ended, not the ended windows of every lapsed, established and responded proposal.
+Proposal.add_index(Proposal.index(Proposal.seconding_ends_at, Proposal.id, name="proposal_seconding_open_ends_at",
+                                  where=peewee.SQL("state = 'seconding'")))
+
+
 class CoProposer(BaseModel):
     """A group proposal's co-proposers (R5.1); each confirms in their own chat."""
 
