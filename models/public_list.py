@@ -28,6 +28,9 @@ PAGE_SIZE = 20
 MAX_PAGE = 10_000
 SEARCH_COUNT_CAP = 200  # a search counts its matches up to here (10 pages), then says "200 件以上"
 ORDER = (Proposal.seconding_started_at.desc(nulls="LAST"), Proposal.id.desc())
+# what a card shows (public/index.html): never the long texts
+CARD_FIELDS = (Proposal.id, Proposal.state, Proposal.title, Proposal.scope, Proposal.agency_code, Proposal.second_count,
+               Proposal.seconding_started_at, Proposal.seconding_ends)
 
 _counts: dict[str, tuple] = {}  # "states" -> (version, monotonic time, {state: count})
 _lock = threading.Lock()
@@ -65,12 +68,11 @@ def _matching(state: str, text: str) -> peewee.ModelSelect:
     return query.order_by(*ORDER)
 
 
-def _rows(ids: list[int]) -> list[Proposal]:
-    """Whole rows of these ids, in their order."""
-    if not ids:
+def _cards(ids) -> list[Proposal]:
+    """The cards of these ids (a list, or a query of ids), in the list's order: one statement."""
+    if isinstance(ids, list) and not ids:
         return []
-    found = {p.id: p for p in Proposal.select().where(Proposal.id.in_(ids))}
-    return [found[i] for i in ids if i in found]
+    return list(Proposal.select(*CARD_FIELDS).where(Proposal.id.in_(ids)).order_by(*ORDER))
 
 
 def _version() -> tuple:
@@ -121,6 +123,6 @@ def page_of(state: str, text: str, number: int, max_age: float = 0.0) -> Page:
     else:
         counts = state_counts(max_age)
         total, capped = counts[state] if state else sum(counts.values()), False
-        ids = [i for (i,) in _matching(state, "").offset(offset).limit(PAGE_SIZE).tuples()] if offset < total else []
+        ids = _matching(state, "").offset(offset).limit(PAGE_SIZE) if offset < total else []
         has_next = offset + PAGE_SIZE < total
-    return Page(_rows(ids), number, total, capped, has_next)
+    return Page(_cards(ids), number, total, capped, has_next)

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from models import public_list, settings, terms
 from models.agency_assignments import CO, LEAD, responsible_by_proposal, responsible_roles
 from models.base import taipei_date, utcnow
+from models.officials import Official
 from models.open_data import agency_names
 from models.proposals import (
     PUBLISHED_STATES,
@@ -67,12 +68,14 @@ def index():
 
 @bp.get("/proposals/<int:proposal_id>")
 def proposal_page(proposal_id: int):
-    proposal = published().where(Proposal.id == proposal_id).first()
+    proposal = (published().select_extend(Official.id, Official.display_choice, Official.real_name, Official.nickname)
+                .join(Official).where(Proposal.id == proposal_id).first())  # the proposer's shown name (R3.0) in one read
     if proposal is None:
         abort(404)
-    leads, cos = agencies_of(proposal)
+    roles = responsible_roles(proposal)  # read once for the names and the responses
+    leads, cos = agencies_of(proposal, roles=roles)
     return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
-                           lead_rows=lead_rows(proposal, taipei_date(utcnow())),
+                           lead_rows=lead_rows(proposal, taipei_date(utcnow()), leads=roles[LEAD]),
                            grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
                            days_left=days_left(proposal), REMOVED=REMOVED, removal_label=removal_ground_label)
 
