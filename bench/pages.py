@@ -7,13 +7,16 @@ extensions): `--db NAME` fills that database once if it does not exist, then reu
    page kind, so a page that issues one query per row shows;
 2. the app served as the Procfile serves it (gunicorn, 2 workers × 4 threads by default) on
    127.0.0.1:PORT, driven by N concurrent clients (threads, http.client, a new connection per
-   request as a browser behind nginx would open), p50/p95/p99 per page kind.
+   request as a browser behind nginx would open), p50/p95/p99 per page kind: a closed loop (each
+   client asks again as soon as answered: the throughput, and latency at saturation), or with
+   --rate an open loop at a fixed arrival rate (latency at a given load, waits included).
 
 Page kinds: `/`, a search, a search with a state filter, each state filter, page 50, a deep page
 (page 2,000 of 5,000), and a proposal page (random published proposals).
 
     .venv/bin/python bench/pages.py --db bench_pages_100k                 # fill once, then reuse
     .venv/bin/python bench/pages.py --db bench_pages_100k --clients 8 --requests 50 --port 18600
+    .venv/bin/python bench/pages.py --db bench_pages_100k --clients 16 --rate 50 --skip-sequential
 """
 from __future__ import annotations
 
@@ -124,22 +127,33 @@ def serve(url: str, port: int, workers: int, threads: int, log: Path) -> subproc
     raise RuntimeError("gunicorn did not answer in 60 s")
 
 
-def drive(port: int, paths: list[str], clients: int) -> tuple[list[float], dict[int, int]]:
-    """GET every path from `clients` threads at once; (latencies in ms, statuses)."""
+def drive(port: int, paths: list[str], clients: int, rate: float = 0.0) -> tuple[list[float], dict[int, int]]:
+    """GET every path from `clients` threads at once; (latencies in ms, statuses).
+
+    rate 0: closed loop (each client sends its next request when the last is answered). rate R: open
+    loop, request i is due at i/R seconds and its latency counts from then, so a server that falls
+    behind shows the wait (no coordinated omission); `clients` bounds the requests in flight."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
-    todo = iter(paths)
+    todo = iter(enumerate(paths))
     barrier = threading.Barrier(clients)
+    origin = [0.0]
 
     def client():
-        barrier.wait()
+        if barrier.wait() == 0:
+            origin[0] = time.perf_counter()
+        while not origin[0]:
+            time.sleep(0.0005)
         while True:
             with lock:
-                path = next(todo, None)
+                i, path = next(todo, (None, None))
             if path is None:
                 return
             started = time.perf_counter()
+            if rate:
+                started = origin[0] + i / rate
+                time.sleep(max(0.0, started - time.perf_counter()))
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             conn.request("GET", path)
             response = conn.getresponse()
@@ -158,7 +172,7 @@ def drive(port: int, paths: list[str], clients: int) -> tuple[list[float], dict[
     return latencies, statuses
 
 
-def concurrent(url: str, port: int, clients: int, requests: int, workers: int, threads: int) -> dict:
+def concurrent(url: str, port: int, clients: int, requests: int, workers: int, threads: int, rate: float = 0.0) -> dict:
     log = Path(f"/tmp/bench_pages_{port}.log")
     proc = serve(url, port, workers, threads, log)
     report = {}
@@ -168,7 +182,7 @@ def concurrent(url: str, port: int, clients: int, requests: int, workers: int, t
             drive(port, [path() for _ in range(2 * clients)], clients)  # warm every worker and thread
             load_before = load()
             started = time.perf_counter()
-            latencies, statuses = drive(port, [path() for _ in range(clients * requests)], clients)
+            latencies, statuses = drive(port, [path() for _ in range(clients * requests)], clients, rate)
             seconds = time.perf_counter() - started
             report[kind] = {**summary(latencies), "per_s": round(len(latencies) / seconds, 1),
                             "statuses": statuses, "load": load_before}
@@ -188,6 +202,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18600)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="requests per second, open loop (0: closed loop, each client as fast as answered)")
     parser.add_argument("--skip-sequential", action="store_true")
     parser.add_argument("--skip-concurrent", action="store_true")
     args = parser.parse_args()
@@ -203,8 +219,9 @@ def main() -> int:
         report["one_client_in_process"] = in_process(url, args.requests)
         print(json.dumps(report["one_client_in_process"], indent=1), flush=True)
     if not args.skip_concurrent:
-        report[f"gunicorn_{args.workers}x{args.threads}_{args.clients}_clients"] = concurrent(
-            url, args.port, args.clients, args.requests, args.workers, args.threads)
+        mode = f"{args.rate:g}_per_s_open_loop" if args.rate else "closed_loop"
+        report[f"gunicorn_{args.workers}x{args.threads}_{args.clients}_clients_{mode}"] = concurrent(
+            url, args.port, args.clients, args.requests, args.workers, args.threads, args.rate)
     report["load_after"] = load()
     print(json.dumps(report, ensure_ascii=False))
     return 0
