@@ -96,6 +96,8 @@ def test_public_pages_pass_axe(app, page, live_server, ops_staff):
     visit(page, base + "/stats", "統計儀表板")
     expect(page.locator("[data-testid=funnel-chart]")).to_have_attribute("role", "img")
     visit(page, base + "/proposals/99999999", "找不到", status=404)
+    visit(page, base + "/?page=2", "政策提案")  # the pager (a page past the end still links back)
+    expect(page.locator("nav.pager a[rel=prev]")).to_have_text("上一頁")
     page.goto(base + "/")
     assert {"/", "/consultations", "/open-data", "/stats", f"/proposals/{answered.id}", f"/proposals/{removed.id}",
             f"/consultations/{consultation.id}", "/proposals/99999999"} <= set(page.axe_audited)

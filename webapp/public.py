@@ -6,11 +6,12 @@ they were removed and the ground (R7).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
-from models import settings, terms
+from models import public_list, settings, terms
 from models.agency_assignments import CO, LEAD, responsible_by_proposal, responsible_roles
 from models.base import taipei_date, utcnow
+from models.officials import Official
 from models.open_data import agency_names
 from models.proposals import (
     PUBLISHED_STATES,
@@ -25,7 +26,6 @@ from models.proposals import (
 from models.responses import lead_rows
 
 bp = Blueprint("public", __name__)
-PAGE_SIZE = 20
 
 
 def agencies_of(proposal: Proposal, names: dict[str, str] | None = None,
@@ -50,36 +50,32 @@ def published():
 @bp.get("/")
 def index():
     state = request.args.get("state", "")
+    state = state if state in PUBLISHED_STATES else ""
     query_text = (request.args.get("q") or "").strip()[:50]
-    query = published()
-    if state in PUBLISHED_STATES:
-        query = query.where(Proposal.state == state)
-    if query_text:
-        like = f"%{query_text.replace('台', '臺')}%"
-        query = query.where((Proposal.title ** like) & (Proposal.state != REMOVED))
     try:
-        page = max(1, min(int(request.args.get("page", 1)), 10_000))
+        number = int(request.args.get("page", 1))
     except ValueError:
-        page = 1
-    total = query.count()
-    proposals = list(query.order_by(Proposal.seconding_started_at.desc(nulls="LAST"), Proposal.id.desc())
-                     .paginate(page, PAGE_SIZE))
+        number = 1
+    max_age = current_app.config.get("PUBLIC_COUNT_CACHE_SECONDS", 0 if current_app.testing else 60)
+    page = public_list.page_of(state, query_text, number, max_age=max_age)
+    proposals = page.proposals
     names, roles = agency_names(), responsible_by_proposal(proposals)
     leads = {p.id: "、".join(agencies_of(p, names, roles[p.id])[0]) or "營運小組協調中" for p in proposals}
     return render_template("public/index.html", proposals=proposals, state=state, q=query_text, page=page, leads=leads,
-                           pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), total=total,
                            labels=STATE_LABELS, states=[s for s in STATE_LABELS if s in PUBLISHED_STATES],
                            threshold=settings.SECONDING_THRESHOLD, days_left=days_left, REMOVED=REMOVED)
 
 
 @bp.get("/proposals/<int:proposal_id>")
 def proposal_page(proposal_id: int):
-    proposal = published().where(Proposal.id == proposal_id).first()
+    proposal = (published().select_extend(Official.id, Official.display_choice, Official.real_name, Official.nickname)
+                .join(Official).where(Proposal.id == proposal_id).first())  # the proposer's shown name (R3.0) in one read
     if proposal is None:
         abort(404)
-    leads, cos = agencies_of(proposal)
+    roles = responsible_roles(proposal)  # read once for the names and the responses
+    leads, cos = agencies_of(proposal, roles=roles)
     return render_template("public/proposal.html", p=proposal, leads=leads, cos=cos, scopes=SCOPES,
-                           lead_rows=lead_rows(proposal, taipei_date(utcnow())),
+                           lead_rows=lead_rows(proposal, taipei_date(utcnow()), leads=roles[LEAD]),
                            grounds=REMOVAL_GROUNDS, threshold=settings.SECONDING_THRESHOLD,
                            days_left=days_left(proposal), REMOVED=REMOVED, removal_label=removal_ground_label)
 
