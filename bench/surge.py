@@ -296,7 +296,8 @@ def _build(args, pg, redis, serve_in_thread):
     admin.close()
     url = pg.url("surge")
     proposal_id, users = setup_database(url, args.officials)
-    sink, standin = Sink(), serve_in_thread()
+    base = args.port_base  # web, SMTP sink, LINE stand-in on base, base+1, base+2 (0: any free ports)
+    sink, standin = Sink(port=base + 1 if base else 0), serve_in_thread(port=base + 2 if base else 0)
     logdir = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / f"surge_{uuid.uuid4().hex[:6]}"
     logdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url, "SECRET_KEY": "bench-secret-key",
@@ -307,7 +308,7 @@ def _build(args, pg, redis, serve_in_thread):
            "LINE_SIMULATOR": "0", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     env.pop("SECONDING_THRESHOLD", None)
     profile = logdir / "worker0.prof" if args.profile else None
-    service = Service(env, logdir, args.rq_workers, profile_worker=profile)
+    service = Service(env, logdir, args.rq_workers, profile_worker=profile, port=base)
     print(f"stack up: PostgreSQL :{pg.port}, redis :{redis.port}, web :{service.port}, logs {logdir}", flush=True)
     return pg, redis, sink, standin, service, users, proposal_id, logdir
 
@@ -327,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--officials", type=int, default=0, help="officials prepared (default: enough)")
     parser.add_argument("--pg-port", type=int, default=55432)
     parser.add_argument("--redis-port", type=int, default=56379)
+    parser.add_argument("--port-base", type=int, default=0,
+                        help="web, SMTP sink and LINE stand-in on this port and the next two (default: free ports)")
     parser.add_argument("--settle", type=float, default=300.0, help="seconds to wait for the drain")
     parser.add_argument("--profile", action="store_true", help="cProfile rq worker 0 (written on exit)")
     args = parser.parse_args(argv)
@@ -382,9 +385,23 @@ def run_surge(surge: Surge, args, pg, redis, service, sink) -> dict:
     result["latency"] = window_latencies(surge, lat, faults.log)
     result["recovery"] = [{"fault": f["name"], **recovery(surge.tapped, lat, f, faults.log, P99_LIMIT)}
                           for f in faults.log]
+    result["smtp_recovery"] = [smtp_recovery(surge, f) for f in faults.log if f["name"].startswith("SMTP")]
     if args.pg_kill and result["lost_taps"]:
         result["retap"] = retap(surge, result["lost_taps"])
     return result
+
+
+def smtp_recovery(surge: Surge, fault: dict) -> dict:
+    """The mails the outage held up: officials who tapped before the sink came back and had no code
+    by then. Recovery is from the sink's return to the last of those codes arriving."""
+    email_of = [mail for _, mail in surge.users]
+    with surge.sink.lock:
+        first = {mail: min(v)[0] for mail, v in surge.sink.mails.items() if v}
+    held = [first.get(email_of[i]) for i, at in surge.tapped.items()
+            if at <= fault["end"] and first.get(email_of[i], float("inf")) > fault["end"]]
+    arrived = [at for at in held if at is not None]
+    return {"fault": fault["name"], "held_up": len(held), "never_arrived": len(held) - len(arrived),
+            "recovery_s": round(max(arrived) - fault["end"], 1) if arrived else None}
 
 
 def window_latencies(surge: Surge, lat: dict[int, float], faults: list[dict], tail: float = 30.0) -> dict:

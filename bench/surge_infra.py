@@ -149,11 +149,11 @@ class Sink:
     """An SMTP sink (aiosmtpd) that keeps every code email with its arrival time; `down(True)`
     closes the port (connections refused), as a mail server that is down."""
 
-    def __init__(self, on_code=None):
+    def __init__(self, on_code=None, port: int = 0):
         self.lock = threading.Lock()
         self.mails: dict[str, list[tuple[float, str, email.message.EmailMessage]]] = {}
         self.other = 0
-        self.port = free_port()
+        self.port = port or free_port()
         self.on_code = on_code
         self.controller = None
         self.down(False)
@@ -201,9 +201,10 @@ class Sink:
 class Service:
     """The Procfile's processes: gunicorn web, `rq worker` processes, the scheduler."""
 
-    def __init__(self, env: dict, logdir: Path, rq_workers: int, profile_worker: Path | None = None):
+    def __init__(self, env: dict, logdir: Path, rq_workers: int, profile_worker: Path | None = None,
+                 port: int = 0):
         self.env, self.logdir = env, logdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.web = gunicorn("webapp:create_app()", self.port, env, logdir / "web.log")
         self.workers = [self._worker(i, profile_worker if i == 0 else None) for i in range(rq_workers)]
         self.scheduler = self._spawn([str(VENV_BIN / "flask"), "--app", "webapp", "deadlines", "scheduler"],

@@ -6,6 +6,7 @@ import json
 import peewee
 
 from models.base import BaseModel, utcnow
+from models.officials import Official, official_for_line_user
 
 
 class ConversationState(BaseModel):
@@ -25,12 +26,29 @@ class ConversationState(BaseModel):
 
 def load_state(line_user_id: str) -> ConversationState:
     state = ConversationState.get_or_none(ConversationState.line_user_id == line_user_id)
-    if state is None:
-        try:
-            state = ConversationState.create(line_user_id=line_user_id)
-        except peewee.IntegrityError:
-            state = ConversationState.get(ConversationState.line_user_id == line_user_id)
-    return state
+    return state if state is not None else _new_state(line_user_id)
+
+
+def _new_state(line_user_id: str) -> ConversationState:
+    try:
+        return ConversationState.create(line_user_id=line_user_id)
+    except peewee.IntegrityError:
+        return ConversationState.get(ConversationState.line_user_id == line_user_id)
+
+
+def load_official_and_state(line_user_id: str) -> tuple[Official, ConversationState]:
+    """The official behind a LINE account (created on first contact) and their conversation state,
+    read in one query when both exist (every event needs both: one statement fewer per event)."""
+    official = (Official.select(Official, ConversationState)
+                .join(ConversationState, peewee.JOIN.LEFT_OUTER,
+                      on=(ConversationState.line_user_id == Official.line_user_id), attr="joined_state")
+                .where(Official.line_user_id == line_user_id).first())
+    if official is None:
+        return official_for_line_user(line_user_id), load_state(line_user_id)
+    state = getattr(official, "joined_state", None)
+    if state is None or state.id is None:  # none yet (the join found no row): the first event of this user
+        state = _new_state(line_user_id)
+    return official, state
 
 
 def set_state(state: ConversationState, flow: str | None, step: str | None, **values) -> None:

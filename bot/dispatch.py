@@ -14,12 +14,12 @@ from models.codes import confirm_typed_code
 from models.officials import official_for_line_user, set_following
 from models.outbox import unit_of_work
 from models.texts import without_clauses
-from models.verification import latest_code, pending_codes
+from models.verification import latest_code, locked_pending_codes
 
 from . import handlers, texts  # noqa: F401 - handlers: every flow registers its actions
 from . import messages as m
 from .context import BotContext
-from .conversation import clear_state, load_state
+from .conversation import clear_state, load_official_and_state
 from .handlers import terms
 from .handlers.codes import after_code, code_quick, format_error, reminder
 from .registry import ACTIONS, KEYWORDS, REPROMPTS, TEXT_STEPS
@@ -60,8 +60,7 @@ def handle_event(event: dict, ctx: BotContext) -> list[dict]:
 def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     if is_postgres():  # one user's events are handled one at a time, across workers
         db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (ctx.user_id,))
-    official = official_for_line_user(ctx.user_id)
-    state = load_state(ctx.user_id)
+    official, state = load_official_and_state(ctx.user_id)
     if etype == "follow":
         set_following(official, True)
         return ACTIONS["menu.welcome"](ctx, official, state, {})
@@ -96,10 +95,12 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     # Free: no flow is waiting for this text (a flow's own answers, a phone number say, stay its own).
     free = state.flow not in TEXT_STEPS or (state.flow, state.step) == ("registration", "code")
     digits = re.sub(r"[\s-]", "", word) if CODE_LIKE.match(word) else None
-    if digits and (CODE_PATTERN.match(word) or free) and pending_codes(official, ctx.now):
+    # The pending codes read once, locked: whether one is live, and (six digits) which one was typed.
+    codes = locked_pending_codes(official) if digits and (CODE_PATTERN.match(word) or free) else []
+    if any(row.expires_at > ctx.now for row in codes):
         if not CODE_PATTERN.match(digits):  # five digits, say: a slip, not one of the five tries
             return format_error(ctx, official, digits)
-        return _typed_code(ctx, official, state, digits)
+        return _typed_code(ctx, official, state, digits, codes)
     echo = echoed_tap(word, free)
     if echo is not None:  # the text LINE shows for a tap, typed by hand
         return ACTIONS[echo[0]](ctx, official, state, echo[1])
@@ -111,10 +112,10 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     return reminder(ctx, official, texts.UNCLEAR_WHILE_CODE) or ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})
 
 
-def _typed_code(ctx: BotContext, official, state, digits: str) -> list[dict]:
+def _typed_code(ctx: BotContext, official, state, digits: str, codes: list) -> list[dict]:
     ratelimit.check_code_attempt(official.id)
     try:
-        outcome = confirm_typed_code(official, digits, ctx.now)
+        outcome = confirm_typed_code(official, digits, ctx.now, codes)
     except DomainError as error:  # expired: told so, with the button that sends a new code
         return [m.text(error.message, quick=code_quick(latest_code(official, ctx.now)))]
     if outcome.counted:

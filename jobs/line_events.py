@@ -52,11 +52,9 @@ def _process(event_row_id: int) -> str:
     retry (an error: back to pending with the error's name and place, for the sweep), skipped.
     """
     with app_context() as app:
-        claimed = EVENT_STATES.move(LineEvent, LineEvent.id == event_row_id, PROCESSING,
-                                    attempts=LineEvent.attempts + 1, claimed_at=utcnow())
-        if not claimed:
+        row = _claim(event_row_id)
+        if row is None:
             return "skipped"
-        row = LineEvent.get_by_id(event_row_id)
         try:
             event = row.payload
             check_event(event)
@@ -78,6 +76,16 @@ def _process(event_row_id: int) -> str:
         if replies:
             _answer(app, row, event, user_id, replies)
         return "done"
+
+
+def _claim(event_row_id: int) -> LineEvent | None:
+    """Take the event if it is pending or queued (one conditional UPDATE, so only one job gets it);
+    on PostgreSQL the same statement returns the row."""
+    where = (LineEvent.id == event_row_id) & LineEvent.status.in_(sorted(EVENT_STATES.sources(PROCESSING)))
+    query = LineEvent.update(status=PROCESSING, attempts=LineEvent.attempts + 1, claimed_at=utcnow()).where(where)
+    if is_postgres():
+        return next(iter(query.returning(LineEvent).execute()), None)
+    return LineEvent.get_by_id(event_row_id) if query.execute() else None
 
 
 def _release(event_id: int, error: str) -> None:

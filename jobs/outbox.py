@@ -42,6 +42,16 @@ CLAIM_LEASE = dt.timedelta(seconds=150)
 SEND_BATCH = 50
 MARK_TRIES = 8  # 2 s apart: a clean PostgreSQL restart takes one or two
 _collecting = threading.local()
+# The first retry of a failed row waits this long, each later one twice as long as the one before,
+# at most an hour: a mail server back after a short outage gets its mail within seconds (the
+# scheduler re-enqueues due retries every 10 s), one down for hours is not hammered.
+FIRST_RETRY = 10
+MAX_RETRY = 3600
+
+
+def retry_backoff(attempts: int) -> dt.timedelta:
+    """The wait after the `attempts`-th failed attempt (1 → 10 s, 2 → 20 s, 3 → 40 s … ≤ 1 h)."""
+    return dt.timedelta(seconds=min(MAX_RETRY, FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 12)))
 
 
 def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
@@ -84,7 +94,7 @@ def send_outbox(outbox_id: int) -> str:
 
 def send_outbox_batch(ids: list[int]) -> list[str]:
     """Send each row unless it was sent or is held by another job; a failure is recorded on the row
-    (back-off in next_attempt_at, retried by the sweep) and the batch goes on."""
+    (back-off in next_attempt_at, re-enqueued by the scheduler when due) and the batch goes on."""
     with app_context() as app, _Mailer(app) as mailer:
         return [_send_one(app, mailer, outbox_id) for outbox_id in ids]
 
@@ -118,7 +128,7 @@ def _send_one(app, mailer: _Mailer, outbox_id: int) -> str:
             NOTICES_SENT.labels(row.channel, "rerouted").inc()
             return "rerouted"
         attempts = row.attempts + 1
-        backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(attempts, 10)))
+        backoff = retry_backoff(attempts)
         # A recipient the mail server refuses for good (5xx) will not take it later either: a bounce.
         bounced = row.channel == "mail" and _permanent_refusal(exc)
         given_up = bounced or utcnow() - row.created_at > GIVE_UP_AFTER
@@ -133,7 +143,7 @@ def _send_one(app, mailer: _Mailer, outbox_id: int) -> str:
         if given_up:
             log.error("outbox %s (%s) given up after %s attempts", row.id, row.channel, attempts)
         NOTICES_SENT.labels(row.channel, "failed").inc()
-        return "failed"  # the sweep retries it when next_attempt_at comes (no RQ retry: it ignores back-off)
+        return "failed"  # the scheduler re-enqueues it when next_attempt_at comes (no RQ retry: it ignores back-off)
     _mark_sent(row, via)
     NOTICES_SENT.labels(row.channel, "sent").inc()
     return "sent" if via is None else f"sent by {via}"

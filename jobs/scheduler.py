@@ -1,4 +1,5 @@
-"""The scheduler process: the deadlines sweep once a minute, and the LINE event dispatcher.
+"""The scheduler process: the deadlines sweep once a minute, the LINE event dispatcher, and every
+10 s the outbox retries that came due (a mail server back after an outage gets its mail at once).
 
 We use this small loop instead of `rq cron` because:
 - the job id carries the minute, so however many schedulers run, each minute's sweep is enqueued
@@ -22,18 +23,19 @@ from models.base import ensure_connection, utcnow
 
 from .line_events import NOTIFY_CHANNEL, dispatch_pending
 from .queue import app_context, enqueue
-from .sweep import hand_out_lost_events, run_sweep
+from .sweep import hand_out_lost_events, requeue_due_retries, run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
 BEAT_EVERY = 20  # seconds between heartbeats (/healthz/full calls it dead after 3 minutes)
-LOST_CHECK_EVERY = 10  # seconds between checks for events whose job Redis lost
+LOST_CHECK_EVERY = 10  # seconds between checks for events whose job Redis lost, and for due mail retries
 
 
 def run_forever(interval: int = 60) -> None:
     with app_context() as app:
         listener = _listener(app.config)
         next_sweep = next_beat = next_lost_check = 0.0
+        retries_since = None
         while True:
             ensure_connection()  # PostgreSQL may have restarted
             if listener is None:
@@ -46,6 +48,7 @@ def run_forever(interval: int = 60) -> None:
                 next_sweep = time.time() + interval - (time.time() % interval)
             if time.time() >= next_lost_check:
                 _guarded(hand_out_lost_events, utcnow())
+                retries_since = _requeue_retries(retries_since)
                 next_lost_check = time.time() + LOST_CHECK_EVERY
             _dispatch()
             listener = _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
@@ -66,6 +69,18 @@ def _enqueue_sweep() -> None:
             run_sweep()
         except Exception:  # noqa: BLE001
             log.exception("in-process sweep failed")
+
+
+def _requeue_retries(since):
+    """Enqueue the outbox rows whose retry came due since the last pass; returns this pass's time
+    (the previous one again if the pass failed, so nothing due in between is skipped)."""
+    now = utcnow()
+    try:
+        requeue_due_retries(now, since)
+    except Exception:  # noqa: BLE001 - the next pass covers the same rows (the sweep too)
+        log.exception("requeue_due_retries failed")
+        return since
+    return now
 
 
 def _dispatch() -> None:

@@ -72,6 +72,21 @@ def requeue_outbox(now: dt.datetime) -> int:
     return len(ids)
 
 
+def requeue_due_retries(now: dt.datetime, since: dt.datetime | None = None) -> int:
+    """Hand failed rows whose retry has come (next_attempt_at in (since, now]) back to the workers:
+    the scheduler calls it every few seconds with the previous pass's `now`, so each due retry is
+    enqueued once, as soon as its back-off ends. The send still claims each row (`_claim`), so a row
+    also re-enqueued by the sweep or held by a running job is never sent twice; a job Redis loses is
+    left to the sweep (`requeue_outbox`)."""
+    due = (Outbox.status == "pending") & (Outbox.attempts > 0) & (Outbox.next_attempt_at <= now)
+    if since is not None:
+        due &= Outbox.next_attempt_at > since
+    ids = [row.id for row in Outbox.select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(500)]
+    if ids:
+        enqueue_outbox(ids, requeue=True)
+    return len(ids)
+
+
 def requeue_line_events(now: dt.datetime) -> int:
     """Events stored but never processed (the enqueue failed, or a worker died mid-way)."""
     # Stuck means taken long ago and never finished (a worker died): counted from the claim, not

@@ -51,10 +51,11 @@ def _apply(row: VerificationCode, now: dt.datetime) -> str:
     return confirm(row, now)
 
 
-def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
+def confirm_typed_code(official: Official, typed: str, now: dt.datetime | None = None,
+                       candidates: list[VerificationCode] | None = None) -> CodeOutcome:
     """Six digits typed in the chat: confirm the matching pending code and apply its purpose, or count a wrong try."""
     now = now or utcnow()
-    outcome = match_typed_code(official, typed, now)
+    outcome = match_typed_code(official, typed, now, candidates)
     if outcome.confirmed and outcome.code is not None:
         outcome.message = _apply(outcome.code, now)
     return outcome

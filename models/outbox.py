@@ -19,7 +19,7 @@ from . import services
 from .base import BaseModel, db, utcnow
 from .states import Transitions
 
-# A notice is retried with back-off (30 s doubling, at most hourly) for two days, however many
+# A notice is retried with back-off (10 s doubling, at most hourly: jobs.outbox.retry_backoff) for two days, however many
 # attempts that takes: a mail server down for an afternoon must not silently drop a legal notice.
 GIVE_UP_AFTER = dt.timedelta(hours=48)
 

@@ -63,8 +63,8 @@ from .proposals import (
 from .response_links import link_text
 from .seconding_texts import MSG
 from .terms import require_participant
+from .verification import CODE_TTL, PURPOSE_SECOND, VerificationCode, issue_code
 from .verification import PENDING as CODE_PENDING
-from .verification import PURPOSE_SECOND, VerificationCode, issue_code
 from .verification import RESEND_COOLDOWN as CODE_RESEND_COOLDOWN
 
 log = logging.getLogger(__name__)
@@ -188,11 +188,24 @@ def refusal(official: Official, proposal: Proposal, now: dt.datetime) -> tuple[s
         return "not_open", MSG["not_open"].format(state=proposal.state_label)
     if not window_open(proposal, now):
         return "closed", MSG["closed"].format(ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
-    if is_own(official, proposal):
+    own, seconded = _own_or_seconded(official, proposal)
+    if own:
         return "own", MSG["own"]
-    if has_seconded(official, proposal.id):
+    if seconded:
         return "already", MSG["already"]
     return None
+
+
+def _own_or_seconded(official: Official, proposal: Proposal) -> tuple[bool, bool]:
+    """`is_own` and `has_seconded` in one statement (both are asked on every tap and confirmation)."""
+    if proposal.proposer_id == official.id:
+        return True, False
+    co_proposer = CoProposer.select(peewee.SQL("1")).where(
+        (CoProposer.proposal == proposal.id) & (CoProposer.official == official) & CoProposer.confirmed_at.is_null(False))
+    seconded = Second.select(peewee.SQL("1")).where((Second.official == official) & (Second.proposal == proposal.id))
+    found = (Proposal.select(peewee.fn.EXISTS(co_proposer), peewee.fn.EXISTS(seconded))
+             .where(Proposal.id == proposal.id).tuples().first())
+    return (bool(found[0]), bool(found[1])) if found else (False, False)
 
 
 # --- seconding (R9.3.4) -----------------------------------------------------------------------
@@ -203,13 +216,6 @@ class SecondRequested:
     def __init__(self, code: VerificationCode, sent: bool):
         self.code = code
         self.sent = sent
-
-
-def _recent_wrong_tries(official: Official, now: dt.datetime) -> int:
-    total = (VerificationCode.select(peewee.fn.COALESCE(peewee.fn.SUM(VerificationCode.wrong_tries), 0))
-             .where((VerificationCode.official == official) & (VerificationCode.created_at > now - WRONG_CODE_WINDOW))
-             .scalar())
-    return int(total or 0)
 
 
 def request_second(official: Official, proposal_id: int, notify: bool, reply_domain: str,
@@ -226,27 +232,38 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     refused = refusal(official, proposal, now)
     if refused:
         raise DomainError(refused[1], refused[0])
-    pending = (VerificationCode.select()
-               .where((VerificationCode.official == official) & (VerificationCode.purpose == PURPOSE_SECOND)
-                      & (VerificationCode.subject_id == proposal.id) & (VerificationCode.status == CODE_PENDING)
-                      & (VerificationCode.expires_at > now))
-               .order_by(VerificationCode.created_at.desc()).first())
+    # One read of the official's recent codes answers three questions: a fresh pending code for this
+    # proposal (a repeated tap), the newest code for it (issue_code's cooldown), and the wrong tries
+    # of the last hour (the limit). Every code that matters to them is that recent.
+    recent = list(VerificationCode.select()
+                  .where((VerificationCode.official == official)
+                         & (VerificationCode.created_at > now - max(WRONG_CODE_WINDOW, CODE_TTL)))
+                  .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()))
+    for_this = [r for r in recent if r.purpose == PURPOSE_SECOND and r.subject_id == proposal.id]
+    pending = next((r for r in for_this if r.status == CODE_PENDING and r.expires_at > now), None)
     if pending is not None and now - pending.created_at < CODE_RESEND_COOLDOWN:
         SecondRequest.update(notify=bool(notify)).where(SecondRequest.code == pending.id).execute()
+        pending.chosen_notify = bool(notify)
         return SecondRequested(pending, sent=False)
     # Wrong codes are counted in the database too, so the limit holds without Redis.
-    if _recent_wrong_tries(official, now) >= ratelimit.WRONG_CODES_PER_OFFICIAL.limit:
+    wrong = sum(r.wrong_tries for r in recent if r.created_at > now - WRONG_CODE_WINDOW)
+    if wrong >= ratelimit.WRONG_CODES_PER_OFFICIAL.limit:
         raise DomainError(MSG["wrong_codes"], "rate_limited")
     ratelimit.check_second_code_request(official.id, proposal.id)
-    row = issue_code(official, PURPOSE_SECOND, official.verified_email, describe=_describe, subject_id=proposal.id,
-                     reply_domain=reply_domain, now=now)
+    row = issue_code(official, PURPOSE_SECOND, official.verified_email, describe=lambda _row: _mail_text(proposal),
+                     subject_id=proposal.id, reply_domain=reply_domain, now=now,
+                     previous=for_this[0] if for_this else None)
     SecondRequest.create(code=row.id, notify=bool(notify), created_at=now)
+    row.chosen_notify = bool(notify)  # the resend button reads it (second_request_notify) without a query
     ratelimit.count_second_code_request(official.id, proposal.id)
     return SecondRequested(row, sent=True)
 
 
 def _describe(row: VerificationCode) -> tuple[str, str]:
-    proposal = Proposal.get_or_none(Proposal.id == row.subject_id)
+    return _mail_text(Proposal.get_or_none(Proposal.id == row.subject_id))
+
+
+def _mail_text(proposal: Proposal | None) -> tuple[str, str]:
     if proposal is None:  # pragma: no cover - codes are only issued for existing proposals
         return MSG["mail_subject"].format(number=""), ""
     return (MSG["mail_subject"].format(number=proposal.number),
@@ -261,6 +278,9 @@ def pending_second_what(row: VerificationCode) -> str:
 
 def second_request_notify(row: VerificationCode) -> bool:
     """The opt-in the official chose with this code (a resend keeps it)."""
+    known = getattr(row, "chosen_notify", None)  # set by request_second on the row it returns
+    if known is not None:
+        return known
     chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
     return bool(chosen and chosen.notify)
 
@@ -273,7 +293,7 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     What cannot change meanwhile (who the official is, their choice) is read before the row lock,
     so the lock that serialises every second of the proposal is held for as little as possible.
     """
-    official = Official.get_by_id(row.official_id)
+    official = row.official  # the chat's match attaches the official it read; a reply's row loads it
     chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
     notify = bool(chosen and chosen.notify)
     try:

@@ -66,15 +66,20 @@ def _hash(token: str, code: str) -> str:
 Describe = Callable[[VerificationCode], tuple[str, str]]
 
 
+_LOOK_UP = object()
+
+
 def issue_code(official: Official, purpose: str, email: str, *, describe: Describe, subject_id: int | None = None,
-               reply_domain: str, now: dt.datetime | None = None) -> VerificationCode:
-    """Create a code, supersede the previous pending one of the same purpose, and queue its email."""
+               reply_domain: str, now: dt.datetime | None = None, previous=_LOOK_UP) -> VerificationCode:
+    """Create a code, supersede the previous pending one of the same purpose, and queue its email.
+    `previous`: the newest code of this purpose and subject if the caller read it already (or None)."""
     now = now or utcnow()
-    previous = (VerificationCode.select()
-                .where((VerificationCode.official == official) & (VerificationCode.purpose == purpose)
-                       & (VerificationCode.subject_id == subject_id if subject_id is not None
-                          else VerificationCode.subject_id.is_null()))
-                .order_by(VerificationCode.created_at.desc()).first())
+    if previous is _LOOK_UP:
+        previous = (VerificationCode.select()
+                    .where((VerificationCode.official == official) & (VerificationCode.purpose == purpose)
+                           & (VerificationCode.subject_id == subject_id if subject_id is not None
+                              else VerificationCode.subject_id.is_null()))
+                    .order_by(VerificationCode.created_at.desc()).first())
     if previous and previous.status == PENDING and cooldown_left(previous, now):
         raise DomainError(texts.CODE_COOLDOWN.format(seconds=cooldown_left(previous, now), email=previous.email),
                           "cooldown")
@@ -161,18 +166,27 @@ def superseded_text(newer: VerificationCode) -> str:
     return texts.CODE_SUPERSEDED.format(sent=format_taipei(newer.created_at, "%H:%M"), email=newer.email)
 
 
-def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None) -> CodeOutcome:
+def locked_pending_codes(official: Official) -> list[VerificationCode]:
+    """Every pending code of the official, expired ones too, newest first, locked (FOR UPDATE) for
+    matching a typed code; the chat reads them once, to see whether a code is live and to match it."""
+    query = (VerificationCode.select()
+             .where((VerificationCode.official == official) & (VerificationCode.status == PENDING))
+             .order_by(VerificationCode.created_at.desc()))
+    return list(query.for_update() if _pg() else query)
+
+
+def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None,
+                     candidates: list[VerificationCode] | None = None) -> CodeOutcome:
     """The official typed six digits in the chat: mark the matching pending code confirmed (the
-    caller applies its purpose, `models.codes`), or count a wrong try."""
+    caller applies its purpose, `models.codes`), or count a wrong try. `candidates`: the
+    `locked_pending_codes` the caller read already in this transaction."""
     now = now or utcnow()
-    candidates = list(VerificationCode.select().where(
-        (VerificationCode.official == official) & (VerificationCode.status == PENDING)
-    ).order_by(VerificationCode.created_at.desc()).for_update() if _pg() else VerificationCode.select().where(
-        (VerificationCode.official == official) & (VerificationCode.status == PENDING)
-    ).order_by(VerificationCode.created_at.desc()))
+    if candidates is None:
+        candidates = locked_pending_codes(official)
     if not candidates:
         raise DomainError(texts.CODE_NONE_PENDING, "no_code")
     for row in candidates:
+        row.official = official  # read in this transaction already: applying the code needs no second read
         if hmac.compare_digest(row.code_hash, _hash(row.token, typed)):
             if row.expires_at <= now:
                 raise DomainError(texts.CODE_EXPIRED, "expired")

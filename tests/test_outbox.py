@@ -165,3 +165,50 @@ def test_r3_2_worker_killed_holding_a_batch_leaves_rows_retried_once(app, smtp, 
     assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
     assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [1, 1, 1]
     assert {row.status for row in Outbox.select()} == {"sent"}
+
+
+def test_r3_2_mail_server_back_after_an_outage_gets_its_mail_at_the_schedulers_next_pass(app, smtp, runner, monkeypatch):
+    """Issue 13: mails that failed during an SMTP outage go out at the scheduler's next 10 s pass once
+    their first back-off (10 s) ends, each once; a longer outage makes the back-off grow."""
+    import jobs.outbox
+    import jobs.scheduler
+    from jobs.outbox import retry_backoff
+    from jobs.scheduler import _requeue_retries
+    from models.base import utcnow
+    from webapp.extensions import mail
+
+    assert [retry_backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
+    assert retry_backoff(12) == retry_backoff(40) == dt.timedelta(hours=1)  # a long outage: hourly, no hammering
+    clock = {"ahead": dt.timedelta(0)}  # the sender's and the scheduler's clock, moved by the test
+    for module in (jobs.outbox, jobs.scheduler):
+        monkeypatch.setattr(module, "utcnow", lambda: utcnow() + clock["ahead"])
+
+    def passes(seconds: int) -> None:
+        clock["ahead"] += dt.timedelta(seconds=seconds)
+
+    port = app.config["MAIL_PORT"]
+    app.config["MAIL_PORT"] = 1  # the mail server is down
+    mail.init_app(app)
+    with unit_of_work():
+        queue_mail("out1@taichung.gov.tw", "主旨一", "內容")
+        queue_mail("out2@taichung.gov.tw", "主旨二", "內容")
+    assert [(r.status, r.attempts) for r in Outbox.select()] == [("pending", 1), ("pending", 1)]
+    since = _requeue_retries(None)  # a pass before the back-off ends: nothing tried
+    assert [r.attempts for r in Outbox.select()] == [1, 1]
+    passes(11)
+    since = _requeue_retries(since)  # still down: tried again, the back-off doubles (20 s)
+    assert [(r.status, r.attempts) for r in Outbox.select()] == [("pending", 2), ("pending", 2)]
+    app.config["MAIL_PORT"] = port  # the mail server is back
+    mail.init_app(app)
+    passes(10)
+    since = _requeue_retries(since)  # 10 s later: the 20 s back-off has not ended
+    assert smtp.to("out1@taichung.gov.tw") == [] and [r.attempts for r in Outbox.select()] == [2, 2]
+    passes(10)
+    since = _requeue_retries(since)  # the next pass sends them
+    assert [r.status for r in Outbox.select()] == ["sent", "sent"]
+    passes(10)
+    _requeue_retries(since)
+    _requeue_retries(None)
+    assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
+    assert [len(smtp.to(f"out{i}@taichung.gov.tw")) for i in (1, 2)] == [1, 1]  # each sent once
+    assert smtp.last_to("out2@taichung.gov.tw")["Subject"] == "主旨二"

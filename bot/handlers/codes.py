@@ -56,9 +56,11 @@ def after_code(official, state, outcome) -> list[dict]:
         return [m.text(outcome.message, quick=code_quick(row))]
     if state.flow == "registration":
         clear_state(state)
-    official = type(official).get_by_id(official.id)
+    seconded = outcome.code is not None and outcome.code.purpose == PURPOSE_SECOND
+    if not seconded:  # a registration code changed the official (verified): the menu is theirs now
+        official = type(official).get_by_id(official.id)
     quick = menu_quick(official)
-    if outcome.code is not None and outcome.code.purpose == PURPOSE_SECOND:  # the natural next step
+    if seconded:  # the natural next step
         quick = [m.quick_postback("回到附議列表", "sec.browse")] + [q for q in quick if q["action"].get("data") != "a=sec.browse"]
     return [m.text(outcome.message, quick=quick)]
 
