@@ -123,11 +123,11 @@ def _lead_status(proposal: Proposal, leads: list[str], responses: list[AgencyRes
                  names: dict[str, str]) -> list[dict]:
     """Per lead (R9.4.3): its decision and date, or whether it is overdue after the deadline (R9.4.4)."""
     answered = {r.agency_code: r for r in responses if r.agency_code}
-    return [{"agency": names.get(row["code"], row["name"]),
+    return [{"agency": row["name"],
              "decision": row["response"].decision if row["response"] else None,
              "responded_at": iso(row["response"].published_at) if row["response"] else None,
              "overdue": row["overdue"]}
-            for row in lead_rows(proposal, taipei_date(utcnow()), leads, answered)]
+            for row in lead_rows(proposal, taipei_date(utcnow()), leads, answered, names)]
 
 
 # --- proposals --------------------------------------------------------------------------------------------

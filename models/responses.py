@@ -218,13 +218,15 @@ def missing_leads(proposal: Proposal) -> list[str]:
 
 
 def lead_rows(proposal: Proposal, today: dt.date, leads: list[str] | None = None,
-              answered: dict[str, AgencyResponse] | None = None) -> list[dict]:
-    """Each lead with its response, or whether it is overdue (R9.4.3, R9.4.4): for pages and open data."""
+              answered: dict[str, AgencyResponse] | None = None, names: dict[str, str] | None = None) -> list[dict]:
+    """Each lead with its response, or whether it is overdue (R9.4.3, R9.4.4): for pages and open data.
+    `names` (code -> name, as `agency_names` gives) spares a query per lead when many proposals are read."""
     leads = responsible_agencies(proposal)[LEAD] if leads is None else leads
     answered = responses_by_lead([proposal.id])[proposal.id] if answered is None else answered
     codes = list(dict.fromkeys([*leads, *answered]))  # a lead that answered stays shown
     late = is_overdue(proposal, today)
-    return [{"code": code, "name": agency_name(code), "response": answered.get(code),
+    return [{"code": code, "name": names[code] if names and code in names else agency_name(code),
+             "response": answered.get(code),
              "overdue": late and code not in answered} for code in codes]
 
 

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 
 import pytest
 
@@ -114,6 +115,42 @@ def test_open_data_streams_chunk_by_chunk_in_id_order(app, client, monkeypatch):
     _, rows = csv_rows(client, "/open-data/proposals.csv")
     assert [int(r["id"]) for r in rows] == ids
     assert [r["title"] for r in rows] == [f"推動第{n}項改善措施" for n in range(5)]
+
+
+class _Statements(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += 1
+
+
+def _statements_reading(records) -> tuple[int, list[dict]]:
+    handler, peewee_log = _Statements(), logging.getLogger("peewee")
+    level = peewee_log.level
+    peewee_log.addHandler(handler)
+    peewee_log.setLevel(logging.DEBUG)
+    try:
+        read = list(records())
+    finally:
+        peewee_log.removeHandler(handler)
+        peewee_log.setLevel(level)
+    return handler.count, read
+
+
+def test_r9_4_3_open_data_reads_a_chunk_in_the_same_statements_however_many_leads(app, monkeypatch):
+    """The export and /stats read 100,000 proposals: naming each lead must not cost a query per record
+    (it did: 100,000 agency look-ups, most of the dashboard's time)."""
+    monkeypatch.setattr(open_data, "CHUNK", 1000)
+    established_now(title="推動公文線上簽核全面無紙化")
+    few, read = _statements_reading(lambda: open_data.proposal_records(with_text=False))
+    assert [r["lead_responses"][0]["agency"] for r in read] == ["臺中市政府民政局"]
+    for n in range(6):
+        established_now(title=f"推動第{n}項改善措施")
+    many, read = _statements_reading(lambda: open_data.proposal_records(with_text=False))
+    assert len(read) == 7 and all(r["lead_responses"][0]["agency"] == "臺中市政府民政局" for r in read)
+    assert many == few
 
 
 @pytest.mark.parametrize("path", ["/open-data/proposals.json", "/open-data/proposals.csv"])
