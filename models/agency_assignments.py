@@ -17,7 +17,7 @@ import secrets
 import peewee
 
 from .agencies import get_agency
-from .base import BaseModel, utcnow
+from .base import BaseModel, among, utcnow
 from .proposals import ESTABLISHED, SECONDING, Proposal
 from .states import Transitions
 
@@ -131,7 +131,7 @@ def agencies_by_proposal(proposal_ids: list[int]) -> dict[int, dict[str, list[st
     if not proposal_ids:
         return result
     for a in (AgencyAssignment.select(AgencyAssignment.proposal, AgencyAssignment.agency_code, AgencyAssignment.role)
-              .where(AgencyAssignment.proposal.in_(list(proposal_ids))
+              .where(among(AgencyAssignment.proposal, proposal_ids)
                      & AgencyAssignment.status.in_(list(RESPONSIBLE_STATUSES)))
               .order_by(AgencyAssignment.role.desc(), AgencyAssignment.id)):
         result[a.proposal_id][a.role].append(a.agency_code)

@@ -106,5 +106,15 @@ def ensure_connection() -> None:
             db._state.reset()  # the pool could not take it back: forget it
 
 
+def among(field, ids) -> peewee.Expression:
+    """`field IN ids` for a long list of ids: on PostgreSQL one array parameter (`= ANY(%s)`), which the
+    driver adapts in C, instead of one placeholder per id that peewee builds in Python (the open-data
+    export and /stats read 100,000 proposals 500 at a time: most of their SQL-building time)."""
+    ids = list(ids)
+    if is_postgres():
+        return field == peewee.fn.ANY(peewee.Value(ids, converter=list, unpack=False))
+    return field.in_(ids)
+
+
 def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)

@@ -25,7 +25,7 @@ from . import settings
 from .agencies import Agency
 from .agency_assignments import responsible_by_proposal
 from .agency_confirmation import CO, LEAD, AgencyAssignment
-from .base import db, format_taipei, taipei_date, utcnow
+from .base import among, db, format_taipei, taipei_date, utcnow
 from .consultations import Consultation, Opinion
 from .events import AuditEvent
 from .officials import Official
@@ -99,7 +99,7 @@ def responses_by_proposal(proposal_ids: list[int]) -> dict[int, list[AgencyRespo
     """{proposal id: its published responses, oldest first}: one per lead that has answered (R9.4.3)."""
     found: dict[int, list[AgencyResponse]] = {pid: [] for pid in proposal_ids}
     if proposal_ids:
-        for row in (AgencyResponse.select().where(AgencyResponse.proposal.in_(list(proposal_ids)))
+        for row in (AgencyResponse.select().where(among(AgencyResponse.proposal, proposal_ids))
                     .order_by(AgencyResponse.published_at, AgencyResponse.id)):
             found[row.proposal_id].append(row)
     return found
@@ -107,7 +107,7 @@ def responses_by_proposal(proposal_ids: list[int]) -> dict[int, list[AgencyRespo
 
 def _by_proposal(model, proposal_ids: list[int], order) -> dict[int, list]:
     found: dict[int, list] = {pid: [] for pid in proposal_ids}
-    for row in model.select().where(model.proposal.in_(list(proposal_ids))).order_by(*order):
+    for row in model.select().where(among(model.proposal, proposal_ids)).order_by(*order):
         found[row.proposal_id].append(row)
     return found
 
@@ -188,10 +188,10 @@ def proposal_records(chunk: int | None = None, *, with_text: bool = True) -> Ite
         roles = responsible_by_proposal(rows)  # never a released agency by fallback (R9.2.5)
         responses = responses_by_proposal(ids)
         meetings = _by_proposal(Meeting, ids, (Meeting.held_on, Meeting.id))
-        extensions = {e.proposal_id: e for e in Extension.select().where(Extension.proposal.in_(ids))}
+        extensions = {e.proposal_id: e for e in Extension.select().where(among(Extension.proposal, ids))}
         merges = {m.proposal_id: m.into_proposal_id
                   for m in ResponseMerge.select(ResponseMerge.proposal, ResponseMerge.into_proposal)
-                  .where(ResponseMerge.proposal.in_(ids))}
+                  .where(among(ResponseMerge.proposal, ids))}
         for p in rows:
             yield proposal_record(p, names, roles[p.id], responses[p.id], meetings[p.id], extensions.get(p.id),
                                   merges.get(p.id))
