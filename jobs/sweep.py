@@ -77,13 +77,14 @@ def requeue_due_retries(now: dt.datetime, since: dt.datetime | None = None) -> i
     the scheduler calls it every few seconds with the previous pass's `now`, so each due retry is
     enqueued once, as soon as its back-off ends. The send still claims each row (`_claim`), so a row
     also re-enqueued by the sweep or held by a running job is never sent twice; a job Redis loses is
-    left to the sweep (`requeue_outbox`)."""
+    left to the sweep (`requeue_outbox`). They go to the front of the queue: behind a backlog of
+    events (the full surge run) they waited minutes after the mail server was back."""
     due = (Outbox.status == "pending") & (Outbox.attempts > 0) & (Outbox.next_attempt_at <= now)
     if since is not None:
         due &= Outbox.next_attempt_at > since
     ids = [row.id for row in Outbox.select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(500)]
     if ids:
-        enqueue_outbox(ids, requeue=True)
+        enqueue_outbox(ids, requeue=True, at_front=True)
     return len(ids)
 
 

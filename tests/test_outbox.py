@@ -212,3 +212,19 @@ def test_r3_2_mail_server_back_after_an_outage_gets_its_mail_at_the_schedulers_n
     assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
     assert [len(smtp.to(f"out{i}@taichung.gov.tw")) for i in (1, 2)] == [1, 1]  # each sent once
     assert smtp.last_to("out2@taichung.gov.tw")["Subject"] == "主旨二"
+
+
+def test_r3_2_due_retries_go_ahead_of_queued_work(app, smtp, monkeypatch):
+    """Behind a backlog of LINE events the retries waited minutes (the full surge run): they go to the
+    front of the queue."""
+    import jobs.outbox
+    from jobs.sweep import requeue_due_retries
+    from models.base import utcnow
+
+    with unit_of_work():
+        queue_mail("front@taichung.gov.tw", "主旨", "內容")
+    Outbox.update(attempts=1, status="pending", next_attempt_at=utcnow()).execute()  # as after a failed attempt
+    calls: list[dict] = []
+    monkeypatch.setattr(jobs.outbox, "enqueue", lambda func, *args, **kw: calls.append(kw) or True)
+    assert requeue_due_retries(utcnow() + dt.timedelta(seconds=1)) == 1
+    assert [call["at_front"] for call in calls] == [True]
