@@ -187,7 +187,12 @@ class Surge:
             events = dict(cur.fetchall())
             cur.execute("SELECT status, count(*) FROM outbox GROUP BY status")
             outbox = dict(cur.fetchall())
-            return {"second_count": second_count, "per_official": per_official, "events": events, "outbox": outbox}
+            # mails that failed at least once and were sent later (the sent mark counts the last attempt)
+            cur.execute("SELECT count(*), EXTRACT(EPOCH FROM max(sent_at)) FROM outbox "
+                        "WHERE channel = 'mail' AND status = 'sent' AND attempts >= 2")
+            retried, last_retry_sent = cur.fetchone()
+            return {"second_count": second_count, "per_official": per_official, "events": events, "outbox": outbox,
+                    "retried_mails": retried, "last_retry_sent": float(last_retry_sent) if last_retry_sent else None}
         except psycopg2.Error:
             return None
         finally:
@@ -385,22 +390,27 @@ def run_surge(surge: Surge, args, pg, redis, service, sink) -> dict:
     result["latency"] = window_latencies(surge, lat, faults.log)
     result["recovery"] = [{"fault": f["name"], **recovery(surge.tapped, lat, f, faults.log, P99_LIMIT)}
                           for f in faults.log]
-    result["smtp_recovery"] = [smtp_recovery(surge, f) for f in faults.log if f["name"].startswith("SMTP")]
+    result["smtp_recovery"] = [smtp_recovery(surge, f, counts) for f in faults.log if f["name"].startswith("SMTP")]
     if args.pg_kill and result["lost_taps"]:
         result["retap"] = retap(surge, result["lost_taps"])
     return result
 
 
-def smtp_recovery(surge: Surge, fault: dict) -> dict:
-    """The mails the outage held up: officials who tapped before the sink came back and had no code
-    by then. Recovery is from the sink's return to the last of those codes arriving."""
+def smtp_recovery(surge: Surge, fault: dict, counts: dict) -> dict:
+    """The mail retries: the mails whose send failed (the outbox rows sent after a failed attempt),
+    and when the last of them was sent, from the sink's return: the recovery proper. Also the
+    officials who tapped before the sink came back and had no code by then (that includes the
+    taps still queued behind a backlog) and when the last of those codes arrived."""
+    last_retry = (counts or {}).get("last_retry_sent")
+    retried = {"retried_mails": (counts or {}).get("retried_mails"),
+               "last_retry_sent_s": round(last_retry - fault["end"], 1) if last_retry else None}
     email_of = [mail for _, mail in surge.users]
     with surge.sink.lock:
         first = {mail: min(v)[0] for mail, v in surge.sink.mails.items() if v}
     held = [first.get(email_of[i]) for i, at in surge.tapped.items()
             if at <= fault["end"] and first.get(email_of[i], float("inf")) > fault["end"]]
     arrived = [at for at in held if at is not None]
-    return {"fault": fault["name"], "held_up": len(held), "never_arrived": len(held) - len(arrived),
+    return {"fault": fault["name"], **retried, "held_up": len(held), "never_arrived": len(held) - len(arrived),
             "recovery_s": round(max(arrived) - fault["end"], 1) if arrived else None}
 
 

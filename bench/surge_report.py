@@ -106,8 +106,10 @@ def print_report(report: dict) -> int:
             print(f"  recovery after {rec['fault']}: {rec['recovery_s']} s (worst 5 s bin p99 "
                   f"{rec['worst_bin_p99_s']} s; target < 60 s)")
         for rec in report.get("smtp_recovery", []):
-            print(f"  mails held up by {rec['fault']}: {rec['held_up']} (never arrived {rec['never_arrived']}); "
-                  f"the last arrived {rec['recovery_s']} s after the sink came back (target < 60 s)")
+            print(f"  {rec['fault']}: {rec['retried_mails']} mails failed and were retried, the last sent "
+                  f"{rec['last_retry_sent_s']} s after the sink came back (target < 60 s); taps without a code "
+                  f"when it came back {rec['held_up']} (never arrived {rec['never_arrived']}), the last code "
+                  f"{rec['recovery_s']} s after (includes the event backlog)")
         if "retap" in report:
             print(f"  lost taps tapped again: {report['retap']}")
         bad = problems(report)

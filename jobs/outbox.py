@@ -54,9 +54,10 @@ def retry_backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(MAX_RETRY, FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 12)))
 
 
-def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
+def enqueue_outbox(ids: list[int], requeue: bool = False, at_front: bool = False) -> None:
     """Hand committed outbox rows to the workers (the domain's after-commit hook, and the sweep).
-    Inside `sending_after()` they are kept for the running job to send at its end."""
+    Inside `sending_after()` they are kept for the running job to send at its end. `at_front`: ahead
+    of the queued jobs (due retries: they are older than anything waiting behind a backlog)."""
     collector = getattr(_collecting, "ids", None)
     if collector is not None:
         collector.extend(ids)
@@ -65,7 +66,7 @@ def enqueue_outbox(ids: list[int], requeue: bool = False) -> None:
         chunk = list(ids[start:start + SEND_BATCH])
         job_id = f"outbox-{chunk[0]}" if len(chunk) == 1 else f"outbox-{chunk[0]}-{chunk[-1]}"
         # No RQ retry: the row's own back-off (next_attempt_at) drives retries through the sweep.
-        enqueue(send_outbox_batch, chunk, job_id=job_id, skip_if_queued=requeue, retry=False)
+        enqueue(send_outbox_batch, chunk, job_id=job_id, skip_if_queued=requeue, retry=False, at_front=at_front)
 
 
 @contextmanager

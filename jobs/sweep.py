@@ -29,6 +29,9 @@ STUCK_AFTER = dt.timedelta(minutes=3)
 # An event handed to a job this long ago while the queue is empty lost its job (Redis flushed or
 # restarted, the job dropped): nothing will run it. With jobs still queued it may only be waiting.
 QUEUED_LOST_AFTER = dt.timedelta(seconds=20)
+# Due retries are read in pages of this many rows, at most this many pages a pass (an SMTP outage
+# under a surge fails ~2 000 mails in a minute, several hundred coming due in one 10 s window).
+RETRY_PAGE, RETRY_PAGES = 500, 40
 
 
 def run_sweep(now: dt.datetime | None = None) -> dict[str, int]:
@@ -77,14 +80,24 @@ def requeue_due_retries(now: dt.datetime, since: dt.datetime | None = None) -> i
     the scheduler calls it every few seconds with the previous pass's `now`, so each due retry is
     enqueued once, as soon as its back-off ends. The send still claims each row (`_claim`), so a row
     also re-enqueued by the sweep or held by a running job is never sent twice; a job Redis loses is
-    left to the sweep (`requeue_outbox`)."""
+    left to the sweep (`requeue_outbox`). They go to the front of the queue: behind a backlog of
+    events (the full surge run) they waited minutes after the mail server was back."""
     due = (Outbox.status == "pending") & (Outbox.attempts > 0) & (Outbox.next_attempt_at <= now)
     if since is not None:
         due &= Outbox.next_attempt_at > since
-    ids = [row.id for row in Outbox.select(Outbox.id).where(due).order_by(Outbox.next_attempt_at, Outbox.id).limit(500)]
-    if ids:
-        enqueue_outbox(ids, requeue=True)
-    return len(ids)
+    total = 0
+    for _page in range(RETRY_PAGES):  # every row of the window: one skipped here would wait for the sweep
+        rows = list(Outbox.select(Outbox.id, Outbox.next_attempt_at).where(due)
+                    .order_by(Outbox.next_attempt_at, Outbox.id).limit(RETRY_PAGE))
+        if rows:
+            enqueue_outbox([row.id for row in rows], requeue=True, at_front=True)
+            total += len(rows)
+        if len(rows) < RETRY_PAGE:
+            break
+        last = rows[-1]
+        due &= ((Outbox.next_attempt_at > last.next_attempt_at)
+                | ((Outbox.next_attempt_at == last.next_attempt_at) & (Outbox.id > last.id)))
+    return total
 
 
 def requeue_line_events(now: dt.datetime) -> int:

@@ -212,3 +212,39 @@ def test_r3_2_mail_server_back_after_an_outage_gets_its_mail_at_the_schedulers_n
     assert runner.invoke(args=["deadlines", "sweep"]).exit_code == 0
     assert [len(smtp.to(f"out{i}@taichung.gov.tw")) for i in (1, 2)] == [1, 1]  # each sent once
     assert smtp.last_to("out2@taichung.gov.tw")["Subject"] == "主旨二"
+
+
+def test_r3_2_due_retries_go_ahead_of_queued_work(app, smtp, monkeypatch):
+    """Behind a backlog of LINE events the retries waited minutes (the full surge run): they go to the
+    front of the queue."""
+    import jobs.outbox
+    from jobs.sweep import requeue_due_retries
+    from models.base import utcnow
+
+    with unit_of_work():
+        queue_mail("front@taichung.gov.tw", "主旨", "內容")
+    Outbox.update(attempts=1, status="pending", next_attempt_at=utcnow()).execute()  # as after a failed attempt
+    calls: list[dict] = []
+    monkeypatch.setattr(jobs.outbox, "enqueue", lambda func, *args, **kw: calls.append(kw) or True)
+    assert requeue_due_retries(utcnow() + dt.timedelta(seconds=1)) == 1
+    assert [call["at_front"] for call in calls] == [True]
+
+
+def test_r3_2_every_retry_due_in_a_pass_is_enqueued_past_one_page(app, smtp, monkeypatch):
+    """More rows come due in one 10 s window than a page holds (the full surge run: ~2 000 mails
+    failed in a minute): every one is handed out in that pass, not left for the minute sweep."""
+    import jobs.outbox
+    import jobs.sweep
+    from jobs.sweep import requeue_due_retries
+    from models.base import utcnow
+
+    with unit_of_work():
+        for i in range(7):
+            queue_mail(f"page{i}@taichung.gov.tw", "主旨", "內容")
+    due = utcnow()
+    Outbox.update(attempts=1, status="pending", next_attempt_at=due).execute()  # all due at the same instant
+    handed: list[int] = []
+    monkeypatch.setattr(jobs.outbox, "enqueue", lambda func, ids, **kw: handed.extend(ids) or True)
+    monkeypatch.setattr(jobs.sweep, "RETRY_PAGE", 3)
+    assert requeue_due_retries(due + dt.timedelta(seconds=1), since=due - dt.timedelta(seconds=10)) == 7
+    assert sorted(handed) == sorted(row.id for row in Outbox.select())
