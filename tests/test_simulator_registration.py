@@ -10,15 +10,23 @@ from tests.helpers import load_agencies
 from tests.test_simulator import bot_bubbles, create_user
 
 
+def _expect_new_reply(page: Page, expect_reply: str, seen: int) -> None:
+    """Wait for a bubble with the text that was not there before (`seen` such bubbles were): an earlier
+    message holding the same word (the terms mention 暱稱 and 電話) must not let the test run ahead."""
+    expect(bot_bubbles(page).filter(has_text=expect_reply).nth(seen)).to_be_visible()
+
+
 def _say(page: Page, text: str, expect_reply: str) -> None:
+    seen = bot_bubbles(page).filter(has_text=expect_reply).count()
     page.get_by_test_id("chat-input").fill(text)
     page.get_by_test_id("send-button").click()
-    expect(bot_bubbles(page).filter(has_text=expect_reply).last).to_be_visible()
+    _expect_new_reply(page, expect_reply, seen)
 
 
 def _tap(page: Page, label: str, expect_reply: str) -> None:
+    seen = bot_bubbles(page).filter(has_text=expect_reply).count()
     page.get_by_test_id("quick-reply").filter(has_text=label).first.click()
-    expect(bot_bubbles(page).filter(has_text=expect_reply).last).to_be_visible()
+    _expect_new_reply(page, expect_reply, seen)
 
 
 def _register_in_browser(page: Page, base_url: str, name: str, email: str) -> str:
