@@ -1,7 +1,8 @@
 """The deadlines sweep at scale (issue 13 item 2).
 
-Not a test: a measurement. Creates its own database on the shared PostgreSQL (bench_sweep_<pid>,
-dropped at the end), loads N proposals across every state with their clocks, 5 % as many
+Not a test: a measurement. Creates its own database on the shared PostgreSQL
+(bench_sweep_<pid>_<N>, --db-prefix to rename; dropped at the end), loads N proposals (COPY)
+across every state with their clocks, 5 % as many
 consultations, 5 seconds per proposal (500,000 at 100k), then:
 
 1. one sweep with nothing due (every clock in the future);
@@ -14,7 +15,7 @@ consultations, 5 seconds per proposal (500,000 at 100k), then:
 The domain's sweep steps (models.deadlines.SWEEP_STEPS) run in-process as `run_sweep` runs them;
 the outbox rows they write are left for the workers (not sent here).
 
-  .venv/bin/python bench/sweep.py --sizes 10000,100000          # growth; 1000000 optional (slow load)
+  .venv/bin/python bench/sweep.py --sizes 10000,100000          # growth; 1000000 loads in minutes (COPY)
 """
 from __future__ import annotations
 
@@ -141,6 +142,8 @@ def _proposal_row(i: int, state: str, rng: random.Random, now: dt.datetime, toda
     if state in ("established", "responded"):
         row.update(second_count=200, established_at=now - dt.timedelta(days=3), notice_due=today - dt.timedelta(days=2),
                    notified_at=now - dt.timedelta(days=2), response_due=future.date())
+    if state == "established":  # steady state: reminded on an earlier day (models.response_clock.remindable)
+        row.update(response_reminded_kind="due_soon", response_reminded_due=future.date())
     if state == "responded":
         row.update(responded_at=now - dt.timedelta(days=1), response_decision="adopted")
     if state == "withdrawn":

@@ -86,17 +86,19 @@ def correct_seconding_windows(now: dt.datetime, *, everything: bool = True) -> i
     (`everything=False`) looks only at windows ending within `CORRECTION_HORIZON`: one dated too
     early is corrected before it ends, and a sweep does not read every open window each minute."""
     changed = 0
-    query = Proposal.select().where(Proposal.state.in_((SECONDING, ESTABLISHED))
-                                    & Proposal.seconding_started_at.is_null(False))
+    query = (Proposal.select(Proposal.id, Proposal.seconding_started_at, Proposal.seconding_ends)
+             .where(Proposal.state.in_((SECONDING, ESTABLISHED)) & Proposal.seconding_started_at.is_null(False)))
     if not everything:
         query = query.where(Proposal.seconding_ends <= taipei_date(now) + CORRECTION_HORIZON)
-    for proposal in query:
-        ends = calendar.due_date("R9.3.2", taipei_date(proposal.seconding_started_at))
-        if proposal.seconding_ends is None or ends > proposal.seconding_ends:
+    corrected: dict[dt.date, dt.date] = {}  # start day -> its window's last day, computed once per day
+    for proposal_id, started_at, old_ends in list(query.tuples()):  # tuples: 1M proposals, ~50k read a minute
+        start = taipei_date(started_at)
+        ends = corrected.get(start) or corrected.setdefault(start, calendar.due_date("R9.3.2", start))
+        if old_ends is None or ends > old_ends:
             Proposal.update(seconding_ends=ends, seconding_ends_at=end_of_day_utc(ends)).where(
-                Proposal.id == proposal.id).execute()
-            record(ACTOR, "seconding_ends_corrected", "proposal", proposal.id,
-                   detail={"from": f"{proposal.seconding_ends}", "to": ends.isoformat()}, now=now)
+                Proposal.id == proposal_id).execute()
+            record(ACTOR, "seconding_ends_corrected", "proposal", proposal_id,
+                   detail={"from": f"{old_ends}", "to": ends.isoformat()}, now=now)
             changed += 1
     return changed
 
@@ -162,15 +164,18 @@ def correct_response_clocks(now: dt.datetime, *, everything: bool = True) -> int
     """R9.4.4: unanswered response clocks (and their extension) the old count dated end on the corrected day.
     The sweep (`everything=False`) looks only at clocks ending within `CORRECTION_HORIZON` (or past)."""
     changed = 0
-    query = Proposal.select().where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
-                                    & Proposal.response_due.is_null(False))
+    query = (Proposal.select(Proposal.id, Proposal.notified_at, Proposal.response_due, Proposal.response_extended_due)
+             .where((Proposal.state == ESTABLISHED) & Proposal.notified_at.is_null(False)
+                    & Proposal.response_due.is_null(False)))
     if not everything:
         query = query.where(Proposal.response_due <= taipei_date(now) + CORRECTION_HORIZON)
-    for proposal in query:
+    bases: dict[dt.date, tuple[dt.date, dt.date]] = {}  # notice day -> (corrected, old count's) last day
+    for proposal in list(query.namedtuples()):  # plain rows, four columns: no model per row
         notice_day = taipei_date(proposal.notified_at)
+        base, old_base = bases.get(notice_day) or bases.setdefault(
+            notice_day, (calendar.due_date("R9.4.4", notice_day), _old_response_due(notice_day)))
         changes: dict[str, dt.date] = {}
-        base = calendar.due_date("R9.4.4", notice_day)
-        if base > proposal.response_due and _old_response_due(notice_day) != base:
+        if base > proposal.response_due and old_base != base:
             changes["response_due"] = base
         base = changes.get("response_due", proposal.response_due)
         extension = extension_of(proposal.id) if proposal.response_extended_due else None

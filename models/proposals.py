@@ -165,6 +165,10 @@ Proposal.add_index(Proposal.index(peewee.fn.COALESCE(Proposal.response_extended_
 # they ended, not the ended windows of every lapsed, established and responded proposal.
 Proposal.add_index(Proposal.index(Proposal.seconding_ends_at, Proposal.id, name="proposal_seconding_open_ends_at",
                                   where=peewee.SQL("state = 'seconding'")))
+# The establishment notices' query (models.seconds.send_establishment_notices) reads only the
+# proposals not yet notified, not every established proposal whose notice day has passed.
+Proposal.add_index(Proposal.index(Proposal.notice_due, name="proposal_notice_due_unnotified",
+                                  where=peewee.SQL("notified_at IS NULL")))
 
 
 class CoProposer(BaseModel):
