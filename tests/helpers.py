@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import threading
 from urllib.parse import parse_qsl
 
 from models.base import TAIPEI, to_utc_naive
@@ -147,3 +148,29 @@ def register(client, line, smtp, uid: str | None = None, *, email: str = "wang@t
     if verify:
         line.text(client, uid, smtp.code_for(email))
     return uid, Official.get(Official.line_user_id == uid)
+
+
+def at_once(app, work, n: int, timeout: float = 60) -> list:
+    """Run `work()` in `n` threads released together (each with its own app context and database
+    connection), as several schedulers or workers would; returns their results and re-raises the
+    first error any of them met."""
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                barrier.wait()
+                results.append(work())
+        except Exception as exc:  # noqa: BLE001 - raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    if errors:
+        raise errors[0]
+    assert len(results) == n, "a thread did not finish"
+    return results

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,7 +17,7 @@ from models.base import DomainError, taipei_date, utcnow
 from models.events import AuditEvent
 from tests.factories import reload, seconding_proposal, submitted_proposal
 from tests.fixtures_console import console_login, csrf_token, csrf_token_from
-from tests.helpers import load_agencies, sweep, taipei
+from tests.helpers import at_once, load_agencies, sweep, taipei
 
 CIVIL_MAIL = "civil@taichung.gov.tw"
 EDU_MAIL = "edu@taichung.gov.tw"
@@ -194,23 +193,8 @@ def test_r9_2_5_two_sweeps_at_once_deem_once(app):
     confirmation.request_confirmation(proposal.id, "staff:1", [("CIVIL", "lead"), ("EDU", "co")],
                                       taipei(2026, 11, 27, 10), base_url="http://localhost")
     when = taipei(2026, 12, 8, 9)
-    barrier = threading.Barrier(4)
-    counts, errors = [], []
-
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait()
-                counts.append(confirmation.deem_confirmed(when))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not errors and sum(counts) == 2
+    counts = at_once(app, lambda: confirmation.deem_confirmed(when), 4)
+    assert sum(counts) == 2
     assert AuditEvent.select().where(AuditEvent.action == "agency_deemed_confirmed").count() == 2
     assert {a.status for a in AgencyAssignment.select()} == {"deemed"}
 

@@ -15,7 +15,7 @@ from models.officials import Official
 from models.outbox import Outbox, queue_mail, unit_of_work
 from models.proposals import ESTABLISHED, LAPSED, SECONDING, Proposal, lock
 from models.seconds import Second, establish, lapse_seconding
-from tests.helpers import load_agencies, sweep
+from tests.helpers import at_once, load_agencies, sweep
 from tests.test_seconding import official, proposal
 
 
@@ -96,23 +96,8 @@ def test_r9_3_2_an_official_who_does_not_follow_is_mailed_only(app):
 def test_r9_3_2_two_sweeps_at_once_lapse_and_tell_each_once(app, monkeypatch):
     monkeypatch.setattr(seconds, "LAPSE_CHUNK", 2)
     made, after = ended_windows(9)
-    barrier = threading.Barrier(3)
-    counts, errors = [], []
-
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait()
-                counts.append(lapse_seconding(after))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors and sum(counts) == 9
+    counts = at_once(app, lambda: lapse_seconding(after), 3)
+    assert sum(counts) == 9
     assert_lapsed_once(made, after)
 
 
