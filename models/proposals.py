@@ -11,7 +11,7 @@ import peewee
 
 from . import calendar, settings
 from .agencies import get_agency
-from .base import BaseModel, DomainError, end_of_day_utc, is_postgres, taipei_date, utcnow
+from .base import BaseModel, DomainError, among, end_of_day_utc, is_postgres, taipei_date, utcnow
 from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
@@ -464,9 +464,19 @@ def remind_overdue_reviews(now: dt.datetime) -> int:
 
 
 def recompute_review_clocks(now: dt.datetime) -> None:
-    """Calendar overrides count at once for every clock not yet expired as of `now` (R2.3)."""
+    """Calendar overrides count at once for every clock not yet expired as of `now` (R2.3): each
+    submission day's last day computed once, one UPDATE per new last day (a typhoon day moves
+    thousands of review clocks to a handful of new days)."""
     today = taipei_date(now)
-    for proposal in Proposal.select().where(Proposal.state == SUBMITTED):
-        due = review_due_for(proposal.submitted_at)
-        if due != proposal.review_due and (proposal.review_due is None or proposal.review_due >= today):
-            Proposal.update(review_due=due).where(Proposal.id == proposal.id).execute()
+    due_by_day: dict[dt.date, dt.date] = {}
+    moved: dict[dt.date, list[int]] = {}
+    rows = (Proposal.select(Proposal.id, Proposal.submitted_at, Proposal.review_due)
+            .where(Proposal.state == SUBMITTED).tuples())
+    for proposal_id, submitted_at, review_due in rows:
+        day = taipei_date(submitted_at)
+        due = due_by_day.get(day) or due_by_day.setdefault(day, calendar.due_date("R9.2.1", day))
+        if due != review_due and (review_due is None or review_due >= today):
+            moved.setdefault(due, []).append(proposal_id)
+    for due, ids in moved.items():
+        for start in range(0, len(ids), 1000):
+            Proposal.update(review_due=due).where(among(Proposal.id, ids[start:start + 1000])).execute()

@@ -14,7 +14,7 @@ import peewee
 from . import calendar, settings
 from .agencies import get_agency
 from .agency_assignments import responsible_by_proposal
-from .base import taipei_date
+from .base import among, taipei_date
 from .events import record, record_many
 from .notify import agency_mails, public_base_url
 from .outbox import Outbox, queue_mail, queue_mails, unit_of_work
@@ -149,12 +149,13 @@ def recompute_due(now: dt.datetime) -> None:
         groups.setdefault(tuple(sorted(changes.items())), []).append(proposal_id)
     for values, ids in groups.items():
         for start in range(0, len(ids), 1000):
-            Proposal.update(**dict(values)).where(Proposal.id.in_(ids[start:start + 1000])).execute()
+            Proposal.update(**dict(values)).where(among(Proposal.id, ids[start:start + 1000])).execute()
     record_many("system:calendar", "response_due_recomputed", "proposal",
                 {pid: {k: v.isoformat() for k, v in c.items()} for pid, c in changed.items()}, now=now)
     ids = list(changed)
+    agencies: dict[str, object] = {}  # read once for all the chunks
     for start in range(0, len(ids), 500):
-        _tell_corrected(list(Proposal.select().where(Proposal.id.in_(ids[start:start + 500]))), now)
+        _tell_corrected(list(Proposal.select().where(among(Proposal.id, ids[start:start + 500]))), now, agencies)
 
 
 def _move_extensions(wanted: dict[int, tuple[dt.date, dt.date]]) -> None:
@@ -171,10 +172,10 @@ def _move_extensions(wanted: dict[int, tuple[dt.date, dt.date]]) -> None:
         Extension.update(original_due=original_due, new_due=new_due).where(Extension.id.in_(extension_ids)).execute()
 
 
-def _tell_corrected(proposals: list[Proposal], now: dt.datetime) -> None:
-    """Every agency holding each proposal hears the corrected last day (once per last day)."""
+def _tell_corrected(proposals: list[Proposal], now: dt.datetime, agencies: dict[str, object]) -> None:
+    """Every agency holding each proposal hears the corrected last day (once per last day).
+    `agencies` keeps the agencies read so far (code -> Agency or None), across the caller's chunks."""
     roles = responsible_by_proposal(proposals)
-    agencies: dict[str, object] = {}
     base = public_base_url()
     mails = []
     for proposal in proposals:
