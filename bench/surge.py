@@ -43,6 +43,16 @@ from surge_report import percentiles, print_report, recovery  # noqa: E402
 P99_LIMIT = 10.0
 
 
+
+def _run_senders(sender, count: int) -> float:
+    """Run `count` threads of `sender` until each has emptied the work queue; the time they finished."""
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.time()
+
 class Surge:
     """One load run against one Service: taps paced at a rate, confirmations as codes arrive."""
 
@@ -110,12 +120,7 @@ class Surge:
                     time.sleep(delay)
                 self.tap(index, at)
 
-        threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return start, time.time()
+        return start, _run_senders(sender, senders)
 
     def burst(self, count: int, senders: int = 32) -> tuple[float, float]:
         indices = self.take(count)
@@ -132,12 +137,7 @@ class Surge:
                     return
                 self.tap(index, time.time())
 
-        threads = [threading.Thread(target=sender, daemon=True) for _ in range(senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return start, time.time()
+        return start, _run_senders(sender, senders)
 
     # --- confirmations --------------------------------------------------------------------------
     def _on_code(self, mail: str, code: str, message) -> None:

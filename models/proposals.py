@@ -474,7 +474,9 @@ def recompute_review_clocks(now: dt.datetime) -> None:
             .where(Proposal.state == SUBMITTED).tuples())
     for proposal_id, submitted_at, review_due in rows:
         day = taipei_date(submitted_at)
-        due = due_by_day.get(day) or due_by_day.setdefault(day, calendar.due_date("R9.2.1", day))
+        due = due_by_day.get(day)
+        if due is None:
+            due = due_by_day[day] = review_due_for(submitted_at)
         if due != review_due and (review_due is None or review_due >= today):
             moved.setdefault(due, []).append(proposal_id)
     for due, ids in moved.items():
