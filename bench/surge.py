@@ -154,7 +154,7 @@ class Surge:
                     continue  # a second code email (counted as doubled); confirm once
                 self.confirmed[index] = "pending"
             if index % 5 == 4:  # 20 % reply to the email
-                status, body, _ = self.client.inbound_mail(reply_to_email(message, mail, "附議"))
+                status, body, _ = self.client.inbound_mail(reply_to_email(message.parsed(), mail, "附議"))
                 outcome = json.loads(body).get("outcome", "?") if status == 200 else f"http {status}"
                 how = "email" if outcome == "confirmed" else None
             else:  # 80 % type the code in the chat
