@@ -5,7 +5,7 @@ import json
 
 import peewee
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, row_and_joined, utcnow
 from models.officials import Official, official_for_line_user
 
 
@@ -39,14 +39,10 @@ def _new_state(line_user_id: str) -> ConversationState:
 def load_official_and_state(line_user_id: str) -> tuple[Official, ConversationState]:
     """The official behind a LINE account (created on first contact) and their conversation state,
     read in one query when both exist (every event needs both: one statement fewer per event)."""
-    official = (Official.select(Official, ConversationState)
-                .join(ConversationState, peewee.JOIN.LEFT_OUTER,
-                      on=(ConversationState.line_user_id == Official.line_user_id), attr="joined_state")
-                .where(Official.line_user_id == line_user_id).first())
+    official, state = row_and_joined(Official.line_user_id, ConversationState.line_user_id, line_user_id)
     if official is None:
         return official_for_line_user(line_user_id), load_state(line_user_id)
-    state = getattr(official, "joined_state", None)
-    if state is None or state.id is None:  # none yet (the join found no row): the first event of this user
+    if state is None:  # none yet (the join found no row): the first event of this user
         state = _new_state(line_user_id)
     return official, state
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from linebot.v3.messaging import (
     ApiClient,
@@ -21,21 +22,36 @@ def _configuration(config) -> Configuration:
     return Configuration(host=config["LINE_API_ENDPOINT"], access_token=config["LINE_CHANNEL_ACCESS_TOKEN"])
 
 
+def _messaging_api(config) -> MessagingApi:
+    """This thread's client for replies and pushes, kept between calls: its HTTP connection to LINE
+    stays open (a new client per message cost a TCP and TLS handshake each, the largest part of a
+    reply in the worker's profile). A new endpoint or token gets a new client."""
+    key = (config["LINE_API_ENDPOINT"], config["LINE_CHANNEL_ACCESS_TOKEN"])
+    cached = getattr(_clients, "api", None)
+    if cached is None or cached[0] != key:
+        if cached is not None:
+            cached[1].api_client.close()
+        cached = (key, MessagingApi(ApiClient(_configuration(config))))
+        _clients.api = cached
+    return cached[1]
+
+
+_clients = threading.local()
+
+
 def reply_messages(config, reply_token: str, messages: list[dict]) -> None:
-    with ApiClient(_configuration(config)) as client:
-        MessagingApi(client).reply_message(
-            ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages[:5]}))
+    _messaging_api(config).reply_message(
+        ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages[:5]}))
 
 
 def push_messages(config, to: str, messages: list[dict], retry_key: str | None = None) -> None:
-    with ApiClient(_configuration(config)) as client:
-        try:
-            MessagingApi(client).push_message(
-                PushMessageRequest.from_dict({"to": to, "messages": messages[:5]}), x_line_retry_key=retry_key)
-        except ApiException as exc:
-            if exc.status == 409:  # already accepted under this retry key
-                return
-            raise
+    try:
+        _messaging_api(config).push_message(
+            PushMessageRequest.from_dict({"to": to, "messages": messages[:5]}), x_line_retry_key=retry_key)
+    except ApiException as exc:
+        if exc.status == 409:  # already accepted under this retry key
+            return
+        raise
 
 
 def message_quota(config) -> dict:

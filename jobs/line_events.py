@@ -68,7 +68,7 @@ def _process(event_row_id: int) -> str:
             ctx = BotContext.from_config(app.config, user_id)
             with unit_of_work():  # the conversation's changes and "done" commit together, or neither
                 replies = handle_event(event, ctx)
-                EVENT_STATES.move(LineEvent, LineEvent.id == row.id, DONE, processed_at=utcnow(), last_error=None)
+                EVENT_STATES.move_row(LineEvent, row.id, DONE, processed_at=utcnow(), last_error=None)
         except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
             log.exception("LINE event %s failed", row.id)
             _release(row.id, _where(exc))
@@ -81,11 +81,17 @@ def _process(event_row_id: int) -> str:
 def _claim(event_row_id: int) -> LineEvent | None:
     """Take the event if it is pending or queued (one conditional UPDATE, so only one job gets it);
     on PostgreSQL the same statement returns the row."""
-    where = (LineEvent.id == event_row_id) & LineEvent.status.in_(sorted(EVENT_STATES.sources(PROCESSING)))
+    sources = sorted(EVENT_STATES.sources(PROCESSING))
+    if is_postgres():  # every event passes here: the statement's text is written once (see Transitions.move_row)
+        return next(iter(LineEvent.raw(_CLAIM_SQL.format(sources=", ".join(["%s"] * len(sources))),
+                                       PROCESSING, utcnow(), event_row_id, *sources)), None)
+    where = (LineEvent.id == event_row_id) & LineEvent.status.in_(sources)
     query = LineEvent.update(status=PROCESSING, attempts=LineEvent.attempts + 1, claimed_at=utcnow()).where(where)
-    if is_postgres():
-        return next(iter(query.returning(LineEvent).execute()), None)
     return LineEvent.get_by_id(event_row_id) if query.execute() else None
+
+
+_CLAIM_SQL = ('UPDATE "line_event" SET "status" = %s, "attempts" = "attempts" + 1, "claimed_at" = %s'
+              ' WHERE "id" = %s AND "status" IN ({sources}) RETURNING *')
 
 
 def _release(event_id: int, error: str) -> None:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import peewee
 
-from .base import BaseModel, db, utcnow
+from .base import BaseModel, db, row_by, utcnow
 
 FIRST_LEVEL = "first_level"
 DISTRICT = "district"
@@ -397,7 +397,7 @@ def get_agency(code: str) -> Agency | None:
     code = (code or "").strip().upper()
     if not CODE_RE.match(code):
         return None
-    return Agency.get_or_none(Agency.code == code)
+    return row_by(Agency.code, code)  # every code email names the proposal's agency
 
 
 def active_agencies() -> list[Agency]:

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 import peewee
 
 from . import services
-from .base import BaseModel, db, utcnow
+from .base import BaseModel, create_row, db, utcnow
 from .states import Transitions
 
 # A notice is retried with back-off (10 s doubling, at most hourly: jobs.outbox.retry_backoff) for two days, however many
@@ -82,8 +82,8 @@ def queue_row(row: Row, now: dt.datetime | None = None) -> Outbox | None:
     if dedupe_key and Outbox.select().where(Outbox.dedupe_key == dedupe_key).exists():
         return None
     now = now or utcnow()
-    created = Outbox.create(channel=channel, recipient=recipient, payload=json.dumps(payload, ensure_ascii=False),
-                            dedupe_key=dedupe_key, created_at=now, next_attempt_at=utcnow())
+    created = create_row(Outbox, channel=channel, recipient=recipient, payload=json.dumps(payload, ensure_ascii=False),
+                         dedupe_key=dedupe_key, created_at=now, next_attempt_at=utcnow())
     _pending_ids().append(created.id)
     return created
 

@@ -60,33 +60,46 @@ def _key(limit: Limit, *parts: object) -> str:
 
 def over(limit: Limit, *parts: object) -> bool:
     """Whether this window's allowance is used up (False when Redis cannot answer)."""
+    return _first_over([(limit, parts)]) is not None
+
+
+def _first_over(checks: list[tuple[Limit, tuple]]) -> tuple[Limit, tuple] | None:
+    """The first of these limits whose allowance is used up, read in one round trip (MGET); None
+    when none is, or when Redis cannot answer."""
     redis = _redis()
     if redis is None:
-        return False
+        return None
     try:
-        used = redis.get(_key(limit, *parts))
+        used = redis.mget([_key(limit, *parts) for limit, parts in checks])
     except Exception as exc:  # noqa: BLE001 - any Redis failure: allow, log
         _warn(exc)
-        return False
-    return used is not None and int(used) >= limit.limit
+        return None
+    return next((check for check, count in zip(checks, used, strict=True)
+                 if count is not None and int(count) >= check[0].limit), None)
 
 
 def hit(limit: Limit, *parts: object) -> int:
     """Count one use; the window starts at the first use (not at a clock boundary, where a burst
     could straddle two windows and get twice the allowance). Returns the count (0 without Redis)."""
+    return _hit_all([(limit, parts)])[0]
+
+
+def _hit_all(uses: list[tuple[Limit, tuple]]) -> list[int]:
+    """`hit` for several limits in one round trip (one MULTI/EXEC)."""
     redis = _redis()
     if redis is None:
-        return 0
-    key = _key(limit, *parts)
+        return [0] * len(uses)
     try:
         pipe = redis.pipeline(transaction=True)
-        pipe.set(key, 0, ex=limit.window, nx=True)
-        pipe.incr(key)  # INCR keeps the key's expiry
-        _, count = pipe.execute()
-        return int(count)
+        for limit, parts in uses:
+            key = _key(limit, *parts)
+            pipe.set(key, 0, ex=limit.window, nx=True)
+            pipe.incr(key)  # INCR keeps the key's expiry
+        replies = pipe.execute()
+        return [int(count) for count in replies[1::2]]
     except Exception as exc:  # noqa: BLE001
         _warn(exc)
-        return 0
+        return [0] * len(uses)
 
 
 def _seconds_left(limit: Limit, *parts: object) -> int:
@@ -100,7 +113,14 @@ def _seconds_left(limit: Limit, *parts: object) -> int:
 
 def refuse_if_over(limit: Limit, *parts: object) -> None:
     """Raise the limit's zh-TW answer when its allowance is used up."""
-    if over(limit, *parts):
+    _refuse_if_any_over([(limit, parts)])
+
+
+def _refuse_if_any_over(checks: list[tuple[Limit, tuple]]) -> None:
+    """Raise the answer of the first of these limits whose allowance is used up."""
+    found = _first_over(checks)
+    if found is not None:
+        limit, parts = found
         minutes = max(1, -(-_seconds_left(limit, *parts) // 60))
         raise DomainError(limit.message.format(minutes=minutes), "rate_limited")
 
@@ -109,15 +129,13 @@ def refuse_if_over(limit: Limit, *parts: object) -> None:
 
 def check_second_code_request(official_id: int, proposal_id: int) -> None:
     """Before a seconding code is issued: per official, per official and proposal, and wrong codes."""
-    refuse_if_over(WRONG_CODES_PER_OFFICIAL, official_id)
-    refuse_if_over(SECOND_CODES_PER_OFFICIAL, official_id)
-    refuse_if_over(SECOND_CODES_PER_PROPOSAL, official_id, proposal_id)
+    _refuse_if_any_over([(WRONG_CODES_PER_OFFICIAL, (official_id,)), (SECOND_CODES_PER_OFFICIAL, (official_id,)),
+                         (SECOND_CODES_PER_PROPOSAL, (official_id, proposal_id))])  # one round trip, not three
 
 
 def count_second_code_request(official_id: int, proposal_id: int) -> None:
     """After a seconding code was issued."""
-    hit(SECOND_CODES_PER_OFFICIAL, official_id)
-    hit(SECOND_CODES_PER_PROPOSAL, official_id, proposal_id)
+    _hit_all([(SECOND_CODES_PER_OFFICIAL, (official_id,)), (SECOND_CODES_PER_PROPOSAL, (official_id, proposal_id))])
 
 
 def check_code_attempt(official_id: int) -> None:

@@ -42,7 +42,7 @@ import peewee
 from . import calendar, ratelimit, settings
 from .agencies import get_agency
 from .agency_assignments import responsible_roles
-from .base import BaseModel, DomainError, db, format_taipei, is_postgres, taipei_date, utcnow
+from .base import BaseModel, DomainError, create_row, db, format_taipei, is_postgres, row_by, taipei_date, utcnow
 from .events import record, record_many
 from .notify import mail_agency, notify_official, official_notice, public_base_url
 from .officials import Official, require_verified
@@ -174,7 +174,7 @@ def is_own(official: Official, proposal: Proposal) -> bool:
 
 def viewable(proposal_id: int) -> Proposal:
     """A proposal an official may open from the seconding list (published, not removed)."""
-    proposal = Proposal.get_or_none(Proposal.id == proposal_id)
+    proposal = row_by(Proposal.id, proposal_id)
     if proposal is None or proposal.state not in VIEWABLE_STATES:
         if proposal is not None and proposal.state == REMOVED:
             raise DomainError("這個提案已被移除。", "removed")
@@ -226,7 +226,7 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     """
     now = now or utcnow()
     require_participant(official)  # R4: the terms of use accepted before seconding
-    proposal = Proposal.get_or_none(Proposal.id == proposal_id)
+    proposal = row_by(Proposal.id, proposal_id)
     if proposal is None or proposal.state not in VIEWABLE_STATES | {REMOVED}:
         raise DomainError(MSG["not_found"], "not_found")
     refused = refusal(official, proposal, now)
@@ -253,7 +253,7 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     row = issue_code(official, PURPOSE_SECOND, official.verified_email, describe=lambda _row: _mail_text(proposal),
                      subject_id=proposal.id, reply_domain=reply_domain, now=now,
                      previous=for_this[0] if for_this else None)
-    SecondRequest.create(code=row.id, notify=bool(notify), created_at=now)
+    create_row(SecondRequest, code=row.id, notify=bool(notify), created_at=now)
     row.chosen_notify = bool(notify)  # the resend button reads it (second_request_notify) without a query
     ratelimit.count_second_code_request(official.id, proposal.id)
     return SecondRequested(row, sent=True)
@@ -315,8 +315,8 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
         return message
     try:
         with db.atomic():  # a savepoint: the UNIQUE index is the last word on "one second each"
-            Second.create(proposal=proposal.id, official=official.id, notify_result=notify,
-                          via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
+            create_row(Second, proposal=proposal.id, official=official.id, notify_result=notify,
+                       via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
     except peewee.IntegrityError:
         return MSG["already"]
     Proposal.update(second_count=Proposal.second_count + 1).where(Proposal.id == proposal.id).execute()

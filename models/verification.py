@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import peewee
 
 from . import settings, texts
-from .base import BaseModel, DomainError, format_taipei, is_postgres, utcnow
+from .base import BaseModel, DomainError, create_row, format_taipei, is_postgres, utcnow
 from .officials import Official
 from .outbox import queue_mail, transaction
 from .states import Transitions
@@ -88,7 +88,8 @@ def issue_code(official: Official, purpose: str, email: str, *, describe: Descri
                         else VerificationCode.subject_id.is_null()), SUPERSEDED)
     code = f"{secrets.randbelow(1_000_000):06d}"
     token = secrets.token_hex(16)  # lower-case: some mail servers lower-case Delivered-To
-    row = VerificationCode.create(
+    row = create_row(
+        VerificationCode,
         official=official, purpose=purpose, subject_id=subject_id, email=email, token=token,
         code_hash=_hash(token, code), created_at=now, expires_at=now + CODE_TTL,
     )
@@ -274,8 +275,7 @@ def count_wrong_reply(token: str, now: dt.datetime | None = None) -> tuple[str, 
 
 
 def _mark_confirmed(row: VerificationCode, via: str, now: dt.datetime) -> None:
-    updated = CODE_STATES.move(VerificationCode, VerificationCode.id == row.id, CONFIRMED,
-                               confirmed_at=now, confirmed_via=via)
+    updated = CODE_STATES.move_row(VerificationCode, row.id, CONFIRMED, confirmed_at=now, confirmed_via=via)
     if not updated:
         raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
     row.status, row.confirmed_at, row.confirmed_via = CONFIRMED, now, via

@@ -248,3 +248,32 @@ def test_r3_2_every_retry_due_in_a_pass_is_enqueued_past_one_page(app, smtp, mon
     monkeypatch.setattr(jobs.sweep, "RETRY_PAGE", 3)
     assert requeue_due_retries(due + dt.timedelta(seconds=1), since=due - dt.timedelta(seconds=10)) == 7
     assert sorted(handed) == sorted(row.id for row in Outbox.select())
+
+
+def test_r3_2_an_email_reads_the_same_as_flask_mails_own_rendering(app, smtp):
+    """The outbox writes messages with the compat32 policy (faster than Flask-Mail's refolding): a
+    reader sees the same subject, addresses, headers and body as Flask-Mail's own rendering."""
+    import email
+    import email.policy
+
+    from flask_mail import Message
+
+    subject = "【附議認證碼】提案 TC-2026-00123「提高超勤津貼上限並放寬每月加班時數上限以反映實際工作量」"
+    body = "王小明您好：\n\n您的附議認證碼是：123456\n" + "請於 15 分鐘內輸入。" * 20
+    with unit_of_work():
+        row = queue_mail("王小明 <wang.compat@taichung.gov.tw>", subject, body, reply_to="reply+abc@reply.example.tw")
+    assert Outbox.get_by_id(row.id).status == "sent"  # sent once the transaction committed
+    sent = smtp.last_to("wang.compat@taichung.gov.tw")
+    reference = Message(subject=subject, recipients=["王小明 <wang.compat@taichung.gov.tw>"], body=body,
+                        reply_to="reply+abc@reply.example.tw", sender=app.config["MAIL_DEFAULT_SENDER"])
+    with app.app_context():
+        flask_mail_form = email.message_from_bytes(reference.as_bytes(), policy=email.policy.default)
+    assert sent["Subject"] == subject == flask_mail_form["Subject"]
+    for header in ("From", "To", "Reply-To", "Content-Type", "MIME-Version"):
+        assert sent[header] == flask_mail_form[header], header
+    assert str(sent["To"]) == "王小明 <wang.compat@taichung.gov.tw>"
+    assert sent["Auto-Submitted"] == "auto-generated" and sent["X-Platform-Outbox"] == str(row.id)
+    def text(message):  # as a mail reader shows it: line ends are the transport's
+        return smtp.body(message).replace("\r\n", "\n").rstrip("\n")
+
+    assert text(sent) == body == text(flask_mail_form)

@@ -60,3 +60,76 @@ def test_issue13_a_tap_and_a_confirmation_stay_within_their_statement_budget(cli
     print(f"tap {len(tap)} statements:", *tap, sep="\n  ")
     print(f"confirmation {len(confirmation)} statements:", *confirmation, sep="\n  ")
     assert len(tap) <= 15 and len(confirmation) <= 15  # 22 and 21 before issue 13 (+2 per code email sent)
+
+
+def test_r9_3_4_row_by_reads_the_same_row_as_peewee(db, tmp_path):
+    """`row_by` (the hot paths' lookup with its statement text kept) answers as `get_or_none` does, on
+    PostgreSQL and on SQLite (development), values and columns converted by their fields."""
+    import peewee
+
+    from models.agencies import Agency
+    from models.base import row_by
+
+    load_agencies()
+    prop = seconding_proposal(title="以固定語句讀取的提案")
+    found = row_by(Proposal.id, str(prop.id))  # converted by the field, as peewee's own query does
+    expected = Proposal.get_or_none(Proposal.id == prop.id)
+    assert found.__data__ == expected.__data__ and found.seconding_ends == expected.seconding_ends
+    assert row_by(Proposal.id, prop.id + 1000) is None
+    agency = Agency.select().first()
+    assert row_by(Agency.code, agency.code).__data__ == agency.__data__
+
+    sqlite = peewee.SqliteDatabase(str(tmp_path / "dev.db"))
+    with sqlite.bind_ctx([Agency]):
+        sqlite.create_tables([Agency])
+        Agency.insert(**{k: v for k, v in agency.__data__.items()}).execute()
+        assert row_by(Agency.code, agency.code).__data__ == agency.__data__
+        assert row_by(Agency.code, "NOPE") is None
+
+
+def test_r9_3_4_row_and_joined_reads_the_official_and_their_conversation(db):
+    """`row_and_joined` (one statement for every event's official and conversation) builds the rows
+    peewee would, unchanged (nothing marked dirty), and None where the join finds nothing."""
+    from bot.conversation import ConversationState, load_official_and_state, set_state
+    from models.base import row_and_joined
+    from models.officials import Official
+
+    load_agencies()
+    official = verified_official()
+    found, state = row_and_joined(Official.line_user_id, ConversationState.line_user_id, official.line_user_id)
+    assert found.__data__ == Official.get_by_id(official.id).__data__ and not found._dirty
+    assert state is None  # no conversation yet
+    loaded, created = load_official_and_state(official.line_user_id)
+    set_state(created, "seconding", "ask", p=7)
+    found, state = row_and_joined(Official.line_user_id, ConversationState.line_user_id, official.line_user_id)
+    assert state.__data__ == ConversationState.get_by_id(created.id).__data__ and not state._dirty
+    assert state.values == {"p": 7}
+    assert row_and_joined(Official.line_user_id, ConversationState.line_user_id, "U-nobody") == (None, None)
+
+
+def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path):
+    """`create_row` (the hot paths' INSERT with its text kept) stores the row `Model.create` would,
+    defaults included, returns it with its id, and a duplicate still fails as an IntegrityError."""
+    import peewee
+
+    from models.base import create_row
+    from models.outbox import Outbox
+
+    fast = create_row(Outbox, channel="mail", recipient="a@taichung.gov.tw", payload='{"subject": "主旨"}',
+                      dedupe_key="k1")
+    slow = Outbox.create(channel="mail", recipient="a@taichung.gov.tw", payload='{"subject": "主旨"}', dedupe_key="k2")
+    stored = Outbox.get_by_id(fast.id)
+    assert fast.id and not fast._dirty and stored.data == {"subject": "主旨"}
+    same = {k: v for k, v in stored.__data__.items() if k not in ("id", "dedupe_key", "created_at", "next_attempt_at")}
+    assert same == {k: v for k, v in Outbox.get_by_id(slow.id).__data__.items()
+                    if k not in ("id", "dedupe_key", "created_at", "next_attempt_at")}
+    assert (stored.status, stored.attempts) == ("pending", 0)  # the model's defaults
+    with pytest.raises(peewee.IntegrityError), db.atomic():
+        create_row(Outbox, channel="mail", recipient="b@taichung.gov.tw", payload="{}", dedupe_key="k1")
+
+    sqlite = peewee.SqliteDatabase(str(tmp_path / "dev.db"))
+    with sqlite.bind_ctx([Outbox]):
+        sqlite.create_tables([Outbox])
+        first = create_row(Outbox, channel="mail", recipient="c@taichung.gov.tw", payload="{}")
+        second = create_row(Outbox, channel="mail", recipient="d@taichung.gov.tw", payload="{}")
+        assert (first.id, second.id) == (1, 2) and Outbox.get_by_id(2).recipient == "d@taichung.gov.tw"
