@@ -22,11 +22,13 @@ from models import operations
 from models.base import ensure_connection, utcnow
 
 from .line_events import NOTIFY_CHANNEL, dispatch_pending
-from .queue import app_context, enqueue
+from .queue import app_context, enqueue, get_queue
 from .sweep import hand_out_lost_events, requeue_due_retries, run_sweep
 
 log = logging.getLogger(__name__)
 IDLE_WAIT = 1.0  # seconds between dispatch passes when no NOTIFY arrives
+HOLD_BACK_AT = 2  # jobs already waiting in the queue: new events wait in the database, to go in bigger jobs
+HELD_WAIT = 0.1  # seconds between looks at the queue while events are held back
 BEAT_EVERY = 20  # seconds between heartbeats (/healthz/full calls it dead after 3 minutes)
 LOST_CHECK_EVERY = 10  # seconds between checks for events whose job Redis lost, and for due mail retries
 
@@ -50,8 +52,8 @@ def run_forever(interval: int = 60) -> None:
                 _guarded(hand_out_lost_events, utcnow())
                 retries_since = _requeue_retries(retries_since)
                 next_lost_check = time.time() + LOST_CHECK_EVERY
-            _dispatch()
-            listener = _wait(listener, min(IDLE_WAIT, max(0.0, next_sweep - time.time())))
+            held = _dispatch()
+            listener = _wait(listener, min(HELD_WAIT if held else IDLE_WAIT, max(0.0, next_sweep - time.time())))
 
 
 def _beat() -> None:
@@ -83,8 +85,23 @@ def _requeue_retries(since):
     return now
 
 
-def _dispatch() -> None:
+def _dispatch() -> bool:
+    """Hand stored events to the workers, unless they are behind (jobs already waiting in the queue):
+    then the events wait in the database and go out in the next pass after the queue has drained, as
+    fewer, fuller jobs (up to `EVENTS_PER_JOB` each). Handed out at once, a burst of taps became one job
+    per one or two events, and RQ's own work per job (a dozen Redis commands) was a tenth of the
+    workers' CPU (bench/README.md, "Throughput"). Returns True when it held events back."""
+    if _jobs_waiting() >= HOLD_BACK_AT:
+        return True
     _guarded(dispatch_pending)
+    return False
+
+
+def _jobs_waiting() -> int:
+    try:
+        return get_queue().count
+    except Exception:  # noqa: BLE001 - Redis down: dispatch anyway; events it refuses stay pending
+        return 0
 
 
 def _guarded(step, *args) -> None:

@@ -230,3 +230,29 @@ def test_r3_0_a_sticker_mid_registration_gets_the_question_again_with_its_button
     line.sticker(client, uid)
     assert "貼圖" in line.texts(uid)[-2]
     assert [a["label"] for a in quick_replies(line.last(uid))] == ["以真實姓名顯示", "以暱稱顯示"]
+
+
+def test_r3_0_dispatcher_holds_events_back_while_jobs_wait_in_the_queue(client, line, app, monkeypatch):
+    """While jobs already wait for the workers, new events stay in the database and go out together
+    once the queue has drained (fuller jobs under load); nothing is lost or handled twice."""
+    from jobs import scheduler
+
+    app.config["LINE_DISPATCH"] = "listen"
+    uid = line.user()
+    line.follow(client, uid)
+    line.text(client, uid, "選單")
+    monkeypatch.setattr(scheduler, "_jobs_waiting", lambda: scheduler.HOLD_BACK_AT)
+    assert scheduler._dispatch() is True  # held back
+    assert LineEvent.select().where(LineEvent.status == "pending").count() == 2 and line.messages(uid) == []
+    monkeypatch.setattr(scheduler, "_jobs_waiting", lambda: scheduler.HOLD_BACK_AT - 1)
+    assert scheduler._dispatch() is False
+    assert LineEvent.select().where(LineEvent.status == "done").count() == 2
+    assert "歡迎" in line.texts(uid)[0] and len(line.texts(uid)) == 2
+
+
+def test_r3_0_dispatcher_counts_the_queue_and_dispatches_when_redis_is_down(app, monkeypatch):
+    from jobs import scheduler
+
+    assert scheduler._jobs_waiting() == 0  # an empty queue
+    monkeypatch.setattr(scheduler, "get_queue", lambda: (_ for _ in ()).throw(ConnectionError("redis down")))
+    assert scheduler._jobs_waiting() == 0  # so events are still handed out (and kept if Redis refuses them)
