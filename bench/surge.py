@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find-rate", action="store_true", help="step the rate up until p99 >= 10 s")
     parser.add_argument("--rates", default="25,50,75,100,125,150", help="--find-rate steps")
     parser.add_argument("--stage", type=float, default=30.0, help="--find-rate seconds per step")
-    parser.add_argument("--rq-workers", type=int, default=4)
+    parser.add_argument("--rq-workers", type=int, default=6, help="RQ worker processes (default 6: three per CPU)")
     parser.add_argument("--officials", type=int, default=0, help="officials prepared (default: enough)")
     parser.add_argument("--pg-port", type=int, default=55432)
     parser.add_argument("--redis-port", type=int, default=56379)
