@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import peewee
@@ -120,48 +121,52 @@ def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
-_ROW_BY: dict[tuple, str] = {}
+_STATEMENTS: dict[tuple, str] = {}
+
+
+def kept_statement(key: tuple, write: Callable[[], str]) -> str:
+    """The text of a statement the hot paths run for every event, written once per shape (`key`, which
+    names the database's placeholder so SQLite and PostgreSQL never share one) instead of built by
+    peewee each time: building statements was ~45 % of a worker's CPU in a seconding surge
+    (bench/README.md, "Throughput: fourth pass")."""
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        sql = _STATEMENTS[key] = write()
+    return sql
+
+
+def quoted(field: peewee.Field, table: str = "") -> str:
+    return f'{table}"{field.column_name}"'
 
 
 def row_by(field: peewee.Field, value: object) -> peewee.Model | None:
-    """`Model.get_or_none(field == value)` for the lookups every seconding event makes (a proposal by
-    id, an agency by code): the statement's text is written once per field and database kind, not
-    built by peewee each time (building statements was ~45 % of a worker's CPU in a surge,
-    bench/README.md "Throughput"). The value goes through the field's `db_value`, the row through
-    each column's `python_value`, as with peewee's own query."""
+    """`Model.get_or_none(field == value)` with a kept statement (a proposal by id, an agency by code:
+    lookups every seconding event makes). The value goes through the field's `db_value`, the row
+    through each column's `python_value`, as with peewee's own query."""
     model = field.model
     database = model._meta.database
-    key = (model, field.name, database.param)
-    sql = _ROW_BY.get(key)
-    if sql is None:
-        columns = ", ".join(f'"{f.column_name}"' for f in model._meta.sorted_fields)
-        sql = f'SELECT {columns} FROM "{model._meta.table_name}" WHERE "{field.column_name}" = {database.param} LIMIT 1'
-        _ROW_BY[key] = sql
+    sql = kept_statement(("row_by", model, field.name, database.param), lambda: (
+        f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
+        f" WHERE {quoted(field)} = {database.param} LIMIT 1"))
     return next(iter(model.raw(sql, field.db_value(value))), None)
 
 
 def row_and_joined(field: peewee.Field, joined: peewee.Field, value: object) -> tuple[peewee.Model | None, peewee.Model | None]:
-    """The row whose `field` equals `value` and the row of another table whose `joined` equals the
-    same column (a LEFT JOIN: None when there is none), in one statement whose text is written once
-    (`row_by`'s reason). Each row is built as peewee builds a selected row: converted by its fields,
-    nothing marked changed."""
+    """The row whose `field` equals `value` and the row of another table whose unique `joined` column
+    equals the same value (a LEFT JOIN: None when there is none), in one kept statement. Each row is
+    built as peewee builds a selected row: converted by its fields, nothing marked changed."""
     model, other = field.model, joined.model
     database = model._meta.database
-    key = (model, field.name, other, joined.name, database.param)
-    sql = _ROW_BY.get(key)
-    if sql is None:
-        columns = ", ".join([f'a."{f.column_name}"' for f in model._meta.sorted_fields]
-                            + [f'b."{f.column_name}"' for f in other._meta.sorted_fields])
-        sql = (f'SELECT {columns} FROM "{model._meta.table_name}" AS a LEFT OUTER JOIN "{other._meta.table_name}" AS b'
-               f' ON b."{joined.column_name}" = a."{field.column_name}" WHERE a."{field.column_name}" = {database.param}'
-               " LIMIT 1")
-        _ROW_BY[key] = sql
+    sql = kept_statement(("row_and_joined", model, field.name, other, joined.name, database.param), lambda: (
+        f'SELECT {", ".join([quoted(f, "a.") for f in model._meta.sorted_fields] + [quoted(f, "b.") for f in other._meta.sorted_fields])}'
+        f' FROM "{model._meta.table_name}" AS a LEFT OUTER JOIN "{other._meta.table_name}" AS b'
+        f' ON {quoted(joined, "b.")} = {quoted(field, "a.")} WHERE {quoted(field, "a.")} = {database.param} LIMIT 1'))
     row = database.execute_sql(sql, [field.db_value(value)]).fetchone()
     if row is None:
         return None, None
     split = len(model._meta.sorted_fields)
-    second = row[split:] if row[split + other._meta.sorted_fields.index(other._meta.primary_key)] is not None else None
-    return _built(model, row[:split]), (_built(other, second) if second is not None else None)
+    found = row[split + other._meta.sorted_fields.index(other._meta.primary_key)] is not None
+    return _built(model, row[:split]), (_built(other, row[split:]) if found else None)
 
 
 def _built(model: type[peewee.Model], values) -> peewee.Model:
@@ -172,24 +177,20 @@ def _built(model: type[peewee.Model], values) -> peewee.Model:
 
 
 def create_row(model: type[peewee.Model], **values: object) -> peewee.Model:
-    """`Model.create(**values)` for the rows every seconding event writes (a code, its request, an
-    outbox notice, a second): the instance is made as peewee makes it (defaults filled in), and the
-    INSERT's text is written once per table and set of columns (`row_by`'s reason)."""
+    """`Model.create(**values)` with a kept statement (a code, its request, an outbox notice, a second:
+    rows every seconding event writes): the instance is made as peewee makes it (defaults filled in)."""
     instance = model(**values)
     data = instance.__data__
     primary_key = model._meta.primary_key
     fields = [f for f in model._meta.sorted_fields if f.name in data and not (f is primary_key and data[f.name] is None)]
     database = model._meta.database
     postgres = is_postgres()
-    key = (model, tuple(f.name for f in fields), database.param, postgres)
-    sql = _ROW_BY.get(key)
-    if sql is None:
-        columns = ", ".join(f'"{f.column_name}"' for f in fields)
-        sql = (f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({", ".join([database.param] * len(fields))})'
-               + (f' RETURNING "{primary_key.column_name}"' if postgres else ""))
-        _ROW_BY[key] = sql
+    sql = kept_statement(("create_row", model, tuple(f.name for f in fields), database.param), lambda: (
+        f'INSERT INTO "{model._meta.table_name}" ({", ".join(quoted(f) for f in fields)})'
+        f' VALUES ({", ".join([database.param] * len(fields))})'
+        + (f" RETURNING {quoted(primary_key)}" if postgres else "")))
     cursor = database.execute_sql(sql, [f.db_value(data[f.name]) for f in fields])
-    if primary_key.name not in data or data[primary_key.name] is None:
+    if data.get(primary_key.name) is None:
         setattr(instance, primary_key.name, cursor.fetchone()[0] if postgres else cursor.lastrowid)
     instance._dirty.clear()
     return instance

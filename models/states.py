@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import peewee
 
-from .base import DomainError
+from .base import DomainError, kept_statement, quoted
 
 
 class Transitions:
@@ -21,7 +21,6 @@ class Transitions:
         self.table = {state: frozenset(targets) for state, targets in table.items()}
         self.labels = dict(labels or {})
         self.field = field
-        self._statements: dict[tuple, str] = {}  # move_row's statement text, by shape
         unknown = {t for targets in self.table.values() for t in targets} - set(self.table)
         if unknown:
             raise ValueError(f"{name}: targets missing from the table: {sorted(unknown)}")
@@ -52,24 +51,17 @@ class Transitions:
 
     def move_row(self, model: type[peewee.Model], row_id: int, new: str, *,
                  from_states: Iterable[str] | None = None, **changes: object) -> int:
-        """`move` for one row by its id, for the paths every event takes (an event done, a notice
-        sent, a code confirmed): the same conditional UPDATE, its text written once per shape instead
-        of built by peewee each time (building statements was ~45 % of a worker's CPU in a surge,
-        bench/README.md). Values go through each field's `db_value`, as peewee's own update does."""
+        """`move` for one row by its id, with a kept statement (`kept_statement`): the paths every
+        event takes (an event done, a notice sent, a code confirmed). Values go through each field's
+        `db_value`, as peewee's own update does."""
         sources = self._sources(new, from_states)
         fields = model._meta.fields
         database = model._meta.database
-        key = (model, new, tuple(sources), tuple(changes), database.param)
-        sql = self._statements.get(key)
-        if sql is None:
-            def name(field: peewee.Field) -> str:
-                return f'"{field.column_name}"'
-            mark = database.param
-            assignments = ", ".join(f"{name(fields[f])} = {mark}" for f in (self.field, *changes))
-            sql = (f'UPDATE "{model._meta.table_name}" SET {assignments}'
-                   f" WHERE {name(model._meta.primary_key)} = {mark}"
-                   f' AND {name(fields[self.field])} IN ({", ".join([mark] * len(sources))})')
-            self._statements[key] = sql
+        mark = database.param
+        sql = kept_statement(("move_row", model, self.field, new, tuple(sources), tuple(changes), mark), lambda: (
+            f'UPDATE "{model._meta.table_name}" SET {", ".join(f"{quoted(fields[f])} = {mark}" for f in (self.field, *changes))}'
+            f" WHERE {quoted(model._meta.primary_key)} = {mark}"
+            f' AND {quoted(fields[self.field])} IN ({", ".join([mark] * len(sources))})'))
         params = [new, *(fields[f].db_value(value) for f, value in changes.items()), row_id, *sources]
         return database.execute_sql(sql, params).rowcount
 
