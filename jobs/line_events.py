@@ -13,7 +13,7 @@ from bot.context import BotContext
 from bot.dispatch import handle_event
 from bot.event_shape import check_event, user_id_of
 from bot.line_api import reply_messages
-from models.base import db, ensure_connection, is_postgres, utcnow
+from models.base import db, ensure_connection, is_postgres, kept_statement, utcnow
 from models.events import DONE, EVENT_STATES, FAILED, IGNORED, PENDING, PROCESSING, QUEUED, LineEvent
 from models.outbox import queue_line, unit_of_work
 
@@ -82,9 +82,10 @@ def _claim(event_row_id: int) -> LineEvent | None:
     """Take the event if it is pending or queued (one conditional UPDATE, so only one job gets it);
     on PostgreSQL the same statement returns the row."""
     sources = sorted(EVENT_STATES.sources(PROCESSING))
-    if is_postgres():  # every event passes here: the statement's text is written once (see Transitions.move_row)
-        return next(iter(LineEvent.raw(_CLAIM_SQL.format(sources=", ".join(["%s"] * len(sources))),
-                                       PROCESSING, utcnow(), event_row_id, *sources)), None)
+    if is_postgres():  # every event passes here: the statement's text is written once (kept_statement)
+        sql = kept_statement(("claim_event", tuple(sources)),
+                             lambda: _CLAIM_SQL.format(sources=", ".join(["%s"] * len(sources))))
+        return next(iter(LineEvent.raw(sql, PROCESSING, utcnow(), event_row_id, *sources)), None)
     where = (LineEvent.id == event_row_id) & LineEvent.status.in_(sources)
     query = LineEvent.update(status=PROCESSING, attempts=LineEvent.attempts + 1, claimed_at=utcnow()).where(where)
     return LineEvent.get_by_id(event_row_id) if query.execute() else None

@@ -148,7 +148,8 @@ def row_by(field: peewee.Field, value: object) -> peewee.Model | None:
     sql = kept_statement(("row_by", model, field.name, database.param), lambda: (
         f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
         f" WHERE {quoted(field)} = {database.param} LIMIT 1"))
-    return next(iter(model.raw(sql, field.db_value(value))), None)
+    row = database.execute_sql(sql, [field.db_value(value)]).fetchone()
+    return _built(model, row) if row is not None else None
 
 
 def row_and_joined(field: peewee.Field, joined: peewee.Field, value: object) -> tuple[peewee.Model | None, peewee.Model | None]:
