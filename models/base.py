@@ -66,8 +66,10 @@ def format_taipei(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str
     return value.astimezone(TAIPEI).strftime(fmt)
 
 
-def connect_database(url: str) -> peewee.Database:
-    """Open the database named by a peewee db_url and bind the proxy to it (once per URL per process)."""
+def connect_database(url: str, prepare: bool = True) -> peewee.Database:
+    """Open the database named by a peewee db_url and bind the proxy to it (once per URL per process).
+    On PostgreSQL, statements a connection runs again are prepared on the server unless `prepare` is
+    false (models.prepared; DATABASE_PREPARE=0 behind a pooler in transaction mode)."""
     if db.obj is not None and getattr(db.obj, "platform_url", None) == url:
         return db.obj
     original = url
@@ -83,10 +85,14 @@ def connect_database(url: str) -> peewee.Database:
             url = "postgresql://" + url[len("postgres://"):]
         if url.startswith("postgresql://"):
             # A small pool per process: the webhook path must not pay a connection per request.
-            url = url.replace("postgresql://", "postgresext+pool://", 1)
+            url = url.replace("postgresql://", "postgresprep+pool://", 1)
             sep = "&" if "?" in url else "?"
             url += f"{sep}max_connections=32&stale_timeout=300"
-        database = connect(url)
+            from . import prepared  # noqa: F401  (registers the postgresprep+pool scheme)
+
+            database = connect(url, prepare=prepare)
+        else:
+            database = connect(url)
     database.platform_url = original
     db.initialize(database)
     return database

@@ -57,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     _configure_logging()
 
-    connect_database(app.config["DATABASE_URL"])
+    connect_database(app.config["DATABASE_URL"], prepare=app.config.get("DATABASE_PREPARE", True))
     app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
     # The domain's collaborators, handed over once (models/ never reads Flask's config).
     services.configure(

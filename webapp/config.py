@@ -20,6 +20,8 @@ class Config:
         self.SECRET_KEY = env.get("SECRET_KEY") or env.get("DEV_SECRET_KEY") or secrets.token_hex(32)
         self.DEV_MAIL_DIR = env.get("DEV_MAIL_DIR") or None
         self.DATABASE_URL = env.get("DATABASE_URL", "sqlite:///instance/platform.db")
+        # Prepare repeated statements on the PostgreSQL server (models.prepared); 0 behind PgBouncer in transaction mode.
+        self.DATABASE_PREPARE = _bool("DATABASE_PREPARE", True)
         self.REDIS_URL = env.get("REDIS_URL", "redis://localhost:6379/0")
         self.LINE_CHANNEL_SECRET = env.get("LINE_CHANNEL_SECRET", "dev-channel-secret")
         self.LINE_CHANNEL_ACCESS_TOKEN = env.get("LINE_CHANNEL_ACCESS_TOKEN", "dev-channel-access-token")
