@@ -176,6 +176,42 @@ def row_and_joined(field: peewee.Field, joined: peewee.Field, value: object) -> 
     return _built(model, row[:split]), (_built(other, row[split:]) if found else None)
 
 
+def where_clause(conditions: tuple, mark: str, table: str = "") -> tuple[str, Callable[[tuple], list]]:
+    """A kept statement's WHERE text for `conditions`, each (field, op) with op one of ``=``, ``>``,
+    ``<``, ``is null``, ``not null`` (all joined by AND), and the function that turns the values (one per
+    comparison, in order) into its parameters through each field's `db_value`."""
+    parts, fields = [], []
+    for field, op in conditions:
+        if op == "is null":
+            parts.append(f"{quoted(field, table)} IS NULL")
+        elif op == "not null":
+            parts.append(f"{quoted(field, table)} IS NOT NULL")
+        elif op in ("=", ">", "<"):
+            parts.append(f"{quoted(field, table)} {op} {mark}")
+            fields.append(field)
+        else:
+            raise ValueError(f"unknown comparison {op!r}")
+    return " AND ".join(parts), lambda values: [f.db_value(v) for f, v in zip(fields, values, strict=True)]
+
+
+def rows_where(model: type[peewee.Model], conditions: tuple, values: tuple, order: tuple = ()) -> list[peewee.Model]:
+    """`list(Model.select().where(...).order_by(...))` with a kept statement, for the reads every
+    seconding event makes (an official's recent codes). `conditions` as in `where_clause`; `order`:
+    (field, "asc" | "desc") pairs. Rows are built as `row_by` builds them."""
+    database = model._meta.database
+    key = ("rows_where", model, tuple((f.name, op) for f, op in conditions),
+           tuple((f.name, d) for f, d in order), database.param)
+    entry = _STATEMENTS.get(key)
+    if entry is None:
+        where, params = where_clause(conditions, database.param)
+        sql = (f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
+               f" WHERE {where}"
+               + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else ""))
+        entry = _STATEMENTS[key] = (sql, params)
+    sql, params = entry
+    return [_built(model, row) for row in database.execute_sql(sql, params(values)).fetchall()]
+
+
 def _built(model: type[peewee.Model], values) -> peewee.Model:
     data = {f.name: f.python_value(v) for f, v in zip(model._meta.sorted_fields, values, strict=True)}
     instance = model(__no_default__=1, **data)

@@ -42,7 +42,20 @@ import peewee
 from . import calendar, ratelimit, settings
 from .agencies import get_agency
 from .agency_assignments import responsible_roles
-from .base import BaseModel, DomainError, create_row, db, format_taipei, is_postgres, row_by, taipei_date, utcnow
+from .base import (
+    BaseModel,
+    DomainError,
+    create_row,
+    db,
+    format_taipei,
+    is_postgres,
+    kept_statement,
+    row_by,
+    rows_where,
+    taipei_date,
+    utcnow,
+    where_clause,
+)
 from .events import record, record_many
 from .notify import mail_agency, notify_official, official_notice, public_base_url
 from .officials import Official, require_verified
@@ -200,12 +213,15 @@ def _own_or_seconded(official: Official, proposal: Proposal) -> tuple[bool, bool
     """`is_own` and `has_seconded` in one statement (both are asked on every tap and confirmation)."""
     if proposal.proposer_id == official.id:
         return True, False
-    co_proposer = CoProposer.select(peewee.SQL("1")).where(
-        (CoProposer.proposal == proposal.id) & (CoProposer.official == official) & CoProposer.confirmed_at.is_null(False))
-    seconded = Second.select(peewee.SQL("1")).where((Second.official == official) & (Second.proposal == proposal.id))
-    found = (Proposal.select(peewee.fn.EXISTS(co_proposer), peewee.fn.EXISTS(seconded))
-             .where(Proposal.id == proposal.id).tuples().first())
-    return (bool(found[0]), bool(found[1])) if found else (False, False)
+    database = Second._meta.database
+    sql = kept_statement(("own_or_seconded", database.param), lambda: (
+        f'SELECT EXISTS (SELECT 1 FROM "{CoProposer._meta.table_name}" WHERE '
+        + where_clause(((CoProposer.proposal, "="), (CoProposer.official, "="), (CoProposer.confirmed_at, "not null")),
+                       database.param)[0]
+        + f'), EXISTS (SELECT 1 FROM "{Second._meta.table_name}" WHERE '
+        + where_clause(((Second.official, "="), (Second.proposal, "=")), database.param)[0] + ")"))
+    found = database.execute_sql(sql, [proposal.id, official.id, official.id, proposal.id]).fetchone()
+    return bool(found[0]), bool(found[1])
 
 
 # --- seconding (R9.3.4) -----------------------------------------------------------------------
@@ -235,10 +251,9 @@ def request_second(official: Official, proposal_id: int, notify: bool, reply_dom
     # One read of the official's recent codes answers three questions: a fresh pending code for this
     # proposal (a repeated tap), the newest code for it (issue_code's cooldown), and the wrong tries
     # of the last hour (the limit). Every code that matters to them is that recent.
-    recent = list(VerificationCode.select()
-                  .where((VerificationCode.official == official)
-                         & (VerificationCode.created_at > now - max(WRONG_CODE_WINDOW, CODE_TTL)))
-                  .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()))
+    recent = rows_where(VerificationCode, ((VerificationCode.official, "="), (VerificationCode.created_at, ">")),
+                        (official, now - max(WRONG_CODE_WINDOW, CODE_TTL)),
+                        order=((VerificationCode.created_at, "desc"), (VerificationCode.id, "desc")))
     for_this = [r for r in recent if r.purpose == PURPOSE_SECOND and r.subject_id == proposal.id]
     pending = next((r for r in for_this if r.status == CODE_PENDING and r.expires_at > now), None)
     if pending is not None and now - pending.created_at < CODE_RESEND_COOLDOWN:

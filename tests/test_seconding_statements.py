@@ -133,3 +133,60 @@ def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path):
         first = create_row(Outbox, channel="mail", recipient="c@taichung.gov.tw", payload="{}")
         second = create_row(Outbox, channel="mail", recipient="d@taichung.gov.tw", payload="{}")
         assert (first.id, second.id) == (1, 2) and Outbox.get_by_id(2).recipient == "d@taichung.gov.tw"
+
+
+def test_r9_3_4_rows_where_and_move_where_do_what_select_and_update_do(db, tmp_path):
+    """`rows_where` (an official's recent codes, read on every tap) returns what peewee's select and
+    order_by return, and `Transitions.move_where` (the earlier codes superseded) moves the rows the
+    peewee update moves, only from the states the table allows; on PostgreSQL and on SQLite."""
+    import datetime as dt
+
+    import peewee
+
+    from models.base import rows_where, utcnow
+    from models.verification import CODE_STATES, SUPERSEDED, VerificationCode
+
+    load_agencies()
+    official, other = verified_official(), verified_official()
+    now = utcnow()
+
+    def code(who, token, minutes_ago, status="pending", subject=7):
+        return VerificationCode.create(official=who, purpose="second", subject_id=subject, email="x@taichung.gov.tw",
+                                       token=token, code_hash="h", status=status,
+                                       created_at=now - dt.timedelta(minutes=minutes_ago), expires_at=now)
+
+    def check():
+        for token, who, minutes_ago, status, subject in (
+                ("a", official, 5, "pending", 7), ("b", official, 1, "pending", 7), ("c", official, 90, "pending", 7),
+                ("d", other, 1, "pending", 7), ("e", official, 2, "confirmed", 7), ("f", official, 3, "pending", None)):
+            code(who, token, minutes_ago, status, subject)
+        since = now - dt.timedelta(minutes=60)
+        expected = list(VerificationCode.select().where((VerificationCode.official == official)
+                                                        & (VerificationCode.created_at > since))
+                        .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()))
+        found = rows_where(VerificationCode, ((VerificationCode.official, "="), (VerificationCode.created_at, ">")),
+                           (official, since), order=((VerificationCode.created_at, "desc"), (VerificationCode.id, "desc")))
+        assert [r.token for r in found] == [r.token for r in expected] == ["b", "e", "f", "a"]
+        assert [r.__data__ for r in found] == [r.__data__ for r in expected] and not found[0]._dirty
+        moved = CODE_STATES.move_where(
+            VerificationCode, ((VerificationCode.official, "="), (VerificationCode.purpose, "="),
+                               (VerificationCode.subject_id, "=")), (official, "second", 7), SUPERSEDED)
+        assert moved == 3  # a, b, c: not the confirmed code, not the other official's, not subject None
+        states = {r.token: r.status for r in VerificationCode.select()}
+        assert states == {"a": SUPERSEDED, "b": SUPERSEDED, "c": SUPERSEDED, "d": "pending", "e": "confirmed",
+                          "f": "pending"}
+        assert CODE_STATES.move_where(
+            VerificationCode, ((VerificationCode.official, "="), (VerificationCode.purpose, "="),
+                               (VerificationCode.subject_id, "is null")), (official, "second"), SUPERSEDED) == 1
+        assert VerificationCode.get(VerificationCode.token == "f").status == SUPERSEDED
+
+    check()
+    VerificationCode.delete().execute()
+    from models.officials import Official
+
+    sqlite = peewee.SqliteDatabase(str(tmp_path / "dev.db"))
+    with sqlite.bind_ctx([Official, VerificationCode]):
+        sqlite.create_tables([Official, VerificationCode])
+        for who in (official, other):
+            Official.insert(**who.__data__).execute()
+        check()
