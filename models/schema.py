@@ -26,6 +26,7 @@ from .recommendations import Recommendation
 from .responses import AgencyResponse, Extension, Meeting, ResponseMerge
 from .seconds import Second, SecondRequest
 from .similar import ensure_search_index
+from .similar_team_words import SimilarMeta, SimilarTeamWord
 from .staff import PersonalDataAccess, Staff
 from .staff_accounts import StaffToken
 from .staff_sessions import StaffSession
@@ -47,6 +48,7 @@ TABLES: list[type[BaseModel]] = [
     RecognitionConsent, Recommendation,
     Consultation, Opinion, DiscussionMessage, DiscussionMeeting,
     Heartbeat, SweepRun,
+    SimilarMeta, SimilarTeamWord,  # R9.1.4: the lexicon version, the operations team's lexicon words
 ]
 
 

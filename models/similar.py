@@ -33,6 +33,10 @@ weighted overlap with the query; the best `SHORTLIST` get the full score in Pyth
 five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 33 % (bigrams: 6 %),
 5.8 % of unrelated queries show something (latency in bench/README.md).
 
+The lexicon is the file and the words the operations team added in the console: every search first
+checks its version (one row, `similar_team_words.current`), so a change reaches every process at its
+next search.
+
 SQLite (the development default), or PostgreSQL before `ensure_search_index()` has run: the most recent
 `SCAN_LIMIT` proposals are analysed and scored in Python — the same score, not fast.
 """
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 
 from . import similar_index as index
 from . import similar_lexicon as lex
+from . import similar_team_words as team_words
 from .base import db
 from .proposals import SIMILAR_STATES, Proposal
 
@@ -178,6 +183,7 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
     """Up to `limit` proposals in `states` like (title, content), best first, with scores (0–1) and
     the reasons they matched.  `exclude_id` leaves out the proposal being written."""
     title, content = (title or "")[:lex.TITLE_CHARS * 4], (content or "")[:lex.CONTENT_CHARS * 4]
+    team_words.current()  # the operations team may have changed the lexicon since the last search
     query = lex.proposal_features(title, content)
     if limit <= 0 or not any(not f.startswith("~") for f in query):
         return []
@@ -210,5 +216,13 @@ def find_similar(title: str, content: str = "", *, limit: int = 5, exclude_id: i
 
 
 def catch_up(now=None) -> int:
-    """Sweep step: analyse what the trigger queued, so the index keeps up even when nobody searches."""
+    """Sweep step: analyse what the trigger (or a lexicon change) queued, so the index keeps up even
+    when nobody searches."""
+    team_words.current()
     return refresh(limit=SWEEP_REFRESH)
+
+
+def read_title(title: str) -> lex.Reading:
+    """What the search reads in a title (its concepts and the words left), with the lexicon in use."""
+    team_words.current()
+    return lex.read(title)

@@ -11,7 +11,9 @@ kept up to date through a queue that a trigger fills in the proposal's own trans
   search drains up to `REFRESH_PER_SEARCH` rows first, so a search always sees what was written
   before it; `flask db reindex-similar` drains everything.
 - ``similar_meta``: the lexicon version the stored features were built with.  When data/similar_lexicon.tsv
-  or the analysis code changes, `ensure_search_index` queues every proposal again (the backfill).
+  or the analysis code changes, `ensure_search_index` queues every proposal again (the backfill); when
+  the operations team changes its words in the console, `similar_lexicon_edits` does (`requeue_all`),
+  in the same transaction as the change (`similar_team_words`).
 
 SQLite keeps no index: `models.similar` scans and analyses the recent proposals in Python instead.
 """
@@ -22,6 +24,7 @@ import time
 import weakref
 
 from . import similar_lexicon as lexicon_mod
+from . import similar_team_words as team_words
 from .base import db, is_postgres
 from .proposals import Proposal
 
@@ -80,14 +83,30 @@ $fn$""")
     db.execute_sql(f'DROP TRIGGER IF EXISTS proposal_similar_queue_trg ON "{table}"')
     db.execute_sql(f'CREATE TRIGGER proposal_similar_queue_trg AFTER INSERT OR UPDATE OF title, content '
                    f'ON "{table}" FOR EACH ROW EXECUTE FUNCTION proposal_similar_enqueue()')
-    version = lexicon_mod.lexicon().version
-    row = db.execute_sql(f"SELECT value FROM \"{META}\" WHERE key = 'lexicon'").fetchone()
-    if not row or row[0] != version:
-        db.execute_sql(f'INSERT INTO "{QUEUE}" (proposal_id) SELECT id FROM "{table}" ON CONFLICT DO NOTHING')
-        db.execute_sql(f"INSERT INTO \"{META}\" (key, value) VALUES ('lexicon', %s) "
-                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (version,))
+    version = team_words.effective().version  # the file and the team's words (console)
+    if team_words.stored_version() != version:
+        requeue_all()
+        team_words.store_version(version)
+    team_words.load(version)
     _READY.pop(db.obj, None)
     _STATS.pop(db.obj, None)
+
+
+def requeue_all() -> int:
+    """Queue every proposal for analysis (the lexicon changed); the searches and the sweep drain the
+    queue.  Nothing to do on SQLite: its scan analyses again whatever the lexicon version changed."""
+    if not is_postgres() or not _exists("to_regclass", QUEUE):
+        return 0
+    cursor = db.execute_sql(f'INSERT INTO "{QUEUE}" (proposal_id) SELECT id FROM "{Proposal._meta.table_name}" '
+                            "ON CONFLICT DO NOTHING")
+    return cursor.rowcount
+
+
+def pending() -> int:
+    """Proposals queued for analysis (0 on SQLite, which keeps no index)."""
+    if not search_ready():
+        return 0
+    return db.execute_sql(f'SELECT count(*) FROM "{QUEUE}"').fetchone()[0]
 
 
 def search_ready() -> bool:

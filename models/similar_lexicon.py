@@ -6,10 +6,11 @@ Features of a text (`analyse`):
 1. normalised: full-width punctuation to spaces, NFKC, lower case, variant and simplified characters
    folded to the Taiwan form (台→臺, 务→務 ...), a few equivalent phrases folded (公務員→公務人員 ...),
    colloquial fillers removed (`FILLERS`: 根本, 一直, 覺得 ...; 人根本不夠 reads 人不夠);
-2. **concepts**: every word of the lexicon (data/similar_lexicon.tsv, kept by the operations team) is
-   found, longest first, and stands for its concept: 國旅卡, 休假補助 and 國民旅遊卡 all give
-   ``#國民旅遊卡``; 超勤津貼 and 加班費 give ``#加班費``.  Each concept also gives its topic, ``~差勤``.
-   A word of the lexicon is taken out of the text once matched;
+2. **concepts**: every word of the lexicon (data/similar_lexicon.tsv, plus the words the operations
+   team adds in the console, `models.similar_team_words`) is found, longest first, and stands for its
+   concept: 國旅卡, 休假補助 and 國民旅遊卡 all give ``#國民旅遊卡``; 超勤津貼 and 加班費 give ``#加班費``.
+   Each concept also gives its topic, ``~差勤``.  A word of the lexicon is taken out of the text once
+   matched;
 3. **the rest**: proposal boilerplate and particles dropped (建議, 推動, 的, 之 ...), then each
    bigram of each run of ideographs (a lone ideograph stands for itself) and each ASCII word.
 
@@ -17,6 +18,10 @@ Score (`similarity`): cosine of the two feature sets, each feature weighted by i
 the database's statistics) and by its kind: a concept counts `CONCEPT_WEIGHT`, a topic only
 `TOPIC_WEIGHT` (a shared topic alone never reaches the display threshold), and features found only
 in the content count `CONTENT_WEIGHT` (the title says what is asked for).
+
+The lexicon in use is `lexicon()`: the file alone until `install` replaces it with the file and the
+team's words (the database layer decides when; this module reads no database, so that bench/ can load
+it without the models package).
 """
 from __future__ import annotations
 
@@ -80,8 +85,8 @@ FILLERS = [
 ]
 _VARIANT_TABLE = str.maketrans(VARIANTS)
 _VARIANT_RE = re.compile("[" + "".join(VARIANTS) + "]")
-_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
-_TOKEN_RE = re.compile(f"[0-9a-z]+|[{_IDEOGRAPHS}]+")
+IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"  # CJK ideographs (and extensions)
+_TOKEN_RE = re.compile(f"[0-9a-z]+|[{IDEOGRAPHS}]+")
 _PUNCT_RE = re.compile("[\u3000-\u3003\u3008-\u3011\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 NO_TOPIC = "-"  # direction words (提高, 簡化 ...) have no topic
 SEPARATOR = "\u0000"  # replaces a matched lexicon word: not a token character
@@ -115,11 +120,29 @@ class Lexicon:
     topics: dict[str, str]  # concept -> topic
     longest: int
     first_chars: frozenset[str]
-    version: str  # changes whenever the file or CODE_VERSION does
+    version: str  # changes whenever the file, the team's words or CODE_VERSION do
 
 
-def parse_lexicon(text: str) -> Lexicon:
-    """Lexicon from the TSV text (topic, concept, words separated by 、); '#' lines are comments."""
+@dataclass(frozen=True)
+class TeamWord:
+    """A word the operations team added in the console: to an existing concept (topic None), or as
+    the first word of a new concept with its topic."""
+
+    word: str
+    concept: str
+    topic: str | None = None
+
+
+def word_key(word: str) -> str:
+    """How the lexicon stores a word: `normalize`d, without the colloquial FILLERS (the text it is
+    matched in has lost them already)."""
+    return _unfilled(normalize(word)).strip()
+
+
+def parse_lexicon(text: str, team: tuple[TeamWord, ...] | list[TeamWord] = ()) -> Lexicon:
+    """Lexicon from the TSV text (topic, concept, words separated by 、; '#' lines are comments), then
+    the team's words.  A word already listed keeps its first concept; a team concept's name is one of
+    its words, as a concept's name is in the file."""
     words: dict[str, str] = {}
     topics: dict[str, str] = {}
     for line in text.splitlines():
@@ -134,20 +157,62 @@ def parse_lexicon(text: str) -> Lexicon:
             key = normalize(word).strip()
             if len(key) >= 2:
                 words.setdefault(key, concept)
-    digest = hashlib.sha256(f"{CODE_VERSION}\n{text}".encode()).hexdigest()[:12]
+    for entry in team:
+        if entry.topic:
+            topics.setdefault(entry.concept, entry.topic)
+    for entry in team:
+        topics.setdefault(entry.concept, NO_TOPIC)  # a team concept whose topic row is gone: no topic
+        for word in (entry.concept, entry.word):
+            key = word_key(word)
+            if len(key) >= 2:
+                words.setdefault(key, entry.concept)
+    source = f"{CODE_VERSION}\n{text}" + "".join(f"\n+{e.word}\t{e.concept}\t{e.topic or ''}" for e in team)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     return Lexicon(words, topics, max(map(len, words), default=0), frozenset(w[0] for w in words), digest)
 
 
 @functools.lru_cache(maxsize=1)
-def lexicon() -> Lexicon:
+def file_text() -> str:
+    """The lexicon file as shipped (read once per process: it changes only with a deploy)."""
     with open(LEXICON_PATH, encoding="utf-8") as handle:
-        return parse_lexicon(handle.read())
+        return handle.read()
+
+
+def file_entries() -> list[tuple[str, str, list[str]]]:
+    """(topic, concept, words as written) of each line of the file, in its order."""
+    entries = []
+    for line in file_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            topic, concept, listed = (part.strip() for part in line.split("\t"))
+            entries.append((topic, concept, [w.strip() for w in listed.split("、") if w.strip()]))
+    return entries
+
+
+_active: Lexicon | None = None
+
+
+def lexicon() -> Lexicon:
+    """The lexicon in use: the last one `install`ed, else the file alone."""
+    global _active
+    if _active is None:
+        _active = parse_lexicon(file_text())
+    return _active
+
+
+def install(team: tuple[TeamWord, ...] | list[TeamWord]) -> Lexicon:
+    """Use the file and these team words from now on (analyses are cached per lexicon, so none made
+    with the previous one is reused)."""
+    global _active
+    _active = parse_lexicon(file_text(), tuple(team))
+    return _active
 
 
 def reload() -> None:
     """Forget the loaded lexicon and every analysed text (after the file changed)."""
-    lexicon.cache_clear()
-    analyse.cache_clear()
+    global _active
+    _active = None
+    file_text.cache_clear()
+    _analysed.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -156,8 +221,9 @@ class Analysis:
     runs: tuple[str, ...]  # what the lexicon left, after stop words: runs of ideographs and ASCII words
 
 
-def _match(text: str, lex: Lexicon) -> tuple[list[str], str]:
-    """(concepts found, text with each matched word replaced by SEPARATOR), longest word first."""
+def _match(text: str, lex: Lexicon, found: list[str] | None = None) -> tuple[list[str], str]:
+    """(concepts found, text with each matched word replaced by SEPARATOR), longest word first; each
+    matched word is appended to `found` when given."""
     concepts: list[str] = []
     out: list[str] = []
     i, n = 0, len(text)
@@ -167,6 +233,8 @@ def _match(text: str, lex: Lexicon) -> tuple[list[str], str]:
                 concept = lex.words.get(text[i:i + length])
                 if concept is not None:
                     concepts.append(concept)
+                    if found is not None:
+                        found.append(text[i:i + length])
                     out.append(SEPARATOR)
                     i += length
                     break
@@ -179,14 +247,22 @@ def _match(text: str, lex: Lexicon) -> tuple[list[str], str]:
     return concepts, "".join(out)
 
 
-@functools.lru_cache(maxsize=4096)
-def analyse(text: str | None) -> Analysis:
-    """The features of one text (concepts, their topics, bigrams and ASCII words of the rest)."""
-    lex = lexicon()
-    concepts, rest = _match(_unfilled(normalize(text)), lex)
+def _without_stop_phrases(rest: str) -> str:
     for word in STOP_PHRASES:
         if word in rest:
             rest = rest.replace(word, " ")
+    return rest
+
+
+def analyse(text: str | None) -> Analysis:
+    """The features of one text (concepts, their topics, bigrams and ASCII words of the rest)."""
+    return _analysed(text, lexicon())
+
+
+@functools.lru_cache(maxsize=4096)
+def _analysed(text: str | None, lex: Lexicon) -> Analysis:
+    concepts, rest = _match(_unfilled(normalize(text)), lex)
+    rest = _without_stop_phrases(rest)
     features: set[str] = set()
     for concept in concepts:
         features.add("#" + concept)
@@ -204,6 +280,23 @@ def analyse(text: str | None) -> Analysis:
     if not features:
         features.update(lone)
     return Analysis(frozenset(features), runs)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the search reads in a title, for people (the console's trial panel)."""
+
+    concepts: tuple[tuple[str, str, str], ...]  # (word as matched, its concept, the concept's topic)
+    rest: tuple[str, ...]  # what the lexicon left, after stop words
+
+
+def read(text: str | None) -> Reading:
+    """The words of the lexicon found in `text` (as `analyse` finds them) and what is left."""
+    lex = lexicon()
+    found: list[str] = []
+    concepts, rest = _match(_unfilled(normalize((text or "")[:TITLE_CHARS])), lex, found)
+    return Reading(tuple((word, concept, lex.topics[concept]) for word, concept in zip(found, concepts, strict=True)),
+                   tuple(_TOKEN_RE.findall(_without_stop_phrases(rest))))
 
 
 def proposal_features(title: str | None, content: str | None) -> dict[str, float]:
