@@ -183,12 +183,14 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
     """Up to `limit` proposals in `states` like (title, content), best first, with scores (0–1) and
     the reasons they matched.  `exclude_id` leaves out the proposal being written."""
     title, content = (title or "")[:lex.TITLE_CHARS * 4], (content or "")[:lex.CONTENT_CHARS * 4]
+    indexed = search_ready()
+    if indexed:
+        refresh(limit=index.REFRESH_PER_SEARCH)
     team_words.current()  # the operations team may have changed the lexicon since the last search
     query = lex.proposal_features(title, content)
     if limit <= 0 or not any(not f.startswith("~") for f in query):
         return []
-    if search_ready():
-        refresh(limit=index.REFRESH_PER_SEARCH)
+    if indexed:
         candidates, stats = _candidates_postgres(query, states, exclude_id)
     else:
         candidates, stats = _candidates_scan(states, exclude_id)
@@ -218,7 +220,6 @@ def find_similar(title: str, content: str = "", *, limit: int = 5, exclude_id: i
 def catch_up(now=None) -> int:
     """Sweep step: analyse what the trigger (or a lexicon change) queued, so the index keeps up even
     when nobody searches."""
-    team_words.current()
     return refresh(limit=SWEEP_REFRESH)
 
 

@@ -125,8 +125,9 @@ def search_ready() -> bool:
 
 
 def refresh(limit: int | None = None) -> int:
-    """Analyse queued proposals and store their features; returns how many (all of them when no limit).
-    Concurrent callers take disjoint rows (SKIP LOCKED).  Nothing to do on SQLite (no index)."""
+    """Analyse queued proposals with the lexicon in use (`similar_team_words.current`) and store their
+    features; returns how many (all of them when no limit).  Concurrent callers take disjoint rows
+    (SKIP LOCKED).  Nothing to do on SQLite (no index)."""
     if not search_ready():
         return 0
     done = 0
@@ -138,6 +139,9 @@ def refresh(limit: int | None = None) -> int:
                 f"ORDER BY proposal_id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING proposal_id", (batch,))]
             if not ids:
                 break
+            # The lexicon as of now, read after the rows were taken: a change that queued them has
+            # committed its version too, so they are never analysed with the lexicon it replaced.
+            team_words.current()
             rows = (Proposal.select(Proposal.id, Proposal.title, Proposal.content)
                     .where(Proposal.id.in_(ids)).tuples())
             values, params = [], []
