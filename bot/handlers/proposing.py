@@ -381,12 +381,19 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
 
 # --- similar proposals, submitting (R9.1.4, R9.2.1) --------------------------------------------
 
-def similar_to(official: Official, proposal: Proposal) -> list[Match]:
-    """Similar proposals the official may see (published ones, not removed, and their own), each with
-    its score and why it matched."""
-    found = find_similar_explained(proposal.title or "", proposal.content or "", limit=5, exclude_id=proposal.id)
+def similar_shown(title: str, content: str = "", *, official_id: int | None = None,
+                  exclude_id: int | None = None) -> list[Match]:
+    """The similar proposals the bot shows for this text: published ones (not removed) and the
+    official's own, each with its score and why it matched.  The console's trial panel shows the
+    same list (no official)."""
+    found = find_similar_explained(title, content, limit=5, exclude_id=exclude_id)
     return [match for match in found if (match.proposal.state in PUBLISHED_STATES and match.proposal.state != REMOVED)
-            or match.proposal.proposer_id == official.id]
+            or (official_id is not None and match.proposal.proposer_id == official_id)]
+
+
+def similar_to(official: Official, proposal: Proposal) -> list[Match]:
+    """Similar proposals the official may see, for the proposal being submitted."""
+    return similar_shown(proposal.title or "", proposal.content or "", official_id=official.id, exclude_id=proposal.id)
 
 
 @action("prop.submit")

@@ -26,6 +26,7 @@ from . import (  # noqa: F401 - each area adds its routes to `bp`
     recognition,  # R11 per-proposer annual figures
     responses,  # R9.4 agency responses to established proposals
     review,  # R9.2 review queue, R7 removal, R9.1.3 agency change
+    similar_lexicon,  # R9.1.4 the similar-proposal lexicon: the team's words, the trial panel (ops)
     staff_accounts,  # staff accounts: invite, disable, re-enable, resend (ops)
     two_factor,  # TOTP sign-in step, enrolment, ops must enrol
 )

@@ -32,6 +32,7 @@ NAV = [
     NavItem("行事曆", "console.calendar_page"),
     NavItem("公務人員", "console.officials", (ROLE_OPS,)),
     NavItem("系統狀態", "console.operations_page", (ROLE_OPS,)),
+    NavItem("相似提案詞庫", "console.similar_lexicon", (ROLE_OPS,)),
     NavItem("機關", "console.agencies", (ROLE_OPS,)),
     NavItem("工作臺帳號", "console.staff_accounts", (ROLE_OPS,)),
 ]
