@@ -23,7 +23,7 @@ from .staff import Staff
 
 _LETTERS = re.compile(f"[0-9a-z{lex.IDEOGRAPHS}]+")
 _LOCK = 914_014  # pg_advisory_xact_lock key: one lexicon change at a time
-NO_TOPIC_LABEL = "無主題（方向詞）"
+NO_TOPIC_LABEL = "方向詞，無主題"
 
 MSG = {
     "not_ops": "只有營運小組可以修改相似提案詞庫。",

@@ -146,6 +146,7 @@ CONSOLE_PAGES = [  # path, heading
     ("/console/recognition", "獎勵參考"), ("/console/calendar", "行事曆"), ("/console/agencies", "機關與聯絡信箱"),
     ("/console/agencies/CIVIL", "臺中市政府民政局"), ("/console/agencies/import", "匯入機關資料"),
     ("/console/staff", "工作臺帳號"), ("/console/password", "變更密碼"), ("/console/two-factor", "兩步驟驗證"),
+    ("/console/similar-lexicon", "相似提案詞庫"),
 ]
 
 
@@ -222,3 +223,49 @@ def test_account_links_and_the_consultation_draft_pass_axe(app, page, live_serve
     expect(page.locator("input[value='公文用語淺白化'], textarea").first).to_be_visible()
     audited = set(page.axe_audited)
     assert invitation in audited and f"/console/consultations/{draft.id}/edit" in audited
+
+
+def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app, page, live_server, ops_staff):
+    """R9.1.4 (issue 14): the team tries a title, is refused a bad word (announced), adds the missing word
+    and tries again; screenshots of each state are kept under /tmp/lex-shots/ for people to look at."""
+    import os
+
+    shots = "/tmp/lex-shots"
+    os.makedirs(shots, exist_ok=True)
+    base = live_server.url
+    target = seconding_proposal(title="基層天天爆肝沒人管")
+    Proposal.update(content="基層天天爆肝沒人管。").where(Proposal.id == target.id).execute()  # not the factory's 減少紙張
+    browser_login(page, live_server, ops_staff.email, ops_staff.password)
+    visit(page, base + "/console/similar-lexicon", "相似提案詞庫")
+    page.fill("#trial-title", "減少同仁超時工作")
+    with page.expect_navigation():
+        page.press("#trial-title", "Enter")  # the trial works from the keyboard
+    expect(page.locator("[data-testid=trial-matches]")).to_have_text("沒有找到相似的提案。")
+    expect(page.locator("[data-testid=trial-concepts]")).to_contain_text("超時工作")
+    page.screenshot(path=f"{shots}/1-trial-miss.png", full_page=False)
+
+    page.fill("input[name=word]", "國旅卡")
+    page.select_option("select[name=concept]", "加班")
+    with page.expect_navigation():
+        page.click("[data-testid=add-form] [type=submit]")
+    expect(page.locator("[role=alert]").first).to_contain_text("屬於「國民旅遊卡」概念")
+    expect(page.locator("input[name=word]")).to_have_value("國旅卡")  # what was typed stays
+    page.screenshot(path=f"{shots}/2-refused.png", full_page=False)
+
+    page.fill("input[name=word]", "爆肝")
+    with page.expect_navigation():
+        page.click("[data-testid=add-form] [type=submit]")
+    expect(page.locator("[role=status]").first).to_contain_text("已將「爆肝」加入「加班」概念")
+    expect(page.locator("[data-testid=trial-matches]")).to_contain_text("基層天天爆肝沒人管")  # tried again at once
+    page.locator("#trial").screenshot(path=f"{shots}/3-trial-found.png")
+
+    page.fill("#filter-q", "加班")
+    with page.expect_navigation():
+        page.press("#filter-q", "Enter")
+    expect(page.locator("[data-testid=team-word]")).to_contain_text("爆肝")
+    page.locator("#lexicon").screenshot(path=f"{shots}/4-filtered-team-word.png")
+    with page.expect_navigation():
+        page.click("[data-testid=team-word] button")
+    expect(page.locator("[role=status]").first).to_contain_text("已移除「爆肝」")
+    expect(page.locator("[data-testid=team-word]")).to_have_count(0)
+    page.screenshot(path=f"{shots}/5-full-page.png", full_page=True)
