@@ -335,3 +335,30 @@ def test_r9_1_4_the_team_words_change_no_version_while_there_are_none():
     text = lex.file_text()
     assert lex.parse_lexicon(text).version == hashlib.sha256(f"{lex.CODE_VERSION}\n{text}".encode()).hexdigest()[:12]
     assert lex.parse_lexicon(text, [lex.TeamWord("爆肝", "加班")]).version != lex.parse_lexicon(text).version
+
+
+@pytest.fixture
+def file_lists_the_team_word(monkeypatch):
+    """A later deploy whose file lists 爆肝 under 過勞 (this process forgets it afterwards)."""
+    shipped = lex.file_text()
+    yield lambda: monkeypatch.setattr(lex, "file_text", lambda: shipped.replace("過勞、過度勞累", "過勞、爆肝、過度勞累"))
+    monkeypatch.undo()
+    lex.reload()
+
+
+def test_r9_1_4_a_word_removed_twice_is_answered_and_a_file_word_shadowing_a_team_word_is_shown(
+        ops, backend, file_lists_the_team_word):
+    _, client = ops
+    add(client, "爆肝", "加班")
+    row_id = SimilarTeamWord.get(SimilarTeamWord.word == "爆肝").id
+    token = csrf_token(client, PAGE)
+    file_lists_the_team_word()  # the file's entry counts; the team's row stays until removed
+    page = client.get(PAGE, query_string={"q": "爆肝"}).get_data(as_text=True)
+    assert "詞庫檔已收錄於「過勞」，此列不再作用" in page
+    assert team_words.effective().words["爆肝"] == "過勞"
+
+    assert client.post(f"{PAGE}/{row_id}/remove", data={"csrf_token": token}).status_code == 302
+    again = client.post(f"{PAGE}/{row_id}/remove", data={"csrf_token": token}, follow_redirects=True)
+    assert "這個詞已不在詞庫中（可能已由其他同仁移除）。" in again.get_data(as_text=True)
+    assert [e.action for e in AuditEvent.select().where(AuditEvent.subject_type == "similar_team_word")] == [
+        "similar_word_added", "similar_word_removed"]
