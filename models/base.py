@@ -145,15 +145,17 @@ def quoted(field: peewee.Field, table: str = "") -> str:
     return f'{table}"{field.column_name}"'
 
 
-def row_by(field: peewee.Field, value: object) -> peewee.Model | None:
+def row_by(field: peewee.Field, value: object, for_update: bool = False) -> peewee.Model | None:
     """`Model.get_or_none(field == value)` with a kept statement (a proposal by id, an agency by code:
     lookups every seconding event makes). The value goes through the field's `db_value`, the row
-    through each column's `python_value`, as with peewee's own query."""
+    through each column's `python_value`, as with peewee's own query. `for_update`: the row is locked
+    for the rest of the transaction (PostgreSQL; SQLite locks the whole database on write anyway)."""
     model = field.model
     database = model._meta.database
-    sql = kept_statement(("row_by", model, field.name, database.param), lambda: (
+    lock = for_update and is_postgres()
+    sql = kept_statement(("row_by", model, field.name, lock, database.param), lambda: (
         f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
-        f" WHERE {quoted(field)} = {database.param} LIMIT 1"))
+        f" WHERE {quoted(field)} = {database.param} LIMIT 1" + (" FOR UPDATE" if lock else "")))
     row = database.execute_sql(sql, [field.db_value(value)]).fetchone()
     return _built(model, row) if row is not None else None
 
@@ -194,19 +196,22 @@ def where_clause(conditions: tuple, mark: str, table: str = "") -> tuple[str, Ca
     return " AND ".join(parts), lambda values: [f.db_value(v) for f, v in zip(fields, values, strict=True)]
 
 
-def rows_where(model: type[peewee.Model], conditions: tuple, values: tuple, order: tuple = ()) -> list[peewee.Model]:
+def rows_where(model: type[peewee.Model], conditions: tuple, values: tuple, order: tuple = (),
+               for_update: bool = False) -> list[peewee.Model]:
     """`list(Model.select().where(...).order_by(...))` with a kept statement, for the reads every
     seconding event makes (an official's recent codes). `conditions` as in `where_clause`; `order`:
-    (field, "asc" | "desc") pairs. Rows are built as `row_by` builds them."""
+    (field, "asc" | "desc") pairs; `for_update` as in `row_by`. Rows are built as `row_by` builds them."""
     database = model._meta.database
+    lock = for_update and is_postgres()
     key = ("rows_where", model, tuple((f.name, op) for f, op in conditions),
-           tuple((f.name, d) for f, d in order), database.param)
+           tuple((f.name, d) for f, d in order), lock, database.param)
     entry = _STATEMENTS.get(key)
     if entry is None:
         where, params = where_clause(conditions, database.param)
         sql = (f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
                f" WHERE {where}"
-               + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else ""))
+               + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else "")
+               + (" FOR UPDATE" if lock else ""))
         entry = _STATEMENTS[key] = (sql, params)
     sql, params = entry
     return [_built(model, row) for row in database.execute_sql(sql, params(values)).fetchall()]

@@ -11,7 +11,7 @@ import peewee
 
 from . import calendar, settings
 from .agencies import get_agency
-from .base import BaseModel, DomainError, among, end_of_day_utc, is_postgres, taipei_date, utcnow
+from .base import BaseModel, DomainError, among, end_of_day_utc, row_by, taipei_date, utcnow
 from .events import record
 from .notify import notify_official
 from .officials import Official, clean_text, require_verified
@@ -190,10 +190,7 @@ class CoProposer(BaseModel):
 
 def lock(proposal_id: int) -> Proposal:
     """The proposal row, locked for the rest of the transaction (PostgreSQL)."""
-    query = Proposal.select().where(Proposal.id == proposal_id)
-    if is_postgres():
-        query = query.for_update()
-    proposal = query.first()
+    proposal = row_by(Proposal.id, proposal_id, for_update=True)  # a kept statement: every confirmation locks it
     if proposal is None:
         raise DomainError("找不到這個提案。", "not_found")
     return proposal

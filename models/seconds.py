@@ -50,6 +50,7 @@ from .base import (
     format_taipei,
     is_postgres,
     kept_statement,
+    quoted,
     row_by,
     rows_where,
     taipei_date,
@@ -296,7 +297,7 @@ def second_request_notify(row: VerificationCode) -> bool:
     known = getattr(row, "chosen_notify", None)  # set by request_second on the row it returns
     if known is not None:
         return known
-    chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
+    chosen = row_by(SecondRequest.code, row.id)
     return bool(chosen and chosen.notify)
 
 
@@ -309,7 +310,7 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     so the lock that serialises every second of the proposal is held for as little as possible.
     """
     official = row.official  # the chat's match attaches the official it read; a reply's row loads it
-    chosen = SecondRequest.get_or_none(SecondRequest.code == row.id)
+    chosen = row_by(SecondRequest.code, row.id)
     notify = bool(chosen and chosen.notify)
     try:
         require_verified(official)
@@ -334,7 +335,10 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
                        via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
     except peewee.IntegrityError:
         return MSG["already"]
-    Proposal.update(second_count=Proposal.second_count + 1).where(Proposal.id == proposal.id).execute()
+    database = Proposal._meta.database
+    database.execute_sql(kept_statement(("count_second", database.param), lambda: (
+        f'UPDATE "{Proposal._meta.table_name}" SET {quoted(Proposal.second_count)} = {quoted(Proposal.second_count)} + 1'
+        f" WHERE {quoted(Proposal.id)} = {database.param}")), [proposal.id])
     count = proposal.second_count + 1  # exact: the row is locked, and every writer of the count locks it
     proposal.second_count = count
     message = MSG["counted"].format(number=proposal.number, title=proposal.title, count=count, threshold=threshold())

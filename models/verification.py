@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import peewee
 
 from . import settings, texts
-from .base import BaseModel, DomainError, create_row, format_taipei, is_postgres, utcnow
+from .base import BaseModel, DomainError, create_row, format_taipei, row_by, rows_where, utcnow
 from .officials import Official
 from .outbox import queue_mail, transaction
 from .states import Transitions
@@ -171,10 +171,8 @@ def superseded_text(newer: VerificationCode) -> str:
 def locked_pending_codes(official: Official) -> list[VerificationCode]:
     """Every pending code of the official, expired ones too, newest first, locked (FOR UPDATE) for
     matching a typed code; the chat reads them once, to see whether a code is live and to match it."""
-    query = (VerificationCode.select()
-             .where((VerificationCode.official == official) & (VerificationCode.status == PENDING))
-             .order_by(VerificationCode.created_at.desc()))
-    return list(query.for_update() if _pg() else query)
+    return rows_where(VerificationCode, ((VerificationCode.official, "="), (VerificationCode.status, "=")),
+                      (official, PENDING), order=((VerificationCode.created_at, "desc"),), for_update=True)
 
 
 def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None,
@@ -222,8 +220,7 @@ def accept_reply(token: str, from_address: str, typed_code: str | None, now: dt.
     not me" must not confirm someone else's registration), so the person must write the code.
     """
     now = now or utcnow()
-    query = VerificationCode.select().where(VerificationCode.token == (token or "").lower())
-    row = (query.for_update() if _pg() else query).first()
+    row = row_by(VerificationCode.token, (token or "").lower(), for_update=True)
     if row is None:
         raise DomainError(texts.CODE_UNKNOWN_TOKEN, "unknown_token")
     if row.email.lower() != (from_address or "").lower():
@@ -261,8 +258,7 @@ def count_wrong_reply(token: str, now: dt.datetime | None = None) -> tuple[str, 
     outcome word and the zh-TW answer. Called after the refused reply's savepoint rolled back, so
     the count stays."""
     now = now or utcnow()
-    query = VerificationCode.select().where(VerificationCode.token == (token or "").lower())
-    row = (query.for_update() if _pg() else query).first()
+    row = row_by(VerificationCode.token, (token or "").lower(), for_update=True)
     if row is None or row.status != PENDING or row.expires_at <= now:
         return "wrong_code", texts.CODE_REPLY_WRONG_CODE
     row.wrong_tries += 1
@@ -281,6 +277,3 @@ def _mark_confirmed(row: VerificationCode, via: str, now: dt.datetime) -> None:
         raise DomainError(texts.CODE_ALREADY_CONFIRMED, "already")
     row.status, row.confirmed_at, row.confirmed_via = CONFIRMED, now, via
 
-
-def _pg() -> bool:
-    return is_postgres()
