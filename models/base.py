@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import peewee
@@ -127,18 +128,19 @@ def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
-_STATEMENTS: dict[tuple, str] = {}
+_STATEMENTS: dict[tuple, object] = {}
+T = TypeVar("T")
 
 
-def kept_statement(key: tuple, write: Callable[[], str]) -> str:
-    """The text of a statement the hot paths run for every event, written once per shape (`key`, which
-    names the database's placeholder so SQLite and PostgreSQL never share one) instead of built by
-    peewee each time: building statements was ~45 % of a worker's CPU in a seconding surge
-    (bench/README.md, "Throughput: fourth pass")."""
-    sql = _STATEMENTS.get(key)
-    if sql is None:
-        sql = _STATEMENTS[key] = write()
-    return sql
+def kept_statement(key: tuple, write: Callable[[], T]) -> T:
+    """The text of a statement the hot paths run for every event (or the text with what turns values
+    into its parameters), written once per shape (`key`, which names the database's placeholder so
+    SQLite and PostgreSQL never share one) instead of built by peewee each time: building statements
+    was ~45 % of a worker's CPU in a seconding surge (bench/README.md, "Throughput: fourth pass")."""
+    kept = _STATEMENTS.get(key)
+    if kept is None:
+        kept = _STATEMENTS[key] = write()
+    return kept
 
 
 def quoted(field: peewee.Field, table: str = "") -> str:
@@ -178,18 +180,18 @@ def row_and_joined(field: peewee.Field, joined: peewee.Field, value: object) -> 
     return _built(model, row[:split]), (_built(other, row[split:]) if found else None)
 
 
-def where_clause(conditions: tuple, mark: str, table: str = "") -> tuple[str, Callable[[tuple], list]]:
+def where_clause(conditions: tuple, mark: str) -> tuple[str, Callable[[tuple], list]]:
     """A kept statement's WHERE text for `conditions`, each (field, op) with op one of ``=``, ``>``,
     ``<``, ``is null``, ``not null`` (all joined by AND), and the function that turns the values (one per
     comparison, in order) into its parameters through each field's `db_value`."""
     parts, fields = [], []
     for field, op in conditions:
         if op == "is null":
-            parts.append(f"{quoted(field, table)} IS NULL")
+            parts.append(f"{quoted(field)} IS NULL")
         elif op == "not null":
-            parts.append(f"{quoted(field, table)} IS NOT NULL")
+            parts.append(f"{quoted(field)} IS NOT NULL")
         elif op in ("=", ">", "<"):
-            parts.append(f"{quoted(field, table)} {op} {mark}")
+            parts.append(f"{quoted(field)} {op} {mark}")
             fields.append(field)
         else:
             raise ValueError(f"unknown comparison {op!r}")
@@ -205,15 +207,15 @@ def rows_where(model: type[peewee.Model], conditions: tuple, values: tuple, orde
     lock = for_update and is_postgres()
     key = ("rows_where", model, tuple((f.name, op) for f, op in conditions),
            tuple((f.name, d) for f, d in order), lock, database.param)
-    entry = _STATEMENTS.get(key)
-    if entry is None:
+
+    def write() -> tuple[str, Callable[[tuple], list]]:
         where, params = where_clause(conditions, database.param)
-        sql = (f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
-               f" WHERE {where}"
-               + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else "")
-               + (" FOR UPDATE" if lock else ""))
-        entry = _STATEMENTS[key] = (sql, params)
-    sql, params = entry
+        return (f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
+                f" WHERE {where}"
+                + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else "")
+                + (" FOR UPDATE" if lock else "")), params
+
+    sql, params = kept_statement(key, write)
     return [_built(model, row) for row in database.execute_sql(sql, params(values)).fetchall()]
 
 

@@ -13,8 +13,6 @@ import peewee
 
 from .base import DomainError, kept_statement, quoted, where_clause
 
-_MOVES: dict[tuple, tuple] = {}
-
 
 class Transitions:
     def __init__(self, name: str, table: Mapping[str, Iterable[str]], labels: Mapping[str, str] | None = None,
@@ -53,36 +51,31 @@ class Transitions:
 
     def move_row(self, model: type[peewee.Model], row_id: int, new: str, *,
                  from_states: Iterable[str] | None = None, **changes: object) -> int:
-        """`move` for one row by its id, with a kept statement (`kept_statement`): the paths every
-        event takes (an event done, a notice sent, a code confirmed). Values go through each field's
-        `db_value`, as peewee's own update does."""
+        """`move` for one row by its id, with a kept statement (`move_where`): the paths every event
+        takes (an event done, a notice sent, a code confirmed)."""
+        return self.move_where(model, ((model._meta.primary_key, "="),), (row_id,), new,
+                               from_states=from_states, **changes)
+
+    def move_where(self, model: type[peewee.Model], conditions: tuple, values: tuple, new: str, *,
+                   from_states: Iterable[str] | None = None, **changes: object) -> int:
+        """`move` with a kept statement (`kept_statement`), for a WHERE of simple comparisons
+        (`models.base.where_clause`, one value each in `values`): a row by its id, a code superseding
+        the official's earlier ones on every tap. Values go through each field's `db_value`, as
+        peewee's own update does."""
         sources = self._sources(new, from_states)
         fields = model._meta.fields
-        database = model._meta.database
-        mark = database.param
-        sql = kept_statement(("move_row", model, self.field, new, tuple(sources), tuple(changes), mark), lambda: (
-            f'UPDATE "{model._meta.table_name}" SET {", ".join(f"{quoted(fields[f])} = {mark}" for f in (self.field, *changes))}'
-            f" WHERE {quoted(model._meta.primary_key)} = {mark}"
-            f' AND {quoted(fields[self.field])} IN ({", ".join([mark] * len(sources))})'))
-        params = [new, *(fields[f].db_value(value) for f, value in changes.items()), row_id, *sources]
-        return database.execute_sql(sql, params).rowcount
+        mark = model._meta.database.param
 
-    def move_where(self, model: type[peewee.Model], conditions: tuple, values: tuple, new: str) -> int:
-        """`move` with a kept statement, for a WHERE of simple comparisons (`models.base.where_clause`):
-        a code superseding the official's earlier ones on every tap."""
-        sources = self._sources(new, None)
-        database = model._meta.database
-        mark = database.param
-        key = ("move_where", model, self.field, new, tuple((f.name, op) for f, op in conditions), mark)
-        entry = _MOVES.get(key)
-        if entry is None:
+        def write():
             where, params = where_clause(conditions, mark)
-            column = quoted(model._meta.fields[self.field])
-            entry = _MOVES[key] = (
-                f'UPDATE "{model._meta.table_name}" SET {column} = {mark} WHERE {where}'
-                f' AND {column} IN ({", ".join([mark] * len(sources))})', params)
-        sql, params = entry
-        return database.execute_sql(sql, [new, *params(values), *sources]).rowcount
+            return (f'UPDATE "{model._meta.table_name}"'
+                    f' SET {", ".join(f"{quoted(fields[f])} = {mark}" for f in (self.field, *changes))}'
+                    f' WHERE {where} AND {quoted(fields[self.field])} IN ({", ".join([mark] * len(sources))})'), params
+
+        sql, params = kept_statement(("move_where", model, self.field, new, tuple(sources), tuple(changes),
+                                      tuple((f.name, op) for f, op in conditions), mark), write)
+        return model._meta.database.execute_sql(sql, [
+            new, *(fields[f].db_value(value) for f, value in changes.items()), *params(values), *sources]).rowcount
 
     def _sources(self, new: str, from_states: Iterable[str] | None) -> list[str]:
         sources = self.sources(new)
