@@ -57,3 +57,29 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def similar_backend(request, db, tmp_path):
+    """The database a similar-proposal test runs on (R9.1.4): PostgreSQL with the search index, or a
+    fresh SQLite database, the development default's portable path (the proxy is rebound, then back)."""
+    from models import similar
+
+    if request.param == "postgresql":
+        similar.ensure_search_index()
+        assert similar.search_ready()
+        yield "postgresql"
+        return
+    from models.base import connect_database
+    from webapp.schema import create_schema
+
+    original = db.obj
+    sqlite = connect_database(f"sqlite:///{tmp_path}/similar.db")
+    try:
+        create_schema()
+        similar.ensure_search_index()  # a no-op on SQLite
+        assert not similar.search_ready()
+        yield "sqlite"
+    finally:
+        sqlite.close()
+        db.initialize(original)

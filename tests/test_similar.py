@@ -30,27 +30,10 @@ from models.proposals import (
 _seq = itertools.count(1)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def backend(request, db, tmp_path):
-    """The database the test runs on; PostgreSQL gets the search index, SQLite the portable path."""
-    if request.param == "postgresql":
-        similar.ensure_search_index()
-        assert similar.search_ready()
-        yield "postgresql"
-        return
-    from models.base import connect_database
-    from webapp.schema import create_schema as create_tables
-
-    original = db.obj
-    sqlite = connect_database(f"sqlite:///{tmp_path}/similar.db")
-    try:
-        create_tables()
-        similar.ensure_search_index()  # a no-op on SQLite
-        assert not similar.search_ready()
-        yield "sqlite"
-    finally:
-        sqlite.close()
-        db.initialize(original)
+@pytest.fixture
+def backend(similar_backend):
+    """PostgreSQL with the search index, or SQLite (tests/fixtures_app.py)."""
+    return similar_backend
 
 
 def official() -> Official:

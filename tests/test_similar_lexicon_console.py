@@ -9,7 +9,6 @@ is cleared by hand: the search notices the new lexicon version by itself.
 from __future__ import annotations
 
 import html
-import itertools
 import os
 import subprocess
 import sys
@@ -17,13 +16,13 @@ import textwrap
 
 import pytest
 
-from models import settings, similar
+from models import similar
 from models import similar_lexicon as lex
 from models import similar_team_words as team_words
 from models.events import AuditEvent
-from models.officials import Official
 from models.proposals import SECONDING, Proposal
 from models.similar_team_words import SimilarMeta, SimilarTeamWord
+from tests.factories import verified_official
 from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, console_login, csrf_token, enrol_two_factor
 
 PAGE = "/console/similar-lexicon"
@@ -35,43 +34,16 @@ DISTRACTORS = [
     ("辦公室冷氣溫度設定為二十六度", "夏季冷氣溫度。"),
     ("補休期限延長為一年", "補休期限太短。"),  # the same topic (差勤) as the query, another request
 ]
-_seq = itertools.count(1)
-
-
-def official() -> Official:
-    n = next(_seq)
-    return Official.create(line_user_id=f"Ulexicon{n:08d}", status="verified", nickname=f"同仁{n}",
-                           display_choice="nickname", email=f"lexicon{n}@taichung.gov.tw",
-                           verified_email=f"lexicon{n}@taichung.gov.tw", agency_code="RDEC",
-                           terms_version=settings.TERMS_VERSION)
-
-
 def proposal(title: str, content: str = "") -> Proposal:
-    return Proposal.create(proposer=official(), state=SECONDING, scope="internal", title=title,
+    return Proposal.create(proposer=verified_official(), state=SECONDING, scope="internal", title=title,
                            content=content or f"{title}。", benefits="提升效率。", agency_by_ops=True)
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def backend(request, app, tmp_path):
-    """The database the console and the search run on (PostgreSQL: the index; SQLite: the scan)."""
-    if request.param == "postgresql":
-        similar.ensure_search_index()
-        assert similar.search_ready()
-        yield "postgresql"
-        return
-    from models import db
-    from models.base import connect_database
-    from webapp.schema import create_schema
-
-    original = db.obj
-    sqlite = connect_database(f"sqlite:///{tmp_path}/lexicon.db")
-    try:
-        create_schema()
-        assert not similar.search_ready()
-        yield "sqlite"
-    finally:
-        sqlite.close()
-        db.initialize(original)
+@pytest.fixture
+def backend(app, similar_backend):
+    """The database the console and the search run on (PostgreSQL: the index; SQLite: the scan), the
+    app made first, on the test database (tests/fixtures_app.py)."""
+    return similar_backend
 
 
 def _signed_in_ops(app):
