@@ -90,6 +90,38 @@ def test_sdk_reply_reaches_the_user_once(line, api):
     assert line.texts(uid) == ["歡迎！", "第二則"]
 
 
+def test_connections_stay_open_between_calls_as_lines_do(line):
+    """LINE keeps a client's connection open, and the SDK's pool reuses it: the stand-in must too,
+    or every reply would pay a TCP handshake that the real API does not charge."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(line.url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    uid = line.user()
+    try:
+        for n in range(3):
+            line.standin.register_reply_token(f"k{n}" + "a" * 30, uid)
+            conn.request("POST", "/v2/bot/message/reply", headers={"Authorization": "Bearer test-token",
+                                                                   "Content-Type": "application/json"},
+                         body=json.dumps({"replyToken": f"k{n}" + "a" * 30, "messages": [{"type": "text", "text": f"第{n}則"}]}))
+            resp = conn.getresponse()
+            assert (resp.status, resp.getheader("Connection")) == (200, None)
+            assert json.loads(resp.read())["sentMessages"]
+            if n == 0:
+                first_socket = conn.sock
+            assert conn.sock is first_socket  # the same connection carried every call
+        # A Content-Length that is not a number: refused, and the connection closed.
+        conn.putrequest("POST", "/v2/bot/message/push")
+        conn.putheader("Content-Length", "abc")
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("Connection")) == (400, "close")
+    finally:
+        conn.close()
+    assert line.texts(uid) == ["第0則", "第1則", "第2則"]
+
+
 def test_unknown_reply_token_is_rejected(line, api):
     messaging, _ = api
     with pytest.raises(ApiException) as exc:

@@ -1,6 +1,6 @@
 """The stand-in's HTTP server: the Flask app (Messaging API gate, sending messages, users and
-content, with the rich-menu and control endpoints added from their modules), served by werkzeug
-in a thread or alone from the command line."""
+content, with the rich-menu and control endpoints added from their modules), served over
+persistent connections (`keepalive`) in a thread or alone from the command line."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,6 @@ import threading
 from typing import Any, Self
 
 from flask import Flask, Response, g, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .client import StandinClient
 from .control import add_control_routes
@@ -22,6 +21,7 @@ from .events import (
     DEFAULT_DISPLAY_NAME,
     PLACEHOLDER_PNG,
 )
+from .keepalive import KeepAliveServer
 from .responses import _error, _json, _validation_error, body
 from .richmenus import add_rich_menu_routes
 from .state import StandinState
@@ -270,18 +270,14 @@ def create_standin_app(state: StandinState | None = None) -> Flask:
 # --------------------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class StandinServer:
-    """A stand-in served by werkzeug in a daemon thread (quiet: calls are in ``/__standin/calls``)."""
+    """A stand-in served in a daemon thread, over persistent connections (`keepalive`; quiet: calls are
+    in ``/__standin/calls``)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: StandinState | None = None) -> None:
         self.state = state or StandinState()
         self.app = create_standin_app(self.state)
-        self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietHandler)
+        self._server = KeepAliveServer(host, port, self.app)  # connections kept open, as LINE's are
         self.host = host
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
@@ -310,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8091)
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, create_standin_app(), threaded=True)
+    server = KeepAliveServer(args.host, args.port, create_standin_app())
     print(f"LINE stand-in on http://{args.host}:{server.server_port}  (set LINE_API_ENDPOINT to this)", flush=True)
     try:
         server.serve_forever()
