@@ -67,8 +67,10 @@ def _process(event_row_id: int) -> str:
         try:
             ctx = BotContext.from_config(app.config, user_id)
             with unit_of_work():  # the conversation's changes and "done" commit together, or neither
-                replies = handle_event(event, ctx)
+                # "done" first: a row lock the conversation takes (a proposal's, by a second) is then
+                # held only until the commit that follows it, not through another statement.
                 EVENT_STATES.move_row(LineEvent, row.id, DONE, processed_at=utcnow(), last_error=None)
+                replies = handle_event(event, ctx)
         except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
             log.exception("LINE event %s failed", row.id)
             _release(row.id, _where(exc))

@@ -147,6 +147,13 @@ def quoted(field: peewee.Field, table: str = "") -> str:
     return f'{table}"{field.column_name}"'
 
 
+# The row lock of `row_by` and `rows_where`. NO KEY UPDATE excludes every other locker and writer of
+# the row, as FOR UPDATE does; it lets through only a foreign key's FOR KEY SHARE check, so a second
+# inserted for a proposal does not wait for the transaction that holds the proposal (a DELETE or a
+# change of the key still waits, as it should).
+ROW_LOCK = " FOR NO KEY UPDATE"
+
+
 def row_by(field: peewee.Field, value: object, for_update: bool = False) -> peewee.Model | None:
     """`Model.get_or_none(field == value)` with a kept statement (a proposal by id, an agency by code:
     lookups every seconding event makes). The value goes through the field's `db_value`, the row
@@ -157,7 +164,7 @@ def row_by(field: peewee.Field, value: object, for_update: bool = False) -> peew
     lock = for_update and is_postgres()
     sql = kept_statement(("row_by", model, field.name, lock, database.param), lambda: (
         f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
-        f" WHERE {quoted(field)} = {database.param} LIMIT 1" + (" FOR UPDATE" if lock else "")))
+        f" WHERE {quoted(field)} = {database.param} LIMIT 1" + (ROW_LOCK if lock else "")))
     row = database.execute_sql(sql, [field.db_value(value)]).fetchone()
     return _built(model, row) if row is not None else None
 
@@ -213,7 +220,7 @@ def rows_where(model: type[peewee.Model], conditions: tuple, values: tuple, orde
         return (f'SELECT {", ".join(quoted(f) for f in model._meta.sorted_fields)} FROM "{model._meta.table_name}"'
                 f" WHERE {where}"
                 + (f' ORDER BY {", ".join(f"{quoted(f)} {d.upper()}" for f, d in order)}' if order else "")
-                + (" FOR UPDATE" if lock else "")), params
+                + (ROW_LOCK if lock else "")), params
 
     sql, params = kept_statement(key, write)
     return [_built(model, row) for row in database.execute_sql(sql, params(values)).fetchall()]
@@ -226,21 +233,27 @@ def _built(model: type[peewee.Model], values) -> peewee.Model:
     return instance
 
 
-def create_row(model: type[peewee.Model], **values: object) -> peewee.Model:
+def create_row(model: type[peewee.Model], *, if_new: bool = False, **values: object) -> peewee.Model | None:
     """`Model.create(**values)` with a kept statement (a code, its request, an outbox notice, a second:
-    rows every seconding event writes): the instance is made as peewee makes it (defaults filled in)."""
+    rows every seconding event writes): the instance is made as peewee makes it (defaults filled in).
+    `if_new`: `ON CONFLICT DO NOTHING`, and None when a unique index already holds such a row (no
+    savepoint needed to survive the conflict, as with IntegrityError)."""
     instance = model(**values)
     data = instance.__data__
     primary_key = model._meta.primary_key
     fields = [f for f in model._meta.sorted_fields if f.name in data and not (f is primary_key and data[f.name] is None)]
     database = model._meta.database
     postgres = is_postgres()
-    sql = kept_statement(("create_row", model, tuple(f.name for f in fields), database.param), lambda: (
+    sql = kept_statement(("create_row", model, tuple(f.name for f in fields), if_new, database.param), lambda: (
         f'INSERT INTO "{model._meta.table_name}" ({", ".join(quoted(f) for f in fields)})'
         f' VALUES ({", ".join([database.param] * len(fields))})'
+        + (" ON CONFLICT DO NOTHING" if if_new else "")
         + (f" RETURNING {quoted(primary_key)}" if postgres else "")))
     cursor = database.execute_sql(sql, [f.db_value(data[f.name]) for f in fields])
+    inserted = cursor.fetchone() if postgres else (cursor.lastrowid if cursor.rowcount else None)
+    if inserted is None:
+        return None
     if data.get(primary_key.name) is None:
-        setattr(instance, primary_key.name, cursor.fetchone()[0] if postgres else cursor.lastrowid)
+        setattr(instance, primary_key.name, inserted[0] if postgres else inserted)
     instance._dirty.clear()
     return instance

@@ -46,7 +46,6 @@ from .base import (
     BaseModel,
     DomainError,
     create_row,
-    db,
     format_taipei,
     is_postgres,
     kept_statement,
@@ -198,10 +197,9 @@ def viewable(proposal_id: int) -> Proposal:
 
 def refusal(official: Official, proposal: Proposal, now: dt.datetime) -> tuple[str, str] | None:
     """Why this official cannot second this proposal now, as (code, zh-TW message); None if they can."""
-    if proposal.state not in ACCEPTING_STATES:
-        return "not_open", MSG["not_open"].format(state=proposal.state_label)
-    if not window_open(proposal, now):
-        return "closed", MSG["closed"].format(ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+    closed = _closed_refusal(proposal, now)
+    if closed:
+        return closed
     own, seconded = _own_or_seconded(official, proposal)
     if own:
         return "own", MSG["own"]
@@ -306,35 +304,35 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
 
     Never raises for a refusal: raising would roll back the code's confirmation and let it be
     tried again; the code stays used and the official is told why nothing was counted.
-    What cannot change meanwhile (who the official is, their choice) is read before the row lock,
-    so the lock that serialises every second of the proposal is held for as little as possible.
+
+    The proposal's row lock serialises every second of the proposal until its transaction commits,
+    so it is taken as late as possible: who the official is and their choice, the refusals, and the
+    second's own row (whose unique index is the last word on "one second each") come first; the lock
+    then covers only a re-check of what another transaction may have changed meanwhile (the
+    proposal closed, withdrawn or lapsed: the second's row is deleted again) and the count.
     """
     official = row.official  # the chat's match attaches the official it read; a reply's row loads it
     chosen = row_by(SecondRequest.code, row.id)
     notify = bool(chosen and chosen.notify)
     try:
         require_verified(official)
-        proposal = lock(row.subject_id)  # serialises every second of this proposal
     except DomainError as error:
         return error.message
+    proposal = row_by(Proposal.id, row.subject_id)
+    if proposal is None:
+        return MSG["not_found"]
     refused = refusal(official, proposal, now)
     if refused:
-        code, message = refused
-        if code == "closed":
-            message = MSG["closed_on_confirm"].format(number=proposal.number, title=proposal.title,
-                                                      ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
-        elif code == "not_open":
-            message = MSG["not_open_on_confirm"].format(number=proposal.number, title=proposal.title,
-                                                        state=proposal.state_label)
-        record(official.actor, "second_refused", "proposal", proposal.id, reason=code,
-               detail={"code": row.id}, now=now)
-        return message
-    try:
-        with db.atomic():  # a savepoint: the UNIQUE index is the last word on "one second each"
-            create_row(Second, proposal=proposal.id, official=official.id, notify_result=notify,
-                       via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
-    except peewee.IntegrityError:
+        return _refused_on_confirm(official, proposal, row, refused, now)
+    second = create_row(Second, if_new=True, proposal=proposal.id, official=official.id, notify_result=notify,
+                        via=row.confirmed_via or "chat", code_id=row.id, created_at=now)
+    if second is None:  # the unique index is the last word on "one second each"
         return MSG["already"]
+    proposal = lock(row.subject_id)  # from here to the commit, this proposal's other seconds wait
+    closed = _closed_refusal(proposal, now)
+    if closed:  # closed, withdrawn or lapsed since it was read: the second's row is undone
+        Second.delete().where(Second.id == second.id).execute()
+        return _refused_on_confirm(official, proposal, row, closed, now)
     database = Proposal._meta.database
     database.execute_sql(kept_statement(("count_second", database.param), lambda: (
         f'UPDATE "{Proposal._meta.table_name}" SET {quoted(Proposal.second_count)} = {quoted(Proposal.second_count)} + 1'
@@ -349,6 +347,30 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
         message += MSG["counted_after"]
     if notify and proposal.state == SECONDING:
         message += MSG["counted_notify"]
+    return message
+
+
+def _closed_refusal(proposal: Proposal, now: dt.datetime) -> tuple[str, str] | None:
+    """The part of `refusal` another transaction can change under a confirmation: the proposal's
+    state and window (who proposed it and who seconded it are settled by then)."""
+    if proposal.state not in ACCEPTING_STATES:
+        return "not_open", MSG["not_open"].format(state=proposal.state_label)
+    if not window_open(proposal, now):
+        return "closed", MSG["closed"].format(ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+    return None
+
+
+def _refused_on_confirm(official: Official, proposal: Proposal, row: VerificationCode,
+                        refused: tuple[str, str], now: dt.datetime) -> str:
+    code, message = refused
+    if code == "closed":
+        message = MSG["closed_on_confirm"].format(number=proposal.number, title=proposal.title,
+                                                  ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+    elif code == "not_open":
+        message = MSG["not_open_on_confirm"].format(number=proposal.number, title=proposal.title,
+                                                    state=proposal.state_label)
+    record(official.actor, "second_refused", "proposal", proposal.id, reason=code,
+           detail={"code": row.id}, now=now)
     return message
 
 

@@ -60,6 +60,12 @@ def test_issue13_a_tap_and_a_confirmation_stay_within_their_statement_budget(cli
     print(f"tap {len(tap)} statements:", *tap, sep="\n  ")
     print(f"confirmation {len(confirmation)} statements:", *confirmation, sep="\n  ")
     assert len(tap) <= 15 and len(confirmation) <= 15  # 22 and 21 before issue 13 (+2 per code email sent)
+    # The proposal's row lock serialises its seconds until the commit: it is the confirmation's last
+    # read, after the second's own row; only the count follows it (and the unit of work's end).
+    lock = next(i for i, sql in enumerate(confirmation) if sql.startswith('SELECT "id", "proposer_id"') and "FOR NO KEY UPDATE" in sql)
+    assert any(sql.startswith('INSERT INTO "second"') for sql in confirmation[:lock])
+    after = [sql for sql in confirmation[lock + 1:] if not sql.startswith("RELEASE SAVEPOINT")]
+    assert [sql.split(" SET ")[0] for sql in after] == ['UPDATE "proposal"']
 
 
 def test_r9_3_4_row_by_reads_the_same_row_as_peewee(db, tmp_path):
@@ -107,11 +113,12 @@ def test_r9_3_4_row_and_joined_reads_the_official_and_their_conversation(db):
     assert row_and_joined(Official.line_user_id, ConversationState.line_user_id, "U-nobody") == (None, None)
 
 
-def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path):
+def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path, monkeypatch):
     """`create_row` (the hot paths' INSERT with its text kept) stores the row `Model.create` would,
     defaults included, returns it with its id, and a duplicate still fails as an IntegrityError."""
     import peewee
 
+    from models import base
     from models.base import create_row
     from models.outbox import Outbox
 
@@ -126,6 +133,11 @@ def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path):
     assert (stored.status, stored.attempts) == ("pending", 0)  # the model's defaults
     with pytest.raises(peewee.IntegrityError), db.atomic():
         create_row(Outbox, channel="mail", recipient="b@taichung.gov.tw", payload="{}", dedupe_key="k1")
+    # if_new: a conflict is no error and no row (a second confirmed twice), and needs no savepoint.
+    assert create_row(Outbox, if_new=True, channel="mail", recipient="b@taichung.gov.tw", payload="{}", dedupe_key="k1") is None
+    added = create_row(Outbox, if_new=True, channel="mail", recipient="b@taichung.gov.tw", payload="{}", dedupe_key="k3")
+    assert Outbox.get_by_id(added.id).dedupe_key == "k3"
+    assert Outbox.select().where(Outbox.dedupe_key == "k1").get().recipient == "a@taichung.gov.tw"
 
     sqlite = peewee.SqliteDatabase(str(tmp_path / "dev.db"))
     with sqlite.bind_ctx([Outbox]):
@@ -133,6 +145,12 @@ def test_r9_3_4_create_row_writes_what_model_create_writes(db, tmp_path):
         first = create_row(Outbox, channel="mail", recipient="c@taichung.gov.tw", payload="{}")
         second = create_row(Outbox, channel="mail", recipient="d@taichung.gov.tw", payload="{}")
         assert (first.id, second.id) == (1, 2) and Outbox.get_by_id(2).recipient == "d@taichung.gov.tw"
+        with monkeypatch.context() as patched:  # the development path: no RETURNING, the row count says
+            patched.setattr(base, "is_postgres", lambda: False)
+            create_row(Outbox, channel="mail", recipient="e@taichung.gov.tw", payload="{}", dedupe_key="k1")
+            assert create_row(Outbox, if_new=True, channel="mail", recipient="f@taichung.gov.tw", payload="{}",
+                              dedupe_key="k1") is None
+            assert create_row(Outbox, if_new=True, channel="mail", recipient="g@taichung.gov.tw", payload="{}").id == 4
 
 
 def test_r9_3_4_rows_where_and_move_where_do_what_select_and_update_do(db, tmp_path):
@@ -190,3 +208,31 @@ def test_r9_3_4_rows_where_and_move_where_do_what_select_and_update_do(db, tmp_p
         for who in (official, other):
             Official.insert(**who.__data__).execute()
         check()
+
+
+def test_r9_3_4_a_proposal_closed_between_the_read_and_the_lock_counts_nothing(client, line, smtp, monkeypatch):
+    """The confirmation reads the proposal, writes the second's row, and only then takes the
+    proposal's lock. If another transaction withdrew or lapsed the proposal in between, the re-check
+    under the lock undoes the row: nothing counted, the official told why, the refusal audited."""
+    from models import seconds
+    from models.events import AuditEvent
+    from models.proposals import WITHDRAWN
+
+    load_agencies()
+    prop = seconding_proposal()
+    me = verified_official(email="late@taichung.gov.tw")
+    line.postback(client, me.line_user_id, f"a=sec.confirm&p={prop.id}&notify=0")
+    code = smtp.code_for("late@taichung.gov.tw")
+    real_lock = seconds.lock
+
+    def withdrawn_meanwhile(proposal_id):
+        assert Second.select().count() == 1  # the row is written before the lock is taken
+        Proposal.update(state=WITHDRAWN).where(Proposal.id == proposal_id).execute()
+        return real_lock(proposal_id)
+
+    monkeypatch.setattr(seconds, "lock", withdrawn_meanwhile)
+    line.text(client, me.line_user_id, code)
+    assert "您的附議未被計入" in line.texts(me.line_user_id)[-1]
+    assert Second.select().count() == 0 and Proposal.get_by_id(prop.id).second_count == 0
+    refused = AuditEvent.get(AuditEvent.action == "second_refused")
+    assert (refused.subject_id, refused.reason) == (prop.id, "not_open")
