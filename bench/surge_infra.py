@@ -285,10 +285,16 @@ class Client:
         return self.local.conn
 
     def post(self, path: str, body: bytes, headers: dict, give_up_after: float = 180) -> tuple[int, bytes, int]:
-        """(status, body, attempts); status 0 when every attempt failed until `give_up_after`."""
+        """(status, body, attempts); status 0 when every attempt failed until `give_up_after`.
+
+        A kept connection the server closed while it was idle (gunicorn's keep-alive is 2 s) fails on
+        its next request: that is tried again at once on a new connection, as urllib3 and browsers do,
+        not after the back-off. Until 2026-12-04 it waited 0.5 s, and the tap latencies of paced runs
+        (each of 64 senders' connections idle for longer than 2 s) carried that half second."""
         deadline, attempts, delay = time.monotonic() + give_up_after, 0, 0.5
         while True:
             attempts += 1
+            reused = getattr(self.local, "conn", None) is not None and self.local.conn.sock is not None
             try:
                 conn = self._conn()
                 conn.request("POST", path, body=body, headers=headers)
@@ -296,8 +302,10 @@ class Client:
                 data = resp.read()
                 if resp.status < 500:
                     return resp.status, data, attempts
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 self.local.conn = None
+                if reused and isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+                    continue  # closed while idle: not the service's failure, no back-off
             if time.monotonic() > deadline:
                 return 0, b"", attempts
             time.sleep(delay)
