@@ -14,7 +14,7 @@ from __future__ import annotations
 import peewee
 
 from . import similar_lexicon as lex
-from .base import BaseModel, db, utcnow
+from .base import BaseModel, db, row_by, utcnow
 from .staff import Staff
 
 META_KEY = "lexicon"
@@ -64,8 +64,9 @@ def effective() -> lex.Lexicon:
 
 
 def stored_version() -> str | None:
-    row = SimilarMeta.select(SimilarMeta.value).where(SimilarMeta.key == META_KEY).tuples().first()
-    return row[0] if row else None
+    """The lexicon's version in `similar_meta`: read by every search (a kept statement, one row)."""
+    row = row_by(SimilarMeta.key, META_KEY)
+    return row.value if row else None
 
 
 def store_version(version: str) -> None:

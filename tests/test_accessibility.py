@@ -264,6 +264,13 @@ def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app
         page.press("#filter-q", "Enter")
     expect(page.locator("[data-testid=team-word]")).to_contain_text("爆肝")
     page.locator("#lexicon").screenshot(path=f"{shots}/4-filtered-team-word.png")
+    desktop = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: each row a block, nothing sideways
+    visit(page, base + "/console/similar-lexicon?q=加班", "相似提案詞庫")
+    assert page.locator(".table-wrap").evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+    expect(page.locator("[data-testid=team-word]")).to_contain_text("爆肝")
+    page.locator("#lexicon").screenshot(path=f"{shots}/4b-phone.png")
+    page.set_viewport_size(desktop)
     with page.expect_navigation():
         page.click("[data-testid=team-word] button")
     expect(page.locator("[role=status]").first).to_contain_text("已移除「爆肝」")
