@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy as email_policy
 from email.header import Header
+from email.utils import parseaddr
 
 from flask_mail import Message
 from linebot.v3.messaging import ApiException
@@ -232,9 +233,24 @@ _SMTP_COMPAT = email_policy.compat32.clone(linesep="\r\n")
 
 def _mail_message(app, row: Outbox, to: str | None = None, data: dict | None = None) -> Message:
     data = data or row.data
-    return _OutboxMessage(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
-                   reply_to=data.get("reply_to"), sender=app.config["MAIL_DEFAULT_SENDER"],
-                   extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
+    sender = app.config["MAIL_DEFAULT_SENDER"]
+    message = _OutboxMessage(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
+                             reply_to=data.get("reply_to"), sender=sender,
+                             extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
+    message.msgId = outbox_message_id(row, sender)
+    return message
+
+
+def outbox_message_id(row: Outbox, sender: str | tuple[str, str]) -> str:
+    """One Message-ID for a row, however often it is sent. A send that went out while the database did
+    not hear of it (the 'sent' mark waits for a restart only so long) is sent again after its lease:
+    with the same Message-ID, mail systems and readers treat the two as one message. The domain is
+    the sender's own (Flask-Mail's default is this host's name, which says nothing to a reader and
+    may differ between workers); the row's creation time tells apart rows of the same id in
+    different databases (a rebuilt development database)."""
+    address = sender[1] if isinstance(sender, tuple) else parseaddr(sender)[1]
+    domain = address.rpartition("@")[2] or "platform.localhost"
+    return f"<outbox.{row.id}.{row.created_at:%Y%m%d%H%M%S%f}@{domain}>"
 
 
 def _send_line(app, mailer: _Mailer, row: Outbox) -> str | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from models.base import utcnow
 from models.outbox import Outbox, queue_line, queue_mail, unit_of_work
 
 
@@ -130,6 +131,24 @@ def test_r3_2_a_batch_sends_each_row_exactly_once(app, smtp):
     assert {row.status for row in Outbox.select()} == {"sent"}
     assert send_outbox_batch(ids) == ["skipped"] * 3  # a second job with the same rows sends nothing
     assert [len(smtp.to(f"batch{i}@taichung.gov.tw")) for i in range(3)] == [1, 1, 1]
+
+
+def test_r3_2_a_row_sent_again_keeps_its_message_id_so_the_mailbox_shows_one(app, smtp):
+    """The send went out but its 'sent' mark did not land (the database away for longer than the mark
+    waits): after the lease the row is sent again, with the same Message-ID, in the sender's domain,
+    so mail systems and readers take the two for one message. Another row has its own."""
+    from jobs.outbox import send_outbox_batch, sending_after
+
+    with sending_after():
+        ids = _mail_rows(2)
+    first = smtp.last_to("batch0@taichung.gov.tw")["Message-ID"]
+    assert first.startswith(f"<outbox.{ids[0]}.") and first.endswith("@platform.localhost>")
+    Outbox.update(status="pending", next_attempt_at=utcnow() - dt.timedelta(seconds=1)).where(
+        Outbox.id == ids[0]).execute()  # as if the mark had never been written
+    assert send_outbox_batch([ids[0]]) == ["sent"]
+    again = smtp.to("batch0@taichung.gov.tw")
+    assert len(again) == 2 and again[1]["Message-ID"] == first
+    assert smtp.last_to("batch1@taichung.gov.tw")["Message-ID"] not in (first, None)
 
 
 def test_r3_2_a_row_held_by_another_job_is_not_sent_twice(app, smtp, monkeypatch):
