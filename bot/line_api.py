@@ -37,6 +37,9 @@ def _messaging_api(config) -> MessagingApi:
 _clients = threading.local()
 
 
+_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
 def _post_json(config, path: str, body: dict, headers: dict | None = None) -> None:
     """POST a Messaging API body through the SDK's own client (its authentication, its urllib3 pool,
     its ApiException on an error status), as `MessagingApi.reply_message` does, minus the round trip
@@ -48,9 +51,6 @@ def _post_json(config, path: str, body: dict, headers: dict | None = None) -> No
     _messaging_api(config).api_client.call_api(
         path, "POST", header_params={**_JSON_HEADERS, **(headers or {})}, body=body,
         response_types_map={}, auth_settings=["Bearer"], _return_http_data_only=True)
-
-
-_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 def reply_messages(config, reply_token: str, messages: list[dict]) -> None:

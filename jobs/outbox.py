@@ -237,11 +237,11 @@ def _mail_message(app, row: Outbox, to: str | None = None, data: dict | None = N
     message = _OutboxMessage(subject=data["subject"], recipients=[to or row.recipient], body=data["body"],
                              reply_to=data.get("reply_to"), sender=sender,
                              extra_headers={"Auto-Submitted": "auto-generated", "X-Platform-Outbox": str(row.id)})
-    message.msgId = outbox_message_id(row, sender)
+    message.msgId = _message_id(row, sender)
     return message
 
 
-def outbox_message_id(row: Outbox, sender: str | tuple[str, str]) -> str:
+def _message_id(row: Outbox, sender: str | tuple[str, str]) -> str:
     """One Message-ID for a row, however often it is sent. A send that went out while the database did
     not hear of it (the 'sent' mark waits for a restart only so long) is sent again after its lease:
     with the same Message-ID, mail systems and readers treat the two as one message. The domain is

@@ -312,8 +312,7 @@ def confirm_second(row: VerificationCode, now: dt.datetime) -> str:
     proposal closed, withdrawn or lapsed: the second's row is deleted again) and the count.
     """
     official = row.official  # the chat's match attaches the official it read; a reply's row loads it
-    chosen = row_by(SecondRequest.code, row.id)
-    notify = bool(chosen and chosen.notify)
+    notify = second_request_notify(row)
     try:
         require_verified(official)
     except DomainError as error:

@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 IDLE_TIMEOUT = 60.0  # seconds an idle connection is kept before its thread ends
-MAX_BODY = 16 * 1024 * 1024  # the largest body the Messaging API takes (rich-menu images: 1 MB)
+MAX_BODY = 16 * 1024 * 1024  # well above any body the Messaging API takes (a rich-menu image: 1 MB)
 
 
 class KeepAliveServer(http.server.ThreadingHTTPServer):
