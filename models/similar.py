@@ -28,7 +28,9 @@ Each proposal's features are stored in a GIN-indexed array, kept up to date thro
 a trigger in the proposal's own transaction.  A query looks up its rarest features (at least
 `MIN_FEATURES` while the estimate stays under twice `CANDIDATE_BUDGET`, more while it stays under
 it), and pairs of its most telling common features (``@>``: both present), so that a proposal
-sharing only two common concepts is still a candidate.  The candidates are ranked in SQL by their
+sharing only two common concepts is still a candidate.  When every feature and every pair is over the
+budget (「員工停車費太貴」: 停車 and 調降 in thousands of proposals each), the cheapest pair is looked up
+anyway, up to `LAST_RESORT_ROWS`: otherwise such a query would show nothing by construction.  The candidates are ranked in SQL by their
 weighted overlap with the query; the best `SHORTLIST` get the full score in Python, and the best
 five are fetched whole.  Held-out benchmark at 100,000 proposals: recall@5 33 % (bigrams: 6 %),
 5.8 % of unrelated queries show something (latency in bench/README.md).
@@ -61,6 +63,7 @@ MIN_SCORE = 0.33  # below this a proposal is not "similar" (bench/README.md: dev
 MIN_FEATURES = 3  # rarest query features always looked up
 CANDIDATE_BUDGET = 300  # more features are looked up while the estimated rows stay under this
 PAIR_FEATURES = 4  # pairs among this many of the query's most telling common features
+LAST_RESORT_ROWS = 10 * CANDIDATE_BUDGET  # the cheapest pair is looked up up to this estimate when nothing else is
 SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the full score in Python
 IDF_FLOOR_ROWS = 30.0  # idf is capped as if every feature were in at least this many proposals
 SWEEP_REFRESH = 20_000  # proposals analysed per sweep at most (about 20 s)
@@ -117,11 +120,16 @@ def pick_features(query: dict[str, float], stats) -> tuple[list[str], list[tuple
         a, b = rows.get(pair[0], rare), rows.get(pair[1], rare)
         return math.sqrt(a * b / total * min(a, b))
     chosen: list[tuple[str, str]] = []
-    for pair in sorted(itertools.combinations(sorted(telling), 2), key=lambda p: (overlap(p), p)):
+    ranked_pairs = sorted(itertools.combinations(sorted(telling), 2), key=lambda p: (overlap(p), p))
+    for pair in ranked_pairs:
         if spent + overlap(pair) > 2 * CANDIDATE_BUDGET:
             break
         chosen.append(pair)
         spent += overlap(pair)
+    if not picked and not chosen and ranked_pairs and overlap(ranked_pairs[0]) <= LAST_RESORT_ROWS:
+        # Every feature is common (停車 + 調降): without this the list is empty by construction, even
+        # for a proposal with the very same features.  The cheapest pair is looked up over the budget.
+        chosen.append(ranked_pairs[0])
     return picked, chosen
 
 

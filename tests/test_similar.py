@@ -306,6 +306,27 @@ def test_r9_1_4_common_features_do_not_drive_the_lookup(db, monkeypatch):
     similar.index.clear_caches()
 
 
+def test_r9_1_4_a_query_of_common_features_only_still_finds_its_duplicate(db, monkeypatch):
+    """Every feature of 「員工停車費太貴」 (停車, 調降) is over the budget, and so is their pair: the
+    cheapest pair is looked up anyway, or the list would be empty by construction (bench/README.md)."""
+    similar.ensure_search_index()
+    monkeypatch.setattr(similar, "CANDIDATE_BUDGET", 20)  # rows, scaled as above; LAST_RESORT_ROWS stays
+    for n in range(60):
+        proposal(f"第{n}號停車場增設充電樁", f"第{n}項內容。")
+        proposal(f"調降第{n}類影印費用", f"第{n}項內容。")
+    target = proposal("調降市府員工停車場月租費")
+    similar.refresh()
+    db.execute_sql("ANALYZE proposal_similar")
+    similar.index.clear_caches()
+
+    query = similar.lex.proposal_features("員工停車費太貴", "")
+    assert {f for f in query if f.startswith("#")} == {"#停車", "#調降"}
+    picked, pairs = similar.pick_features(query, similar.index.feature_rows())
+    assert picked == [] and pairs == [("#停車", "#調降")]
+    assert similar.find_similar("員工停車費太貴")[0][0].id == target.id
+    similar.index.clear_caches()
+
+
 def test_r9_1_4_ensure_search_index_is_idempotent(db):
     similar.ensure_search_index()
     similar.ensure_search_index()
