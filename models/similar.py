@@ -53,7 +53,7 @@ from . import similar_index as index
 from . import similar_lexicon as lex
 from . import similar_team_words as team_words
 from .base import db
-from .proposals import SIMILAR_STATES, Proposal
+from .proposals import PUBLISHED_STATES, REMOVED, SIMILAR_STATES, Proposal
 
 ensure_search_index = index.ensure_search_index
 search_ready = index.search_ready
@@ -68,6 +68,8 @@ SHORTLIST = 40  # best candidates by weighted overlap (ranked in SQL) given the 
 IDF_FLOOR_ROWS = 30.0  # idf is capped as if every feature were in at least this many proposals
 SWEEP_REFRESH = 20_000  # proposals analysed per sweep at most (about 20 s)
 SCAN_LIMIT = 5000  # portable path: most recent proposals considered
+SHOWN = 5  # what the bot shows before submitting
+UNSHOWN_MARGIN = 3  # searched this many times SHOWN: proposals still in review rank too, and are not shown
 _SCAN_CACHE: dict[tuple, list[str]] = {}  # portable path: (id, title, content prefix, lexicon) -> stored features
 
 
@@ -223,6 +225,17 @@ def find_similar(title: str, content: str = "", *, limit: int = 5, exclude_id: i
     """`find_similar_explained` as (proposal, score) pairs."""
     return [(m.proposal, m.score) for m in find_similar_explained(title, content, limit=limit,
                                                                     exclude_id=exclude_id, states=states)]
+
+
+def shown_before_submitting(title: str, content: str = "", *, official_id: int | None = None,
+                            exclude_id: int | None = None) -> list[Match]:
+    """The similar proposals the bot shows for this text: published ones (not removed) and the
+    official's own, up to `SHOWN`, best first.  Proposals still in review (submitted, returned) are
+    searched too but not shown, so the list is filled from further down (the console's trial panel
+    and its check of duplicate returns show the same list, with no official)."""
+    found = find_similar_explained(title, content, limit=SHOWN * UNSHOWN_MARGIN, exclude_id=exclude_id)
+    return [match for match in found if (match.proposal.state in PUBLISHED_STATES and match.proposal.state != REMOVED)
+            or (official_id is not None and match.proposal.proposer_id == official_id)][:SHOWN]
 
 
 def catch_up(now=None) -> int:

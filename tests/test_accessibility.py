@@ -19,7 +19,7 @@ from models.calendar import due_date, today_taipei
 from models.consultations import Consultation
 from models.officials import Official
 from models.opinions import give_opinion
-from models.proposals import ESTABLISHED, Proposal, remove, set_field, start_draft
+from models.proposals import ESTABLISHED, Proposal, remove, return_for_revision, set_field, start_draft
 from models.response_links import response_link
 from models.response_publishing import publish_response, record_meeting_summary, schedule_meeting
 from models.responses import extend_deadline
@@ -235,8 +235,16 @@ def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app
     base = live_server.url
     target = seconding_proposal(title="基層天天爆肝沒人管")
     Proposal.update(content="基層天天爆肝沒人管。").where(Proposal.id == target.id).execute()  # not the factory's 減少紙張
+    repeat = submitted_proposal(title="減少同仁超時工作")  # found by hand in review: a duplicate of the target
+    Proposal.update(content="減少同仁超時工作。").where(Proposal.id == repeat.id).execute()
+    return_for_revision(repeat.id, "staff:test", "請改為附議原提案。", duplicate_of=target.id)
     browser_login(page, live_server, ops_staff.email, ops_staff.password)
     visit(page, base + "/console/similar-lexicon", "相似提案詞庫")
+    expect(page.locator("[data-testid=duplicate-status]")).to_have_text("找不到")
+    page.locator("#duplicates").screenshot(path=f"{shots}/0-duplicate-missed.png")
+    with page.expect_navigation():
+        page.get_by_role("link", name="試算此標題").click()  # the row's title goes to the trial panel
+    expect(page.locator("#trial-title")).to_have_value("減少同仁超時工作")
     page.fill("#trial-title", "減少同仁超時工作")
     with page.expect_navigation():
         page.press("#trial-title", "Enter")  # the trial works from the keyboard
@@ -258,6 +266,12 @@ def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app
     expect(page.locator("[role=status]").first).to_contain_text("已將「爆肝」加入「加班」概念")
     expect(page.locator("[data-testid=trial-matches]")).to_contain_text("基層天天爆肝沒人管")  # tried again at once
     page.locator("#trial").screenshot(path=f"{shots}/3-trial-found.png")
+    expect(page.locator("[data-testid=duplicate-status]")).to_contain_text("找得到（第 1 位")
+    expect(page.locator("[data-testid=duplicates-summary]")).to_contain_text("目前的搜尋找得到 1 件")
+    page.locator("#duplicates").screenshot(path=f"{shots}/3b-duplicate-found.png")
+    page.set_viewport_size({"width": 1280, "height": 860})  # a desk: the same rows as a table
+    page.locator("#duplicates").screenshot(path=f"{shots}/3c-desk-duplicates.png")
+    page.set_viewport_size({"width": 420, "height": 860})
 
     page.fill("#filter-q", "加班")
     with page.expect_navigation():
@@ -267,7 +281,9 @@ def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app
     desktop = page.viewport_size
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: each row a block, nothing sideways
     visit(page, base + "/console/similar-lexicon?q=加班", "相似提案詞庫")
-    assert page.locator(".table-wrap").evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+    for table in page.locator(".table-wrap").all():  # the duplicates and the lexicon
+        assert table.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+    page.locator("#duplicates").screenshot(path=f"{shots}/4c-phone-duplicates.png")
     expect(page.locator("[data-testid=team-word]")).to_contain_text("爆肝")
     page.locator("#lexicon").screenshot(path=f"{shots}/4b-phone.png")
     page.set_viewport_size(desktop)

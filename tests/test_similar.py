@@ -136,6 +136,22 @@ def test_r9_1_4_at_most_five_best_first(backend):
     assert similar.find_similar("全面檢討差旅費報支程序", limit=0) == []
 
 
+def test_r9_1_4_proposals_in_review_outranking_the_published_ones_do_not_shorten_the_list(backend):
+    """The bot shows published proposals (and the official's own): three in review that rank first are
+    passed over and the list is still five long, filled from further down."""
+    in_review = [proposal(t, state=s) for t, s in (("全面檢討差旅費報支程序", SUBMITTED),
+                                                    ("差旅費報支程序全面檢討", RETURNED),
+                                                    ("全面檢討差旅費的報支程序", SUBMITTED))]
+    published = [proposal(t) for t in ("檢討國內差旅費報支程序", "簡化差旅費報支程序", "差旅費報支程序繁瑣請檢討",
+                                       "研議檢討差旅費報支的程序", "全面檢視差旅費報支流程", "差旅費報支程序線上化")]
+
+    assert {p.id for p, _ in similar.find_similar("全面檢討差旅費報支程序")[:3]} == {p.id for p in in_review}
+    shown = similar.shown_before_submitting("全面檢討差旅費報支程序")
+    assert len(shown) == 5 and {m.proposal.id for m in shown} < {p.id for p in published}
+    own = similar.shown_before_submitting("全面檢討差旅費報支程序", official_id=in_review[0].proposer_id)
+    assert own[0].proposal.id == in_review[0].id  # the official's own proposal in review is shown to them
+
+
 def test_r9_1_4_a_changed_title_is_searched_under_its_new_wording(backend):
     item = proposal("增設市政大樓員工機車停車格", state=RETURNED)
     assert similar.find_similar("公務人員健康檢查補助") == []

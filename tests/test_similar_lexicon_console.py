@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from urllib.parse import quote
 
 import pytest
 
@@ -20,7 +21,7 @@ from models import similar
 from models import similar_lexicon as lex
 from models import similar_team_words as team_words
 from models.events import AuditEvent
-from models.proposals import SECONDING, Proposal
+from models.proposals import SECONDING, Proposal, return_for_revision
 from models.similar_team_words import SimilarMeta, SimilarTeamWord
 from tests.factories import verified_official
 from tests.fixtures_console import OPS_EMAIL, OPS_PASSWORD, console_login, csrf_token, enrol_two_factor
@@ -117,6 +118,36 @@ def test_r9_1_4_a_word_added_in_the_console_finds_the_paraphrase_and_removing_it
     actions = [e.action for e in AuditEvent.select().where(AuditEvent.subject_type == "similar_team_word")
                .order_by(AuditEvent.id)]
     assert actions == ["similar_word_added", "similar_word_removed"]
+
+
+def test_r9_2_3_duplicates_found_in_review_are_listed_with_what_the_search_finds_now(ops, backend):
+    """A proposal returned as a duplicate (R9.2.3) is a pair the search should have shown its proposer:
+    the page searches it again with the lexicon in use, so a word added in the form turns 找不到 into
+    找得到, for that row and for the share at the top."""
+    _, client = ops
+    for title, content in DISTRACTORS:
+        proposal(title, content)
+    original = proposal(QUERY)
+    repeat = proposal(TARGET)
+    Proposal.update(state="submitted").where(Proposal.id == repeat.id).execute()
+    return_for_revision(repeat.id, "staff:test", "請改為附議原提案。", duplicate_of=original.id)
+    page = client.get(PAGE).get_data(as_text=True)
+    section = page.split('<section class="card" id="duplicates"')[1].split("</section>")[0]
+    assert "最近 1 件中，目前的搜尋找得到 <strong>0</strong> 件" in section
+    assert f"{repeat.number} {TARGET}" in section and f"{original.number} {QUERY}" in section
+    assert "<strong>找不到</strong>" in section
+    assert f'href="/console/similar-lexicon?title={quote(TARGET)}#trial"' in section  # 試算此標題
+
+    assert add(client, "爆肝", "加班").status_code == 302
+    section = client.get(PAGE).get_data(as_text=True).split('<section class="card" id="duplicates"')[1].split("</section>")[0]
+    assert "最近 1 件中，目前的搜尋找得到 <strong>1</strong> 件" in section
+    assert "找得到（第 1 位；相似之處：加班" in section
+
+
+def test_r9_2_3_no_duplicate_returns_yet(ops):
+    _, client = ops
+    page = client.get(PAGE).get_data(as_text=True)
+    assert "目前沒有以重複為由退回的提案。" in page
 
 
 def test_r9_1_4_a_new_concept_with_its_topic(ops, backend):

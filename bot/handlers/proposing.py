@@ -27,8 +27,6 @@ from models.proposals import (
     DRAFT,
     EDITABLE_STATES,
     FIELD_LIMITS,
-    PUBLISHED_STATES,
-    REMOVED,
     RETURNED,
     SCOPES,
     Proposal,
@@ -37,7 +35,7 @@ from models.proposals import (
     set_field,
     start_draft,
 )
-from models.similar import Match, find_similar_explained
+from models.similar import Match, shown_before_submitting
 from models.submission import submit
 from models.terms import require_participant
 from models.texts import without_clauses
@@ -383,12 +381,8 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
 
 def similar_shown(title: str, content: str = "", *, official_id: int | None = None,
                   exclude_id: int | None = None) -> list[Match]:
-    """The similar proposals the bot shows for this text: published ones (not removed) and the
-    official's own, each with its score and why it matched.  The console's trial panel shows the
-    same list (no official)."""
-    found = find_similar_explained(title, content, limit=5, exclude_id=exclude_id)
-    return [match for match in found if (match.proposal.state in PUBLISHED_STATES and match.proposal.state != REMOVED)
-            or (official_id is not None and match.proposal.proposer_id == official_id)]
+    """The similar proposals the bot shows for this text (`models.similar.shown_before_submitting`)."""
+    return shown_before_submitting(title, content, official_id=official_id, exclude_id=exclude_id)
 
 
 def similar_to(official: Official, proposal: Proposal) -> list[Match]:

@@ -1,7 +1,9 @@
 """The similar-proposal lexicon in the console (ops only, R9.1.4, issue 14): every concept with its
 words (the file's and the team's told apart), a filter, a form that adds a word to a concept or starts
-a new concept, a remove button on each team word, and a trial panel that shows what the search reads
-in a title and the similar proposals the bot would show for it (the bot's own search and filter)."""
+a new concept, a remove button on each team word, a trial panel that shows what the search reads
+in a title and the similar proposals the bot would show for it (the bot's own search and filter), and
+the latest proposals returned as duplicates (R9.2.3), each searched again: the pairs the search should
+find, from the platform's own proposals (`models.similar_duplicates`)."""
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
@@ -9,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, SubmitField
 
 from bot.handlers.proposing import similar_shown
-from models import similar, similar_index
+from models import similar, similar_duplicates, similar_index
 from models import similar_lexicon_edits as edits
 from models.similar_team_words import TOPIC_MAX, WORD_MAX
 
@@ -48,7 +50,9 @@ def _page(form: AddWordForm | None = None, status: int = 200, trial_title: str |
         "console/similar_lexicon.html", title="相似提案詞庫", rows=edits.matching(rows, query), all_rows=rows,
         topics=edits.topics(rows), query=query, trial_title=title, trial=trial, form=form,
         new_concept=NEW_CONCEPT, pending=similar_index.pending(),
-        team_count=sum(len(r.team_words) for r in rows), no_topic_label=edits.NO_TOPIC_LABEL), status
+        team_count=sum(len(r.team_words) for r in rows), no_topic_label=edits.NO_TOPIC_LABEL,
+        duplicates=similar_duplicates.recent(), duplicate_total=similar_duplicates.returned_as_duplicates(),
+        recent_limit=similar_duplicates.RECENT), status
 
 
 def _back(trial_title: str | None):

@@ -1,0 +1,45 @@
+"""The duplicates reviewers found by hand, checked against the similar-proposal search (R9.1.4, R9.2.3).
+
+When the operations team returns a proposal as a duplicate of one in seconding (`return_proposal`'s
+``duplicate_of``), it has found by hand what the search was meant to show the proposer.  Each such
+return is a real paraphrase pair, written by officials, not by a benchmark: `recent` runs the search
+for the returned proposal (its title and content, as the bot does before submitting) and says whether
+the duplicate is among those the bot shows (`similar.shown_before_submitting`), with the lexicon in use now.  The lexicon console lists them,
+so the team sees which words to add (the trial panel checks the effect), and the share found is the
+search's recall on the platform's own proposals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .proposals import Proposal
+from .similar import Match, shown_before_submitting
+
+RECENT = 10  # returns checked on one page view (each check is one search: ~5-20 ms at 100,000 proposals)
+
+
+@dataclass
+class DuplicateCheck:
+    proposal: Proposal  # the one returned as a duplicate
+    duplicate: Proposal  # the one in seconding it repeats
+    rank: int | None  # 1 to SHOWN when the bot would show the duplicate now, else None
+    match: Match | None  # the duplicate as the search sees it (score, reasons)
+
+
+def returned_as_duplicates() -> int:
+    return Proposal.select().where(Proposal.duplicate_of.is_null(False)).count()
+
+
+def recent(limit: int = RECENT) -> list[DuplicateCheck]:
+    """The latest `limit` returns for duplication, newest first, each searched again now."""
+    rows = (Proposal.select().where(Proposal.duplicate_of.is_null(False))
+            .order_by(Proposal.returned_at.desc(nulls="LAST"), Proposal.id.desc()).limit(limit))
+    checks = []
+    for proposal in rows:
+        duplicate = Proposal.get_or_none(Proposal.id == proposal.duplicate_of_id)
+        if duplicate is None:  # SET NULL races a removal: nothing to check
+            continue
+        found = shown_before_submitting(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
+        rank = next((n for n, match in enumerate(found, 1) if match.proposal.id == duplicate.id), None)
+        checks.append(DuplicateCheck(proposal, duplicate, rank, found[rank - 1] if rank else None))
+    return checks
