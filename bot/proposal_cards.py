@@ -162,9 +162,11 @@ def similar_lines(match) -> list[dict]:
     return lines
 
 
-def similar_carousel(found: list, base_url: str, quick: list[dict], seconded: set[int] | frozenset = frozenset()) -> dict:
+def similar_carousel(found: list, base_url: str, quick: list[dict], seconded: set[int] | frozenset = frozenset(),
+                     draft_id: int | None = None) -> dict:
     """The similar proposals (R9.1.4), each with its state, seconds, why it matched, and a way to second
-    it (or 已附議, for those the official seconded already)."""
+    it (or 已附議, for those the official seconded already).  `draft_id`, the official's own proposal,
+    travels with 改為附議, so the next reply can say that it was kept, not sent."""
     bubbles = []
     for match in found:
         proposal = match.proposal
@@ -178,7 +180,8 @@ def similar_carousel(found: list, base_url: str, quick: list[dict], seconded: se
         if proposal.id in seconded:
             lines.append(m.flex_text(ALREADY_SECONDED, size="sm", weight="bold", color="#06C755"))
         elif proposal.state == SECONDING:
-            buttons.insert(0, m.button(m.postback_action("改為附議", "sec.view", display="改為附議這個提案", p=proposal.id)))
+            buttons.insert(0, m.button(m.postback_action("改為附議", "sec.view", display="改為附議這個提案", p=proposal.id,
+                                                         draft=draft_id)))
         bubbles.append(m.bubble(excerpt(proposal.title, 60), lines, buttons or None, header_color="#3B7DDD"))
     return m.flex(f"相似的提案（{len(bubbles)} 件）", m.carousel(bubbles), quick=quick)
 

@@ -297,7 +297,8 @@ def test_r9_1_4_similar_proposals_shown_before_submitting(client, line, smtp):
     body = flex_json(carousel)
     assert "簡化差勤請假線上簽核流程" in body and "附議中" in body and "臺中市政府人事處" in body
     actions = buttons(carousel)
-    assert any(a["type"] == "postback" and postback_params(a) == {"a": "sec.view", "p": str(seconding.id)} for a in actions)
+    assert any(a["type"] == "postback" and postback_params(a) == {"a": "sec.view", "p": str(seconding.id),
+                                                                   "draft": str(draft_of(official).id)} for a in actions)
     assert any(a["type"] == "uri" and a["uri"] == f"http://localhost/proposals/{seconding.id}" for a in actions)
     assert labels(carousel) == ["仍要送出", "修改提案", "放棄草稿"]
     tap(client, line, uid, "仍要送出")
@@ -305,6 +306,29 @@ def test_r9_1_4_similar_proposals_shown_before_submitting(client, line, smtp):
     assert proposal.state == "submitted"
     assert f"{proposal.review_due:%Y-%m-%d}" in last_text(line, uid)
     assert "LINE 與電子郵件" in last_text(line, uid)
+
+
+def test_r9_1_4_seconding_from_the_similar_list_says_the_own_proposal_was_kept_not_sent(client, line, smtp):
+    """改為附議 opens the similar proposal and says that the official's own proposal is still an unsent
+    draft, with a way back to it; a draft id that is not theirs (a crafted postback) says nothing."""
+    _, other = register(client, line, smtp, email="lee@taichung.gov.tw", nickname="大華")
+    seconding = make_proposal(other, "簡化差勤請假線上簽核流程")
+    uid, official = register(client, line, smtp)
+    compose(client, line, uid, title="簡化差勤請假的線上簽核流程")
+    tap(client, line, uid, "送出提案")
+    tap(client, line, uid, "改為附議")
+
+    detail, note = line.messages(uid)[-2:]
+    assert detail["type"] == "flex" and "簡化差勤請假線上簽核流程" in flex_json(detail)
+    assert not quick_replies(detail)  # the way on is under the note
+    assert note["text"].startswith("您自己的提案「簡化差勤請假的線上簽核流程」還沒有送出，已保留為草稿。")
+    assert labels(note)[:2] == ["繼續我的提案", "回到附議列表"]
+    assert draft_of(official).state == "draft" and Proposal.get_by_id(seconding.id).second_count == 0
+    tap(client, line, uid, "繼續我的提案")
+    assert "提案預覽" in flex_json(line.last(uid)) and "簡化差勤請假的線上簽核流程" in flex_json(line.last(uid))
+
+    line.postback(client, uid, f"a=sec.view&p={seconding.id}&draft={seconding.id}")  # another's proposal
+    assert line.last(uid)["type"] == "flex"  # the detail alone, no note
 
 
 def test_r9_1_4_no_similar_submits_directly_with_review_due(client, line, smtp):

@@ -51,6 +51,8 @@ def test_r9_1_4_simulator_shows_why_a_proposal_is_similar_and_seconds_it_from_th
     card.get_by_role("button", name="改為附議").click()
     full = bot_bubbles(page).filter(has_text="37 / 200 份附議").last
     expect(full).to_be_visible()
+    expect(bot_bubbles(page).filter(has_text="您自己的提案「加班費每月上限太低應調整」還沒有送出，已保留為草稿")).to_be_visible()
+    page.screenshot(path=f"{SHOTS}/1b-own-draft-kept.png")
     full.get_by_role("button", name="附議", exact=True).click()
     confirm = bot_bubbles(page).filter(has_text="確認附議").last
     expect(confirm).to_contain_text("提高超勤津貼上限")
@@ -62,3 +64,5 @@ def test_r9_1_4_simulator_shows_why_a_proposal_is_similar_and_seconds_it_from_th
     assert Proposal.get_by_id(existing.id).second_count == 38
     assert Second.select().where(Second.proposal == existing.id).count() == 1
     assert Proposal.get(Proposal.title == "加班費每月上限太低應調整").state == "draft"  # the duplicate never went out
+    page.get_by_test_id("quick-reply").filter(has_text="我的提案").first.click()
+    expect(bot_bubbles(page).filter(has_text="加班費每月上限太低應調整").last).to_contain_text("草稿")

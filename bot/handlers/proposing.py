@@ -413,7 +413,7 @@ def submit_proposal(ctx, official, state, params):
                     else _pb(state, "放棄草稿", "prop.discard"))
             quick = [_pb(state, "仍要送出", "prop.submit", force="1"), m.quick_postback("修改提案", "prop.preview"), last]
             seconded = seconds.seconded_ids(official, [match.proposal.id for match in found])
-            return [m.text(cards.SIMILAR_INTRO), cards.similar_carousel(found, ctx.base_url, quick, seconded)]
+            return [m.text(cards.SIMILAR_INTRO), cards.similar_carousel(found, ctx.base_url, quick, seconded, proposal.id)]
     resubmission = proposal.state == RETURNED
     proposal = submit(official, proposal.id, ctx.now)
     clear_state(state)

@@ -12,7 +12,7 @@ import unicodedata
 from models import seconds, settings
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
-from models.proposals import proposal_link
+from models.proposals import EDITABLE_STATES, Proposal, proposal_link
 from models.terms import require_participant
 from models.verification import cooldown_left
 
@@ -45,6 +45,8 @@ TEXT = {
     "seconded": "✅ 您已附議（附議無法撤回）",
     "own": "這是您的提案",
     "clipped": "（內容較長，完整內容請點「在網頁閱讀全文」）",
+    "draft_kept": ("您自己的提案「{title}」還沒有送出，已保留為草稿。附議上面這件之後，"
+                   "若仍要提出自己的提案，請點「繼續我的提案」；不需要了，也可以在那裡放棄草稿。"),
     "ask_title": "確認附議",
     "ask_body": ("您要附議提案{number}「{title}」嗎？\n\n"
                  "⚠️ 附議一經確認即無法撤回或取消。\n"
@@ -58,6 +60,7 @@ TEXT = {
                    "如仍未收到，{seconds} 秒後可以再按「重新寄送認證碼」。"),
 }
 LABEL_SECOND = "附議"
+LABEL_OWN_DRAFT = "繼續我的提案"
 LABEL_SECOND_NOTIFY = "附議並通知我結果"
 LABEL_READ_WEB = READ_WEB
 LABEL_VIEW = "查看全文"
@@ -201,8 +204,23 @@ def view(ctx, official: Official, state, params):
     require_verified(official)
     proposal = seconds.viewable(m.parse_int(params.get("p")))
     bubble = detail_bubble(ctx, official, proposal)
-    return [m.flex(f"{proposal.number}「{proposal.title}」", bubble,
-                   quick=[m.quick_postback(LABEL_BACK, "sec.browse"), m.quick_postback("選單", "menu")])]
+    quick = [m.quick_postback(LABEL_BACK, "sec.browse"), m.quick_postback("選單", "menu")]
+    draft = _kept_draft(official, params.get("draft"))
+    if draft is None:
+        return [m.flex(f"{proposal.number}「{proposal.title}」", bubble, quick=quick)]
+    # From the similar list (R9.1.4): the official's own proposal was not sent, and can still be.
+    return [m.flex(f"{proposal.number}「{proposal.title}」", bubble),
+            m.text(TEXT["draft_kept"].format(title=draft.title),
+                   quick=[m.quick_postback(LABEL_OWN_DRAFT, "prop.preview", p=draft.id), *quick])]
+
+
+def _kept_draft(official: Official, draft_id) -> Proposal | None:
+    """The official's own proposal named by the similar list's 改為附議, while it is still unsent."""
+    number = m.parse_int(draft_id) if draft_id else None
+    draft = Proposal.get_or_none(Proposal.id == number) if number else None
+    if draft is None or draft.proposer_id != official.id or draft.state not in EDITABLE_STATES:
+        return None
+    return draft
 
 
 @action("sec.ask")
