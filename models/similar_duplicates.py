@@ -1,11 +1,12 @@
 """The duplicates reviewers found by hand, checked against the similar-proposal search (R9.1.4, R9.2.3).
 
-When the operations team returns a proposal as a duplicate of one in seconding (`return_proposal`'s
-``duplicate_of``), it has found by hand what the search was meant to show the proposer.  Each such
-return is a real paraphrase pair, written by officials, not by a benchmark: `recent` runs the search
-for the returned proposal (its title and content, as the bot does before submitting) and says whether
-the duplicate is among those the bot shows (`similar.shown_before_submitting`), with the lexicon in use now.  The lexicon console lists them,
-so the team sees which words to add (the trial panel checks the effect), and the share found is the
+When the operations team returns a proposal as a duplicate of one in seconding (``duplicate_of`` of
+`proposals.return_for_revision`), it has found by hand what the search was meant to show the
+proposer.  Each such return is a real paraphrase pair, written by officials, not by a benchmark:
+`recent` runs the search for the returned proposal (its title and content now, as the bot does before
+submitting) and says whether the duplicate is among those the bot shows
+(`similar.shown_before_submitting`), with the lexicon in use now.  The lexicon console lists them, so
+the team sees which words to add (the trial panel checks the effect), and the share found is the
 search's recall on the platform's own proposals.
 """
 from __future__ import annotations

@@ -379,15 +379,10 @@ def agency_candidates(ctx, official, state, proposal, text: str) -> list[dict]:
 
 # --- similar proposals, submitting (R9.1.4, R9.2.1) --------------------------------------------
 
-def similar_shown(title: str, content: str = "", *, official_id: int | None = None,
-                  exclude_id: int | None = None) -> list[Match]:
-    """The similar proposals the bot shows for this text (`models.similar.shown_before_submitting`)."""
-    return shown_before_submitting(title, content, official_id=official_id, exclude_id=exclude_id)
-
-
 def similar_to(official: Official, proposal: Proposal) -> list[Match]:
     """Similar proposals the official may see, for the proposal being submitted."""
-    return similar_shown(proposal.title or "", proposal.content or "", official_id=official.id, exclude_id=proposal.id)
+    return shown_before_submitting(proposal.title or "", proposal.content or "", official_id=official.id,
+                                   exclude_id=proposal.id)
 
 
 @action("prop.submit")

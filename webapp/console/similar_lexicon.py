@@ -10,7 +10,6 @@ from flask import redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, SubmitField
 
-from bot.handlers.proposing import similar_shown
 from models import similar, similar_duplicates, similar_index
 from models import similar_lexicon_edits as edits
 from models.similar_team_words import TOPIC_MAX, WORD_MAX
@@ -45,7 +44,7 @@ def _page(form: AddWordForm | None = None, status: int = 200, trial_title: str |
     form = form or AddWordForm(formdata=None, trial=title)
     trial = None
     if title:
-        trial = {"matches": similar_shown(title), "reading": similar.read_title(title)}
+        trial = {"matches": similar.shown_before_submitting(title), "reading": similar.read_title(title)}
     return render_template(
         "console/similar_lexicon.html", title="相似提案詞庫", rows=edits.matching(rows, query), all_rows=rows,
         topics=edits.topics(rows), query=query, trial_title=title, trial=trial, form=form,
