@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .proposals import Proposal
-from .similar import Match, shown_before_submitting
+from .similar import Match, read_title, shown_before_submitting
+from .similar_lexicon import Reading
 
 RECENT = 10  # returns checked on one page view (each check is one search: ~5-20 ms at 100,000 proposals)
 
@@ -25,6 +26,7 @@ class DuplicateCheck:
     duplicate: Proposal  # the one in seconding it repeats
     rank: int | None  # 1 to SHOWN when the bot would show the duplicate now, else None
     match: Match | None  # the duplicate as the search sees it (score, reasons)
+    readings: tuple[Reading, Reading] | None = None  # a miss: what the search reads in each title
 
 
 def returned_as_duplicates() -> int:
@@ -42,5 +44,6 @@ def recent(limit: int = RECENT) -> list[DuplicateCheck]:
             continue
         found = shown_before_submitting(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
         rank = next((n for n, match in enumerate(found, 1) if match.proposal.id == duplicate.id), None)
-        checks.append(DuplicateCheck(proposal, duplicate, rank, found[rank - 1] if rank else None))
+        readings = None if rank else (read_title(proposal.title or ""), read_title(duplicate.title or ""))
+        checks.append(DuplicateCheck(proposal, duplicate, rank, found[rank - 1] if rank else None, readings))
     return checks

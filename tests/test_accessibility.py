@@ -240,7 +240,8 @@ def test_similar_lexicon_page_passes_axe_with_its_error_trial_and_team_words(app
     return_for_revision(repeat.id, "staff:test", "請改為附議原提案。", duplicate_of=target.id)
     browser_login(page, live_server, ops_staff.email, ops_staff.password)
     visit(page, base + "/console/similar-lexicon", "相似提案詞庫")
-    expect(page.locator("[data-testid=duplicate-status]")).to_have_text("找不到")
+    expect(page.locator("[data-testid=duplicate-status] strong")).to_have_text("找不到")
+    expect(page.locator("[data-testid=duplicate-status]")).to_contain_text("原提案讀到：沒有詞庫中的詞；其餘「基層爆肝沒人管」")
     page.locator("#duplicates").screenshot(path=f"{shots}/0-duplicate-missed.png")
     with page.expect_navigation():
         page.get_by_role("link", name="試算此標題").click()  # the row's title goes to the trial panel

@@ -136,6 +136,8 @@ def test_r9_2_3_duplicates_found_in_review_are_listed_with_what_the_search_finds
     assert "最近 1 件中，目前的搜尋找得到 <strong>0</strong> 件" in section
     assert f"{repeat.number} {TARGET}" in section and f"{original.number} {QUERY}" in section
     assert "<strong>找不到</strong>" in section
+    assert "此件讀到：沒有詞庫中的詞；其餘「基層爆肝沒人管」" in section  # the word to add is in plain sight
+    assert "原提案讀到：「減少」→調降、「超時工作」→加班" in section
     assert f'href="/console/similar-lexicon?title={quote(TARGET)}#trial"' in section  # 試算此標題
 
     assert add(client, "爆肝", "加班").status_code == 302
