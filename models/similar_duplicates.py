@@ -35,12 +35,13 @@ def returned_as_duplicates() -> int:
 
 def recent(limit: int = RECENT) -> list[DuplicateCheck]:
     """The latest `limit` returns for duplication, newest first, each searched again now."""
-    rows = (Proposal.select().where(Proposal.duplicate_of.is_null(False))
-            .order_by(Proposal.returned_at.desc(nulls="LAST"), Proposal.id.desc()).limit(limit))
+    rows = list(Proposal.select().where(Proposal.duplicate_of.is_null(False))
+                .order_by(Proposal.returned_at.desc(nulls="LAST"), Proposal.id.desc()).limit(limit))
+    originals = {p.id: p for p in Proposal.select().where(Proposal.id.in_({r.duplicate_of_id for r in rows}))}
     checks = []
     for proposal in rows:
-        duplicate = Proposal.get_or_none(Proposal.id == proposal.duplicate_of_id)
-        if duplicate is None:  # SET NULL races a removal: nothing to check
+        duplicate = originals.get(proposal.duplicate_of_id)
+        if duplicate is None:  # deleted between the two reads (its deletion then clears duplicate_of)
             continue
         found = shown_before_submitting(proposal.title or "", proposal.content or "", exclude_id=proposal.id)
         rank = next((n for n, match in enumerate(found, 1) if match.proposal.id == duplicate.id), None)
