@@ -19,7 +19,7 @@ from .. import messages as m
 from .. import proposal_cards as cards
 from ..conversation import clear_state
 from ..registry import action
-from .proposing import FLOW, _begin, _menu_quick, _owned, preview
+from .proposing import FLOW, _begin, _menu_quick, owned_proposal, preview
 
 # --- revising a returned proposal (R9.2.3) -----------------------------------------------------
 
@@ -27,7 +27,7 @@ from .proposing import FLOW, _begin, _menu_quick, _owned, preview
 def revise(ctx, official, state, params):
     """R9.2.3: a returned proposal comes back into the compose flow; resubmitting restarts the review clock."""
     require_verified(official)
-    proposal = _owned(official, params.get("p"))
+    proposal = owned_proposal(official, params.get("p"))
     if proposal is None:
         return [m.text("找不到這個提案。", quick=_menu_quick())]
     if proposal.state not in EDITABLE_STATES:
@@ -42,7 +42,7 @@ def revise(ctx, official, state, params):
 @action("prop.withdraw")
 def ask_withdraw(ctx, official, state, params):
     require_verified(official)
-    proposal = _owned(official, params.get("p"))
+    proposal = owned_proposal(official, params.get("p"))
     if proposal is None:
         return [m.text("找不到這個提案。", quick=_menu_quick())]
     if proposal.state == WITHDRAWN:
@@ -61,7 +61,7 @@ def ask_withdraw(ctx, official, state, params):
 @action("prop.withdraw_ok")
 def confirm_withdraw(ctx, official, state, params):
     require_verified(official)
-    proposal = _owned(official, params.get("p"))
+    proposal = owned_proposal(official, params.get("p"))
     if proposal is None:
         return [m.text("找不到這個提案。", quick=_menu_quick())]
     if proposal.state == WITHDRAWN:

@@ -85,7 +85,8 @@ def _menu_quick() -> list[dict]:
     return [m.quick_postback("我的提案", "prop.mine"), m.quick_postback("選單", "menu")]
 
 
-def _owned(official: Official, proposal_id) -> Proposal | None:
+def owned_proposal(official: Official, proposal_id) -> Proposal | None:
+    """The official's own proposal with this id (as postback data: any string), else None."""
     try:
         proposal = Proposal.get_or_none(Proposal.id == int(proposal_id))
     except (TypeError, ValueError):
@@ -103,7 +104,7 @@ def _current(official: Official, state: ConversationState, params: dict, *,
     if ("t" in params or need_token) and (state.flow != FLOW or params.get("t") != state.values.get("t")):
         quick = [m.quick_postback("預覽提案", "prop.preview")] if state.flow == FLOW else _menu_quick()
         return [m.text(cards.STALE, quick=quick)]
-    proposal = _owned(official, state.values.get("pid")) if state.flow == FLOW else None
+    proposal = owned_proposal(official, state.values.get("pid")) if state.flow == FLOW else None
     if proposal is None or proposal.state not in EDITABLE_STATES:
         clear_state(state)
         return [m.text(cards.GONE, quick=[m.quick_postback("提出提案", "prop.start")] + _menu_quick())]
@@ -225,7 +226,7 @@ def resume(ctx, official, state, params):
 def show_preview(ctx, official, state, params):
     require_verified(official)
     if params.get("p"):
-        proposal = _owned(official, params["p"])
+        proposal = owned_proposal(official, params["p"])
         if proposal is None or proposal.state not in EDITABLE_STATES:
             return [m.text(cards.GONE, quick=_menu_quick())]
         _begin(state, proposal)

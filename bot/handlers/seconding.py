@@ -12,7 +12,7 @@ import unicodedata
 from models import seconds, settings
 from models.base import DomainError, format_taipei
 from models.officials import Official, require_verified
-from models.proposals import EDITABLE_STATES, Proposal, proposal_link
+from models.proposals import EDITABLE_STATES, proposal_link
 from models.terms import require_participant
 from models.verification import cooldown_left
 
@@ -21,6 +21,7 @@ from ..conversation import clear_state, set_state
 from ..proposal_cards import READ_WEB
 from ..registry import action, text_step
 from .codes import code_quick
+from .proposing import owned_proposal
 
 PER_PAGE = 9  # + one "more" bubble: a carousel holds at most 12
 MAX_BUBBLE_BYTES = 25_000  # LINE refuses a bubble over 30 KB; keep a margin
@@ -205,22 +206,13 @@ def view(ctx, official: Official, state, params):
     proposal = seconds.viewable(m.parse_int(params.get("p")))
     bubble = detail_bubble(ctx, official, proposal)
     quick = [m.quick_postback(LABEL_BACK, "sec.browse"), m.quick_postback("選單", "menu")]
-    draft = _kept_draft(official, params.get("draft"))
-    if draft is None:
+    draft = owned_proposal(official, params.get("draft"))  # None when absent or not a number
+    if draft is None or draft.state not in EDITABLE_STATES:  # only an unsent draft of their own
         return [m.flex(f"{proposal.number}「{proposal.title}」", bubble, quick=quick)]
     # From the similar list (R9.1.4): the official's own proposal was not sent, and can still be.
     return [m.flex(f"{proposal.number}「{proposal.title}」", bubble),
             m.text(TEXT["draft_kept"].format(title=draft.title),
                    quick=[m.quick_postback(LABEL_OWN_DRAFT, "prop.preview", p=draft.id), *quick])]
-
-
-def _kept_draft(official: Official, draft_id) -> Proposal | None:
-    """The official's own proposal named by the similar list's 改為附議, while it is still unsent."""
-    number = m.parse_int(draft_id) if draft_id else None
-    draft = Proposal.get_or_none(Proposal.id == number) if number else None
-    if draft is None or draft.proposer_id != official.id or draft.state not in EDITABLE_STATES:
-        return None
-    return draft
 
 
 @action("sec.ask")
