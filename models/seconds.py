@@ -355,8 +355,13 @@ def _closed_refusal(proposal: Proposal, now: dt.datetime) -> tuple[str, str] | N
     if proposal.state not in ACCEPTING_STATES:
         return "not_open", MSG["not_open"].format(state=proposal.state_label)
     if not window_open(proposal, now):
-        return "closed", MSG["closed"].format(ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+        return "closed", MSG["closed"].format(ends=_window_end(proposal))
     return None
+
+
+def _window_end(proposal: Proposal) -> str:
+    """The last minute of the seconding window, as people read it (R9.3.2)."""
+    return f"{proposal.seconding_ends:%Y-%m-%d} 23:59"
 
 
 def _refused_on_confirm(official: Official, proposal: Proposal, row: VerificationCode,
@@ -364,7 +369,7 @@ def _refused_on_confirm(official: Official, proposal: Proposal, row: Verificatio
     code, message = refused
     if code == "closed":
         message = MSG["closed_on_confirm"].format(number=proposal.number, title=proposal.title,
-                                                  ends=f"{proposal.seconding_ends:%Y-%m-%d} 23:59")
+                                                  ends=_window_end(proposal))
     elif code == "not_open":
         message = MSG["not_open_on_confirm"].format(number=proposal.number, title=proposal.title,
                                                     state=proposal.state_label)
@@ -390,7 +395,7 @@ def establish(proposal: Proposal, actor: str, now: dt.datetime, *, skip_official
 def _fields(proposal: Proposal, base_url: str = "") -> dict:
     return {"number": proposal.number, "title": proposal.title, "threshold": threshold(),
             "count": proposal.second_count, "link": proposal_link(proposal, base_url or public_base_url()),
-            "ends": f"{proposal.seconding_ends:%Y-%m-%d} 23:59" if proposal.seconding_ends else "",
+            "ends": _window_end(proposal) if proposal.seconding_ends else "",
             "when": format_taipei(proposal.established_at) if proposal.established_at else ""}
 
 
