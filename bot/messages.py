@@ -4,6 +4,8 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import urlencode
 
+from models.base import MAX_ID
+
 MAX_TEXT = 5000
 MAX_QUICK = 13
 
@@ -96,8 +98,11 @@ def clip(value: str, limit: int) -> tuple[str, bool]:
 
 
 def parse_int(value, default: int = 0) -> int:
-    """A non-negative integer from postback data (anything else: `default`)."""
+    """A non-negative integer from postback data; a negative one is 0. Anything else, and a number past
+    the largest id a row can have (`a=sec.ask&p=2147483648` would be a database error, not "no such
+    proposal"), is `default`."""
     try:
-        return max(0, int(value))
+        number = max(0, int(value))
     except (TypeError, ValueError):
         return default
+    return number if number <= MAX_ID else default

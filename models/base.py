@@ -11,6 +11,7 @@ from playhouse.db_url import connect
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 UTC = dt.UTC
+MAX_ID = 2**31 - 1  # the largest id a row can have (PostgreSQL's integer): a larger one from outside is no row
 
 db = peewee.DatabaseProxy()
 

@@ -10,7 +10,6 @@ replaced one 410, an answer after the first (or after the clock decided) 409; no
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -19,6 +18,7 @@ from models import agency_confirmation as domain
 from models.agencies import subordinates_of
 from models.base import DomainError, format_taipei
 
+from .form import Form
 from .security_headers import token_page_headers
 
 bp = Blueprint("agency_links", __name__)
@@ -29,7 +29,7 @@ STATUS_FOR_ERROR = {"bad_token": 400, "expired_token": 410, "already_answered": 
 bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
-class LinkAnswerForm(FlaskForm):
+class LinkAnswerForm(Form):
     decision = HiddenField(validators=[DataRequired("請選擇回覆。")])
     handling_unit_code = SelectField("承辦的所屬機關", validators=[Optional()], validate_choice=False)
     handling_unit_name = StringField("承辦單位名稱", validators=[Optional(), Length(max=domain.UNIT_MAX)],

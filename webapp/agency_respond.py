@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import DateField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Optional
@@ -22,6 +21,7 @@ from models.base import DomainError, format_taipei, utcnow
 from models.notify import public_base_url
 from models.response_links import open_link, valid_until
 
+from .form import Form
 from .security_headers import token_page_headers
 
 bp = Blueprint("agency_respond", __name__)
@@ -37,19 +37,19 @@ MSG = {
 bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
-class PublishForm(FlaskForm):
+class PublishForm(Form):
     decision = RadioField("回應", choices=list(responses.DECISIONS.items()), validators=[DataRequired(REQUIRED)])
     reasons = TextAreaField("理由", validators=[DataRequired(REQUIRED)], render_kw={"rows": 5})
     plan = TextAreaField("辦理方式與期程（同意或部分參採時必填）", validators=[Optional()], render_kw={"rows": 3})
     submit = SubmitField("公開回應")
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(Form):
     reason = TextAreaField("延長理由（會公開）", validators=[DataRequired(REQUIRED)], render_kw={"rows": 3})
     submit = SubmitField("申請延長一次")
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(Form):
     held_on = DateField("會議日期", validators=[DataRequired(REQUIRED)])
     place = StringField("時間及地點", validators=[DataRequired(REQUIRED)])
     participants = TextAreaField("出席對象", validators=[DataRequired(REQUIRED)], render_kw={"rows": 2})

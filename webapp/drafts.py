@@ -7,7 +7,6 @@ for 24 hours; it names the official and the proposal. Every save goes through th
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired
 from wtforms import SelectField, StringField, TextAreaField
@@ -16,6 +15,8 @@ from bot.proposal_cards import read_draft_token
 from models.base import DomainError, db
 from models.officials import Official, require_verified
 from models.proposals import EDITABLE_STATES, FIELD_LIMITS, SCOPES, Proposal, set_field
+
+from .form import Form
 
 bp = Blueprint("drafts", __name__)
 
@@ -30,7 +31,7 @@ PAGE = {
 }
 
 
-class DraftForm(FlaskForm):
+class DraftForm(Form):
     scope = SelectField("範圍（第六點）", choices=[("", "請選擇")] + list(SCOPES.items()), validate_choice=False)
     title = StringField(FIELD_LIMITS["title"][0])
     content = TextAreaField(FIELD_LIMITS["content"][0])

@@ -2,19 +2,21 @@
 way back (the home page, or the LINE chat for an official who came from it).
 
 Ids in URLs are bounded (`int` accepts 1..2^31-1, PostgreSQL's integer), so an out-of-range id is
-a 404 rather than a database error; JSON nested deeper than Python's recursion limit is a 400.
+a 404 rather than a database error; JSON nested deeper than Python's recursion limit is a 400, and so
+is a query string carrying U+0000.
 """
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, json, make_response, render_template, request
+from flask import Flask, abort, json, make_response, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
+from models.base import MAX_ID
+
 log = logging.getLogger(__name__)
-MAX_ID = 2**31 - 1
 
 PAGES = {
     400: ("請求無法處理", "這個請求的內容不完整或格式不正確，請回到上一頁重新操作。"),
@@ -63,6 +65,13 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedInt
     app.json_provider_class = BoundedJSONProvider
     app.json = BoundedJSONProvider(app)
+
+    @app.before_request
+    def _refuse_nul_in_query():
+        # No text column takes U+0000 (PostgreSQL refuses it), and no person types one: a query string
+        # carrying it (`?q=%00`) is a 400 here rather than a database error in whichever view reads it.
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.args.lists()):
+            abort(400)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -7,7 +7,6 @@ LINE quick replies do. A forged link answers 400 and changes nothing.
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired
@@ -16,6 +15,7 @@ from models import recognition
 from models.base import DomainError
 from models.proposals import Proposal
 
+from .form import Form
 from .security_headers import token_page_headers
 
 bp = Blueprint("recognition_consent", __name__)
@@ -24,7 +24,7 @@ bp = Blueprint("recognition_consent", __name__)
 bp.after_request(token_page_headers)  # the URL carries the signed token
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     answer = HiddenField(validators=[DataRequired("請選擇回覆。"), AnyOf([recognition.YES, recognition.NO], "請選擇回覆。")])
 
 

@@ -91,9 +91,8 @@ def mine(ctx, official, state, params):
 @action("prop.cop")
 def answer_invitation(ctx, official, state, params):
     require_verified(official)
-    try:
-        proposal_id = int(params.get("p", ""))
-    except ValueError:
+    proposal_id = m.parse_int(params.get("p"), default=-1)
+    if proposal_id < 0:
         return [m.text(cards.CO_NONE_PENDING)]
     _proposal, outcome = answer_co_invitation(official, proposal_id, params.get("v") == "yes", ctx.now)
     return [m.text(cards.CO_ANSWERED[outcome], quick=[m.quick_postback("選單", "menu")])]

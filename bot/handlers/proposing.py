@@ -87,10 +87,8 @@ def _menu_quick() -> list[dict]:
 
 def owned_proposal(official: Official, proposal_id) -> Proposal | None:
     """The official's own proposal with this id (as postback data: any string), else None."""
-    try:
-        proposal = Proposal.get_or_none(Proposal.id == int(proposal_id))
-    except (TypeError, ValueError):
-        return None
+    number = m.parse_int(proposal_id, default=0)
+    proposal = Proposal.get_or_none(Proposal.id == number) if number else None
     return proposal if proposal is not None and proposal.proposer_id == official.id else None
 
 

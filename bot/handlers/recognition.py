@@ -15,9 +15,8 @@ NOT_ASKED = MSG["not_asked"]
 
 @action(CONSENT_ACTION)
 def consent(ctx, official, state, params):
-    try:
-        proposal_id = int(params.get("p", ""))
-    except ValueError:
+    proposal_id = m.parse_int(params.get("p"), default=-1)
+    if proposal_id < 0:
         return [m.text(NOT_ASKED, quick=[m.quick_postback("選單", "menu")])]
     value = params.get("v")
     if value not in ("yes", "no"):

@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import flash
-from flask_wtf import FlaskForm
 
 from models.base import DomainError
+
+from ..form import Form
 
 BAD_FORM = "表單內容有誤，請檢查後再送出。"
 
 
-def form_errors(form: FlaskForm) -> str:
+def form_errors(form: Form) -> str:
     """Each field's errors, under its label (never the CSRF token's), or the general message."""
     return "；".join(f"{getattr(form, name).label.text}：{'、'.join(errors)}" for name, errors in form.errors.items()
                     if name != "csrf_token") or BAD_FORM
 
 
-def act(form: FlaskForm, action: Callable[[], str], *, on_invalid: Callable[[], object],
+def act(form: Form, action: Callable[[], str], *, on_invalid: Callable[[], object],
         on_refused: Callable[[], object], done: Callable[[], object], explain_errors: bool = False):
     if not form.validate_on_submit():
         flash(form_errors(form) if explain_errors else BAD_FORM, "error")
@@ -36,7 +37,7 @@ def act(form: FlaskForm, action: Callable[[], str], *, on_invalid: Callable[[], 
     return done()
 
 
-def act_on_detail(form: FlaskForm, action: Callable[[], str], *, render: Callable[..., object], form_name: str,
+def act_on_detail(form: Form, action: Callable[[], str], *, render: Callable[..., object], form_name: str,
                   back: Callable[[], object], explain_errors: bool = False):
     """`act` for a detail page: an invalid form renders the page again (400) with what was typed;
     a refusal and a success both go `back` to it."""

@@ -4,7 +4,6 @@ link confirms the address (that link needs no console account)."""
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -14,6 +13,7 @@ from models.base import DomainError, utcnow
 from models.events import AuditEvent
 from models.staff import MAX_REASON, MIN_REASON
 
+from ..form import Form
 from .actions import act
 from .auth import current_staff, ops_required
 from .blueprint import bp
@@ -27,7 +27,7 @@ MSG = {
 OUTBOX_LABELS = {"pending": "寄送中（或等待重試）", "sent": "已寄出", "failed": "寄送失敗"}
 
 
-class AgencyForm(FlaskForm):
+class AgencyForm(Form):
     name = StringField("名稱", validators=[DataRequired(REQUIRED), Length(max=100)])
     short_name = StringField("簡稱", validators=[DataRequired(REQUIRED), Length(max=40)])
     kind = SelectField("類別", choices=list(KIND_LABELS.items()))
@@ -63,7 +63,7 @@ def _detail(agency: Agency, form: AgencyForm | None = None, status: int = 200):
                .order_by(AuditEvent.id.desc()).limit(20))
     children = [a for a in Agency.select().where(Agency.parent_code == agency.code).order_by(Agency.code)]
     return render_template("console/agency.html", agency=agency, form=form or _form(agency, False),
-                           test_form=FlaskForm(), last_tests=last_test_emails(agency), outbox_labels=OUTBOX_LABELS,
+                           test_form=Form(), last_tests=last_test_emails(agency), outbox_labels=OUTBOX_LABELS,
                            children=children, history=list(history), title=agency.name), status
 
 
@@ -108,7 +108,7 @@ def agency_test_email(code: str):
         send_test_email(current_staff(), target.code, utcnow())
         return MSG["test_sent"]
 
-    return act(FlaskForm(), action, on_invalid=back, on_refused=back, done=back)
+    return act(Form(), action, on_invalid=back, on_refused=back, done=back)
 
 
 @bp.get("/agencies/confirm/<token>")

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 
 from flask import Response, current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -19,6 +18,7 @@ from models.agency_csv import apply_import, export_csv, preview_import
 from models.base import DomainError, taipei_date, utcnow
 from models.staff import MAX_REASON, MIN_REASON
 
+from ..form import Form
 from .auth import current_staff, ops_required
 from .blueprint import bp
 from .forms import REASON_LENGTH, REQUIRED
@@ -30,13 +30,13 @@ MSG = {
 }
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField("CSV 檔（欄位：code, name, short_name, kind, contact_email, parent_code, active）",
                      validators=[FileRequired("請選擇 CSV 檔。")])
     submit = SubmitField("預覽匯入結果")
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(Form):
     csv_text = HiddenField(validators=[DataRequired(REQUIRED)])
     digest = HiddenField(validators=[DataRequired(REQUIRED)])
     reason = TextAreaField("匯入事由", validators=[DataRequired(REQUIRED), Length(min=MIN_REASON, max=MAX_REASON,

@@ -7,18 +7,18 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from models import calendar, calendar_years, deadlines
 from models.base import DomainError
 
+from ..form import Form
 from .auth import current_staff, ops_required, staff_required
 from .blueprint import bp
 
 
-class OverrideForm(FlaskForm):
+class OverrideForm(Form):
     day = DateField("日期", validators=[DataRequired("請選擇日期。")])
     kind = SelectField("類別", choices=[(calendar.KIND_CLOSED, "停止上班（颱風等）"),
                                          (calendar.KIND_WORKDAY, "補行上班")])
@@ -26,11 +26,11 @@ class OverrideForm(FlaskForm):
     submit = SubmitField("新增並重算所有期限")
 
 
-class ClearForm(FlaskForm):
+class ClearForm(Form):
     submit = SubmitField("移除")
 
 
-class ConfirmYearForm(FlaskForm):
+class ConfirmYearForm(Form):
     submit = SubmitField("確認本年辦公日曆並重算期限")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import peewee
 from flask import abort, current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -23,6 +22,7 @@ from models.base import DomainError
 from models.calendar import today_taipei
 from models.proposals import Proposal
 
+from ..form import Form
 from .actions import act, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
@@ -41,7 +41,7 @@ MSG = {
 }
 
 
-class RequestForm(FlaskForm):
+class RequestForm(Form):
     lead = SelectField("主辦機關", validators=[Optional()])
     # Checkboxes (no Ctrl-click), filtered by the search box above them (static/console_filter.js).
     co = SelectMultipleField("協辦機關（可複選）", validators=[Optional()], widget=ListWidget(prefix_label=False),
@@ -49,19 +49,19 @@ class RequestForm(FlaskForm):
     submit = SubmitField("寄送機關確認請求")
 
 
-class RolesForm(FlaskForm):
+class RolesForm(Form):
     lead = SelectField("協調後的主辦機關（其餘為協辦）", validators=[DataRequired(REQUIRED)])
     submit = SubmitField("設定主辦／協辦")
 
 
-class DisputeForm(FlaskForm):
+class DisputeForm(Form):
     submit = SubmitField("仍有爭議：全部列為主辦")
 
 
 ANSWER_CHOICES = [(key, label) for key, label in domain.DECISION_LABELS.items() if key in domain.DECISIONS]
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     decision = RadioField("回覆", choices=ANSWER_CHOICES, validators=[DataRequired(REQUIRED)])
     # Only the agency's own subordinates are offered; anything else is refused by the domain in zh-TW.
     handling_unit_code = SelectField("承辦的所屬（附屬）機關", validators=[Optional()], validate_choice=False)
@@ -73,13 +73,13 @@ class AnswerForm(FlaskForm):
     submit = SubmitField("送出回覆")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     text = TextAreaField("研商意見", validators=[DataRequired(REQUIRED), Length(min=2, max=domain.NOTE_MAX)],
                          render_kw={"rows": 2, "maxlength": domain.NOTE_MAX})
     submit = SubmitField("新增研商意見")
 
 
-class SettleForm(FlaskForm):
+class SettleForm(Form):
     outcome = RadioField("協調結果", choices=list(domain.SETTLE_OUTCOMES.items()), validators=[DataRequired(REQUIRED)])
     note = TextAreaField("協調說明", validators=[DataRequired(REQUIRED), Length(min=2, max=domain.NOTE_MAX)],
                          render_kw={"rows": 2, "maxlength": domain.NOTE_MAX})

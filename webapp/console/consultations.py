@@ -11,7 +11,6 @@ import json
 
 import peewee
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -28,6 +27,7 @@ from models.opinions import hide_opinion, opinions_of
 from models.proposals import REMOVAL_GROUNDS, SCOPES
 from models.staff import MAX_REASON, MIN_REASON, Staff, can_access_agency
 
+from ..form import Form
 from .actions import act_on_detail, form_errors
 from .auth import agency_scope, current_staff, ops_required, staff_required
 from .blueprint import bp
@@ -110,7 +110,7 @@ class ExtendForm(VersionedForm):
     submit = SubmitField(settings.fill("延長綜整回應期限（限一次，{summary_extension}）"))
 
 
-class HideForm(FlaskForm):
+class HideForm(Form):
     ground = SelectField("隱藏事由（第七點）", choices=[("", "請選擇")] + [(k, f"{k} {v}") for k, v in REMOVAL_GROUNDS.items()],
                          validators=[DataRequired(REQUIRED)])
     reason = TextAreaField("說明", validators=[DataRequired(REQUIRED), Length(min=MIN_REASON, max=MAX_REASON)],
@@ -299,7 +299,7 @@ def consultation_detail(consultation_id: int):
     return render_detail(_own_or_abort(consultation_id))
 
 
-def _act(consultation: Consultation, form: FlaskForm, form_name: str, action):
+def _act(consultation: Consultation, form: Form, form_name: str, action):
     """Run one consultation action (webapp/console/actions.py); back to the detail page either way."""
     return act_on_detail(form, lambda: action(form), render=lambda **given: render_detail(consultation, **given),
                          form_name=form_name, explain_errors=True,

@@ -1,7 +1,6 @@
 """Console forms (Flask-WTF): every form carries a CSRF token; labels and messages are zh-TW."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
@@ -18,11 +17,13 @@ from models.passwords import MAX_PASSWORD, MIN_PASSWORD
 from models.proposals import REMOVAL_GROUNDS, removal_ground_label
 from models.staff import MAX_REASON, MIN_REASON
 
+from ..form import Form
+
 REQUIRED = "此欄位必填。"
 REASON_LENGTH = f"事由需要 {MIN_REASON} 到 {MAX_REASON} 個字。"
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
                        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField("密碼", validators=[DataRequired(REQUIRED), Length(max=256)],
@@ -31,7 +32,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField("登入")
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     """An audited action on an official (R4 personal data view, block, unblock) needs a reason."""
 
     reason = TextAreaField("事由", validators=[DataRequired(REQUIRED), Length(min=MIN_REASON, max=MAX_REASON,
@@ -55,7 +56,7 @@ class UnblockForm(ReasonForm):
     submit = SubmitField("恢復此帳號")
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(Form):
     """Every action carries the version the staff member saw (two staff at once: one wins)."""
 
     version = HiddenField()
@@ -86,7 +87,7 @@ class ConsultationReturnForm(VersionedForm):
 PASSWORD_HINT = f"至少 {MIN_PASSWORD} 個字元；可用好記的長句，不需要符號，但不可是常見密碼。"
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
                        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
     display_name = StringField("顯示名稱", validators=[Optional(), Length(max=40)])
@@ -99,7 +100,7 @@ class StaffReasonForm(ReasonForm):
     submit = SubmitField("確定")
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField("新密碼", validators=[DataRequired(REQUIRED), Length(max=MAX_PASSWORD)],
                              description=PASSWORD_HINT, render_kw={"autocomplete": "new-password"})
     confirm = PasswordField("再輸入一次新密碼", validators=[DataRequired(REQUIRED),
@@ -114,20 +115,20 @@ class ChangePasswordForm(NewPasswordForm):
     submit = SubmitField("變更密碼")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField("電子郵件", validators=[DataRequired(REQUIRED), Length(max=254)],
                        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     submit = SubmitField("寄送重設連結")
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     code = StringField("驗證碼", validators=[DataRequired(REQUIRED), Length(max=20)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none",
                                   "spellcheck": "false"})
     submit = SubmitField("驗證")
 
 
-class BothFactorsForm(FlaskForm):
+class BothFactorsForm(Form):
     """A change to one's own two-factor sign-in: the password and a current code (or a recovery code)."""
 
     password = PasswordField("密碼", validators=[DataRequired(REQUIRED), Length(max=256)],
@@ -136,7 +137,7 @@ class BothFactorsForm(FlaskForm):
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none"})
 
 
-class DiscussionMessageForm(FlaskForm):
+class DiscussionMessageForm(Form):
     """R10.2: write to those who gave opinions (choices: everyone, or one opinion by its number)."""
 
     # Not checked against the page's list (it may be stale): the domain checks the opinion itself.
@@ -147,7 +148,7 @@ class DiscussionMessageForm(FlaskForm):
     submit = SubmitField("傳送訊息")
 
 
-class DiscussionMeetingForm(FlaskForm):
+class DiscussionMeetingForm(Form):
     held_on = DateField("會議日期", validators=[DataRequired("請選擇會議日期。")])
     place = StringField("時間及地點", validators=[DataRequired(REQUIRED), Length(max=200)],
                         render_kw={"maxlength": 200, "placeholder": "例如：14:00 臺灣大道市政大樓惠中樓 501 會議室"})
@@ -157,7 +158,7 @@ class DiscussionMeetingForm(FlaskForm):
     submit = SubmitField("安排會議並邀請意見提供者")
 
 
-class DiscussionSummaryForm(FlaskForm):
+class DiscussionSummaryForm(Form):
     summary = TextAreaField("會議紀錄摘要（將公開）", validators=[DataRequired(REQUIRED), Length(min=10, max=4000)],
                             render_kw={"rows": 4, "maxlength": 4000})
     submit = SubmitField("儲存會議紀錄摘要")

@@ -3,7 +3,6 @@ their reasons, queue depths, the scheduler's heartbeat, the last sweeps, and ret
 from __future__ import annotations
 
 from flask import abort, current_app, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from bot.line_api import message_quota
@@ -13,12 +12,13 @@ from models.base import utcnow
 from models.events import EVENT_STATES, LineEvent
 from models.outbox import OUTBOX_STATES, Outbox
 
+from ..form import Form
 from .actions import act
 from .auth import current_staff, ops_required
 from .blueprint import bp
 
 
-class RowActionForm(FlaskForm):
+class RowActionForm(Form):
     submit = SubmitField("送出")
 
 

@@ -14,7 +14,6 @@ import io
 
 import peewee
 from flask import Response, abort, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectMultipleField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -26,6 +25,7 @@ from models.recognition import CONSENT_LABELS, RecognitionConsent, workplace_of
 from models.recognition_figures import annual_figures, figures_of
 from webapp.public import csv_safe
 
+from ..form import Form
 from .actions import act
 from .auth import current_staff, ops_required
 from .blueprint import bp
@@ -39,7 +39,7 @@ CSV_COLUMNS = [
 ]
 
 
-class RecommendForm(FlaskForm):
+class RecommendForm(Form):
     kinds = SelectMultipleField("建請辦理（可複選，第十一點）", choices=list(recommendations.KINDS.items()),
                                 option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
                                 validators=[DataRequired("請至少選擇一項。")],
@@ -51,7 +51,7 @@ class RecommendForm(FlaskForm):
     submit = SubmitField("寄送建議給所屬機關")
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     answer = RadioField("機關回覆", choices=list(recommendations.ANSWERS.items()), validators=[DataRequired("請選擇。")])
     answered_on = DateField("回覆日期", validators=[DataRequired("請選擇日期。")])
     note = TextAreaField("說明", validators=[Optional(), Length(max=recommendations.NOTE_MAX)],

@@ -13,7 +13,6 @@ import json
 
 import peewee
 from flask import abort, current_app, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -24,6 +23,7 @@ from models.calendar import today_taipei
 from models.events import AuditEvent
 from models.proposals import ESTABLISHED, RESPONDED, Proposal
 
+from ..form import Form
 from .actions import act
 from .auth import agency_scope, current_staff, staff_required
 from .blueprint import bp
@@ -54,7 +54,7 @@ ACTION_LABELS = {
 
 # --- forms --------------------------------------------------------------------------------------
 
-class RespondForm(FlaskForm):
+class RespondForm(Form):
     lead = SelectField("代哪一個主辦機關回應（各主辦機關各自回應）", validators=[Optional()], validate_choice=False)
     decision = RadioField("回應結果（第九點（四）3）", choices=list(domain.DECISIONS.items()),
                           validators=[DataRequired(REQUIRED)])
@@ -66,14 +66,14 @@ class RespondForm(FlaskForm):
     submit = SubmitField("公開回應並通知提案人")
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(Form):
     reason = TextAreaField(f"延長理由（將公開，至少 {domain.EXTENSION_REASON_MIN} 字）",
                            validators=[DataRequired(REQUIRED), Length(max=domain.EXTENSION_REASON_MAX)],
                            render_kw={"rows": 3, "maxlength": domain.EXTENSION_REASON_MAX})
     submit = SubmitField("延長回應期限（限一次）")
 
 
-class MeetingForm(FlaskForm):
+class MeetingForm(Form):
     held_on = DateField("會議日期", validators=[DataRequired("請選擇會議日期。")])
     place = StringField("時間及地點", validators=[DataRequired(REQUIRED), Length(max=domain.MEETING_PLACE_MAX)],
                         render_kw={"maxlength": domain.MEETING_PLACE_MAX, "placeholder": "例如：14:00 臺灣大道市政大樓惠中樓 501 會議室"})
@@ -83,13 +83,13 @@ class MeetingForm(FlaskForm):
     submit = SubmitField("安排會議並邀請提案人")
 
 
-class SummaryForm(FlaskForm):
+class SummaryForm(Form):
     summary = TextAreaField("會議紀錄摘要（將公開）", validators=[DataRequired(REQUIRED), Length(max=domain.MEETING_TEXT_MAX)],
                             render_kw={"rows": 4, "maxlength": domain.MEETING_TEXT_MAX})
     submit = SubmitField("儲存會議紀錄摘要")
 
 
-class MergeForm(FlaskForm):
+class MergeForm(Form):
     into = SelectField("併入的主案", validators=[DataRequired(REQUIRED)])
     reason = TextAreaField("併案理由（相同或相似之處）", validators=[DataRequired(REQUIRED), Length(max=domain.MERGE_REASON_MAX)],
                            render_kw={"rows": 2, "maxlength": domain.MERGE_REASON_MAX})

@@ -11,7 +11,6 @@ import json
 
 import peewee
 from flask import abort, current_app, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -25,6 +24,7 @@ from models.proposals import REMOVAL_GROUNDS, SECONDING, Proposal
 from models.removal import remove_published
 from models.similar import Match, find_similar_explained
 
+from ..form import Form
 from .actions import act_on_detail
 from .auth import current_staff, ops_required
 from .blueprint import bp
@@ -208,7 +208,7 @@ def review_detail(proposal_id: int):
     return render_detail(_proposal_or_404(proposal_id))
 
 
-def _act(proposal: Proposal, form: FlaskForm, form_name: str, action):
+def _act(proposal: Proposal, form: Form, form_name: str, action):
     """Run one review action (webapp/console/actions.py); back to the detail page either way."""
     return act_on_detail(form, lambda: action(form), render=lambda **given: render_detail(proposal, **given),
                          form_name=form_name,

@@ -7,13 +7,13 @@ find, from the platform's own proposals (`models.similar_duplicates`)."""
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, SubmitField
 
 from models import similar, similar_duplicates, similar_index
 from models import similar_lexicon_edits as edits
 from models.similar_team_words import TOPIC_MAX, WORD_MAX
 
+from ..form import Form
 from .actions import act
 from .auth import current_staff, ops_required
 from .blueprint import bp
@@ -23,7 +23,7 @@ TRIAL_MAX = 80  # characters of a trial title (the proposal form allows 80)
 FILTER_MAX = 40
 
 
-class AddWordForm(FlaskForm):
+class AddWordForm(Form):
     # The rules (length, characters, already in the lexicon ...) are the domain's: one place, one wording.
     word = StringField("詞語", render_kw={"maxlength": WORD_MAX, "autocomplete": "off"})
     concept = SelectField("所屬概念", choices=[], validate_choice=False)
@@ -33,7 +33,7 @@ class AddWordForm(FlaskForm):
     submit = SubmitField("加入詞庫")
 
 
-class RemoveWordForm(FlaskForm):
+class RemoveWordForm(Form):
     submit = SubmitField("移除")
 
 

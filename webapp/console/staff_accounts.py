@@ -4,7 +4,6 @@ re-enable, resend an invitation, and lift a login lockout early (issue 10 item 7
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 
 from models.agencies import Agency
 from models.base import utcnow
@@ -14,6 +13,7 @@ from models.staff import ROLE_OPS, Staff
 from models.staff_accounts import disable_staff, enable_staff, invite_staff, list_staff, resend_invitation
 from models.two_factor import reset_by_ops
 
+from ..form import Form
 from .actions import act
 from .auth import LoginLimiter, current_staff, ops_required
 from .blueprint import bp
@@ -111,7 +111,7 @@ def enable(staff_id: int):
 @ops_required
 def resend(staff_id: int):
     target = _target(staff_id)
-    form = FlaskForm()  # only the CSRF token: resending needs no reason, the invitation is the why
+    form = Form()  # only the CSRF token: resending needs no reason, the invitation is the why
 
     def action() -> str:
         resend_invitation(current_staff(), target.id, utcnow())
