@@ -28,7 +28,7 @@ from models.calendar import due_date, today_taipei
 from models.consultations import Consultation
 from models.events import LineEvent
 from models.proposals import ESTABLISHED, Proposal, start_draft
-from models.seconds import send_establishment_notices
+from models.seconds import Second, send_establishment_notices
 from tests.factories import seconding_proposal, submitted_proposal, verified_official
 from tests.fixtures_console import console_post, ensure_agencies
 from tests.helpers import _buttons, quick_replies
@@ -245,14 +245,26 @@ def _mangled(data: str, rng: random.Random) -> str:
     return urlencode(params)
 
 
-def _next_input(rng: random.Random, offered: list[dict], menu: list[str]) -> tuple[str, str]:
+def _emailed_code(smtp, address: str) -> str | None:
+    """The code in the last email to `address`, as the official would copy it into the chat."""
+    found = smtp.to(address)
+    code = re.search(r"認證碼是：(\d{6})", smtp.body(found[-1])) if found else None
+    return code.group(1) if code else None
+
+
+def _next_input(rng: random.Random, offered: list[dict], menu: list[str], texts: list[str], code: str | None,
+                wander: float) -> tuple[str, str]:
+    """A tap on what the bot offers, or (each with probability `wander`) a menu entry, typed text or a
+    mangled postback; now and then the last emailed code, typed again and again."""
     roll = rng.random()
     postbacks = [act for act in offered if act.get("type") == "postback"]
-    if roll < 0.15 or not offered:
+    if code and roll > 0.9:
+        return "text", code
+    if roll < wander or not offered:
         return "postback", "a=" + rng.choice(menu)
-    if roll < 0.3:
-        return "text", rng.choice(CHAT_TEXTS)
-    if roll < 0.45 and postbacks:
+    if roll < 2 * wander:
+        return "text", rng.choice(texts)
+    if roll < 3 * wander and postbacks:
         return "postback", _mangled(rng.choice(postbacks)["data"], rng)
     act = rng.choice(offered)
     if act["type"] == "postback":
@@ -260,27 +272,38 @@ def _next_input(rng: random.Random, offered: list[dict], menu: list[str]) -> tup
     return "text", act.get("text") or act.get("label") or "說明"
 
 
-@pytest.mark.parametrize("registered", [True, False], ids=["verified", "new"])
+@pytest.mark.parametrize("who", ["verified", "new", "seconder"])
 @pytest.mark.parametrize("seed", range(3))
-def test_r3_0_random_walks_through_the_chat_are_always_answered_and_never_fail_an_event(app, client, line, seed,
-                                                                                       registered):
+def test_r3_0_random_walks_through_the_chat_are_always_answered_and_never_fail_an_event(app, client, line, smtp,
+                                                                                       seed, who):
+    """`verified`: any menu; `new`: from following the account, registration included; `seconder`: from
+    the seconding list only, typing each emailed code as it comes, and again, and again. However the
+    taps and codes come, each proposal's count is its seconds (R9.3.4: one official, one second)."""
     ensure_agencies()
     rng = random.Random(seed)
     other = verified_official()
-    for n in range(3):
-        seconding_proposal(other, title=f"改善公務車派車流程第{n}案")
-    if registered:
-        official = verified_official()
-        submitted_proposal(official, title="提高超勤津貼上限")
-        uid, menu = official.line_user_id, MENU
-    else:
-        uid, menu = line.user(), ["reg.start", *MENU]
+    targets = [seconding_proposal(other, title=f"改善公務車派車流程第{n}案") for n in range(3)]
+    email = f"walker{seed}@taichung.gov.tw"
+    if who == "new":
+        uid, menu, texts = line.user(), ["reg.start", *MENU], [*CHAT_TEXTS, email, "王小明", "0912345678"]
         line.follow(client, uid)
+    else:
+        official = verified_official(email=email)
+        submitted_proposal(official, title="提高超勤津貼上限")
+        uid, texts = official.line_user_id, CHAT_TEXTS
+        menu = MENU if who == "verified" else ["sec.browse", "sec.mine"]
+        if who == "seconder":  # one second made as the list offers it, so the walk starts with a used code
+            line.postback(client, uid, "a=sec.browse")
+            line.postback(client, uid, f"a=sec.confirm&p={targets[0].id}&notify=0")
+            line.text(client, uid, _emailed_code(smtp, email))
+            assert "附議完成" in line.texts(uid)[-1]
+    wander = 0.05 if who == "seconder" else 0.15
     problems = []
     for step in range(100):
-        offered = [act for message in line.messages(uid)[-3:] for act in quick_replies(message) + list(_buttons(message))]
+        recent = line.messages(uid)[-1 if who == "seconder" else -3:]  # the seconder taps the latest message
+        offered = [act for message in recent for act in quick_replies(message) + list(_buttons(message))]
         offered = [act for act in offered if act.get("type") in ("postback", "message")]
-        kind, payload = _next_input(rng, offered, menu)
+        kind, payload = _next_input(rng, offered, menu, texts, _emailed_code(smtp, email), wander)
         before = len(line.messages(uid))
         response = line.postback(client, uid, payload) if kind == "postback" else line.text(client, uid, payload)
         event = LineEvent.select().order_by(LineEvent.id.desc()).first()
@@ -292,6 +315,10 @@ def test_r3_0_random_walks_through_the_chat_are_always_answered_and_never_fail_a
         elif ENGLISH_CHAT.search(answer):
             problems.append((step, kind, payload[:60], answer[:200]))
     assert not problems, problems[:10]
+    proposals = list(Proposal.select())
+    assert {p.id: p.second_count for p in proposals} == {p.id: p.seconds.count() for p in proposals}
+    if who == "seconder":
+        assert Second.select().where(Second.official == official.id).count() >= 1  # kept, whatever came after
 
 
 @pytest.mark.parametrize("data", ["a=sec.ask&p=2147483648", "a=prop.withdraw&p=" + "1" * 40, "a=prop.cop&p=2147483648&v=yes",
