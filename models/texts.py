@@ -54,6 +54,7 @@ CODE_REPLY_WRONG_CODE = "回覆郵件中的認證碼與寄出的不同，未予�
 CODE_UNKNOWN_TOKEN = "找不到這封郵件對應的認證請求。"
 CODE_WRONG_SENDER = "回覆的寄件地址與收到認證碼的地址不同，未予確認。"
 CODE_ALREADY_CONFIRMED = "這組認證碼已經確認過了。"
+CODE_ALREADY_TYPED = "這組認證碼已在 {at} 確認過了，不需要再輸入。"
 CODE_NOT_PENDING = "這組認證碼已失效，請要求重新寄送。"
 CODE_SUPERSEDED = ("這是較早寄出的認證碼：我們已在 {sent} 寄出新的認證碼到 {email}，舊的認證碼已失效。"
                    "請使用最新一封郵件中的認證碼（在這裡輸入，或回覆最新那封郵件）。")

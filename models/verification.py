@@ -152,10 +152,11 @@ def _newer_confirmed(row: VerificationCode) -> bool:
             .exists())
 
 
-def _superseded_match(official: Official, typed: str, now: dt.datetime) -> VerificationCode | None:
-    """A code of this official that a resend replaced, and that `typed` is (recent ones only)."""
+def _recent_match(official: Official, typed: str, now: dt.datetime, status: str) -> VerificationCode | None:
+    """A recent code of this official in `status` that `typed` is: one a resend replaced (SUPERSEDED),
+    or one already used (CONFIRMED), typed again by someone unsure whether it went through."""
     old = (VerificationCode.select()
-           .where((VerificationCode.official == official) & (VerificationCode.status == SUPERSEDED)
+           .where((VerificationCode.official == official) & (VerificationCode.status == status)
                   & (VerificationCode.created_at > now - CODE_TTL))
            .order_by(VerificationCode.created_at.desc()).limit(20))
     for row in old:
@@ -175,6 +176,14 @@ def locked_pending_codes(official: Official) -> list[VerificationCode]:
                       (official, PENDING), order=((VerificationCode.created_at, "desc"),), for_update=True)
 
 
+def _refuse_if_used(official: Official, typed: str, now: dt.datetime) -> None:
+    """A code confirmed in the last half hour, typed again (the official was not sure it worked, or
+    replied to the email too): say it was used, and when, rather than "no code" or a wrong try."""
+    used = _recent_match(official, typed, now, CONFIRMED)
+    if used is not None:
+        raise DomainError(texts.CODE_ALREADY_TYPED.format(at=format_taipei(used.confirmed_at, "%H:%M")), "already")
+
+
 def match_typed_code(official: Official, typed: str, now: dt.datetime | None = None,
                      candidates: list[VerificationCode] | None = None) -> CodeOutcome:
     """The official typed six digits in the chat: mark the matching pending code confirmed (the
@@ -184,6 +193,7 @@ def match_typed_code(official: Official, typed: str, now: dt.datetime | None = N
     if candidates is None:
         candidates = locked_pending_codes(official)
     if not candidates:
+        _refuse_if_used(official, typed, now)
         raise DomainError(texts.CODE_NONE_PENDING, "no_code")
     for row in candidates:
         row.official = official  # read in this transaction already: applying the code needs no second read
@@ -195,10 +205,11 @@ def match_typed_code(official: Official, typed: str, now: dt.datetime | None = N
     live = [r for r in candidates if r.expires_at > now]
     if not live:
         raise DomainError(texts.CODE_EXPIRED, "expired")
-    old = _superseded_match(official, typed, now)
+    old = _recent_match(official, typed, now, SUPERSEDED)
     newer = _newer_pending(old, now) if old is not None else None
     if newer is not None:  # the right code of an earlier email: not a guess, so not a wrong try
         return CodeOutcome(False, superseded_text(newer), newer)
+    _refuse_if_used(official, typed, now)  # an earlier code, used already: not a guess either
     # A wrong try is recorded, not raised: raising would roll the count back.
     newest = live[0]
     newest.wrong_tries += 1

@@ -93,6 +93,33 @@ def test_r9_3_4_an_older_code_after_a_resend_says_a_newer_one_was_sent(client, l
     assert Proposal.get_by_id(prop.id).second_count == 1
 
 
+def test_r9_3_4_a_used_code_typed_again_says_when_it_was_used_and_costs_no_try(client, line, smtp, verified):
+    """Unsure whether it went through, the official types the code again: before, 「目前沒有等待確認的認證碼」,
+    or, with the next proposal's code pending, a wrong try against that one."""
+    uid, me = verified
+    first, second = proposal(), proposal(title="公務車派車改為線上申請")
+    line.postback(client, uid, f"a=sec.confirm&p={first.id}&notify=0")
+    used = smtp.code_for(EMAIL)
+    line.text(client, uid, used)
+    assert "附議完成" in line.texts(uid)[-1]
+    line.text(client, uid, used)
+    said = line.texts(uid)[-1]
+    assert "確認過了" in said and "不需要再輸入" in said and "沒有等待確認" not in said
+
+    line.postback(client, uid, f"a=sec.confirm&p={second.id}&notify=0")
+    pending = smtp.code_for(EMAIL)
+    if pending == used:  # one in a million: the same six digits twice
+        pytest.skip("the new code happens to equal the used one")
+    line.text(client, uid, used)
+    said = line.texts(uid)[-1]
+    assert "確認過了" in said and "不正確" not in said
+    assert _wrong_tries(PURPOSE_SECOND) == 0  # not a guess: no try used
+    line.text(client, uid, pending)
+    assert "附議完成" in line.texts(uid)[-1]
+    assert [p.second_count for p in (Proposal.get_by_id(first.id), Proposal.get_by_id(second.id))] == [1, 1]
+    assert Second.select().count() == 2
+
+
 def test_r3_2_a_reply_to_the_first_email_after_a_resend_is_told_to_use_the_newest(client, line, smtp):
     uid, official = register(client, line, smtp, verify=False)
     first = smtp.last_to("wang@taichung.gov.tw")
