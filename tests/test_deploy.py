@@ -80,6 +80,40 @@ def test_nginx_lets_the_internet_reach_only_the_hooks_links_and_health(stack):
     assert _get(url + "/healthz", outside)[1].get("X-Frame-Options") == "DENY"
 
 
+def _zh_page(body: bytes, *words: str) -> bool:
+    page = body.decode("utf-8")
+    return 'lang="zh-Hant-TW"' in page and all(word in page for word in words) and "nginx" not in page
+
+
+def test_nginx_answers_its_own_errors_with_zh_tw_pages_and_passes_the_apps_through(stack, tmp_path):
+    """Before, a visitor outside the intranet, a body over the limit or an upgrade's restart met
+    nginx's English pages ("403 Forbidden", "502 Bad Gateway")."""
+    url, _port, _direct = stack
+    status, headers, body = _get(url + "/console/login", {})
+    assert status == 403 and _zh_page(body, "只開放內部網路使用", "VPN")
+    assert headers.get("Content-Type", "").startswith("text/html")
+    status, _, body = _get(url + "/line/webhook", {"Content-Type": "application/json", "X-Line-Signature": "x"},
+                           data=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert status == 413 and _zh_page(body, "內容太大")
+    status, _, body = _get(url + "/", {**INSIDE, "Cookie": "x=" + "a" * 20_000})
+    assert status == 400 and _zh_page(body, "請求無法處理", "Cookie")
+    status, _, body = _get(url + "/static/no-such-file.css", {})
+    assert status == 404 and _zh_page(body, "找不到頁面")
+    assert _get(url + "/_errors/50x.html", INSIDE)[0] == 404  # the pages are for nginx's own use
+    status, _, body = _get(url + "/proposals/2147483000", INSIDE)  # the app's own 404 passes through
+    assert status == 404 and b'data-testid="error-page"' in body
+    assert _get(url + "/static/public.css", {})[0] == 200  # what the pages style themselves with
+
+    down = tmp_path / "down"
+    down.mkdir()
+    nginx, port = deploy_stack.start_nginx(down, deploy_stack.free_port(), address_header=True)  # no app behind it
+    try:
+        status, _, body = _get(f"http://127.0.0.1:{port}/", INSIDE)
+        assert status == 502 and _zh_page(body, "系統暫時無法回應", "稍候")
+    finally:
+        deploy_stack.stop(nginx)
+
+
 def test_fifty_slow_clients_do_not_keep_healthz_or_the_webhook_waiting(stack):
     url, port, _direct = stack
     held = deploy_stack.slow_clients(port, 50)
