@@ -14,6 +14,13 @@ graceful_timeout = 30
 keepalive = 30  # longer than nginx's upstream keepalive use, so nginx closes first
 accesslog = "-"
 forwarded_allow_ips = "127.0.0.1"
+# nginx bounds the request line and the headers (large_client_header_buffers 4 16k) and answers what is
+# over with its zh-TW page. gunicorn's own, lower limits (a 4,094-byte line, 8,190-byte fields, 100
+# headers) would refuse what nginx let through with an English "URI Too Long" or "Request Header Fields
+# Too Large", so they are raised to nginx's: nginx is the one door, and these threads see only what it passed.
+limit_request_line = 0  # no limit of its own (gunicorn 27: 0 is none for the line)
+limit_request_field_size = 16 * 1024 + 8  # one of nginx's 16k buffers (0 here would mean gunicorn's 8,190)
+limit_request_fields = 32768  # gunicorn's maximum
 
 
 def child_exit(server, worker):

@@ -103,6 +103,11 @@ def test_nginx_answers_its_own_errors_with_zh_tw_pages_and_passes_the_apps_throu
     status, _, body = _get(url + "/proposals/2147483000", INSIDE)  # the app's own 404 passes through
     assert status == 404 and b'data-testid="error-page"' in body
     assert _get(url + "/static/public.css", {})[0] == 200  # what the pages style themselves with
+    # Up to nginx's limits the app answers (gunicorn's lower ones, English, are lifted); past them, nginx.
+    assert _get(url + "/?q=" + "%E8%87%BA" * 1500, INSIDE)[0] == 200  # 臺 1,500 times: a 13,500-byte line
+    assert _get(url + "/", {**INSIDE, "X-Long": "b" * 12_000, **{f"X-N{i}": "1" for i in range(150)}})[0] == 200
+    status, _, body = _get(url + "/?q=" + "a" * 17_000, INSIDE)
+    assert status == 414 and _zh_page(body, "請求無法處理")
 
     down = tmp_path / "down"
     down.mkdir()
