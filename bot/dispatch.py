@@ -70,7 +70,7 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
         fn = ACTIONS.get(params.get("a", ""))
         if fn is None:
             return [m.text(texts.UNKNOWN_INPUT, quick=[m.quick_postback("選單", "menu")])]
-        return fn(ctx, official, state, params)
+        return _run(ctx, official, state, params["a"], params)
     if etype != "message":
         return []
     message = event.get("message") or {}
@@ -91,7 +91,7 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
         clear_state(state)
         return [m.text(said + texts.CANCELLED_TAIL, quick=quick)]
     if word in KEYWORDS:
-        return ACTIONS[KEYWORDS[word]](ctx, official, state, {})
+        return _run(ctx, official, state, KEYWORDS[word], {})
     # Free: no flow is waiting for this text (a flow's own answers, a phone number say, stay its own).
     free = state.flow not in TEXT_STEPS or (state.flow, state.step) == ("registration", "code")
     digits = re.sub(r"[\s-]", "", word) if CODE_LIKE.match(word) else None
@@ -110,6 +110,30 @@ def _route(event: dict, etype: str, ctx: BotContext) -> list[dict]:
     if CODE_PATTERN.match(word):
         confirm_typed_code(official, word, ctx.now)  # raises the "no code pending" / "expired" answer
     return reminder(ctx, official, texts.UNCLEAR_WHILE_CODE) or ACTIONS["menu.show"](ctx, official, state, {"hint": "1"})
+
+
+# The menu's ways elsewhere, and the flow each belongs to (None: none that waits for text).
+ELSEWHERE = {"prop.start": "proposing", "prop.mine": None, "sec.browse": "seconding", "sec.mine": None,
+             "con.browse": "consulting", "profile.show": "profile"}
+
+
+def _pause_for_elsewhere(state, action: str) -> str | None:
+    """An official in the middle of a flow that waits for text (a proposal's title, say) who taps a menu
+    entry of something else: that flow is paused, as 「取消」 pauses it, so that what they type next
+    belongs to what they now see (a word typed in the seconding list became the draft's title). The
+    draft and the registration data stay; the pause is said (returned) where the flow keeps anything."""
+    if action not in ELSEWHERE or state.flow not in TEXT_STEPS or state.flow in (ELSEWHERE[action], "registration"):
+        return None
+    flow = state.flow
+    clear_state(state)
+    return texts.CANCELLED[flow] if flow == "proposing" else None
+
+
+def _run(ctx: BotContext, official, state, name: str, params: dict) -> list[dict]:
+    """A tap or a keyword: its action, after pausing a flow it leads away from (said first, if it is)."""
+    paused = _pause_for_elsewhere(state, name)
+    replies = ACTIONS[name](ctx, official, state, params)
+    return [m.text(paused)] + replies if paused and len(replies) < 5 else replies
 
 
 def _typed_code(ctx: BotContext, official, state, digits: str, codes: list) -> list[dict]:

@@ -186,6 +186,28 @@ def test_r9_1_2_abandoned_draft_resumed_days_later(client, line, smtp):
     assert Proposal.select().count() == 1
 
 
+def test_r9_1_2_a_menu_tap_elsewhere_pauses_the_draft_so_the_next_words_are_not_its_title(client, line, smtp):
+    """Before, the title question outlived a tap on 附議提案: a word typed in the seconding list became the
+    draft's title, and the bot asked for its content."""
+    uid, official = register(client, line, smtp)
+    line.text(client, uid, "提案")
+    tap(client, line, uid, "機關內部管理")
+    assert "主題" in last_text(line, uid)
+    line.postback(client, uid, "a=sec.browse")  # the rich menu's 附議提案
+    said = line.texts(uid)
+    assert any("已暫停撰寫提案" in text and "草稿已自動儲存" in text for text in said[-3:])
+    line.text(client, uid, "員工停車位不足")
+    assert draft_of(official).title is None and "內容或建議事項" not in last_text(line, uid)
+    line.text(client, uid, "提案")  # the draft is where the note said
+    assert "尚未送出的提案草稿" in last_text(line, uid)
+    tap(client, line, uid, "繼續編輯")
+    assert "主題" in last_text(line, uid)
+    line.text(client, uid, "員工停車位不足應增設")
+    assert draft_of(official).title == "員工停車位不足應增設" and "內容或建議事項" in last_text(line, uid)
+    line.postback(client, uid, "a=prop.start")  # the flow's own entry leaves it as it is
+    assert "已暫停" not in " ".join(line.texts(uid)[-2:])
+
+
 def test_r9_1_2_restart_and_discard_ask_first(client, line, smtp):
     uid, official = register(client, line, smtp)
     compose(client, line, uid)
