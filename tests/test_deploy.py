@@ -99,7 +99,7 @@ def test_nginx_answers_its_own_errors_with_zh_tw_pages_and_passes_the_apps_throu
     assert status == 400 and _zh_page(body, "請求無法處理", "Cookie")
     status, _, body = _get(url + "/static/no-such-file.css", {})
     assert status == 404 and _zh_page(body, "找不到頁面")
-    assert _get(url + "/_errors/50x.html", INSIDE)[0] == 404  # the pages are for nginx's own use
+    assert _get(url + "/_errors/error.html", INSIDE)[0] == 404  # the pages are for nginx's own use
     status, _, body = _get(url + "/proposals/2147483000", INSIDE)  # the app's own 404 passes through
     assert status == 404 and b'data-testid="error-page"' in body
     assert _get(url + "/static/public.css", {})[0] == 200  # what the pages style themselves with
