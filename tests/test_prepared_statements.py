@@ -14,6 +14,15 @@ from models.base import connect_database, row_by
 from models.prepared import PreparingPostgresqlDatabase, server_text
 
 
+@pytest.fixture(autouse=True)
+def fresh_connection(db):
+    """Each test on a connection of its own. The pool hands out connections earlier tests used, and one
+    may already hold MAX_PER_CONNECTION prepared statements, after which nothing more is prepared on it:
+    these tests, which look at what is prepared, then depended on how many tests ran before them."""
+    if not db.is_closed():
+        db.obj.manual_close()
+
+
 def _prepared(database) -> dict[str, str]:
     """The session's prepared statements: name -> statement text."""
     rows = database.cursor()
