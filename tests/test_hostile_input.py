@@ -207,7 +207,8 @@ def test_the_forms_behind_signed_links_answer_hostile_values_without_error_or_en
 
 def test_a_choice_no_longer_offered_is_refused_in_zh_tw(app, agency_client):
     """A stale page (an agency renamed since it loaded) posts a choice the form no longer has. WTForms'
-    own message for it came out in English; webapp.form gives every form its zh_TW catalogue."""
+    own message for it came out in English; webapp.form gives every form its zh_TW catalogue, and words
+    this one for its cause here: the list changed since the page loaded, which a reload mends."""
     ensure_agencies()
     fields = {"agency_code": "NO-SUCH-AGENCY", "title": "試辦彈性上班時間", "background": "各局處上下班時間不一，同仁通勤不便。",
               "questions": "是否贊成試辦彈性上班？", "scope": "internal", "basis": next(iter(consultations.BASES)),
@@ -215,7 +216,8 @@ def test_a_choice_no_longer_offered_is_refused_in_zh_tw(app, agency_client):
     response = console_post(agency_client, "/console/consultations/new", {f"c-{k}": v for k, v in fields.items()},
                             token_from="/console/consultations/new")
     page = response.get_data(as_text=True)
-    assert response.status_code in (200, 400) and "不是有效的選擇" in page and "Not a valid" not in page
+    assert response.status_code in (200, 400) and "這個選項已不在清單中" in page and "重新整理" in page
+    assert "Not a valid" not in page
     assert Consultation.select().count() == 0
 
 

@@ -119,7 +119,7 @@ def test_r9_4_3_answering_twice_is_refused(app, agency_client, ops_staff):
     ("adopt", "", PLAN, "此欄位必填"),
     ("reject", "不可行。", "", "至少需要 20 個字"),
     ("adopt", REASONS, "", "請寫明具體的辦理方式"),
-    ("maybe", REASONS, PLAN, "不是有效的選擇"),
+    ("maybe", REASONS, PLAN, "這個選項已不在清單中"),
 ])
 def test_r9_4_3_decision_reasons_and_plan_are_required(app, agency_client, decision, reasons, plan, message):
     proposal = established()
