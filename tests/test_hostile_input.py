@@ -23,15 +23,16 @@ import pytest
 from bot.proposal_cards import draft_token
 from models import consultations
 from models.agencies import Agency
-from models.base import taipei_date, utcnow
-from models.calendar import due_date, today_taipei
+from models.calendar import today_taipei
 from models.consultations import Consultation
 from models.events import LineEvent
-from models.proposals import ESTABLISHED, Proposal, start_draft
+from models.proposals import Proposal, start_draft
 from models.seconds import Second, send_establishment_notices
 from tests.factories import seconding_proposal, submitted_proposal, verified_official
 from tests.fixtures_console import console_post, ensure_agencies
 from tests.helpers import _buttons, quick_replies
+from tests.test_agency_respond import established_today
+from tests.test_responses import established
 
 ENGLISH_PAGE = re.compile(r"Internal Server Error|Not Found|Bad Request|Method Not Allowed|Traceback|Werkzeug|"
                           r"This field is required|Not a valid|Invalid (?:choice|date|input)|Field must")
@@ -163,24 +164,16 @@ def _hostile_posts(client, forms) -> list[tuple]:
     return problems
 
 
-def _established_for_civil() -> Proposal:
-    proposal = seconding_proposal(verified_official(), agency="CIVIL", title="推動公文線上簽核全面無紙化")
-    notified = utcnow()
-    Proposal.update(state=ESTABLISHED, second_count=200, established_at=notified - dt.timedelta(days=1),
-                    notice_due=taipei_date(notified), notified_at=notified,
-                    response_due=due_date("R9.4.4", taipei_date(notified))).where(Proposal.id == proposal.id).execute()
-    return proposal
-
-
 @pytest.mark.parametrize("who", ["ops", "agency"])
 def test_every_console_form_answers_hostile_values_without_error_or_english(app, request, who):
     ensure_agencies()
     submitted_proposal(verified_official())
     seconding_proposal(verified_official())
-    _established_for_civil()  # the response page's forms (the agency fixture's account is CIVIL's)
+    established(agency="CIVIL")  # the response page's forms (the agency fixture's account is CIVIL's)
     client = request.getfixturevalue(f"{who}_client")
     forms = _console_forms(client)
-    assert len(forms) > 20  # the crawl reached the console's forms
+    assert len(forms) > 20  # the crawl reached the console's forms, the response page's among them
+    assert any("/publish" in (form["action"] or page) for page, form in forms) or who == "ops"
     problems = _hostile_posts(client, forms)
     assert not problems, problems[:20]
 
@@ -191,10 +184,7 @@ def test_the_forms_behind_signed_links_answer_hostile_values_without_error_or_en
     ensure_agencies()
     official = verified_official()
     draft = start_draft(official)
-    established = submitted_proposal(verified_official(), title="推動公文線上簽核全面無紙化", agency="CIVIL")
-    now = utcnow()
-    Proposal.update(state=ESTABLISHED, second_count=200, established_at=now - dt.timedelta(days=1),
-                    notice_due=taipei_date(now)).where(Proposal.id == established.id).execute()
+    _proposal, now = established_today()  # CIVIL's, its notice due today
     assert send_establishment_notices(now) == 1
     address = Agency.get(Agency.code == "CIVIL").contact_email
     respond = re.search(r"http://localhost(/agency/respond/\S+)", smtp.body(smtp.last_to(address))).group(1)
