@@ -33,8 +33,9 @@ budget (「員工停車費太貴」: 停車 and 調降 in thousands of proposals
 anyway, up to `LAST_RESORT_ROWS`: otherwise such a query would show nothing by construction.  The
 candidates are ranked in SQL by their weighted overlap with the query; the best `SHORTLIST` get the
 full score in Python, and the best are fetched whole.  The bot shows published proposals only (and
-the official's own: `shown_before_submitting`), so it searches deeper and filters.  Held-out benchmark at 100,000 proposals: recall@5 33 % (bigrams: 6 %),
-5.8 % of unrelated queries show something (latency in bench/README.md).
+the official's own: `shown_before_submitting`), so it searches deeper and filters.  Held-out benchmark
+at 100,000 proposals: recall@5 33 % (bigrams: 6 %), 5.8 % of unrelated queries show something (latency
+in bench/README.md).
 
 The lexicon is the file and the words the operations team added in the console: every search first
 checks its version (one row, `similar_team_words.current`), so a change reaches every process at its
