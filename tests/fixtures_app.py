@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.testing import FlaskClient
 
 # Each test session flushes its Redis database before every test; two sessions on one machine (a
 # developer's run beside CI) would flush each other's rate-limit counters, so each picks one of
@@ -37,6 +38,18 @@ def app_config(schema, line_standin, smtp):
     }
 
 
+class BufferedClient(FlaskClient):
+    """Every response read whole, and its iterator closed, as the request returns (Werkzeug's `buffered`).
+
+    A streamed response (open data) that a test never reads keeps its request and app contexts pushed
+    inside a live generator; the garbage collector closed it whenever it ran, sometimes in the middle of
+    a later test's request, which then failed on "Popped wrong request context" (CI, once). A test that
+    looks at the streaming itself asks for `buffered=False` and reads the body."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 @pytest.fixture
 def app(db, app_config):
     from redis import Redis
@@ -45,6 +58,7 @@ def app(db, app_config):
     from webapp import create_app
 
     application = create_app(app_config)
+    application.test_client_class = BufferedClient
     with application.app_context():
         yield application
 

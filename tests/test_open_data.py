@@ -109,7 +109,7 @@ def test_r7_removed_proposal_keeps_its_row_state_and_clause_but_no_text(app, cli
 def test_open_data_streams_chunk_by_chunk_in_id_order(app, client, monkeypatch):
     monkeypatch.setattr(open_data, "CHUNK", 2)
     ids = [seconding_proposal(title=f"推動第{n}項改善措施").id for n in range(5)]
-    response = client.get("/open-data/proposals.json")
+    response = client.get("/open-data/proposals.json", buffered=False)  # as gunicorn sends it
     assert response.is_streamed
     assert [r["id"] for r in json.loads(response.get_data(as_text=True))["proposals"]] == ids
     _, rows = csv_rows(client, "/open-data/proposals.csv")
