@@ -16,6 +16,7 @@ process's resident memory; drops the database unless --keep.
     .venv/bin/python bench/similar_meaning.py                 # 100,000 rows, held-out (test) pairs
     .venv/bin/python bench/similar_meaning.py --split dev --rows 20000
     .venv/bin/python bench/similar_meaning.py --sqlite --rows 5000   # the portable path
+    .venv/bin/python bench/similar_meaning.py --model-dir DIR   # with a sentence model (models/similar_vectors.py)
 """
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="use a database left by --keep")
     parser.add_argument("--misses", action="store_true", help="print every missed pair and every false alarm")
+    parser.add_argument("--model-dir", help="a sentence model for models.similar_vectors (SIMILAR_MODEL_DIR)")
     args = parser.parse_args()
 
     pairs = read_tsv(PAIRS)
@@ -149,6 +151,14 @@ def main() -> int:
             target_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_target ORDER BY n")]
         from models.proposals import Proposal
         Proposal.update(state="seconding").where(Proposal.id.in_(target_ids)).execute()  # all searchable
+        if args.model_dir:
+            similar.vectors.configure(args.model_dir)
+            if not similar.vectors.enabled():
+                raise SystemExit(f"the model is not in use: {similar.vectors.status() or 'not PostgreSQL'}")
+            t = time.perf_counter()
+            embedded = similar.vectors.catch_up(seconds=None)  # what `flask db reindex-similar` runs
+            print(f"vectors: {embedded} titles embedded in {time.perf_counter() - t:.1f} s "
+                  f"({similar.vectors.NEAREST} nearest titles fused with the lexicon's candidates)")
 
         print(f"path: {'indexed' if similar.search_ready() else 'portable scan'}; {os.cpu_count()} CPUs; "
               f"load average {os.getloadavg()[0]:.2f}")
@@ -202,6 +212,8 @@ def main() -> int:
               f"p50={gen.pct(times, 50):.2f} ms p95={gen.pct(times, 95):.2f} ms p99={gen.pct(times, 99):.2f} ms "
               f"max={max(times):.2f} ms; load average now {os.getloadavg()[0]:.2f}")
         print(f"process RSS: {rss_start:.0f} MB before importing models, {rss_mb():.0f} MB after the queries")
+        if args.model_dir:
+            print(f"vectors held by this process: {similar.vectors.memory_bytes() / 1e6:.0f} MB")
         met_recall = hits / n >= 0.8
         met_alarm = alarms / len(unrelated) <= 0.1
         met_p95 = gen.pct(times, 95) < 50

@@ -25,6 +25,7 @@ import weakref
 
 from . import similar_lexicon as lexicon_mod
 from . import similar_team_words as team_words
+from . import similar_vectors as vectors
 from .base import db, is_postgres
 from .proposals import Proposal
 
@@ -83,6 +84,7 @@ $fn$""")
     db.execute_sql(f'DROP TRIGGER IF EXISTS proposal_similar_queue_trg ON "{table}"')
     db.execute_sql(f'CREATE TRIGGER proposal_similar_queue_trg AFTER INSERT OR UPDATE OF title, content '
                    f'ON "{table}" FOR EACH ROW EXECUTE FUNCTION proposal_similar_enqueue()')
+    vectors.ensure_table()
     version = team_words.effective().version  # the file and the team's words (console)
     if team_words.stored_version() != version:
         requeue_all()

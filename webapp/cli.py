@@ -53,6 +53,10 @@ def db_reindex_similar():
     or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time)."""
     create_schema()
     click.echo(f"similar-proposal index: {similar.refresh()} proposals analysed")
+    if similar.vectors.enabled():
+        click.echo(f"similar-proposal vectors: {similar.vectors.catch_up(seconds=None)} titles embedded")
+    elif similar.vectors.status():
+        click.echo(f"similar-proposal vectors: not in use ({similar.vectors.status()})")
 
 
 @deadlines_cli.command("sweep")

@@ -48,7 +48,7 @@ def _page(form: AddWordForm | None = None, status: int = 200, trial_title: str |
     return render_template(
         "console/similar_lexicon.html", title="相似提案詞庫", rows=edits.matching(rows, query), all_rows=rows,
         topics=edits.topics(rows), query=query, trial_title=title, trial=trial, form=form,
-        new_concept=NEW_CONCEPT, pending=similar_index.pending(),
+        new_concept=NEW_CONCEPT, pending=similar_index.pending(), model=similar.vectors.summary(),
         team_count=sum(len(r.team_words) for r in rows), no_topic_label=edits.NO_TOPIC_LABEL,
         duplicates=similar_duplicates.recent(), duplicate_total=similar_duplicates.returned_as_duplicates(),
         recent_limit=similar_duplicates.RECENT), status

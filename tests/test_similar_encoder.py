@@ -1,0 +1,76 @@
+"""The optional sentence encoder (models.similar_encoder, issue 14) against Hugging Face transformers.
+
+tests/data/tiny_bert is a 2-layer BERT with random weights, its vocabulary, and the token ids and mean-pooled
+vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (written by a one-off script; the
+weights are saved both as safetensors and as PyTorch's zip, the two formats models ship in).  Nothing here
+needs PyTorch or a download.  The real model (m3e-small) was checked the same way by hand: largest difference
+1e-7, identical token ids (bench/README.md).
+"""
+import json
+import os
+import pickle
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from models import similar_encoder
+
+TINY = os.path.join(os.path.dirname(__file__), "data", "tiny_bert")
+
+with open(os.path.join(TINY, "reference.json"), encoding="utf-8") as _file:
+    REFERENCE = json.load(_file)
+
+
+def _copy_without(tmp_path, *left_out):
+    target = tmp_path / "model"
+    shutil.copytree(TINY, target, ignore=lambda _dir, names: [n for n in names if n in left_out])
+    return str(target)
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_vectors_match_transformers_from_either_weights_file(tmp_path, weights):
+    other = {"model.safetensors": "pytorch_model.bin", "pytorch_model.bin": "model.safetensors"}[weights]
+    encoder = similar_encoder.load(_copy_without(tmp_path, other))
+    vectors = encoder.encode(REFERENCE["texts"])
+    assert vectors.shape == (len(REFERENCE["texts"]), 32)
+    assert np.abs(vectors - np.array(REFERENCE["vectors"], dtype=np.float32)).max() < 1e-5
+    one_by_one = np.stack([encoder.encode([t])[0] for t in REFERENCE["texts"]])
+    assert np.abs(one_by_one - vectors).max() < 1e-5  # padding in a batch changes nothing
+
+
+def test_many_texts_are_computed_in_chunks_of_similar_length_in_their_order():
+    encoder = similar_encoder.load(TINY)
+    texts = REFERENCE["texts"] * 6  # 48 texts: more than one chunk
+    assert len(texts) > similar_encoder.CHUNK
+    expected = np.array(REFERENCE["vectors"] * 6, dtype=np.float32)
+    assert np.abs(encoder.encode(texts) - expected).max() < 1e-5
+
+
+def test_token_ids_match_the_bert_tokenizer():
+    encoder = similar_encoder.load(TINY)
+    assert [encoder.token_ids(t) for t in REFERENCE["texts"]] == REFERENCE["token_ids"]
+
+
+def test_hostile_texts_encode_to_unit_vectors():
+    encoder = similar_encoder.load(TINY)
+    texts = ["", "😀😀😀", "\x00\u202e提高", "提" * 10_000, "ｅｍａｉｌ　ＯＫ", "\n\t "]
+    vectors = encoder.encode(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert max(len(encoder.token_ids(t)) for t in texts) == encoder.max_tokens == 64  # the model's positions
+    assert encoder.encode([]).shape == (0, 32)
+
+
+def test_a_model_file_that_would_run_code_is_refused(tmp_path):
+    directory = _copy_without(tmp_path, "model.safetensors")
+    path = os.path.join(directory, "pytorch_model.bin")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("pytorch_model/data.pkl", pickle.dumps(os.system))
+    with pytest.raises(ValueError, match="refused"):
+        similar_encoder.load(directory)
+
+
+def test_a_directory_without_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot read the sentence model"):
+        similar_encoder.load(str(tmp_path))

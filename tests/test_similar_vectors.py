@@ -1,0 +1,150 @@
+"""R9.1.4 with a sentence model (models.similar_vectors, issue 14): off by default, on with SIMILAR_MODEL_DIR.
+
+The model here is tests/data/tiny_bert (random weights; tests/test_similar_encoder.py checks it computes
+what transformers computes).  It knows nothing of meaning, so the test of the fusion uses what it does know:
+two titles made of characters outside its vocabulary are, to it, the same sentence ([UNK] tokens), while
+they share no character for the lexicon.  That is the case the model exists for, a match with no word in
+common, and it is deterministic.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from models import similar
+from models import similar_vectors as vectors
+from models.proposals import SUBMITTED, Proposal
+from tests.test_similar import proposal
+
+TINY = os.path.join(os.path.dirname(__file__), "data", "tiny_bert")
+BACKGROUND = ["提高超勤津貼上限", "加班費每月上限太低應調整", "同事請假時找不到人幫忙處理業務", "改善職務代理人制度",
+              "員工停車費太貴", "國民旅遊卡休假補助"]
+
+
+@pytest.fixture
+def model(db, monkeypatch):
+    similar.ensure_search_index()
+    monkeypatch.setattr(vectors, "MIN_ROWS", 4)  # the tiny background is enough to centre on
+    vectors.configure(TINY)
+    yield vectors
+    vectors.configure(None)
+
+
+def _vector_rows(db) -> dict[int, str]:
+    return dict(db.execute_sql(f"SELECT proposal_id, title FROM {vectors.TABLE}").fetchall())
+
+
+def test_r9_1_4_off_by_default_and_the_lexicon_alone_searches(db):
+    similar.ensure_search_index()
+    assert not vectors.enabled() and similar.catch_up() == 0
+    for title in BACKGROUND:
+        proposal(title)
+    proposal("鬱鬱蔥蔥")
+    assert similar.find_similar("龘龘靐靐") == []  # nothing in common for the lexicon
+    assert _vector_rows(db) == {}
+
+
+def test_r9_1_4_a_proposal_sharing_no_word_is_found_through_the_model(db, model):
+    for title in BACKGROUND:
+        proposal(title)
+    target = proposal("鬱鬱蔥蔥")
+    assert similar.catch_up() == len(BACKGROUND) + 1 + len(BACKGROUND) + 1  # features, then the vectors
+
+    found = similar.find_similar_explained("龘龘靐靐")  # the same unknown words, to the model
+    assert [m.proposal.id for m in found] == [target.id]
+    assert found[0].reasons == [similar.MEANING_REASON]
+    assert found[0].score <= 1.0
+
+    vectors.configure(None)  # the same query without the model
+    assert similar.find_similar("龘龘靐靐") == []
+
+
+def test_r9_1_4_the_lexicon_match_still_comes_first_with_the_model(db, model):
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    found = similar.find_similar_explained("超勤津貼上限")
+    assert found and found[0].proposal.title == "提高超勤津貼上限"
+    assert "超勤津貼" in "".join(found[0].reasons) or "加班費" in found[0].reasons
+
+
+def test_r9_1_4_vectors_follow_new_edited_and_removed_titles(db, model):
+    items = [proposal(title) for title in BACKGROUND]
+    similar.catch_up()
+    assert _vector_rows(db) == {p.id: p.title for p in items}
+    assert vectors.catch_up() == 0
+
+    Proposal.update(title="增設哺集乳室").where(Proposal.id == items[0].id).execute()
+    newcomer = proposal("鬱鬱蔥蔥")
+    assert vectors.catch_up() == 2  # the edited title and the new one
+    assert _vector_rows(db)[items[0].id] == "增設哺集乳室" and newcomer.id in _vector_rows(db)
+
+    Proposal.delete().where(Proposal.id == items[1].id).execute()
+    assert items[1].id not in _vector_rows(db)
+    assert items[1].id not in [p.id for p, _ in similar.find_similar(BACKGROUND[1])]
+
+
+def test_r9_1_4_the_model_respects_the_states_searched(db, model):
+    for title in BACKGROUND:
+        proposal(title)
+    in_review = proposal("鬱鬱蔥蔥", state=SUBMITTED)
+    similar.catch_up()
+    assert [m.proposal.id for m in similar.find_similar_explained("龘龘靐靐")] == [in_review.id]
+    assert similar.find_similar("龘龘靐靐", states={"seconding"}) == []
+    assert similar.find_similar("龘龘靐靐", exclude_id=in_review.id) == []
+
+
+def test_r9_1_4_too_few_vectors_leave_the_model_unasked(db, model, monkeypatch):
+    monkeypatch.setattr(vectors, "MIN_ROWS", 100)
+    proposal("鬱鬱蔥蔥")
+    similar.catch_up()
+    assert vectors.scores("龘龘靐靐", "", []) is None
+    assert similar.find_similar("龘龘靐靐") == []
+
+
+def test_r9_1_4_an_unreadable_model_leaves_the_lexicon_working(db, tmp_path, app):
+    similar.ensure_search_index()
+    vectors.configure(str(tmp_path))  # no model there
+    try:
+        item = proposal("提高超勤津貼上限")
+        assert [p.id for p, _ in similar.find_similar("超勤津貼上限")] == [item.id]
+        assert "cannot read the sentence model" in vectors.status()
+        result = app.test_cli_runner().invoke(args=["db", "reindex-similar"])
+        assert result.exit_code == 0 and "not in use (cannot read the sentence model" in result.output
+    finally:
+        vectors.configure(None)
+
+
+def test_r9_1_4_the_backfill_command_embeds_every_title(db, model, app):
+    items = [proposal(title) for title in BACKGROUND]
+    result = app.test_cli_runner().invoke(args=["db", "reindex-similar"])
+    assert result.exit_code == 0, result.output
+    assert f"similar-proposal vectors: {len(items)} titles embedded" in result.output
+    assert set(_vector_rows(db)) == {p.id for p in items}
+
+
+def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tmp_path, monkeypatch):
+    from tests.test_similar_lexicon_console import PAGE, _signed_in_ops
+
+    similar.ensure_search_index()
+    _, client = _signed_in_ops(app)
+
+    def status_line():
+        page = client.get(PAGE).get_data(as_text=True)
+        return page.split('data-testid="model-status">', 1)[1].split("</p>", 1)[0]
+
+    assert status_line().startswith("語意模型：未啟用")
+    monkeypatch.setattr(vectors, "MIN_ROWS", 4)
+    vectors.configure(TINY)
+    try:
+        for title in BACKGROUND:
+            proposal(title)
+        assert "尚有 6 件等待計算" in status_line()
+        similar.catch_up()
+        line = status_line()
+        assert "使用中" in line and "已計算 6 件提案標題的向量" in line and "等待計算" not in line
+        vectors.configure(str(tmp_path))
+        assert "已設定但無法使用" in status_line() and f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{tmp_path}）" in status_line()
+    finally:
+        vectors.configure(None)
