@@ -1,7 +1,7 @@
 """The optional sentence encoder (models.similar_encoder, issue 14) against Hugging Face transformers.
 
 tests/data/tiny_bert is a 2-layer BERT with random weights, its vocabulary, and the token ids and mean-pooled
-vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (written by a one-off script; the
+vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (devtools/make_tiny_bert.py; the
 weights are saved both as safetensors and as PyTorch's zip, the two formats models ship in).  Nothing here
 needs PyTorch or a download.  The real model (m3e-small) was checked the same way by hand: largest difference
 1e-7, identical token ids (bench/README.md).
