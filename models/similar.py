@@ -214,6 +214,7 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
     query = lex.proposal_features(title, content)
     if limit <= 0 or not any(not f.startswith("~") for f in query):
         return []
+    model = vectors.start(title, content) if indexed else None  # runs beside the lexicon's search
     if indexed:
         candidates, stats = _candidates_postgres(query, states, exclude_id)
     else:
@@ -226,10 +227,8 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
         if value >= MIN_SCORE:  # shown if similar enough; ranked by how much of the query it covers
             scored.append((round(coverage, 4), round(value, 4), pid, other))
     scored.sort(key=lambda item: (-item[0], -item[1], -item[2]))
-    if indexed:
-        fused = _fuse(title, content, query, scored, idf, states, exclude_id)
-        if fused is not None:
-            scored = fused
+    if model is not None:
+        scored = _fuse(model, query, scored, idf, states, exclude_id)
     best = [item[1:] for item in scored[:limit]]
     if not best:
         return []
@@ -238,13 +237,13 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
             for value, pid, other in best if pid in proposals]
 
 
-def _fuse(title, content, query, scored, idf, states, exclude_id):
+def _fuse(model_query, query, scored, idf, states, exclude_id):
     """The lexicon's passing candidates and the sentence model's nearest titles, ranked by the fused score
-    (items shaped like `scored`'s), or None when no model is in use."""
+    (items shaped like `scored`'s)."""
     lexical = {pid: (value, other) for _, value, pid, other in scored}
-    model = vectors.scores(title, content, list(lexical), nearest=vectors.NEAREST * UNSHOWN_MARGIN)
+    model = model_query.scores(list(lexical), nearest=vectors.NEAREST * UNSHOWN_MARGIN)
     if model is None:
-        return None
+        return scored
     extra = sorted((pid for pid in model if pid not in lexical and pid != exclude_id), key=lambda pid: -model[pid])
     if extra:
         rows = db.execute_sql(

@@ -185,21 +185,23 @@ class Encoder:
     def dimensions(self) -> int:
         return int(self.config["hidden_size"])
 
-    def token_ids(self, text: str) -> list[int]:
+    def token_ids(self, text: str, max_tokens: int | None = None) -> list[int]:
+        limit = min(max_tokens or self.max_tokens, self.max_tokens)
         text = self.convert(text) if self.convert else text
         unknown = self.vocab.get("[UNK]", 100)
         ids = [self.vocab["[CLS]"]]
         for word in _basic_tokens(text, self.lowercase):
             ids += _wordpiece(word, self.vocab, unknown)
-            if len(ids) >= self.max_tokens - 1:
+            if len(ids) >= limit - 1:
                 break
-        return ids[: self.max_tokens - 1] + [self.vocab["[SEP]"]]
+        return ids[: limit - 1] + [self.vocab["[SEP]"]]
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised vectors (float32), one row a text; texts of similar length are best batched."""
+    def encode(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        """L2-normalised vectors (float32), one row a text, each text cut at `max_tokens` tokens (at most the
+        model's positions and `MAX_TOKENS`)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        rows = [self.token_ids(t or "") for t in texts]
+        rows = [self.token_ids(t or "", max_tokens) for t in texts]
         if len(rows) > CHUNK:  # texts of similar length together: less padding to compute
             order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
             out = np.zeros((len(rows), self.dimensions), dtype=np.float32)

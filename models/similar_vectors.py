@@ -37,6 +37,9 @@ MIN_ROWS = 200  # below this many vectors the corpus mean (centring) is noise: t
 NEAREST = 20  # the model's candidates added to the lexicon's
 BATCH = 32  # titles embedded together
 SWEEP_SECONDS = 20.0  # the sweep embeds for at most this long a minute
+PAGE = 10_000  # vectors read at a time
+QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
+DIMENSIONS = None  # principal components kept (None: all)
 
 _STATE: dict = {"dir": os.environ.get("SIMILAR_MODEL_DIR") or None, "encoder": None, "key": None, "error": None}
 _LOCK = threading.Lock()
@@ -127,7 +130,7 @@ def ensure_table() -> None:
     db.execute_sql(f'CREATE TABLE IF NOT EXISTS "{TABLE}" (proposal_id integer PRIMARY KEY '
                    f'REFERENCES "{Proposal._meta.table_name}"(id) ON DELETE CASCADE, model text NOT NULL, '
                    f"title text NOT NULL, vector bytea NOT NULL, stamp bigint NOT NULL DEFAULT nextval('{SEQUENCE}'))")
-    db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{TABLE}_stamp" ON "{TABLE}" (stamp)')
+    db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{TABLE}_stamp_idx" ON "{TABLE}" (stamp)')  # not _stamp: the sequence's name
 
 
 def stale(limit: int, after: int = 0) -> list[tuple[int, str]]:
@@ -162,75 +165,128 @@ def catch_up(seconds: float | None = SWEEP_SECONDS) -> int:
 
 
 class _Matrix:
-    """One process's copy of the stored vectors, centred on the mean at first load and normalised."""
+    """One process's copy of the stored vectors: centred on the corpus mean, projected on the corpus's first
+    `DIMENSIONS` principal components (both taken from the first page read), normalised."""
 
-    def __init__(self, key: str, dimensions: int):
-        self.key, self.dimensions = key, dimensions
+    def __init__(self, key: str):
+        self.key = key
         self.stamp, self.size = 0, 0
-        self.rows = np.zeros((1024, dimensions), dtype=np.float32)
-        self.ids = np.zeros(1024, dtype=np.int64)
+        self.rows = np.zeros((0, 0), dtype=np.float32)
+        self.ids = np.zeros(0, dtype=np.int64)
         self.position: dict[int, int] = {}
         self.mean: np.ndarray | None = None
+        self.basis: np.ndarray | None = None
 
     def update(self) -> None:
-        fetched = db.execute_sql(f'SELECT proposal_id, vector, stamp FROM "{TABLE}" WHERE stamp > %s AND model = %s '
-                                 "ORDER BY stamp", (self.stamp, self.key)).fetchall()
-        if not fetched:
-            return
-        vectors = np.frombuffer(b"".join(bytes(r[1]) for r in fetched), dtype=np.float32).reshape(-1, self.dimensions)
-        if self.mean is None:
-            if self.size + len(fetched) < MIN_ROWS:
+        while True:  # a page at a time: the peak memory stays near the matrix's own
+            fetched = db.execute_sql(f'SELECT proposal_id, vector, stamp FROM "{TABLE}" WHERE stamp > %s '
+                                     "AND model = %s ORDER BY stamp LIMIT %s", (self.stamp, self.key, PAGE)).fetchall()
+            if not fetched:
+                return
+            vectors = np.frombuffer(b"".join(bytes(r[1]) for r in fetched), dtype=np.float32).reshape(len(fetched), -1)
+            if self.mean is None and not self._start(vectors):
                 return  # not yet: read again, all of them, once there are enough
-            self.mean = vectors.mean(axis=0)
-        self.stamp = fetched[-1][2]
-        centred = vectors - self.mean
-        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-        for (pid, _, _), row in zip(fetched, centred, strict=True):
+            self.stamp = fetched[-1][2]
+            self._add([r[0] for r in fetched], self.project(vectors))
+            if len(fetched) < PAGE:
+                return
+
+    def _start(self, vectors: np.ndarray) -> bool:
+        if len(vectors) < MIN_ROWS:
+            return False
+        self.mean = vectors.mean(axis=0)
+        width = vectors.shape[1]
+        if DIMENSIONS and DIMENSIONS < width:
+            centred = vectors - self.mean
+            _, eigenvectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+            self.basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :DIMENSIONS], dtype=np.float32)
+            width = DIMENSIONS
+        total = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (self.key,)).fetchone()[0]
+        self.rows = np.zeros((total + 1024, width), dtype=np.float32)
+        self.ids = np.zeros(total + 1024, dtype=np.int64)
+        return True
+
+    def _add(self, ids: list[int], rows: np.ndarray) -> None:
+        for pid, row in zip(ids, rows, strict=True):
             at = self.position.get(pid)
             if at is None:
-                if self.size == len(self.ids):
-                    self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
-                    self.ids = np.concatenate([self.ids, np.zeros_like(self.ids)])
+                if self.size == len(self.ids):  # grown by a quarter: new proposals arrive a few at a time
+                    more = max(1024, len(self.ids) // 4)
+                    self.rows = np.concatenate([self.rows, np.zeros((more, self.rows.shape[1]), dtype=np.float32)])
+                    self.ids = np.concatenate([self.ids, np.zeros(more, dtype=np.int64)])
                 at = self.position[pid] = self.size
                 self.ids[at] = pid
                 self.size += 1
             self.rows[at] = row
 
-    def centre(self, vector: np.ndarray) -> np.ndarray:
-        centred = vector - self.mean
-        return centred / max(float(np.linalg.norm(centred)), 1e-12)
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """Centred, projected and normalised rows (a 1-D vector gives a 1-D row)."""
+        centred = vectors - self.mean
+        if self.basis is not None:
+            centred = centred @ self.basis
+        norms = np.linalg.norm(centred, axis=-1, keepdims=True)
+        return (centred / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _matrix():
-    model = encoder()
     key = (db.obj, _STATE["key"])
     matrix = _MATRICES.get(key)
     if matrix is None:
-        matrix = _MATRICES[key] = _Matrix(_STATE["key"], model.dimensions)
+        matrix = _MATRICES[key] = _Matrix(_STATE["key"])
     matrix.update()
     return matrix if matrix.mean is not None else None
 
 
-def scores(title: str, content: str, ids, nearest: int = NEAREST) -> dict[int, float] | None:
-    """Centred cosine of the query with the `nearest` closest titles and with each of `ids` (those that have a
-    vector); None when the model is not in use or too few vectors exist yet."""
+class Query:
+    """The query's centred cosine with every stored title, computed in a thread of its own while the lexicon
+    searches (NumPy's products release the GIL), so that the two costs overlap."""
+
+    def __init__(self, matrix: _Matrix, text: str):
+        self.matrix, self.values, self.error = matrix, None, None
+        self.thread = threading.Thread(target=self._run, args=(text,), name="similar-vectors", daemon=True)
+        self.thread.start()
+
+    def _run(self, text: str) -> None:
+        try:
+            query = self.matrix.project(encoder().encode([text], max_tokens=QUERY_TOKENS)[0])
+            self.values = self.matrix.rows[: self.matrix.size] @ query
+        except Exception as error:  # reported by `scores`, in the caller's thread
+            self.error = error
+
+    def scores(self, ids, nearest: int = NEAREST) -> dict[int, float] | None:
+        """Centred cosine with the `nearest` closest titles and with each of `ids` that has a vector; None if
+        the model failed (logged): the search goes on with the lexicon alone."""
+        self.thread.join()
+        if self.error is not None:
+            log.error("similar proposals: the sentence model failed (%r); this search used the lexicon only",
+                      self.error)
+            return None
+        matrix, values, found = self.matrix, self.values, {}
+        if nearest > 0 and matrix.size:
+            top = np.argpartition(-values, min(nearest, matrix.size) - 1)[:nearest]
+            found = {int(matrix.ids[i]): float(values[i]) for i in top}
+        for pid in ids:
+            at = matrix.position.get(pid)
+            if at is not None:
+                found[pid] = float(values[at])
+        return found
+
+
+def start(title: str, content: str = "") -> Query | None:
+    """Begin comparing (title, content) with every stored title; None when the model is not in use or too few
+    vectors exist yet.  The vectors written since this process last looked are read first, here."""
     if not enabled():
         return None
     matrix = _matrix()
     if matrix is None:
         return None
-    text = title + ("。" + content if content else "")
-    query = matrix.centre(encoder().encode([text])[0])
-    values = matrix.rows[: matrix.size] @ query
-    found = {}
-    if nearest > 0 and matrix.size:
-        top = np.argpartition(-values, min(nearest, matrix.size) - 1)[:nearest]
-        found = {int(matrix.ids[i]): float(values[i]) for i in top}
-    for pid in ids:
-        at = matrix.position.get(pid)
-        if at is not None:
-            found[pid] = float(values[at])
-    return found
+    return Query(matrix, title + ("。" + content if content else ""))
+
+
+def scores(title: str, content: str, ids, nearest: int = NEAREST) -> dict[int, float] | None:
+    """`start` and `Query.scores` in one call."""
+    query = start(title, content)
+    return None if query is None else query.scores(ids, nearest)
 
 
 def memory_bytes() -> int:

@@ -45,7 +45,9 @@ def test_r9_1_4_off_by_default_and_the_lexicon_alone_searches(db):
     assert _vector_rows(db) == {}
 
 
-def test_r9_1_4_a_proposal_sharing_no_word_is_found_through_the_model(db, model):
+@pytest.mark.parametrize("dimensions", [None, 8])  # all of the tiny model's 32, or its first 8 components
+def test_r9_1_4_a_proposal_sharing_no_word_is_found_through_the_model(db, model, monkeypatch, dimensions):
+    monkeypatch.setattr(vectors, "DIMENSIONS", dimensions)
     for title in BACKGROUND:
         proposal(title)
     target = proposal("鬱鬱蔥蔥")
@@ -56,8 +58,24 @@ def test_r9_1_4_a_proposal_sharing_no_word_is_found_through_the_model(db, model)
     assert found[0].reasons == [similar.MEANING_REASON]
     assert found[0].score <= 1.0
 
+    matrix = next(iter(vectors._MATRICES.values()))
+    assert matrix.rows.shape[1] == (dimensions or 32) and matrix.size == len(BACKGROUND) + 1
+
     vectors.configure(None)  # the same query without the model
     assert similar.find_similar("龘龘靐靐") == []
+
+
+def test_r9_1_4_new_vectors_are_read_by_their_stamp_through_an_index(db, model):
+    indexes = [r[0] for r in db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = %s", (vectors.TABLE,))]
+    assert f"{vectors.TABLE}_stamp_idx" in indexes
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    assert similar.find_similar("龘龘靐靐") == []
+    late = proposal("鬱鬱蔥蔥")  # after this process read the vectors: read on its next search, not again all
+    similar.catch_up()
+    assert [p.id for p, _ in similar.find_similar("龘龘靐靐")] == [late.id]
+    assert next(iter(vectors._MATRICES.values())).size == len(BACKGROUND) + 1
 
 
 def test_r9_1_4_the_lexicon_match_still_comes_first_with_the_model(db, model):
@@ -148,3 +166,21 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         assert "已設定但無法使用" in status_line() and f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{tmp_path}）" in status_line()
     finally:
         vectors.configure(None)
+
+
+def test_r9_1_4_a_failing_model_leaves_the_lexicon_list_as_it_was(db, model, monkeypatch, caplog):
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    expected = similar.find_similar("超勤津貼上限")
+    vectors.configure(None)
+    lexicon_alone = similar.find_similar("超勤津貼上限")
+    vectors.configure(TINY)
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the query")
+
+    monkeypatch.setattr(type(vectors.encoder()), "encode", broken)
+    assert similar.find_similar("超勤津貼上限") == lexicon_alone
+    assert "the sentence model failed" in caplog.text
+    assert expected and expected[0][0].id == lexicon_alone[0][0].id
