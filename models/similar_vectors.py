@@ -289,6 +289,16 @@ def scores(title: str, content: str, ids, nearest: int = NEAREST) -> dict[int, f
     return None if query is None else query.scores(ids, nearest)
 
 
+def warm() -> bool:
+    """Load the model and this process's vectors now (a worker starting); True if the model is in use.  Never
+    raises: a worker starts whatever the model or the database does."""
+    try:
+        return enabled() and _matrix() is not None
+    except Exception:  # the database may be down at start; the first search tries again
+        log.exception("similar proposals: the sentence model could not be loaded at start")
+        return False
+
+
 def memory_bytes() -> int:
     """What this process holds for the vectors (for bench/README.md's memory per worker)."""
     return sum(m.rows.nbytes + m.ids.nbytes for m in _MATRICES.values())

@@ -184,3 +184,16 @@ def test_r9_1_4_a_failing_model_leaves_the_lexicon_list_as_it_was(db, model, mon
     assert similar.find_similar("超勤津貼上限") == lexicon_alone
     assert "the sentence model failed" in caplog.text
     assert expected and expected[0][0].id == lexicon_alone[0][0].id
+
+
+def test_r9_1_4_a_worker_loads_the_model_and_vectors_as_it_starts(db, model):
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    vectors.configure(TINY)  # a fresh process: nothing loaded
+    assert vectors._STATE["encoder"] is None and not vectors._MATRICES
+    assert vectors.warm() is True
+    assert vectors._STATE["encoder"] is not None
+    assert next(iter(vectors._MATRICES.values())).size == len(BACKGROUND)
+    vectors.configure(None)
+    assert vectors.warm() is False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rq.worker import SimpleWorker
 
+from models import similar_vectors
 from models.base import ensure_connection
 
 from . import create_app
@@ -17,6 +18,7 @@ class AppWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         app = create_app()
         with app.app_context():
+            similar_vectors.warm()  # with a sentence model: loaded now, not during an official's first search
             return super().work(*args, **kwargs)
 
     def execute_job(self, job, queue):
