@@ -11,9 +11,12 @@ only; off otherwise, and the search is the lexicon's alone).  bench/README.md (e
   for everything, embeds the proposals whose vector is missing or stale.  A proposal without its vector yet
   is still found by the lexicon.
 - *Searched:* each process keeps the vectors in memory (`_Matrix`: ids and rows centred on their mean and
-  normalised), and loads only the rows written since its last search (the `vector_stamp` sequence).  The
-  query's title and content are embedded (about 15 ms) and compared with every row: exact, no index.  Fewer
-  than `MIN_ROWS` vectors give no reliable mean, so the model is not asked until there are that many.
+  normalised), and loads only the rows written since its last search (stamped from the `proposal_vector_stamp`
+  sequence).  The query's title and content (`QUERY_TOKENS`) are embedded and compared with every row, exact,
+  in a thread beside the lexicon's search (`start`; about 11 + 16 ms at 100,000 rows).  Fewer than `MIN_ROWS`
+  vectors give no reliable mean, so the model is not asked until there are that many.
+- *Configured:* `SIMILAR_MODEL_DIR` is read from the environment when this module is imported; RQ workers load
+  the model and the vectors as they start (`warm`), other processes at their first search.
 """
 from __future__ import annotations
 
@@ -48,8 +51,8 @@ _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # database -> 
 
 
 def configure(directory: str | None) -> None:
-    """Use the model in `directory` (None: no model).  The app factory passes SIMILAR_MODEL_DIR; tests
-    switch it."""
+    """Use the model in `directory` (None: no model) from the next search on; what was loaded is dropped.
+    Tests and the benchmark switch it; the service reads SIMILAR_MODEL_DIR at import."""
     with _LOCK:
         _STATE.update({"dir": directory or None, "encoder": None, "key": None, "error": None})
         _MATRICES.clear()
