@@ -122,6 +122,11 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _rebuild_tensor(storage, offset, size, stride, *_):
+    # as_strided reads whatever memory the strides point at: a file must stay inside its own storage.
+    if (not isinstance(storage, np.ndarray) or len(size) != len(stride) or offset < 0
+            or any(n < 0 for n in size) or any(s < 0 for s in stride)
+            or (all(size) and offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) >= len(storage))):
+        raise pickle.UnpicklingError("a tensor reaches outside its storage")
     item = storage.itemsize
     return np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
                                            strides=tuple(s * item for s in stride)).copy()

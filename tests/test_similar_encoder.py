@@ -74,3 +74,11 @@ def test_a_model_file_that_would_run_code_is_refused(tmp_path):
 def test_a_directory_without_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="cannot read the sentence model"):
         similar_encoder.load(str(tmp_path))
+
+
+def test_a_tensor_reaching_outside_its_storage_is_refused():
+    storage = np.zeros(4, dtype=np.float32)
+    assert similar_encoder._rebuild_tensor(storage, 0, (2, 2), (2, 1)).shape == (2, 2)
+    for offset, size, stride in [(0, (2, 3), (3, 1)), (3, (2,), (1,)), (-1, (1,), (1,)), (0, (2,), (-1,))]:
+        with pytest.raises(pickle.UnpicklingError, match="outside its storage"):
+            similar_encoder._rebuild_tensor(storage, offset, size, stride)
