@@ -197,3 +197,34 @@ def test_r9_1_4_a_worker_loads_the_model_and_vectors_as_it_starts(db, model):
     assert next(iter(vectors._MATRICES.values())).size == len(BACKGROUND)
     vectors.configure(None)
     assert vectors.warm() is False
+
+
+def test_r9_1_4_with_the_model_the_lexicon_page_says_so_and_its_trial_explains_a_meaning_match(
+        app, page, live_server, ops_staff, monkeypatch):
+    """In Chromium, with axe: the ops team sees the model in use and, in the trial panel, a proposal found by the
+    model alone, marked 語意相近.  Screenshots under /tmp/vector-shots/ for people to look at."""
+    from playwright.sync_api import expect
+
+    from tests.fixtures_console import browser_login
+    from tests.test_accessibility import visit
+
+    shots = "/tmp/vector-shots"
+    os.makedirs(shots, exist_ok=True)
+    similar.ensure_search_index()
+    monkeypatch.setattr(vectors, "MIN_ROWS", 4)
+    vectors.configure(TINY)
+    try:
+        for title in BACKGROUND:
+            proposal(title)
+        proposal("鬱鬱蔥蔥")
+        similar.catch_up()
+        browser_login(page, live_server, ops_staff.email, ops_staff.password)
+        visit(page, live_server.url + "/console/similar-lexicon?title=龘龘靐靐", "相似提案詞庫")
+        expect(page.get_by_test_id("model-status")).to_contain_text("語意模型：使用中")
+        expect(page.get_by_test_id("model-status")).to_contain_text("已計算 7 件提案標題的向量")
+        expect(page.get_by_test_id("trial-matches")).to_contain_text("鬱鬱蔥蔥")
+        expect(page.get_by_test_id("trial-matches")).to_contain_text("相似之處：語意相近")
+        page.locator(".page-head").screenshot(path=f"{shots}/1-model-status.png")
+        page.locator("#trial").screenshot(path=f"{shots}/2-trial-meaning-match.png")
+    finally:
+        vectors.configure(None)
