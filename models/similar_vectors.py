@@ -41,6 +41,7 @@ NEAREST = 20  # the model's candidates added to the lexicon's
 BATCH = 32  # titles embedded together
 SWEEP_SECONDS = 20.0  # the sweep embeds for at most this long a minute
 PAGE = 10_000  # vectors read at a time
+SPARE_ROWS = 1024  # room left in the matrix for new proposals before it is grown
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
 DIMENSIONS = None  # principal components kept (None: all)
 
@@ -179,6 +180,7 @@ class _Matrix:
         self.position: dict[int, int] = {}
         self.mean: np.ndarray | None = None
         self.basis: np.ndarray | None = None
+        self.lock = threading.Lock()
 
     def update(self) -> None:
         while True:  # a page at a time: the peak memory stays near the matrix's own
@@ -205,8 +207,8 @@ class _Matrix:
             self.basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :DIMENSIONS], dtype=np.float32)
             width = DIMENSIONS
         total = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (self.key,)).fetchone()[0]
-        self.rows = np.zeros((total + 1024, width), dtype=np.float32)
-        self.ids = np.zeros(total + 1024, dtype=np.int64)
+        self.rows = np.zeros((total + SPARE_ROWS, width), dtype=np.float32)
+        self.ids = np.zeros(total + SPARE_ROWS, dtype=np.int64)
         return True
 
     def _add(self, ids: list[int], rows: np.ndarray) -> None:
@@ -214,7 +216,7 @@ class _Matrix:
             at = self.position.get(pid)
             if at is None:
                 if self.size == len(self.ids):  # grown by a quarter: new proposals arrive a few at a time
-                    more = max(1024, len(self.ids) // 4)
+                    more = max(SPARE_ROWS, len(self.ids) // 4)
                     self.rows = np.concatenate([self.rows, np.zeros((more, self.rows.shape[1]), dtype=np.float32)])
                     self.ids = np.concatenate([self.ids, np.zeros(more, dtype=np.int64)])
                 at = self.position[pid] = self.size
@@ -233,10 +235,12 @@ class _Matrix:
 
 def _matrix():
     key = (db.obj, _STATE["key"])
-    matrix = _MATRICES.get(key)
-    if matrix is None:
-        matrix = _MATRICES[key] = _Matrix(_STATE["key"])
-    matrix.update()
+    with _LOCK:
+        matrix = _MATRICES.get(key)
+        if matrix is None:
+            matrix = _MATRICES[key] = _Matrix(_STATE["key"])
+    with matrix.lock:  # gunicorn's threads share the process's matrix: one reader of new rows at a time
+        matrix.update()
     return matrix if matrix.mean is not None else None
 
 
@@ -245,6 +249,8 @@ class Query:
     searches (NumPy's products release the GIL), so that the two costs overlap."""
 
     def __init__(self, matrix: _Matrix, text: str):
+        with matrix.lock:  # what this query compares with, fixed now: another thread may add rows meanwhile
+            self.rows, self.ids, self.size = matrix.rows[: matrix.size], matrix.ids[: matrix.size], matrix.size
         self.matrix, self.values, self.error = matrix, None, None
         self.thread = threading.Thread(target=self._run, args=(text,), name="similar-vectors", daemon=True)
         self.thread.start()
@@ -252,7 +258,7 @@ class Query:
     def _run(self, text: str) -> None:
         try:
             query = self.matrix.project(encoder().encode([text], max_tokens=QUERY_TOKENS)[0])
-            self.values = self.matrix.rows[: self.matrix.size] @ query
+            self.values = self.rows @ query
         except Exception as error:  # reported by `scores`, in the caller's thread
             self.error = error
 
@@ -264,13 +270,13 @@ class Query:
             log.error("similar proposals: the sentence model failed (%r); this search used the lexicon only",
                       self.error)
             return None
-        matrix, values, found = self.matrix, self.values, {}
-        if nearest > 0 and matrix.size:
-            top = np.argpartition(-values, min(nearest, matrix.size) - 1)[:nearest]
-            found = {int(matrix.ids[i]): float(values[i]) for i in top}
+        values, found = self.values, {}
+        if nearest > 0 and self.size:
+            top = np.argpartition(-values, min(nearest, self.size) - 1)[:nearest]
+            found = {int(self.ids[i]): float(values[i]) for i in top}
         for pid in ids:
-            at = matrix.position.get(pid)
-            if at is not None:
+            at = self.matrix.position.get(pid)
+            if at is not None and at < self.size:
                 found[pid] = float(values[at])
         return found
 

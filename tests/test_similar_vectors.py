@@ -228,3 +228,21 @@ def test_r9_1_4_with_the_model_the_lexicon_page_says_so_and_its_trial_explains_a
         page.locator("#trial").screenshot(path=f"{shots}/2-trial-meaning-match.png")
     finally:
         vectors.configure(None)
+
+
+def test_r9_1_4_a_query_compares_with_the_rows_there_were_when_it_started(db, model, monkeypatch):
+    """gunicorn runs threads: another request may read new vectors into the shared matrix, even growing it,
+    while a query computes; the query keeps to the rows it started with."""
+    monkeypatch.setattr(vectors, "SPARE_ROWS", 2)
+    items = [proposal(title) for title in BACKGROUND]
+    similar.catch_up()
+    query = vectors.start("提高超勤津貼上限")
+    query.thread.join()
+    matrix = query.matrix
+    newcomers = [proposal(f"新提案{n}號鬱鬱") for n in range(len(matrix.ids))]  # enough to grow the matrix
+    similar.catch_up()
+    vectors._matrix()
+    assert matrix.size == len(items) + len(newcomers) and len(matrix.ids) > query.size
+    found = query.scores([items[0].id, newcomers[-1].id], nearest=100)
+    assert set(found) == {p.id for p in items}  # the rows it started with, all of them, and nothing else
+    assert found[items[0].id] == pytest.approx(1.0, abs=1e-5)
