@@ -246,3 +246,13 @@ def test_r9_1_4_a_query_compares_with_the_rows_there_were_when_it_started(db, mo
     found = query.scores([items[0].id, newcomers[-1].id], nearest=100)
     assert set(found) == {p.id for p in items}  # the rows it started with, all of them, and nothing else
     assert found[items[0].id] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("text", ["", "假", "😀😀😀", "🙏🏻公文", "a", "ｘ" * 10_000, "加班" * 5_000,
+                                  "Line群組 加班費 overtime pay 上限 100%！", "\x00\u202e\ufeff", "臺" * 10_000])
+def test_r9_1_4_bad_input_with_the_model_returns_a_list(db, model, text):
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    found = similar.find_similar_explained(text, text)
+    assert isinstance(found, list) and len(found) <= 5 and all(0 < m.score <= 1.0 and m.reasons for m in found)
