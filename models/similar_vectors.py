@@ -42,6 +42,7 @@ BATCH = 32  # titles embedded together
 SWEEP_SECONDS = 20.0  # the sweep embeds for at most this long a minute
 PAGE = 10_000  # vectors read at a time
 SPARE_ROWS = 1024  # room left in the matrix for new proposals before it is grown
+PROGRESS_EVERY = 5000  # titles between two progress lines of the backfill command
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
 DIMENSIONS = None  # principal components kept (None: all)
 
@@ -146,8 +147,9 @@ def stale(limit: int, after: int = 0) -> list[tuple[int, str]]:
         (after, _STATE["key"], limit)).fetchall()
 
 
-def catch_up(seconds: float | None = SWEEP_SECONDS) -> int:
-    """Embed stale titles for at most `seconds` (None: until none is left); returns how many."""
+def catch_up(seconds: float | None = SWEEP_SECONDS, progress=None) -> int:
+    """Embed stale titles for at most `seconds` (None: until none is left); returns how many.  `progress(done)`
+    is called every `PROGRESS_EVERY` titles (the backfill command shows it: 100,000 take about 20 minutes)."""
     if not enabled():
         return 0
     model, done, started, after = encoder(), 0, time.monotonic(), 0
@@ -164,6 +166,8 @@ def catch_up(seconds: float | None = SWEEP_SECONDS) -> int:
                     "ON CONFLICT (proposal_id) DO UPDATE SET model = EXCLUDED.model, title = EXCLUDED.title, "
                     f"vector = EXCLUDED.vector, stamp = nextval('{SEQUENCE}')",
                     (pid, _STATE["key"], title, vector.astype(np.float32).tobytes()))
+        if progress and (done + len(rows)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
+            progress(done + len(rows))
         done += len(rows)
     return done
 

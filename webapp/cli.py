@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import click
 from flask import Flask
@@ -50,11 +51,18 @@ def db_migrate(now_text):
 @db_cli.command("reindex-similar")
 def db_reindex_similar():
     """Build the similar-proposal index of every queued proposal (R9.1.4): the backfill after a deploy
-    or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time)."""
+    or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time).  With a
+    sentence model (SIMILAR_MODEL_DIR), embed every title still without its vector too, saying how far it is."""
     create_schema()
     click.echo(f"similar-proposal index: {similar.refresh()} proposals analysed")
     if similar.vectors.enabled():
-        click.echo(f"similar-proposal vectors: {similar.vectors.catch_up(seconds=None)} titles embedded")
+        started = time.monotonic()
+
+        def progress(done: int) -> None:
+            click.echo(f"  similar-proposal vectors: {done} titles embedded so far ({time.monotonic() - started:.0f} s)")
+
+        embedded = similar.vectors.catch_up(seconds=None, progress=progress)
+        click.echo(f"similar-proposal vectors: {embedded} titles embedded")
     elif similar.vectors.status():
         click.echo(f"similar-proposal vectors: not in use ({similar.vectors.status()})")
 
