@@ -43,6 +43,7 @@ SWEEP_SECONDS = 20.0  # the sweep embeds for at most this long a minute
 PAGE = 10_000  # vectors read at a time
 SPARE_ROWS = 1024  # room left in the matrix for new proposals before it is grown
 PROGRESS_EVERY = 5000  # titles between two progress lines of the backfill command
+WRITER_LOCK = 914_000_014  # PostgreSQL advisory lock held by whoever embeds (R9.1.4, issue 14)
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
 DIMENSIONS = None  # principal components kept (None: all)
 
@@ -152,6 +153,17 @@ def catch_up(seconds: float | None = SWEEP_SECONDS, progress=None) -> int:
     is called every `PROGRESS_EVERY` titles (the backfill command shows it: 100,000 take about 20 minutes)."""
     if not enabled():
         return 0
+    # One writer at a time: readers take rows by increasing stamp, so a transaction committing a lower stamp
+    # after another's higher one would be skipped by a process that read in between.
+    if not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()[0]:
+        return 0  # another sweep or backfill is embedding; the next sweep goes on
+    try:
+        return _embed_stale(seconds, progress)
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
+
+
+def _embed_stale(seconds, progress) -> int:
     model, done, started, after = encoder(), 0, time.monotonic(), 0
     while seconds is None or time.monotonic() - started < seconds:
         rows = stale(BATCH, after)  # onwards from the last batch: the rows before it are done

@@ -259,3 +259,25 @@ def test_r9_1_4_bad_input_with_the_model_returns_a_list(db, model, text):
     similar.catch_up()
     found = similar.find_similar_explained(text, text)
     assert isinstance(found, list) and len(found) <= 5 and all(0 < m.score <= 1.0 and m.reasons for m in found)
+
+
+def test_r9_1_4_one_process_embeds_at_a_time(db, model):
+    """Readers take new vectors by increasing stamp, so two writers committing out of order could hide a
+    vector from a process that read in between: a second sweep or backfill waits for the next minute."""
+    import psycopg2
+
+    for title in BACKGROUND:
+        proposal(title)
+    similar.refresh()
+    other = psycopg2.connect(dbname=db.obj.database, **db.obj.connect_params)
+    try:
+        other.autocommit = True
+        other.cursor().execute("SELECT pg_advisory_lock(%s)", (vectors.WRITER_LOCK,))  # a backfill elsewhere
+        assert vectors.catch_up() == 0 and _vector_rows(db) == {}
+        other.cursor().execute("SELECT pg_advisory_unlock(%s)", (vectors.WRITER_LOCK,))
+        assert vectors.catch_up() == len(BACKGROUND)
+        cursor = other.cursor()
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", (vectors.WRITER_LOCK,))
+        assert cursor.fetchone()[0] is True  # catch_up released the lock: the other session takes it
+    finally:
+        other.close()
