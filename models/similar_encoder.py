@@ -272,6 +272,12 @@ def load(directory: str) -> Encoder:
     def path(*parts):
         return os.path.join(directory, *parts)
 
+    def settings(*parts) -> dict:  # an optional JSON file of the directory ({} when absent)
+        if not os.path.exists(path(*parts)):
+            return {}
+        with open(path(*parts), encoding="utf-8") as file:
+            return json.load(file)
+
     try:
         with open(path("config.json"), encoding="utf-8") as file:
             config = json.load(file)
@@ -295,21 +301,12 @@ def load(directory: str) -> Encoder:
                 weights[name] = np.ascontiguousarray(value, dtype=np.float32)
                 if name.startswith("encoder.layer.") and name.endswith(".weight") and value.ndim == 2:
                     weights[name + ".T"] = np.ascontiguousarray(weights.pop(name).T)
-        pooling = "mean"
-        if os.path.exists(path("1_Pooling", "config.json")):
-            with open(path("1_Pooling", "config.json"), encoding="utf-8") as file:
-                if json.load(file).get("pooling_mode_cls_token"):
-                    pooling = "cls"
-        lowercase = False
-        if os.path.exists(path("tokenizer_config.json")):
-            with open(path("tokenizer_config.json"), encoding="utf-8") as file:
-                lowercase = bool(json.load(file).get("do_lower_case", False))
+        pooling = "cls" if settings("1_Pooling", "config.json").get("pooling_mode_cls_token") else "mean"
+        lowercase = bool(settings("tokenizer_config.json").get("do_lower_case", False))
         convert = None
-        if os.path.exists(path("similar_encoder.json")):
-            with open(path("similar_encoder.json"), encoding="utf-8") as file:
-                if json.load(file).get("convert") == "t2s":
-                    from opencc import OpenCC
-                    convert = OpenCC("t2s").convert
+        if settings("similar_encoder.json").get("convert") == "t2s":
+            from opencc import OpenCC
+            convert = OpenCC("t2s").convert
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError) as error:
         raise ValueError(f"cannot read the sentence model in {directory}: {error}") from error
     return Encoder(directory, vocab, weights, config, pooling, convert, lowercase)

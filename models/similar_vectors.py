@@ -45,7 +45,6 @@ SPARE_ROWS = 1024  # room left in the matrix for new proposals before it is grow
 PROGRESS_EVERY = 5000  # titles between two progress lines of the backfill command
 WRITER_LOCK = 914_000_014  # PostgreSQL advisory lock held by whoever embeds (R9.1.4, issue 14)
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
-DIMENSIONS = None  # principal components kept (None: all)
 
 _STATE: dict = {"dir": os.environ.get("SIMILAR_MODEL_DIR") or None, "encoder": None, "key": None, "error": None}
 _LOCK = threading.Lock()
@@ -113,9 +112,7 @@ def summary() -> dict | None:
             why = "需要 PostgreSQL，並先執行 flask db migrate"
         return {"in_use": False, "why": why}
     stored = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (_STATE["key"],)).fetchone()[0]
-    waiting = db.execute_sql(
-        f'SELECT count(*) FROM "{Proposal._meta.table_name}" p LEFT JOIN "{TABLE}" v ON v.proposal_id = p.id '
-        "WHERE v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title", (_STATE["key"],)).fetchone()[0]
+    waiting = db.execute_sql(_stale_sql("count(*)"), (_STATE["key"],)).fetchone()[0]
     return {"in_use": True, "stored": stored, "waiting": waiting}
 
 
@@ -139,13 +136,17 @@ def ensure_table() -> None:
     db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{TABLE}_stamp_idx" ON "{TABLE}" (stamp)')  # not _stamp: the sequence's name
 
 
+def _stale_sql(columns: str, where: str = "TRUE") -> str:
+    """Proposals whose vector is missing, of another model or of another title (the model key is the last
+    parameter)."""
+    return (f'SELECT {columns} FROM "{Proposal._meta.table_name}" p LEFT JOIN "{TABLE}" v ON v.proposal_id = p.id '
+            f"WHERE {where} AND (v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title)")
+
+
 def stale(limit: int, after: int = 0) -> list[tuple[int, str]]:
-    """Up to `limit` (id, title) of proposals after id `after` whose vector is missing, of another model or
-    of another title."""
-    return db.execute_sql(
-        f'SELECT p.id, p.title FROM "{Proposal._meta.table_name}" p LEFT JOIN "{TABLE}" v ON v.proposal_id = p.id '
-        "WHERE p.id > %s AND (v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title) ORDER BY p.id LIMIT %s",
-        (after, _STATE["key"], limit)).fetchall()
+    """Up to `limit` (id, title) of the stale proposals (`_stale_sql`) after id `after`."""
+    return db.execute_sql(_stale_sql("p.id, p.title", "p.id > %s") + " ORDER BY p.id LIMIT %s",
+                          (after, _STATE["key"], limit)).fetchall()
 
 
 def catch_up(seconds: float | None = SWEEP_SECONDS, progress=None) -> int:
@@ -185,8 +186,8 @@ def _embed_stale(seconds, progress) -> int:
 
 
 class _Matrix:
-    """One process's copy of the stored vectors: centred on the corpus mean, projected on the corpus's first
-    `DIMENSIONS` principal components (both taken from the first page read), normalised."""
+    """One process's copy of the stored vectors: centred on the corpus mean (taken from the first page read)
+    and normalised."""
 
     def __init__(self, key: str):
         self.key = key
@@ -195,7 +196,6 @@ class _Matrix:
         self.ids = np.zeros(0, dtype=np.int64)
         self.position: dict[int, int] = {}
         self.mean: np.ndarray | None = None
-        self.basis: np.ndarray | None = None
         self.lock = threading.Lock()
 
     def update(self) -> None:
@@ -208,7 +208,7 @@ class _Matrix:
             if self.mean is None and not self._start(vectors):
                 return  # not yet: read again, all of them, once there are enough
             self.stamp = fetched[-1][2]
-            self._add([r[0] for r in fetched], self.project(vectors))
+            self._add([r[0] for r in fetched], self.centre(vectors))
             if len(fetched) < PAGE:
                 return
 
@@ -217,11 +217,6 @@ class _Matrix:
             return False
         self.mean = vectors.mean(axis=0)
         width = vectors.shape[1]
-        if DIMENSIONS and DIMENSIONS < width:
-            centred = vectors - self.mean
-            _, eigenvectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
-            self.basis = np.ascontiguousarray(eigenvectors[:, ::-1][:, :DIMENSIONS], dtype=np.float32)
-            width = DIMENSIONS
         total = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (self.key,)).fetchone()[0]
         self.rows = np.zeros((total + SPARE_ROWS, width), dtype=np.float32)
         self.ids = np.zeros(total + SPARE_ROWS, dtype=np.int64)
@@ -240,11 +235,9 @@ class _Matrix:
                 self.size += 1
             self.rows[at] = row
 
-    def project(self, vectors: np.ndarray) -> np.ndarray:
-        """Centred, projected and normalised rows (a 1-D vector gives a 1-D row)."""
+    def centre(self, vectors: np.ndarray) -> np.ndarray:
+        """Centred and normalised rows (a 1-D vector gives a 1-D row)."""
         centred = vectors - self.mean
-        if self.basis is not None:
-            centred = centred @ self.basis
         norms = np.linalg.norm(centred, axis=-1, keepdims=True)
         return (centred / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -273,7 +266,7 @@ class Query:
 
     def _run(self, text: str) -> None:
         try:
-            query = self.matrix.project(encoder().encode([text], max_tokens=QUERY_TOKENS)[0])
+            query = self.matrix.centre(encoder().encode([text], max_tokens=QUERY_TOKENS)[0])
             self.values = self.rows @ query
         except Exception as error:  # reported by `scores`, in the caller's thread
             self.error = error
@@ -306,12 +299,6 @@ def start(title: str, content: str = "") -> Query | None:
     if matrix is None:
         return None
     return Query(matrix, title + ("。" + content if content else ""))
-
-
-def scores(title: str, content: str, ids, nearest: int = NEAREST) -> dict[int, float] | None:
-    """`start` and `Query.scores` in one call."""
-    query = start(title, content)
-    return None if query is None else query.scores(ids, nearest)
 
 
 def warm() -> bool:
