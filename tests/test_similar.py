@@ -284,7 +284,7 @@ def test_r9_1_4_the_deadlines_sweep_catches_the_index_up(db):
     assert ("R9.1.4", "similar_index", similar.catch_up) in SWEEP_STEPS
     similar.ensure_search_index()
     item = proposal("提高加班費每月時數上限")
-    assert similar.catch_up() == 1
+    assert similar.catch_up() == 1 + similar.vectors.enabled()  # its features, then its title's vector
     assert db.execute_sql(f"SELECT count(*) FROM {similar.index.QUEUE}").fetchone()[0] == 0
     stored = db.execute_sql(f"SELECT features FROM {similar.index.TABLE} WHERE proposal_id = %s", (item.id,))
     assert "#加班費" in stored.fetchone()[0]

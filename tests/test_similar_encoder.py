@@ -1,4 +1,4 @@
-"""The optional sentence encoder (models.similar_encoder, issue 14) against Hugging Face transformers.
+"""The sentence encoder (models.similar_encoder, issue 14) against Hugging Face transformers.
 
 tests/data/tiny_bert is a 2-layer BERT with random weights, its vocabulary, and the token ids and mean-pooled
 vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (devtools/make_tiny_bert.py; the
@@ -84,3 +84,51 @@ def test_a_tensor_reaching_outside_its_storage_is_refused():
     for offset, size, stride in [(0, (2, 3), (3, 1)), (3, (2,), (1,)), (-1, (1,), (1,)), (0, (2,), (-1,))]:
         with pytest.raises(pickle.UnpicklingError, match="outside its storage"):
             similar_encoder._rebuild_tensor(storage, offset, size, stride)
+
+
+def _with_settings(tmp_path, settings: dict, extra: dict | None = None) -> str:
+    """tiny_bert with a similar_encoder.json, and optionally more tensors in its safetensors file."""
+    target = _copy_without(tmp_path, "pytorch_model.bin")
+    with open(os.path.join(target, "similar_encoder.json"), "w", encoding="utf-8") as file:
+        json.dump(settings, file)
+    if extra:
+        tensors = similar_encoder._read_safetensors(os.path.join(target, "model.safetensors"))
+        tensors.update(extra)
+        header, blobs, offset = {}, [], 0
+        for name, value in tensors.items():
+            blob = np.ascontiguousarray(value, dtype=np.float32).tobytes()
+            header[name] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(blob)]}
+            blobs.append(blob)
+            offset += len(blob)
+        encoded = json.dumps(header).encode()
+        with open(os.path.join(target, "model.safetensors"), "wb") as file:
+            file.write(len(encoded).to_bytes(8, "little") + encoded + b"".join(blobs))
+    return target
+
+
+def test_a_model_brings_its_own_fusion_settings(tmp_path):
+    assert similar_encoder.load(TINY).fusion == similar_encoder.FUSION_DEFAULTS
+    chosen = similar_encoder.load(_with_settings(tmp_path, {"fusion": {"floor": 0.3, "min": 0.45}}))
+    assert chosen.fusion == {"weight": 1.0, "floor": 0.3, "min": 0.45}
+    for bad in ({"fusion": {"wieght": 1.0}}, {"fusion": {"min": "high"}}, {"pooling": "max"}):
+        shutil.rmtree(tmp_path / "model")
+        with pytest.raises(ValueError, match="cannot read the sentence model"):
+            similar_encoder.load(_with_settings(tmp_path, bad))
+
+
+def test_the_pooler_and_factorised_embeddings_take_their_own_path(tmp_path):
+    texts = REFERENCE["texts"][:4]
+    plain = similar_encoder.load(TINY)
+    plain.pooling = "cls"
+    cls_vectors = plain.encode(texts)
+    width = plain.dimensions
+    identity = {"pooler.dense.weight": np.eye(width) * 3.0, "pooler.dense.bias": np.zeros(width),
+                "encoder.embedding_hidden_mapping_in.weight": np.eye(width),
+                "encoder.embedding_hidden_mapping_in.bias": np.zeros(width)}
+    model = similar_encoder.load(_with_settings(tmp_path, {"pooling": "pooler-linear"}, identity))
+    assert model.pooling == "pooler-linear" and "encoder.embedding_hidden_mapping_in.weight.T" in model.weights
+    np.testing.assert_allclose(model.encode(texts), cls_vectors, atol=1e-6)  # 3 x [CLS], normalised: [CLS]
+    identity["pooler.dense.bias"] = np.ones(width)
+    shutil.rmtree(tmp_path / "model")
+    shifted = similar_encoder.load(_with_settings(tmp_path, {"pooling": "pooler-linear"}, identity))
+    assert np.abs(shifted.encode(texts) - cls_vectors).max() > 0.01  # the bias is applied

@@ -307,7 +307,8 @@ def test_r9_1_4_a_change_queues_every_proposal_and_the_sweep_rebuilds_them(pg_op
     assert queued(db) == len(items)  # every proposal, in the change's own transaction
     assert team_words.stored_version() == team_words.effective().version
     assert 'data-testid="pending"' in client.get(PAGE).get_data(as_text=True)
-    assert similar.catch_up() == len(items)  # the deadlines sweep's step, as a worker runs it
+    # the deadlines sweep's step, as a worker runs it: analysed again, and (sentence model) their first vectors
+    assert similar.catch_up() == len(items) * (1 + similar.vectors.enabled())
     assert queued(db) == 0
     assert "#加班" in db.execute_sql(stored, (items[-1].id,)).fetchone()[0]
     assert 'data-testid="pending"' not in client.get(PAGE).get_data(as_text=True)

@@ -1,6 +1,7 @@
-"""R9.1.4 with a sentence model (models.similar_vectors, issue 14): off by default, on with SIMILAR_MODEL_DIR.
+"""R9.1.4 with a sentence model (models.similar_vectors, issue 14): the bundled tiny SimBERT by default, another
+with SIMILAR_MODEL_DIR, none with SIMILAR_MODEL_DIR=off.
 
-The model here is tests/data/tiny_bert (random weights; tests/test_similar_encoder.py checks it computes
+Most tests here use tests/data/tiny_bert (random weights; tests/test_similar_encoder.py checks it computes
 what transformers computes).  It knows nothing of meaning, so the test of the fusion uses what it does know:
 two titles made of characters outside its vocabulary are, to it, the same sentence ([UNK] tokens), while
 they share no character for the lexicon.  That is the case the model exists for, a match with no word in
@@ -27,16 +28,34 @@ def model(db, monkeypatch):
     similar.ensure_search_index()
     monkeypatch.setattr(vectors, "MIN_ROWS", 4)  # the tiny background is enough to centre on
     vectors.configure(TINY)
-    yield vectors
-    vectors.configure(None)
+    yield vectors  # tests/conftest.py puts the default back
 
 
 def _vector_rows(db) -> dict[int, str]:
     return dict(db.execute_sql(f"SELECT proposal_id, title FROM {vectors.TABLE}").fetchall())
 
 
-def test_r9_1_4_off_by_default_and_the_lexicon_alone_searches(db):
+def test_r9_1_4_the_bundled_model_by_default_and_off_when_set_off(monkeypatch):
+    assert vectors.directory_for(None) == vectors.BUNDLED
+    assert os.path.exists(os.path.join(vectors.BUNDLED, "model.safetensors"))
+    for off in ("off", "OFF", " off ", ""):
+        assert vectors.directory_for(off) is None
+    assert vectors.directory_for("/srv/models/m3e") == "/srv/models/m3e"
+    monkeypatch.delenv("SIMILAR_MODEL_DIR", raising=False)
+    import importlib
+    fresh = importlib.reload(vectors)  # as a process starts
+    try:
+        assert fresh._STATE["dir"] == fresh.BUNDLED
+        monkeypatch.setenv("SIMILAR_MODEL_DIR", "off")
+        assert importlib.reload(vectors)._STATE["dir"] is None
+    finally:
+        monkeypatch.undo()  # the environment as it was, then the module as it was
+        importlib.reload(vectors)
+
+
+def test_r9_1_4_off_the_lexicon_alone_searches(db):
     similar.ensure_search_index()
+    vectors.configure(None)
     assert not vectors.enabled() and similar.catch_up() == 0
     for title in BACKGROUND:
         proposal(title)
@@ -153,6 +172,8 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         page = client.get(PAGE).get_data(as_text=True)
         return page.split('data-testid="model-status">', 1)[1].split("</p>", 1)[0]
 
+    assert status_line().startswith("語意模型：使用中")  # the bundled model, by default
+    vectors.configure(None)
     assert status_line().startswith("語意模型：未啟用")
     monkeypatch.setattr(vectors, "MIN_ROWS", 4)
     vectors.configure(TINY)

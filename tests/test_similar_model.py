@@ -1,0 +1,98 @@
+"""R9.1.4: the sentence model shipped in data/similar_model (tiny SimBERT, issue 14), on a small fixed set of pairs.
+
+No download and no randomness: the model is a file of the repository, and the pairs are the benchmark's 34
+development pairs (bench/data/similar_pairs.tsv), colloquial against formal and in other words.  The held-out
+pairs are not read here.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from models import similar, similar_encoder
+from models import similar_vectors as vectors
+from tests.test_similar import proposal
+
+PAIRS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "data", "similar_pairs.tsv")
+
+
+def _dev_pairs() -> list[dict]:
+    with open(PAIRS, encoding="utf-8") as file:
+        rows = csv.DictReader((line for line in file if not line.startswith("#")), delimiter="\t")
+        return [row for row in rows if row["split"] == "dev"]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return similar_encoder.load(vectors.BUNDLED)
+
+
+def test_r9_1_4_the_bundled_model_is_licensed_and_configured_as_measured(bundled):
+    with open(os.path.join(vectors.BUNDLED, "LICENSE"), encoding="utf-8") as file:
+        assert "Apache License" in file.read(400)
+    with open(os.path.join(vectors.BUNDLED, "README.md"), encoding="utf-8") as file:
+        assert "ZhuiyiTechnology" in file.read()
+    assert bundled.pooling == "pooler-linear" and bundled.convert is not None and bundled.lowercase
+    assert bundled.fusion == {"weight": 1.0, "floor": 0.3, "min": 0.45}  # bench/README.md, tenth round
+    assert bundled.dimensions == 312
+
+
+def _first(model, pairs) -> np.ndarray:
+    """For each pair: is its own target the query's nearest among all the pairs' targets?"""
+    targets = model.encode([p["t_title"] for p in pairs])
+    queries = model.encode([p["q_title"] for p in pairs], max_tokens=vectors.QUERY_TOKENS)
+    return np.argmax(queries @ targets.T, axis=1) == np.arange(len(pairs))
+
+
+def test_r9_1_4_the_bundled_model_reads_traditional_chinese_through_simplified(bundled, monkeypatch):
+    assert bundled.convert("國民旅遊卡與休假補助") == "国民旅游卡与休假补助"
+    assert bundled.token_ids("國") == bundled.token_ids("国") == [2, bundled.vocab["国"], 3]
+    assert bundled.vocab["國"] != bundled.vocab["国"]  # both known; it was trained on the second
+    pairs = _dev_pairs()
+    converted = _first(bundled, pairs).sum()
+    monkeypatch.setattr(bundled, "convert", None)
+    assert _first(bundled, pairs).sum() < converted  # 23 of 34 as written, 27 converted
+
+
+def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundled):
+    pairs = _dev_pairs()
+    assert len(pairs) == 34
+    first = _first(bundled, pairs)
+    # 27 of 34 measured; every one of them by a margin of at least 0.027 over the next target
+    assert first.sum() >= 26
+    found = {p["q_title"] for p, hit in zip(pairs, first, strict=True) if hit}
+    assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂"} <= found
+
+
+def test_r9_1_4_the_bundled_model_scores_a_paraphrase_far_above_an_unrelated_request(bundled):
+    a, b, unrelated = bundled.encode(["人事資料每年都要重填", "人事資料線上更新免重複填寫", "增設員工運動會項目"])
+    assert float(a @ b) > 0.6 and float(a @ unrelated) < 0.3
+
+
+def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monkeypatch):
+    similar.ensure_search_index()
+    monkeypatch.setattr(vectors, "MIN_ROWS", 20)  # the 34 targets are enough to centre on
+    assert vectors.encoder() is not None and vectors.enabled()
+    pairs = _dev_pairs()
+    items = {p["q_title"]: proposal(p["t_title"]) for p in pairs}
+    similar.catch_up()
+    stored = dict(db.execute_sql(f"SELECT proposal_id, model FROM {vectors.TABLE}").fetchall())
+    assert set(stored) == {p.id for p in items.values()} and set(stored.values()) == {vectors._STATE["key"]}
+    assert vectors.start("公文用印") is not None  # the model is asked
+
+    found = similar.find_similar_explained("屋頂種太陽能板")
+    assert found and found[0].proposal.id == items["屋頂種太陽能板"].id
+    found = similar.find_similar_explained("人事資料每年都要重填")
+    assert found[0].proposal.id == items["人事資料每年都要重填"].id
+    assert found[0].score <= 1.0
+
+
+def test_r9_1_4_the_shipped_settings_file_is_what_the_converter_writes():
+    from devtools.convert_simbert import SETTINGS
+
+    with open(os.path.join(vectors.BUNDLED, "similar_encoder.json"), encoding="utf-8") as file:
+        assert json.load(file) == SETTINGS
