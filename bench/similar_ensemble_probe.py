@@ -9,6 +9,7 @@ queries that show anything, for a grid of settings, and optionally the misses (-
 
     PROBE_MODELS=svc:/path/simbert,use .venv/bin/python -u bench/similar_ensemble_probe.py --db-name h15 \\
         --cache simbert.npz use.npz
+    PROBE_KEEP_LEXICON=1 ...   # a proposal the lexicon alone shows (from MIN_SCORE) stays shown
 """
 from __future__ import annotations
 
@@ -101,9 +102,12 @@ def main() -> int:
     pair_sets = [(t, candidates(p["q_title"], p["q_content"]), p) for p, t in chosen]
     unrelated_sets = [candidates(u["title"], "") for u in unrelated]
 
+    keep_lexicon = os.environ.get("PROBE_KEEP_LEXICON") == "1"  # also show what the lexicon alone would
+
     def shown(both, weight, floor, threshold):
         fused = {pid: lx + weight * max(0.0, float(np.mean(cs)) - floor) for pid, (lx, cs) in both.items()}
-        return [pid for pid in sorted(fused, key=lambda p: -fused[p])[:5] if fused[pid] >= threshold]
+        return [pid for pid in sorted(fused, key=lambda p: -fused[p])[:5]
+                if fused[pid] >= threshold or (keep_lexicon and both[pid][0] >= similar.MIN_SCORE)]
 
     n, m = len(pair_sets), len(unrelated_sets)
     weights, floors, thresholds = (0.5, 1.0, 1.5, 2.0), (0.15, 0.2, 0.25, 0.3), (0.4, 0.45, 0.5, 0.55, 0.6)
