@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from similar_hybrid_probe import searchable_rows  # noqa: E402
 from similar_meaning import PAIRS, UNRELATED, read_tsv  # noqa: E402
 
 
@@ -57,14 +58,7 @@ def main() -> int:
 
     from models import db, similar
     from models import similar_lexicon as lex
-    from models.base import connect_database
-    from models.proposals import SIMILAR_STATES, Proposal
-    connect_database(f"{args.admin_url.rsplit('/', 1)[0]}/{args.db_name}")
-    similar.ensure_search_index()
-    rows = db.execute_sql(
-        f"SELECT p.id, p.title, s.features FROM {Proposal._meta.table_name} p JOIN {similar.index.TABLE} s "
-        f"ON s.proposal_id = p.id WHERE p.state IN ({', '.join(['%s'] * len(SIMILAR_STATES))}) ORDER BY p.id",
-        sorted(SIMILAR_STATES)).fetchall()
+    rows = searchable_rows(args.admin_url, args.db_name)
     ids = np.array([r[0] for r in rows])
     titles = [r[1] for r in rows]
     stored = [r[2] for r in rows]

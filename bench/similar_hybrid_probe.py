@@ -106,6 +106,19 @@ def embed_titles(titles: list[str], cache: str) -> np.ndarray:
     return np.stack([known[key(t)] for t in titles])
 
 
+def searchable_rows(admin_url: str, db_name: str) -> list[tuple]:
+    """(id, title, stored features) of every searchable proposal of a kept benchmark database, by id."""
+    from models import db, similar
+    from models.base import connect_database
+    from models.proposals import SIMILAR_STATES, Proposal
+    connect_database(f"{admin_url.rsplit('/', 1)[0]}/{db_name}")
+    similar.ensure_search_index()
+    return db.execute_sql(
+        f"SELECT p.id, p.title, s.features FROM {Proposal._meta.table_name} p JOIN {similar.index.TABLE} s "
+        f"ON s.proposal_id = p.id WHERE p.state IN ({', '.join(['%s'] * len(SIMILAR_STATES))}) ORDER BY p.id",
+        sorted(SIMILAR_STATES)).fetchall()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db-name", default="h14m")
@@ -116,14 +129,7 @@ def main() -> int:
 
     from models import db, similar
     from models import similar_lexicon as lex
-    from models.base import connect_database
-    from models.proposals import SIMILAR_STATES, Proposal
-    connect_database(f"{args.admin_url.rsplit('/', 1)[0]}/{args.db_name}")
-    similar.ensure_search_index()
-    rows = db.execute_sql(
-        f"SELECT p.id, p.title, s.features FROM {Proposal._meta.table_name} p JOIN {similar.index.TABLE} s "
-        f"ON s.proposal_id = p.id WHERE p.state IN ({', '.join(['%s'] * len(SIMILAR_STATES))}) ORDER BY p.id",
-        sorted(SIMILAR_STATES)).fetchall()
+    rows = searchable_rows(args.admin_url, args.db_name)
     ids = np.array([r[0] for r in rows])
     stored = [r[2] for r in rows]
     print(f"{len(rows)} searchable proposals, {len({r[1] for r in rows})} distinct titles")
