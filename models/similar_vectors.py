@@ -133,7 +133,8 @@ def summary() -> dict | None:
         return {"in_use": False, "why": why}
     stored = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (_STATE["key"],)).fetchone()[0]
     waiting = db.execute_sql(_stale_sql("count(*)"), (_STATE["key"],)).fetchone()[0]
-    return {"in_use": True, "stored": stored, "waiting": waiting}
+    name = "內建的 SimBERT Tiny" if _STATE["dir"] == BUNDLED else _STATE["dir"]
+    return {"in_use": True, "name": name, "stored": stored, "waiting": waiting}
 
 
 def _exists() -> bool:

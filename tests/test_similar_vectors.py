@@ -172,7 +172,7 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         page = client.get(PAGE).get_data(as_text=True)
         return page.split('data-testid="model-status">', 1)[1].split("</p>", 1)[0]
 
-    assert status_line().startswith("語意模型：使用中")  # the bundled model, by default
+    assert status_line().startswith("語意模型：使用中（內建的 SimBERT Tiny）")  # the bundled model, by default
     vectors.configure(None)
     assert status_line().startswith("語意模型：未啟用")
     monkeypatch.setattr(vectors, "MIN_ROWS", 4)
@@ -183,7 +183,7 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         assert "尚有 6 件等待計算" in status_line()
         similar.catch_up()
         line = status_line()
-        assert "使用中" in line and "已計算 6 件提案標題的向量" in line and "等待計算" not in line
+        assert f"使用中（{TINY}）" in line and "已計算 6 件提案標題的向量" in line and "等待計算" not in line
         vectors.configure(str(tmp_path))
         assert "已設定但無法使用" in status_line() and f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{tmp_path}）" in status_line()
     finally:
