@@ -99,15 +99,17 @@ def _model_key(directory: str) -> str:
     digest = hashlib.sha256()
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if os.path.isfile(path) and not name.upper().startswith(("README", "LICENSE", "NOTICE")):
+        if not os.path.isfile(path) or name.upper().startswith(("README", "LICENSE", "NOTICE")):
+            continue
+        if name.endswith(".json"):
+            with open(path, "rb") as file:
+                content = file.read()
+            if name == "similar_encoder.json":  # its fusion settings do not change a vector
+                content = json.dumps({k: v for k, v in json.loads(content).items() if k != "fusion"},
+                                     sort_keys=True).encode()
+            digest.update(f"{name}:".encode() + content)
+        else:
             digest.update(f"{name}:{os.path.getsize(path)}:".encode())
-            if name.endswith(".json"):
-                with open(path, "rb") as file:
-                    content = file.read()
-                if name == "similar_encoder.json":  # its fusion settings do not change a vector
-                    content = json.dumps({k: v for k, v in json.loads(content).items() if k != "fusion"},
-                                         sort_keys=True).encode()
-                digest.update(content)
     return digest.hexdigest()[:16]
 
 

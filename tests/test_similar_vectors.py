@@ -300,3 +300,21 @@ def test_r9_1_4_one_process_embeds_at_a_time(db, model):
         assert cursor.fetchone()[0] is True  # catch_up released the lock: the other session takes it
     finally:
         other.close()
+
+
+def test_r9_1_4_new_fusion_settings_keep_the_vectors_and_a_new_conversion_does_not(tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(vectors.BUNDLED, copy)
+    key = vectors._model_key(str(copy))
+    assert key == vectors._model_key(vectors.BUNDLED)
+    (copy / "README.md").write_text("更新說明", encoding="utf-8")
+    settings = json.loads((copy / "similar_encoder.json").read_text(encoding="utf-8"))
+    settings["fusion"] = {"weight": 1.25, "floor": 0.3, "min": 0.5}  # retuned: the vectors stay valid
+    (copy / "similar_encoder.json").write_text(json.dumps(settings), encoding="utf-8")
+    assert vectors._model_key(str(copy)) == key
+    settings["convert"] = None  # the titles are read differently: every vector is computed again
+    (copy / "similar_encoder.json").write_text(json.dumps(settings), encoding="utf-8")
+    assert vectors._model_key(str(copy)) != key
