@@ -10,6 +10,7 @@ queries that show anything, for a grid of settings, and optionally the misses (-
     PROBE_MODELS=svc:/path/simbert,use .venv/bin/python -u bench/similar_ensemble_probe.py --db-name h15 \\
         --cache simbert.npz use.npz
     PROBE_KEEP_LEXICON=1 ...   # a proposal the lexicon alone shows (from MIN_SCORE) stays shown
+    PROBE_WHITEN=312 ...       # BERT-whitening of every model's vectors, keeping that many dimensions
 """
 from __future__ import annotations
 
@@ -63,12 +64,19 @@ def main() -> int:
     titles = [r[1] for r in rows]
     stored = [r[2] for r in rows]
     models = []
+    whiten = int(os.environ.get("PROBE_WHITEN", "0"))  # BERT-whitening (Su et al. 2021), keeping this many dims
     for spec, cache in zip(specs, args.cache, strict=True):
         matrix = _cached(cache, titles)
         mean = matrix.mean(axis=0)
+        transform = None
+        if whiten:
+            u, sigma, _ = np.linalg.svd(np.cov((matrix - mean).T))
+            transform = (u / np.sqrt(sigma))[:, :whiten].astype(np.float32)
         centred = matrix - mean
+        if transform is not None:
+            centred = centred @ transform
         centred /= np.linalg.norm(centred, axis=1, keepdims=True)
-        models.append((_encoder(spec), mean, centred))
+        models.append((_encoder(spec), mean, centred, transform))
     target_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_target ORDER BY n")]
     pairs = read_tsv(PAIRS)
     chosen = [(p, t) for p, t in zip(pairs, target_ids, strict=True) if args.split == "all" or p["split"] == args.split]
@@ -81,8 +89,10 @@ def main() -> int:
         found = similar.find_similar(title, content, limit=similar.SHORTLIST)
         text = title + ("。" + content if content else "")
         cosines = []
-        for encode, mean, centred in models:
+        for encode, mean, centred, transform in models:
             q = encode([text])[0] - mean
+            if transform is not None:
+                q = q @ transform
             cosines.append(centred @ (q / np.linalg.norm(q)))
         both = {p.id: score for p, score in found}
         query = lex.proposal_features(title, content)
