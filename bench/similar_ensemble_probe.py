@@ -11,6 +11,7 @@ queries that show anything, for a grid of settings, and optionally the misses (-
         --cache simbert.npz use.npz
     PROBE_KEEP_LEXICON=1 ...   # a proposal the lexicon alone shows (from MIN_SCORE) stays shown
     PROBE_WHITEN=312 ...       # BERT-whitening of every model's vectors, keeping that many dimensions
+    PROBE_NEAREST=50 ...       # each model's nearest titles added to the candidates (the service: 20)
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def main() -> int:
         both = {p.id: score for p, score in found}
         query = lex.proposal_features(title, content)
         for cos in cosines:
-            for i in np.argsort(-cos)[:20]:
+            for i in np.argsort(-cos)[:int(os.environ.get("PROBE_NEAREST", "20"))]:
                 if int(ids[i]) not in both:
                     both[int(ids[i])] = lex.scores(query, lex.decode(stored[i]), idf)[0]
         return {pid: (lx, [float(c[position[pid]]) if pid in position else 0.0 for c in cosines])
