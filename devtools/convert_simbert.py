@@ -126,10 +126,12 @@ def hugging_face_names(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def write_safetensors(path: str, tensors: dict[str, np.ndarray]) -> None:
+    """A safetensors file of float16 or float32 arrays, names sorted (the same bytes for the same tensors)."""
     header, blobs, offset = {}, [], 0
     for name in sorted(tensors):
-        blob = tensors[name].tobytes()
-        header[name] = {"dtype": "F16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(blob)]}
+        blob = np.ascontiguousarray(tensors[name]).tobytes()
+        dtype = {np.dtype(np.float16): "F16", np.dtype(np.float32): "F32"}[tensors[name].dtype]
+        header[name] = {"dtype": dtype, "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     encoded = json.dumps(header, separators=(",", ":")).encode()

@@ -284,13 +284,14 @@ class Query:
         with matrix.lock:  # what this query compares with, fixed now: another thread may add rows meanwhile
             self.rows, self.ids, self.size = matrix.rows[: matrix.size], matrix.ids[: matrix.size], matrix.size
         self.matrix, self.values, self.error = matrix, None, None
-        self.fusion = encoder().fusion  # how models.similar weighs this model's cosine
+        self.model = encoder()  # one model for the whole query, whatever a reconfiguration does meanwhile
+        self.fusion = self.model.fusion  # how models.similar weighs this model's cosine
         self.thread = threading.Thread(target=self._run, args=(text,), name="similar-vectors", daemon=True)
         self.thread.start()
 
     def _run(self, text: str) -> None:
         try:
-            query = self.matrix.centre(encoder().encode([text], max_tokens=QUERY_TOKENS)[0])
+            query = self.matrix.centre(self.model.encode([text], max_tokens=QUERY_TOKENS)[0])
             self.values = self.rows @ query
         except Exception as error:  # reported by `scores`, in the caller's thread
             self.error = error

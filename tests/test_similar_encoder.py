@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from devtools.convert_simbert import write_safetensors
 from models import similar_encoder
 
 TINY = os.path.join(os.path.dirname(__file__), "data", "tiny_bert")
@@ -93,16 +94,8 @@ def _with_settings(tmp_path, settings: dict, extra: dict | None = None) -> str:
         json.dump(settings, file)
     if extra:
         tensors = similar_encoder._read_safetensors(os.path.join(target, "model.safetensors"))
-        tensors.update(extra)
-        header, blobs, offset = {}, [], 0
-        for name, value in tensors.items():
-            blob = np.ascontiguousarray(value, dtype=np.float32).tobytes()
-            header[name] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(blob)]}
-            blobs.append(blob)
-            offset += len(blob)
-        encoded = json.dumps(header).encode()
-        with open(os.path.join(target, "model.safetensors"), "wb") as file:
-            file.write(len(encoded).to_bytes(8, "little") + encoded + b"".join(blobs))
+        tensors.update({name: np.asarray(value, dtype=np.float32) for name, value in extra.items()})
+        write_safetensors(os.path.join(target, "model.safetensors"), tensors)
     return target
 
 
