@@ -101,21 +101,30 @@ PARTICLES = ["的", "之", "及", "並", "關於", "有關", "請", "。", "！"
 
 DENSE = False  # --dense: no modifiers, 3 roads, 3 target groups: every title bigram is shared by hundreds
 
+# Subjects (DOMAINS entries or FACILITIES) that no generated proposal is built on.  similar_meaning.py
+# fills it from bench/data/similar_background_topics.tsv, so that the background is not about any
+# pair's topic.  Empty, the generator draws exactly what it drew before (same random sequence).
+EXCLUDED: set[str] = set()
+
+
+def _allowed(items: list[str]) -> list[str]:
+    return [item for item in items if item not in EXCLUDED] if EXCLUDED else items
+
 
 def make_object(rng: random.Random, domain: str) -> str:
-    base = rng.choice(DOMAINS[domain])
+    base = rng.choice(_allowed(DOMAINS[domain]))
     return rng.choice(MODIFIERS) + base if rng.random() < 0.6 and not DENSE else base
 
 
 def make_proposal(rng: random.Random) -> tuple[str, str, str]:
     """(title, content, benefits) of one generated proposal."""
-    domain = rng.choice(list(DOMAINS))
+    domain = rng.choice([d for d in DOMAINS if _allowed(DOMAINS[d])])
     obj = make_object(rng, domain)
     action = rng.choice(ACTIONS)
     scope = rng.choice(SCOPES_Q)
     lead = rng.choice(LEADS)
     family = rng.random()
-    district, place, facility = rng.choice(DISTRICTS), rng.choice(PLACES), rng.choice(FACILITIES)
+    district, place, facility = rng.choice(DISTRICTS), rng.choice(PLACES), rng.choice(_allowed(FACILITIES))
     if family < 0.28:
         title = f"{lead}{scope}{action}{obj}{rng.choice(PURPOSES)}"
     elif family < 0.42:
