@@ -70,8 +70,19 @@ _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # database -> 
 def configure(directory: str | None) -> None:
     """Use the model in `directory` (None: no model; `BUNDLED`: the shipped one) from the next search on; what
     was loaded is dropped.  Tests and the benchmark switch it; the service reads SIMILAR_MODEL_DIR at import."""
+    _use(directory, reload=True)
+
+
+def reset(directory: str | None) -> None:
+    """Use `directory` as `configure` does, but keep the model if it is already the one loaded; forget every
+    matrix this process keeps either way.  For tests, whose rows (and identities) start again each time."""
+    _use(directory, reload=False)
+
+
+def _use(directory: str | None, reload: bool) -> None:
     with _LOCK:
-        _STATE.update({"dir": directory or None, "encoder": None, "key": None, "error": None})
+        if reload or _STATE["dir"] != (directory or None):
+            _STATE.update({"dir": directory or None, "encoder": None, "key": None, "error": None})
         _MATRICES.clear()
 
 

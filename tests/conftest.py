@@ -67,7 +67,4 @@ def db(schema):
     # vectors kept from this test's rows: identities restart, so a kept row would stand for another proposal.
     from models import similar_vectors
 
-    default = similar_vectors.directory_for(os.environ.get("SIMILAR_MODEL_DIR"))
-    if similar_vectors._STATE["dir"] != default:
-        similar_vectors.configure(default)
-    similar_vectors._MATRICES.clear()
+    similar_vectors.reset(similar_vectors.directory_for(os.environ.get("SIMILAR_MODEL_DIR")))
