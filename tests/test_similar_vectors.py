@@ -318,3 +318,19 @@ def test_r9_1_4_new_fusion_settings_keep_the_vectors_and_a_new_conversion_does_n
     settings["convert"] = None  # the titles are read differently: every vector is computed again
     (copy / "similar_encoder.json").write_text(json.dumps(settings), encoding="utf-8")
     assert vectors._model_key(str(copy)) != key
+
+
+def test_r9_1_4_new_weights_of_the_same_size_are_a_new_model(tmp_path):
+    """A fine-tuned model keeps its base's shapes, so its files keep their sizes: the key reads the bytes, or
+    the base model's stored vectors would be searched with the tuned model's queries."""
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(vectors.BUNDLED, copy)
+    key = vectors._model_key(str(copy))
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # one bit of the last weight
+    weights.write_bytes(bytes(data))
+    assert weights.stat().st_size == os.path.getsize(os.path.join(vectors.BUNDLED, "model.safetensors"))
+    assert vectors._model_key(str(copy)) != key
