@@ -12,6 +12,7 @@ queries that show anything, for a grid of settings, and optionally the misses (-
     PROBE_KEEP_LEXICON=1 ...   # a proposal the lexicon alone shows (from MIN_SCORE) stays shown
     PROBE_WHITEN=312 ...       # BERT-whitening of every model's vectors, keeping that many dimensions
     PROBE_NEAREST=50 ...       # each model's nearest titles added to the candidates (the service: 20)
+    PROBE_GRID="1,1.5;0.3,0.4;0.5,0.6" ...   # the settings tried: weights; floors; thresholds
 """
 from __future__ import annotations
 
@@ -116,6 +117,8 @@ def main() -> int:
 
     n, m = len(pair_sets), len(unrelated_sets)
     weights, floors, thresholds = (0.5, 1.0, 1.5, 2.0), (0.15, 0.2, 0.25, 0.3), (0.4, 0.45, 0.5, 0.55, 0.6)
+    if os.environ.get("PROBE_GRID"):  # "weights;floors;thresholds", each comma-separated
+        weights, floors, thresholds = ([float(x) for x in part.split(",")] for part in os.environ["PROBE_GRID"].split(";"))
     if args.only:
         weights, floors, thresholds = ([float(x)] for x in args.only.split(","))
     base_hits = sum(t in shown(b, 0.0, 1.0, similar.MIN_SCORE) for t, b, _ in pair_sets)

@@ -37,7 +37,7 @@ def test_r9_1_4_the_bundled_model_is_licensed_and_configured_as_measured(bundled
     with open(os.path.join(vectors.BUNDLED, "README.md"), encoding="utf-8") as file:
         assert "ZhuiyiTechnology" in file.read()
     assert bundled.pooling == "pooler-linear" and bundled.convert is not None and bundled.lowercase
-    assert bundled.fusion == {"weight": 1.0, "floor": 0.3, "min": 0.45}  # bench/README.md, tenth round
+    assert bundled.fusion == {"weight": 1.0, "floor": 0.4, "min": 0.45}  # bench/README.md, eleventh round
     assert bundled.dimensions == 312
 
 
@@ -55,15 +55,15 @@ def test_r9_1_4_the_bundled_model_reads_traditional_chinese_through_simplified(b
     pairs = _dev_pairs()
     converted = _first(bundled, pairs).sum()
     monkeypatch.setattr(bundled, "convert", None)
-    assert _first(bundled, pairs).sum() < converted  # 23 of 34 as written, 27 converted
+    assert _first(bundled, pairs).sum() < converted  # 24 of 34 as written, 30 converted
 
 
 def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundled):
     pairs = _dev_pairs()
     assert len(pairs) == 34
     first = _first(bundled, pairs)
-    # 27 of 34 measured; every one of them by a margin of at least 0.027 over the next target
-    assert first.sum() >= 26
+    # 30 of 34 measured (27 before the fine-tuning); all but two by a margin of at least 0.03 over the next target
+    assert first.sum() >= 29
     found = {p["q_title"] for p, hit in zip(pairs, first, strict=True) if hit}
     assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂"} <= found
 
@@ -91,8 +91,31 @@ def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monke
     assert found[0].score <= 1.0
 
 
-def test_r9_1_4_the_shipped_settings_file_is_what_the_converter_writes():
-    from devtools.convert_simbert import SETTINGS
+def test_r9_1_4_the_shipped_settings_file_is_what_the_fine_tuning_writes():
+    from devtools.convert_simbert import SETTINGS, TUNED_FUSION
 
     with open(os.path.join(vectors.BUNDLED, "similar_encoder.json"), encoding="utf-8") as file:
-        assert json.load(file) == SETTINGS
+        assert json.load(file) == {**SETTINGS, "fusion": TUNED_FUSION}
+
+
+def test_r9_1_4_the_model_was_tuned_on_whole_triples_and_no_benchmark_pair():
+    """devtools/similar_train: what the shipped model was tuned on.  Three texts a row; the writers never saw the
+    benchmark's pairs, yet three of their 3,600 texts are a pair's title word for word: the fine-tuning drops
+    every triple close to a pair (held out or dev), and those with them."""
+    import glob
+
+    from devtools import similar_training_data as training
+
+    files = sorted(glob.glob(os.path.join(training.TRAIN, "*.tsv")))
+    assert len(files) == 8
+    for path in files:
+        rows = training.read_tsv(path)
+        assert len(rows) == 150 and all(len(r) == 3 and all(r.values()) for r in rows), path
+    pairs = training.read_tsv(training.PAIRS)
+    titles = {p[k] for p in pairs for k in ("q_title", "t_title")}
+    assert len(pairs) == 238
+    every = {text for path in files for r in training.read_tsv(path) for text in r.values()}
+    assert len(titles & every) == 3  # the coincidences, which the filter must take out
+    kept, dropped = training.triples()
+    assert (len(kept), dropped) == (1174, 26)  # as the shipped model was trained (bench/README.md)
+    assert not titles & {text for r in kept for text in r.values()}

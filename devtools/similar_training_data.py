@@ -1,0 +1,42 @@
+"""The training triples of the similar-proposal model (devtools/similar_train/*.tsv), without those close to a
+benchmark pair.  No PyTorch here: the tests read it too."""
+from __future__ import annotations
+
+import csv
+import glob
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "devtools", "similar_train")
+PAIRS = os.path.join(ROOT, "bench", "data", "similar_pairs.tsv")
+LEAK = 0.5  # a triple with a text sharing more than half its character bigrams with a benchmark pair's is dropped
+
+
+def read_tsv(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t",
+                                   quoting=csv.QUOTE_NONE))
+
+
+def bigrams(text: str) -> set[str]:
+    text = "".join(ch for ch in text if ch.isalnum())
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def without_leaks(triples: list[dict], threshold: float) -> tuple[list[dict], int]:
+    """The triples none of whose texts shares more than `threshold` of its bigrams (Jaccard) with a benchmark
+    pair's text; the count dropped."""
+    pairs = read_tsv(PAIRS)
+    bench = [bigrams(p[k]) for p in pairs for k in ("q_title", "t_title", "q_content", "t_content") if p[k]]
+    kept = []
+    for row in triples:
+        texts = [bigrams(row[k]) for k in ("query", "positive", "negative")]
+        if all(not t or max(len(t & b) / len(t | b) for b in bench) <= threshold for t in texts):
+            kept.append(row)
+    return kept, len(triples) - len(kept)
+
+
+def triples(threshold: float = LEAK) -> tuple[list[dict], int]:
+    """Every file's triples, in file order, without the leaks; and how many were dropped."""
+    rows = [row for path in sorted(glob.glob(os.path.join(TRAIN, "*.tsv"))) for row in read_tsv(path)]
+    return without_leaks(rows, threshold)
