@@ -147,7 +147,7 @@ def summary() -> dict | None:
         return {"in_use": False, "why": why}
     stored = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (_STATE["key"],)).fetchone()[0]
     waiting = db.execute_sql(_stale_sql("count(*)"), (_STATE["key"],)).fetchone()[0]
-    name = "內建的 SimBERT Tiny" if _STATE["dir"] == BUNDLED else _STATE["dir"]
+    name = "內建的 SimBERT Tiny，已依公務同仁提案用語微調" if _STATE["dir"] == BUNDLED else _STATE["dir"]
     return {"in_use": True, "name": name, "stored": stored, "waiting": waiting}
 
 

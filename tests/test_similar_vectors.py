@@ -172,7 +172,7 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         page = client.get(PAGE).get_data(as_text=True)
         return page.split('data-testid="model-status">', 1)[1].split("</p>", 1)[0]
 
-    assert status_line().startswith("語意模型：使用中（內建的 SimBERT Tiny）")  # the bundled model, by default
+    assert status_line().startswith("語意模型：使用中（內建的 SimBERT Tiny，已依公務同仁提案用語微調）")  # the bundled one
     vectors.configure(None)
     assert status_line().startswith("語意模型：未啟用")
     monkeypatch.setattr(vectors, "MIN_ROWS", 4)
