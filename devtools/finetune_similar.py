@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from similar_meaning import PAIRS, UNRELATED, pair_subjects  # noqa: E402  (bench/: the benchmark's own reading)
 
 from devtools.convert_simbert import SETTINGS, TUNED_FUSION, write_safetensors  # noqa: E402
 from devtools.similar_training_data import LEAK, read_tsv  # noqa: E402
@@ -124,8 +125,8 @@ def embed(model, encoder, texts: list[str], chunk: int = 128) -> np.ndarray:
 def dev_report(model, encoder, background: list[str]) -> dict:
     """The model alone on the dev pairs: rank of the target among the dev targets and the background (centred
     cosines, as the service centres them on the corpus mean), and the unrelated queries' best cosine."""
-    pairs = [p for p in read_tsv(os.path.join(ROOT, "bench", "data", "similar_pairs.tsv")) if p["split"] == "dev"]
-    unrelated = read_tsv(os.path.join(ROOT, "bench", "data", "similar_unrelated.tsv"))
+    pairs = [p for p in read_tsv(PAIRS) if p["split"] == "dev"]
+    unrelated = read_tsv(UNRELATED)
     corpus = embed(model, encoder, [p["t_title"] for p in pairs] + background)
     mean = corpus.mean(0)
     corpus = corpus - mean
@@ -147,8 +148,7 @@ def dev_report(model, encoder, background: list[str]) -> dict:
 
 def background_titles(rows: int, seed: int = 20261205) -> list[str]:
     import similar_search as gen
-    topics = read_tsv(os.path.join(ROOT, "bench", "data", "similar_background_topics.tsv"))
-    gen.EXCLUDED.update(s for r in topics for s in (r["subjects"] or "").split("|") if s)
+    gen.EXCLUDED.update(pair_subjects(read_tsv(PAIRS)))  # as bench/similar_meaning.py builds its background
     rng = random.Random(seed)
     return [gen.make_proposal(rng)[0] for _ in range(rows)]
 
