@@ -2,8 +2,9 @@
 read from a local directory and run in NumPy, with no PyTorch and no download.
 
 `similar_vectors` loads the model named by `SIMILAR_MODEL_DIR`, by default the one shipped in
-data/similar_model (SimBERT Tiny, Apache-2.0; bench/README.md, tenth round).  Another model of the family
-works the same way (m3e-small, once the city holds a licence for it; bge-small-zh-v1.5; text2vec-base-chinese).
+data/similar_model (SimBERT Tiny, Apache-2.0, fine-tuned here; bench/README.md, tenth and eleventh rounds).
+Another model of the family works the same way (m3e-small, once the city holds a licence for it;
+bge-small-zh-v1.5; text2vec-base-chinese).
 
 The directory is what Hugging Face's BERT models ship: ``config.json``; the vocabulary as ``vocab.txt`` or in
 ``tokenizer.json``; the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
