@@ -2,7 +2,7 @@
 read from a local directory and run in NumPy, with no PyTorch and no download.
 
 `similar_vectors` loads the model named by `SIMILAR_MODEL_DIR`, by default the one shipped in
-data/similar_model (SimBERT Tiny, Apache-2.0, fine-tuned here; bench/README.md, tenth and eleventh rounds).
+data/similar_model (SimBERT Tiny, Apache-2.0, fine-tuned here; bench/README.md, tenth to twelfth rounds).
 Another model of the family works the same way (m3e-small, once the city holds a licence for it;
 bge-small-zh-v1.5; text2vec-base-chinese).
 
