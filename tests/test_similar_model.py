@@ -6,24 +6,20 @@ pairs are not read here.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 
 import numpy as np
 import pytest
 
+from devtools.similar_training_data import PAIRS, read_tsv
 from models import similar, similar_encoder
 from models import similar_vectors as vectors
 from tests.test_similar import proposal
 
-PAIRS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "data", "similar_pairs.tsv")
-
 
 def _dev_pairs() -> list[dict]:
-    with open(PAIRS, encoding="utf-8") as file:
-        rows = csv.DictReader((line for line in file if not line.startswith("#")), delimiter="\t")
-        return [row for row in rows if row["split"] == "dev"]
+    return [row for row in read_tsv(PAIRS) if row["split"] == "dev"]
 
 
 @pytest.fixture(scope="module")
