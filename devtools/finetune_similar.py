@@ -19,6 +19,9 @@ What it does:
 - reports, on the benchmark's 34 dev pairs only, the model alone: each query against its target among the 34
   targets and 2,000 background proposals (bench/similar_search.py's generator, the subjects of
   bench/data/similar_background_topics.tsv left out), and the unrelated queries' best cosine;
+- with --validate devtools/similar_validation, also reports every epoch on triples held aside from training
+  (written the same way; those sharing a text with a training triple left out), which have nothing to do with
+  the benchmark;
 - writes float16 safetensors, the base model's config, vocabulary and licence, and its settings with the fusion
   settings chosen for the tuned model (`convert_simbert.TUNED_FUSION`); the README is the repository's.
 
@@ -44,7 +47,7 @@ import torch.nn.functional as F  # noqa: E402
 from similar_meaning import PAIRS, UNRELATED, pair_subjects  # noqa: E402  (bench/: the benchmark's own reading)
 
 from devtools.convert_simbert import SETTINGS, TUNED_FUSION, write_safetensors  # noqa: E402
-from devtools.similar_training_data import LEAK, read_tsv  # noqa: E402
+from devtools.similar_training_data import LEAK, held_aside_triples, read_tsv  # noqa: E402
 from devtools.similar_training_data import triples as training_triples  # noqa: E402
 from models import similar_encoder  # noqa: E402
 
@@ -146,6 +149,19 @@ def dev_report(model, encoder, background: list[str]) -> dict:
             "unrelated_over_target_median": float((best_unrelated >= np.median(target)).mean())}
 
 
+def validation_report(model, encoder, rows: list[dict]) -> dict:
+    """Triples held aside from training (--validate): each query's positive ranked among every positive and
+    negative of the set; independent of the benchmark, so settings can be compared without it."""
+    queries = embed(model, encoder, [r["query"] for r in rows])
+    candidates = embed(model, encoder, [r["positive"] for r in rows] + [r["negative"] for r in rows])
+    scores = queries @ candidates.T
+    ranks = [int((row > row[i]).sum()) + 1 for i, row in enumerate(scores)]
+    own_negative = [row[i] > row[len(rows) + i] for i, row in enumerate(scores)]
+    return {"rows": len(rows), "top1": round(sum(r == 1 for r in ranks) / len(rows), 4),
+            "top5": round(sum(r <= 5 for r in ranks) / len(rows), 4),
+            "positive_over_negative": round(sum(own_negative) / len(rows), 4)}
+
+
 def background_titles(rows: int, seed: int = 20261205) -> list[str]:
     import similar_search as gen
     gen.EXCLUDED.update(pair_subjects(read_tsv(PAIRS)))  # as bench/similar_meaning.py builds its background
@@ -163,6 +179,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=20.0)
     parser.add_argument("--leak", type=float, default=LEAK, help="drop a triple this close to a benchmark pair")
     parser.add_argument("--seed", type=int, default=20261205)
+    parser.add_argument("--validate", metavar="DIR", help="a folder of triples held aside: reported every epoch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -182,7 +199,16 @@ def main() -> int:
     if gap > 1e-4:
         raise SystemExit("the PyTorch model does not compute what the service computes")
     background = background_titles(2000)
-    print("before:", json.dumps(dev_report(model, encoder, background)))
+    held_aside = held_aside_triples(args.validate, triples) if args.validate else []
+    if held_aside:
+        print(f"{len(held_aside)} triples held aside ({args.validate}), none sharing a text with the training")
+
+    def report() -> str:
+        text = json.dumps(dev_report(model, encoder, background))
+        return text + (f"; held aside: {json.dumps(validation_report(model, encoder, held_aside))}"
+                       if held_aside else "")
+
+    print("before:", report())
 
     rng = random.Random(args.seed)
     steps = args.epochs * math.ceil(len(triples) / args.batch)
@@ -209,7 +235,7 @@ def main() -> int:
             schedule.step()
             total += loss.item() * len(rows)
         print(f"epoch {epoch + 1}: loss {total / len(triples):.4f}; dev:",
-              json.dumps(dev_report(model, encoder, background)))
+              report())
 
     os.makedirs(args.out, exist_ok=True)
     for name in ("config.json", "vocab.txt", "LICENSE"):

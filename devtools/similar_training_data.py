@@ -9,6 +9,7 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "devtools", "similar_train")
 PAIRS = os.path.join(ROOT, "bench", "data", "similar_pairs.tsv")
+HELD_ASIDE = os.path.join(ROOT, "devtools", "similar_validation")
 LEAK = 0.5  # a triple with a text sharing more than half its character bigrams with a benchmark pair's is dropped
 
 
@@ -40,3 +41,11 @@ def triples(threshold: float = LEAK) -> tuple[list[dict], int]:
     """Every file's triples, in file order, without the leaks; and how many were dropped."""
     rows = [row for path in sorted(glob.glob(os.path.join(TRAIN, "*.tsv"))) for row in read_tsv(path)]
     return without_leaks(rows, threshold)
+
+
+def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
+    """The triples of `folder` (devtools/similar_validation: never trained on) none of whose texts is word for word
+    a training text."""
+    seen = {text for row in training for text in row.values()}
+    rows = [r for path in sorted(glob.glob(os.path.join(folder, "*.tsv"))) for r in read_tsv(path)]
+    return [r for r in rows if not seen & set(r.values())]
