@@ -23,8 +23,9 @@ cannot tell unrelated queries from paraphrases by score and costs tens of millis
 CPUs; the lexicon route runs in pure Python, needs no download, and the operations team can extend it.
 A Chinese sentence model does better held out.  The default is the tiny SimBERT (Apache-2.0, trained on
 22 million groups of similar Chinese questions, then fine-tuned on officials' paraphrases), shipped in
-data/similar_model: fused with the lexicon it finds 67 % of the held-out pairs, against the lexicon's 56 %
-(bench/README.md, eleventh round; 49 % against 34 % on the earlier rounds' background).  With a model in use (`similar_vectors`; `SIMILAR_MODEL_DIR=off` turns it off) the lexicon's candidates and the
+data/similar_model: fused with the lexicon it finds 69 % of the held-out pairs, against the lexicon's 56 %
+(bench/README.md, twelfth round; the eleventh round's tuning found 49 % against 34 % on the earlier rounds'
+background).  With a model in use (`similar_vectors`; `SIMILAR_MODEL_DIR=off` turns it off) the lexicon's candidates and the
 model's nearest titles are ranked by the fused score (the model's `fusion` settings), and a proposal
 matched by the model alone says 「語意相近」.
 
