@@ -39,13 +39,16 @@ def without_leaks(triples: list[dict], threshold: float) -> tuple[list[dict], in
 
 def triples(threshold: float = LEAK) -> tuple[list[dict], int]:
     """Every file's triples, in file order, without the leaks; and how many were dropped."""
-    rows = [row for path in sorted(glob.glob(os.path.join(TRAIN, "*.tsv"))) for row in read_tsv(path)]
-    return without_leaks(rows, threshold)
+    return without_leaks(folder_rows(TRAIN), threshold)
+
+
+def folder_rows(folder: str) -> list[dict]:
+    """Every triple of the folder's .tsv files, in file order."""
+    return [row for path in sorted(glob.glob(os.path.join(folder, "*.tsv"))) for row in read_tsv(path)]
 
 
 def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
     """The triples of `folder` (devtools/similar_validation: never trained on) none of whose texts is word for word
     a training text."""
     seen = {text for row in training for text in row.values()}
-    rows = [r for path in sorted(glob.glob(os.path.join(folder, "*.tsv"))) for r in read_tsv(path)]
-    return [r for r in rows if not seen & set(r.values())]
+    return [r for r in folder_rows(folder) if not seen & set(r.values())]
