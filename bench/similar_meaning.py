@@ -21,16 +21,27 @@ process's resident memory; drops the database unless --keep.
     .venv/bin/python bench/similar_meaning.py --sqlite --rows 5000   # the portable path
     .venv/bin/python bench/similar_meaning.py --model-dir off   # the lexicon alone (default: the bundled model)
     .venv/bin/python bench/similar_meaning.py --model-dir DIR   # another sentence model (models/similar_vectors.py)
+    .venv/bin/python bench/similar_meaning.py --aside --split aside --grid --keep --db-name X   # choose settings
+
+`--aside` adds the held-aside triples (devtools/similar_validation: written blind, never trained on, sharing no
+text with training) as 1,631 more pairs, query → positive, whose positives join the background as targets; the
+benchmark's own pairs keep their figures only without it.  The unrelated queries whose topic a held-aside text
+names (79 of 206) are then left out.  `--split aside` measures them: a development set
+fifty times the benchmark's 34 dev pairs, for choosing settings without touching the held-out pairs.  `--grid`
+records every query's candidates with both scores, prints why the pairs missed, and with `--capture FILE` saves
+them for bench/similar_fusion_grid.py, which replays `models.similar._fuse` under other settings.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import glob
+import json
 import os
 import random
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -47,6 +58,21 @@ def read_tsv(path: str) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         lines = [line for line in handle if not line.startswith("#")]
     return list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def aside_pairs() -> list[dict]:
+    """The held-aside triples as pairs (query → positive; kind: the file's prefix, split: aside)."""
+    from devtools import similar_training_data as data
+    training = data.folder_rows(data.TRAIN)
+    seen = {text for row in training for text in row.values()}
+    pairs = []
+    for path in sorted(glob.glob(os.path.join(data.HELD_ASIDE, "*.tsv"))):
+        kind = os.path.basename(path).split("_")[0]
+        for n, row in enumerate(data.read_tsv(path)):
+            if not seen & set(row.values()):
+                pairs.append({"id": f"{kind}{n}", "kind": kind, "split": "aside", "q_title": row["query"],
+                              "q_content": "", "t_title": row["positive"], "t_content": ""})
+    return pairs
 
 
 def background_vocabulary() -> list[str]:
@@ -86,6 +112,87 @@ def pair_subjects(pairs: list[dict]) -> set[str]:
     return subjects
 
 
+class Capture:
+    """Wraps `similar._fuse` to keep, for each query, every candidate the fusion could rank: the lexicon's passing
+    candidates and the model's `DEPTH` nearest titles, each with the lexicon's cosine and the model's centred cosine;
+    and the target's rank among all stored titles by the model."""
+
+    DEPTH = 100
+
+    def __init__(self, similar):
+        self.similar, self.original = similar, similar._fuse
+        self.queries: list[tuple[int | None, list[tuple[int, float, float, int]], int | None]] = []
+        self.target: int | None = None
+        similar._fuse = self._fuse
+
+    def next(self, target: int | None) -> None:
+        self.target = target
+        self.queries.append((target, [], None))
+
+    def save(self, path: str) -> None:
+        """Every query's record as JSON, for bench/similar_fusion_grid.py."""
+        with open(path, "w") as handle:
+            json.dump([{"target": t, "rows": rows, "target_rank": r} for t, rows, r in self.queries], handle)
+
+    def stop(self) -> None:
+        self.similar._fuse = self.original
+
+    def _fuse(self, model_query, query, scored, idf, states, exclude_id):
+        if not self.queries:  # the warm-up queries
+            return self.original(model_query, query, scored, idf, states, exclude_id)
+        from models import similar_lexicon as lex
+        from models.proposals import Proposal
+        similar = self.similar
+        lexical = {pid: value for _, value, pid, _ in scored}
+        model = model_query.scores(list(lexical), nearest=self.DEPTH + 40) or {}
+        extra = sorted((p for p in model if p not in lexical), key=lambda p: -model[p])
+        stored = {}
+        if extra:
+            stored = dict(similar.db.execute_sql(
+                f'SELECT s.proposal_id, s.features FROM "{similar.index.TABLE}" s JOIN '
+                f'"{Proposal._meta.table_name}" p ON p.id = s.proposal_id WHERE s.proposal_id IN '
+                f"({', '.join(['%s'] * len(extra))}) AND p.state IN ({', '.join(['%s'] * len(states))})",
+                [*extra, *sorted(states)]).fetchall())
+        rows = [(pid, value, model.get(pid, 0.0), -1) for pid, value in lexical.items()]
+        for rank, pid in enumerate([p for p in extra if p in stored][: self.DEPTH]):
+            rows.append((pid, lex.scores(query, lex.decode(stored[pid]), idf)[0], model[pid], rank))
+        target_rank = None
+        at = model_query.matrix.position.get(self.target) if self.target is not None else None
+        if at is not None and at < model_query.size and model_query.values is not None:
+            target_rank = int((model_query.values > model_query.values[at]).sum()) + 1
+        self.queries[-1] = (self.target, rows, target_rank)
+        return self.original(model_query, query, scored, idf, states, exclude_id)
+
+    @staticmethod
+    def shown(rows, weight, floor, minimum, nearest) -> list[int]:
+        fused = [(value + weight * max(0.0, cosine - floor), pid) for pid, value, cosine, rank in rows if rank < nearest]
+        fused = sorted(((round(t, 4), pid) for t, pid in fused if round(t, 4) >= minimum), key=lambda x: (-x[0], -x[1]))
+        return [pid for _, pid in fused[:5]]
+
+    def report(self, fusion: dict) -> None:
+        """Why the pairs missed under the model's own fusion settings, and how the model alone ranks the targets
+        (bench/similar_fusion_grid.py replays other settings from the saved capture)."""
+        setting = (fusion["weight"], fusion["floor"], fusion["min"], self.similar.vectors.NEAREST)
+        pairs = [q for q in self.queries if q[0] is not None]
+        why = Counter()
+        for target, rows, target_rank in pairs:
+            if target in self.shown(rows, *setting):
+                continue
+            row = next((r for r in rows if r[0] == target and r[3] < setting[3]), None)
+            if row is None:
+                rank = "unknown" if target_rank is None else ("21-100" if target_rank <= 100 else
+                                                               "101-1000" if target_rank <= 1000 else "over 1000")
+                why[f"not a candidate (model rank {rank})"] += 1
+            elif round(row[1] + setting[0] * max(0.0, row[2] - setting[1]), 4) < setting[2]:
+                why["a candidate below min"] += 1
+            else:
+                why["outranked"] += 1
+        print(f"misses at {setting[:3]}: " + "; ".join(f"{k}: {v}" for k, v in sorted(why.items())))
+        ranks = [r for _, _, r in pairs if r is not None]
+        print("the model alone, targets among its nearest 1 / 5 / 20 / 100 titles: "
+              + " / ".join(str(sum(r <= top for r in ranks)) for top in (1, 5, 20, 100)) + f" of {len(pairs)}")
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as handle:
         for line in handle:
@@ -110,7 +217,7 @@ def build_index(similar, db, sqlite: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="background proposals (targets included)")
-    parser.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    parser.add_argument("--split", choices=["test", "dev", "all", "aside"], default="test")
     parser.add_argument("--seed", type=int, default=20261203)
     parser.add_argument("--admin-url", default=os.environ.get("TEST_ADMIN_DATABASE_URL",
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
@@ -124,7 +231,12 @@ def main() -> int:
                         "is about; shared: the earlier rounds' background, on every subject")
     parser.add_argument("--model-dir", help="a sentence model for models.similar_vectors, as SIMILAR_MODEL_DIR "
                         "(default: the bundled one; off: the lexicon alone)")
+    parser.add_argument("--aside", action="store_true", help="add the held-aside triples as pairs (--split aside)")
+    parser.add_argument("--grid", action="store_true", help="print why the pairs missed (needs the sentence model)")
+    parser.add_argument("--capture", help="with --grid: save every query's candidates and scores to this JSON file")
     args = parser.parse_args()
+    if args.split == "aside" and not args.aside:
+        parser.error("--split aside needs --aside")
 
     pairs = read_tsv(PAIRS)
     unrelated = read_tsv(UNRELATED)
@@ -137,6 +249,14 @@ def main() -> int:
 
     if args.background == "disjoint":
         gen.EXCLUDED.update(pair_subjects(pairs))
+    if args.aside:
+        aside = aside_pairs()
+        pairs += aside
+        # Their targets join the background: an unrelated query on a held-aside subject (合唱團, 宿舍 ...) would
+        # rightly find one, so such queries are left out of the false alarms.
+        texts = [p[k] for p in aside for k in ("q_title", "t_title")]
+        unrelated = [u for u in unrelated if not any(u["topic"] in t for t in texts)]
+        print(f"with {len(aside)} held-aside pairs; {len(unrelated)} unrelated queries on no held-aside subject")
     print(f"background: {args.background}; {len(gen.EXCLUDED)} of "
           f"{sum(map(len, gen.DOMAINS.values())) + len(gen.FACILITIES)} generator subjects left out"
           + (f" ({'、'.join(sorted(gen.EXCLUDED))})" if gen.EXCLUDED else ""))
@@ -186,6 +306,8 @@ def main() -> int:
             print(f"vectors: {embedded} titles embedded in {time.perf_counter() - t:.1f} s "
                   f"({similar.vectors.NEAREST} nearest titles fused with the lexicon's candidates)")
 
+        if args.grid:
+            capture = Capture(similar)
         print(f"path: {'indexed' if similar.search_ready() else 'portable scan'}; {os.cpu_count()} CPUs; "
               f"load average {os.getloadavg()[0]:.2f}")
         warm = [gen.make_proposal(rng) for _ in range(50)]
@@ -198,6 +320,8 @@ def main() -> int:
         by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         ranks: list[int] = []
         for pair, target in chosen:
+            if args.grid:
+                capture.next(target)
             t = time.perf_counter()
             found = similar.find_similar(pair["q_title"], pair["q_content"])
             times.append((time.perf_counter() - t) * 1000)
@@ -213,6 +337,8 @@ def main() -> int:
         hits = sum(h for h, _ in by_kind.values())
         alarms, alarm_scores = 0, []
         for row in unrelated:
+            if args.grid:
+                capture.next(None)
             t = time.perf_counter()
             found = similar.find_similar(row["title"])
             times.append((time.perf_counter() - t) * 1000)
@@ -221,6 +347,11 @@ def main() -> int:
                 alarm_scores.append(found[0][1])
                 if args.misses:
                     print(f"  FALSE ALARM {row['id']} {row['title']} → {found[0][0].title} ({found[0][1]:.2f})")
+        if args.grid:
+            capture.stop()
+            capture.report(similar.vectors.encoder().fusion)
+            if args.capture:
+                capture.save(args.capture)
         random_queries = [gen.make_proposal(rng) for _ in range(300)]
         for title, content, _ in random_queries:
             t = time.perf_counter()

@@ -1,0 +1,93 @@
+"""Replay the similar-proposal fusion under other settings, from a capture (issue 14; not a test).
+
+`bench/similar_meaning.py --grid --capture FILE` keeps, for every query, each candidate the fusion could rank
+(the lexicon's passing candidates and the model's 100 nearest titles) with the lexicon's cosine `v`, the model's
+centred cosine `c` and its rank among the model's extra candidates.  This replays `models.similar._fuse`:
+
+    fused = lexicon × v + weight × max(0, c − floor), shown from `min`, best 5, ties to the higher id
+
+and prints, for each weight, recall@5 on the pairs and the unrelated queries that show anything, along `min`
+(the trade-off curve), then the best settings of a wider search at each number of false alarms.  It searches
+nothing: a setting is judged on the same candidates the run found.
+
+    .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json
+    .venv/bin/python bench/similar_fusion_grid.py /tmp/dev.json --setting 2.5,0.45,0.6
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+
+import numpy as np
+
+SHIPPED = (1.0, 0.4, 0.45)  # before the thirteenth round (similar_encoder.json's "fusion")
+
+
+def load(path: str):
+    """Padded arrays (queries × candidates): v, c, rank (−1: the lexicon's own), id; each query's target column
+    (−1: not among them) and whether the query is a pair's (else an unrelated query)."""
+    with open(path) as handle:
+        data = json.load(handle)
+    width = max(len(q["rows"]) for q in data) + 1
+    shape = (len(data), width)
+    v, c = np.full(shape, -9.0), np.full(shape, -9.0)
+    rank, ids = np.full(shape, 10 ** 6), np.zeros(shape)
+    target = np.full(len(data), -1)
+    for i, query in enumerate(data):
+        for j, (pid, value, cosine, r) in enumerate(query["rows"]):
+            v[i, j], c[i, j], rank[i, j], ids[i, j] = value, cosine, r, pid
+            if pid == query["target"]:
+                target[i] = j
+    is_pair = np.array([q["target"] is not None for q in data])
+    return v, c, rank, ids, target, is_pair
+
+
+def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int = 20, lexicon: float = 1.0):
+    """(pairs found among the five shown, unrelated queries showing anything, pairs, unrelated queries)."""
+    v, c, rank, ids, target, is_pair = arrays
+    fused = np.round(lexicon * v + weight * np.maximum(0.0, c - floor), 4)
+    shown = (rank < nearest) & (v > -5) & (fused >= minimum)
+    fused = np.where(shown, fused, -99.0)
+    rows = np.arange(len(target))
+    column = np.maximum(target, 0)
+    own, own_id = fused[rows, column], ids[rows, column]
+    ahead = (((fused > own[:, None]) | ((fused == own[:, None]) & (ids > own_id[:, None]))) & shown).sum(axis=1)
+    hit = (target >= 0) & (own >= minimum) & (ahead < 5)
+    return int(hit[is_pair].sum()), int(shown.any(axis=1)[~is_pair].sum()), int(is_pair.sum()), int((~is_pair).sum())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("capture")
+    parser.add_argument("--setting", action="append", default=[], help="weight,floor,min[,nearest[,lexicon]]")
+    args = parser.parse_args()
+    arrays = load(args.capture)
+    _, _, pairs, unrelated = evaluate(arrays, *SHIPPED)
+    print(f"{pairs} pairs, {unrelated} unrelated queries")
+    for setting in [",".join(map(str, SHIPPED))] + args.setting:
+        values = [float(x) for x in setting.split(",")]
+        hits, alarms, _, _ = evaluate(arrays, *values[:3], *(int(x) for x in values[3:4]), *values[4:5])
+        print(f"setting {setting}: recall@5 {hits}/{pairs} = {100 * hits / pairs:.1f} %, "
+              f"false alarms {alarms}/{unrelated} = {100 * alarms / unrelated:.1f} %")
+    print("along min (floor 0.45), found/false alarms:")
+    for weight in (1.0, 1.5, 2.0, 2.25, 2.5, 2.75, 3.0):
+        cells = [f"{m / 100:.2f}:{'/'.join(map(str, evaluate(arrays, weight, 0.45, m / 100)[:2]))}"
+                 for m in range(40, 80, 2)]
+        print(f"  weight {weight}: " + " ".join(cells))
+    results = []
+    for lexicon, weight, floor, minimum, nearest in itertools.product(
+            (0.5, 0.75, 1.0), (1.0, 1.5, 2.0, 2.5, 3.0), (0.35, 0.4, 0.45), [m / 100 for m in range(30, 100, 5)], (20, 40)):
+        hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum, nearest, lexicon)
+        results.append((hits, alarms, (weight, floor, minimum, nearest, lexicon)))
+    print("wider search (weight, floor, min, nearest, lexicon), best at each number of false alarms:")
+    for bound in sorted({a for _, a, _ in results if a <= 0.15 * unrelated}):
+        hits, alarms, setting = max((r for r in results if r[1] <= bound), key=lambda r: (r[0], -r[1]))
+        if alarms == bound:
+            print(f"  <= {bound}: {setting}: {hits}/{pairs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
