@@ -255,10 +255,13 @@ def _fuse(model_query, query, scored, idf, states, exclude_id):
             other = lex.decode(stored[pid])
             lexical[pid] = (lex.scores(query, other, idf)[0], other)
     fused, fusion = [], model_query.fusion
+    # The score shown (the console's 相似度) is the fused score's share of a word-for-word duplicate's: it orders
+    # as the fused score does and does not stop at 100 % for every strong match.
+    full = 1.0 + fusion["weight"] * (1.0 - fusion["floor"])
     for pid, (value, other) in lexical.items():
         total = value + fusion["weight"] * max(0.0, model.get(pid, 0.0) - fusion["floor"])
         if total >= fusion["min"]:
-            fused.append((round(total, 4), round(total, 4), pid, other))
+            fused.append((round(total, 4), round(total / full, 4), pid, other))
     fused.sort(key=lambda item: (-item[0], -item[2]))
     return fused
 

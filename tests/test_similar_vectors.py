@@ -334,3 +334,19 @@ def test_r9_1_4_new_weights_of_the_same_size_are_a_new_model(tmp_path):
     weights.write_bytes(bytes(data))
     assert weights.stat().st_size == os.path.getsize(os.path.join(vectors.BUNDLED, "model.safetensors"))
     assert vectors._model_key(str(copy)) != key
+
+
+def test_r9_1_4_the_score_shown_is_the_share_of_a_word_for_word_duplicates(db, model):
+    """The console's 相似度: the fused score over a duplicate's (lexicon 1 + weight x (1 - floor)), so a strong
+    match does not read 100 % as a duplicate does (the fused score itself exceeds 1)."""
+    for title in BACKGROUND:
+        proposal(title)
+    target = proposal("鬱鬱蔥蔥")
+    similar.catch_up()
+    fusion = vectors.encoder().fusion
+    full = 1.0 + fusion["weight"] * (1.0 - fusion["floor"])
+    twin = similar.find_similar_explained(BACKGROUND[0])[0]
+    assert twin.proposal.title == BACKGROUND[0] and twin.score == pytest.approx(1.0, abs=1e-3)
+    meaning = similar.find_similar_explained("龘龘靐靐")[0]  # no word in common, the same sentence to the model
+    assert meaning.proposal.id == target.id
+    assert meaning.score == pytest.approx(fusion["weight"] * (1.0 - fusion["floor"]) / full, abs=1e-3)
