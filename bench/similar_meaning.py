@@ -34,7 +34,6 @@ them for bench/similar_fusion_grid.py, which replays `models.similar._fuse` unde
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import json
 import os
@@ -49,20 +48,16 @@ sys.path.insert(0, HERE)
 
 import similar_search as gen  # noqa: E402  (the background generator)
 
+from devtools import similar_training_data as data  # noqa: E402
+from devtools.similar_training_data import read_tsv  # noqa: E402, F401  (the probes import it from here)
+
 PAIRS = os.path.join(HERE, "data", "similar_pairs.tsv")
 UNRELATED = os.path.join(HERE, "data", "similar_unrelated.tsv")
 TOPICS = os.path.join(HERE, "data", "similar_background_topics.tsv")
 
 
-def read_tsv(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        lines = [line for line in handle if not line.startswith("#")]
-    return list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
 def aside_pairs() -> list[dict]:
     """The held-aside triples as pairs (query → positive; kind: the file's prefix, split: aside)."""
-    from devtools import similar_training_data as data
     training = data.folder_rows(data.TRAIN)
     seen = {text for row in training for text in row.values()}
     pairs = []
