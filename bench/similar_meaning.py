@@ -34,7 +34,6 @@ them for bench/similar_fusion_grid.py, which replays `models.similar._fuse` unde
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import random
@@ -49,7 +48,7 @@ sys.path.insert(0, HERE)
 import similar_search as gen  # noqa: E402  (the background generator)
 
 from devtools import similar_training_data as data  # noqa: E402
-from devtools.similar_training_data import read_tsv  # noqa: E402, F401  (the probes import it from here)
+from devtools.similar_training_data import read_tsv  # noqa: E402  (the probes import it from here)
 
 PAIRS = os.path.join(HERE, "data", "similar_pairs.tsv")
 UNRELATED = os.path.join(HERE, "data", "similar_unrelated.tsv")
@@ -57,16 +56,13 @@ TOPICS = os.path.join(HERE, "data", "similar_background_topics.tsv")
 
 
 def aside_pairs() -> list[dict]:
-    """The held-aside triples as pairs (query → positive; kind: the file's prefix, split: aside)."""
-    training = data.folder_rows(data.TRAIN)
-    seen = {text for row in training for text in row.values()}
+    """The held-aside triples sharing no text with any training triple written (kept or not) as pairs (query →
+    positive; kind: the file's prefix, split: aside)."""
     pairs = []
-    for path in sorted(glob.glob(os.path.join(data.HELD_ASIDE, "*.tsv"))):
-        kind = os.path.basename(path).split("_")[0]
-        for n, row in enumerate(data.read_tsv(path)):
-            if not seen & set(row.values()):
-                pairs.append({"id": f"{kind}{n}", "kind": kind, "split": "aside", "q_title": row["query"],
-                              "q_content": "", "t_title": row["positive"], "t_content": ""})
+    for name, n, row in data.held_aside_by_file(data.HELD_ASIDE, data.folder_rows(data.TRAIN)):
+        kind = name.split("_")[0]
+        pairs.append({"id": f"{kind}{n}", "kind": kind, "split": "aside", "q_title": row["query"], "q_content": "",
+                      "t_title": row["positive"], "t_content": ""})
     return pairs
 
 
@@ -136,18 +132,11 @@ class Capture:
         if not self.queries:  # the warm-up queries
             return self.original(model_query, query, scored, idf, states, exclude_id)
         from models import similar_lexicon as lex
-        from models.proposals import Proposal
         similar = self.similar
         lexical = {pid: value for _, value, pid, _ in scored}
         model = model_query.scores(list(lexical), nearest=self.DEPTH + 40) or {}
         extra = sorted((p for p in model if p not in lexical), key=lambda p: -model[p])
-        stored = {}
-        if extra:
-            stored = dict(similar.db.execute_sql(
-                f'SELECT s.proposal_id, s.features FROM "{similar.index.TABLE}" s JOIN '
-                f'"{Proposal._meta.table_name}" p ON p.id = s.proposal_id WHERE s.proposal_id IN '
-                f"({', '.join(['%s'] * len(extra))}) AND p.state IN ({', '.join(['%s'] * len(states))})",
-                [*extra, *sorted(states)]).fetchall())
+        stored = similar.stored_features(extra, states)
         rows = [(pid, value, model.get(pid, 0.0), -1) for pid, value in lexical.items()]
         for rank, pid in enumerate([p for p in extra if p in stored][: self.DEPTH]):
             rows.append((pid, lex.scores(query, lex.decode(stored[pid]), idf)[0], model[pid], rank))
@@ -159,10 +148,14 @@ class Capture:
         return self.original(model_query, query, scored, idf, states, exclude_id)
 
     @staticmethod
-    def shown(rows, weight, floor, minimum, nearest) -> list[int]:
-        fused = [(value + weight * max(0.0, cosine - floor), pid) for pid, value, cosine, rank in rows if rank < nearest]
-        fused = sorted(((round(t, 4), pid) for t, pid in fused if round(t, 4) >= minimum), key=lambda x: (-x[0], -x[1]))
-        return [pid for _, pid in fused[:5]]
+    def fused(row, weight, floor) -> float:
+        """`models.similar._fuse`'s score of a captured (id, lexicon cosine, model cosine, rank)."""
+        return round(row[1] + weight * max(0.0, row[2] - floor), 4)
+
+    @classmethod
+    def shown(cls, rows, weight, floor, minimum, nearest) -> list[int]:
+        fused = [(cls.fused(row, weight, floor), row[0]) for row in rows if row[3] < nearest]
+        return [pid for _, pid in sorted((f for f in fused if f[0] >= minimum), key=lambda f: (-f[0], -f[1]))[:5]]
 
     def report(self, fusion: dict) -> None:
         """Why the pairs missed under the model's own fusion settings, and how the model alone ranks the targets
@@ -178,7 +171,7 @@ class Capture:
                 rank = "unknown" if target_rank is None else ("21-100" if target_rank <= 100 else
                                                                "101-1000" if target_rank <= 1000 else "over 1000")
                 why[f"not a candidate (model rank {rank})"] += 1
-            elif round(row[1] + setting[0] * max(0.0, row[2] - setting[1]), 4) < setting[2]:
+            elif self.fused(row, *setting[:2]) < setting[2]:
                 why["a candidate below min"] += 1
             else:
                 why["outranked"] += 1

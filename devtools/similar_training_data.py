@@ -47,8 +47,14 @@ def folder_rows(folder: str) -> list[dict]:
     return [row for path in sorted(glob.glob(os.path.join(folder, "*.tsv"))) for row in read_tsv(path)]
 
 
-def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
-    """The triples of `folder` (devtools/similar_validation: never trained on) none of whose texts is word for word
-    a training text."""
+def held_aside_by_file(folder: str, training: list[dict]) -> list[tuple[str, int, dict]]:
+    """(file name, row number in it, triple) of each triple of `folder` (devtools/similar_validation: never trained
+    on) none of whose texts is word for word a text of `training`."""
     seen = {text for row in training for text in row.values()}
-    return [r for r in folder_rows(folder) if not seen & set(r.values())]
+    return [(os.path.basename(path), n, row) for path in sorted(glob.glob(os.path.join(folder, "*.tsv")))
+            for n, row in enumerate(read_tsv(path)) if not seen & set(row.values())]
+
+
+def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
+    """The triples of `held_aside_by_file`, in file order."""
+    return [row for _, _, row in held_aside_by_file(folder, training)]

@@ -237,6 +237,16 @@ def find_similar_explained(title: str, content: str = "", *, limit: int = 5, exc
             for value, pid, other in best if pid in proposals]
 
 
+def stored_features(ids: list[int], states) -> dict[int, list[str]]:
+    """The stored features of those of `ids` in `states` (PostgreSQL index)."""
+    if not ids:
+        return {}
+    return dict(db.execute_sql(
+        f'SELECT s.proposal_id, s.features FROM "{index.TABLE}" s JOIN "{Proposal._meta.table_name}" p '
+        f"ON p.id = s.proposal_id WHERE s.proposal_id IN ({', '.join(['%s'] * len(ids))}) "
+        f"AND p.state IN ({', '.join(['%s'] * len(states))})", [*ids, *sorted(states)]).fetchall())
+
+
 def _fuse(model_query, query, scored, idf, states, exclude_id):
     """The lexicon's passing candidates and the sentence model's nearest titles, ranked by the fused score
     (items shaped like `scored`'s)."""
@@ -246,11 +256,7 @@ def _fuse(model_query, query, scored, idf, states, exclude_id):
         return scored
     extra = sorted((pid for pid in model if pid not in lexical and pid != exclude_id), key=lambda pid: -model[pid])
     if extra:
-        rows = db.execute_sql(
-            f'SELECT s.proposal_id, s.features FROM "{index.TABLE}" s JOIN "{Proposal._meta.table_name}" p '
-            f"ON p.id = s.proposal_id WHERE s.proposal_id IN ({', '.join(['%s'] * len(extra))}) "
-            f"AND p.state IN ({', '.join(['%s'] * len(states))})", [*extra, *sorted(states)]).fetchall()
-        stored = dict(rows)
+        stored = stored_features(extra, states)
         for pid in [pid for pid in extra if pid in stored][:vectors.NEAREST]:
             other = lex.decode(stored[pid])
             lexical[pid] = (lex.scores(query, other, idf)[0], other)
