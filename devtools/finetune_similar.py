@@ -149,17 +149,86 @@ def dev_report(model, encoder, background: list[str]) -> dict:
             "unrelated_over_target_median": float((best_unrelated >= np.median(target)).mean())}
 
 
-def validation_report(model, encoder, rows: list[dict]) -> dict:
+def validation_report(embed_texts, rows: list[dict]) -> dict:
     """Triples held aside from training (--validate): each query's positive ranked among every positive and
-    negative of the set; independent of the benchmark, so settings can be compared without it."""
-    queries = embed(model, encoder, [r["query"] for r in rows])
-    candidates = embed(model, encoder, [r["positive"] for r in rows] + [r["negative"] for r in rows])
+    negative of the set; independent of the benchmark, so settings can be compared without it.  `embed_texts`
+    turns a list of texts into unit vectors (a model in evaluation mode)."""
+    queries = embed_texts([r["query"] for r in rows])
+    candidates = embed_texts([r["positive"] for r in rows] + [r["negative"] for r in rows])
     scores = queries @ candidates.T
     ranks = [int((row > row[i]).sum()) + 1 for i, row in enumerate(scores)]
     own_negative = [row[i] > row[len(rows) + i] for i, row in enumerate(scores)]
     return {"rows": len(rows), "top1": round(sum(r == 1 for r in ranks) / len(rows), 4),
             "top5": round(sum(r <= 5 for r in ranks) / len(rows), 4),
             "positive_over_negative": round(sum(own_negative) / len(rows), 4)}
+
+
+def contrastive_logits(q: torch.Tensor, p: torch.Tensor, n: torch.Tensor, scale: float):
+    """Each query against every positive and negative of the batch, and each positive against every query."""
+    return scale * q @ torch.cat([p, n]).T, scale * p @ q.T
+
+
+def train(model, embed_batch, triples: list[dict], args, after_epoch, teacher: dict | None = None,
+          neighbours: list[str] | None = None) -> None:
+    """AdamW with a linear warm-up over a tenth of the steps and a linear decay; the multiple-negatives ranking
+    loss both ways.  With `teacher` (text → unit vector of a stronger model), the student also learns the
+    teacher's distribution over the same candidates (KL divergence at the same scale), weighted `args.distil`,
+    and with `neighbours` (one text a triple) over one more candidate a query as well."""
+    rng = random.Random(args.seed)
+    steps = args.epochs * math.ceil(len(triples) / args.batch)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    for epoch in range(args.epochs):
+        order = list(range(len(triples)))
+        rng.shuffle(order)
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), args.batch):
+            rows = [triples[i] for i in order[start:start + args.batch]]
+            texts = [[r[k] for r in rows] for k in ("query", "positive", "negative")]
+            q, p, n = map(embed_batch, texts)
+            forward, backward = contrastive_logits(q, p, n, args.scale)
+            labels = torch.arange(len(rows))
+            loss = (F.cross_entropy(forward, labels) + F.cross_entropy(backward, labels)) / 2
+            if teacher is not None:
+                vectors = [torch.tensor(np.stack([teacher[t] for t in column])) for column in texts]
+                t_forward, t_backward = contrastive_logits(*vectors, args.scale)
+                if neighbours:  # the teacher's nearest other text to each query: harder candidates to learn from
+                    extra = [neighbours[i] for i in order[start:start + args.batch]]
+                    forward = torch.cat([forward, args.scale * q @ embed_batch(extra).T], 1)
+                    t_extra = torch.tensor(np.stack([teacher[t] for t in extra]))
+                    t_forward = torch.cat([t_forward, args.scale * vectors[0] @ t_extra.T], 1)
+                loss = loss + args.distil * sum(
+                    F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1), reduction="batchmean")
+                    for s, t in ((forward, t_forward), (backward, t_backward))) / 2
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(rows)
+        print(f"epoch {epoch + 1}: loss {total / len(triples):.4f}", flush=True)
+        after_epoch()
+
+
+def nearest_others(teacher: dict[str, np.ndarray], triples: list[dict]) -> list[str]:
+    """For each triple, the training text nearest its query in the teacher's space, other than its own three."""
+    texts = sorted(teacher)
+    index = {t: i for i, t in enumerate(texts)}
+    pool = np.stack([teacher[t] for t in texts])
+    found = []
+    for row in triples:
+        scores = pool @ teacher[row["query"]]
+        scores[[index[row[k]] for k in ("query", "positive", "negative")]] = -2.0
+        found.append(texts[int(scores.argmax())])
+    return found
+
+
+def read_teacher(path: str) -> dict[str, np.ndarray]:
+    """The vectors `devtools/similar_teacher.py --vectors` wrote: text → unit vector."""
+    with np.load(path) as data:
+        return dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
 
 
 def background_titles(rows: int, seed: int = 20261205) -> list[str]:
@@ -180,6 +249,11 @@ def main() -> int:
     parser.add_argument("--leak", type=float, default=LEAK, help="drop a triple this close to a benchmark pair")
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--validate", metavar="DIR", help="a folder of triples held aside: reported every epoch")
+    parser.add_argument("--teacher", metavar="NPZ", help="a stronger model's vectors of the training texts, to learn "
+                                                         "from as well (devtools/similar_teacher.py --vectors)")
+    parser.add_argument("--distil", type=float, default=1.0, help="the weight of the teacher's loss")
+    parser.add_argument("--neighbours", action="store_true",
+                        help="with --teacher: each query also meets the teacher's nearest other training text")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -205,37 +279,19 @@ def main() -> int:
 
     def report() -> str:
         text = json.dumps(dev_report(model, encoder, background))
-        return text + (f"; held aside: {json.dumps(validation_report(model, encoder, held_aside))}"
+        return text + (f"; held aside: {json.dumps(validation_report(lambda texts: embed(model, encoder, texts), held_aside))}"
                        if held_aside else "")
 
     print("before:", report())
 
-    rng = random.Random(args.seed)
-    steps = args.epochs * math.ceil(len(triples) / args.batch)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warm = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
-    for epoch in range(args.epochs):
-        order = list(range(len(triples)))
-        rng.shuffle(order)
-        model.train()
-        total = 0.0
-        for start in range(0, len(order), args.batch):
-            rows = [triples[i] for i in order[start:start + args.batch]]
-            q = model(*batch_ids(encoder, [r["query"] for r in rows]))
-            p = model(*batch_ids(encoder, [r["positive"] for r in rows]))
-            n = model(*batch_ids(encoder, [r["negative"] for r in rows]))
-            labels = torch.arange(len(rows))
-            loss = (F.cross_entropy(args.scale * q @ torch.cat([p, n]).T, labels)
-                    + F.cross_entropy(args.scale * p @ q.T, labels)) / 2
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item() * len(rows)
-        print(f"epoch {epoch + 1}: loss {total / len(triples):.4f}; dev:",
-              report())
+    teacher = read_teacher(args.teacher) if args.teacher else None
+    if teacher is not None:
+        missing = {r[k] for r in triples for k in ("query", "positive", "negative")} - teacher.keys()
+        if missing:
+            raise SystemExit(f"{args.teacher} has no vector for {len(missing)} training texts")
+    neighbours = nearest_others(teacher, triples) if teacher is not None and args.neighbours else None
+    train(model, lambda texts: model(*batch_ids(encoder, texts)), triples, args,
+          lambda: print("  dev:", report()), teacher, neighbours)
 
     os.makedirs(args.out, exist_ok=True)
     for name in ("config.json", "vocab.txt", "LICENSE"):

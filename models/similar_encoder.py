@@ -7,7 +7,7 @@ Another model of the family works the same way (m3e-small, once the city holds a
 bge-small-zh-v1.5; text2vec-base-chinese).
 
 The directory is what Hugging Face's BERT models ship: ``config.json``; the vocabulary as ``vocab.txt`` or in
-``tokenizer.json``; the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
+``tokenizer.json`` (WordPiece, or SentencePiece's unigram for XLM-RoBERTa's family: multilingual-e5, bge-m3); the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
 a zip of raw storages and a pickle, unpickled with only the names listed in `_Unpickler`).  Factorised
 embeddings (``encoder.embedding_hidden_mapping_in``, as ALBERT and the tiny SimBERT have) are mapped up to the
 hidden size.  Pooling is the mean of the tokens unless a sentence-transformers ``1_Pooling/config.json`` asks
@@ -17,6 +17,7 @@ for the [CLS] token.  ``similar_encoder.json`` in the directory may say more:
   (OpenCC, the `opencc-python-reimplemented` package);
 - ``"pooling": "pooler-linear"``: the [CLS] token through the pooler's dense layer, no tanh (SimBERT);
 - ``"lowercase"``: lowercase Latin letters first (else as ``tokenizer_config.json`` says);
+- ``"prefix"``: put before every text (``"query: "`` for the e5 models, both sides being requests);
 - ``"fusion": {"weight", "floor", "min"}``: how `models.similar` fuses this model's score with the lexicon's,
   chosen on the benchmark's development pairs for this model (default: m3e-small's).
 """
@@ -94,6 +95,55 @@ def _wordpiece(word: str, vocab: dict[str, int], unknown: int) -> list[int]:
             return [unknown]
         start = end
     return pieces
+
+
+class Unigram:
+    """SentencePiece's unigram model as Hugging Face's ``tokenizer.json`` holds it (``"model": {"type":
+    "Unigram", "vocab": [[piece, score], ...], "unk_id": n}``; XLM-RoBERTa and its descendants: multilingual-e5,
+    bge-m3, paraphrase-multilingual-MiniLM).  The text is normalised character by character as SentencePiece's
+    ``nmt_nfkc`` does (NFKC; control and format characters dropped; any space one space), a space is put in front,
+    spaces become ``▁``, and the most probable cut into pieces is taken (Viterbi); characters no piece covers are
+    one unknown piece, as in Hugging Face's tokenizers."""
+
+    def __init__(self, vocab: list, unknown: int):
+        self.ids = {piece: i for i, (piece, _) in enumerate(vocab)}
+        self.scores = [float(score) for _, score in vocab]
+        self.unknown = unknown
+        self.unknown_score = min(self.scores) - 10.0  # as SentencePiece scores an unknown character
+        self.longest = max(len(piece) for piece, _ in vocab)
+
+    @staticmethod
+    def normalise(text: str) -> str:
+        chars = []
+        for char in text:
+            if char.isspace():
+                if not chars or chars[-1] != " ":
+                    chars.append(" ")
+            elif not unicodedata.category(char).startswith(("Cc", "Cf")):
+                chars.append(unicodedata.normalize("NFKC", char))
+        text = "".join(chars)
+        return ("" if text.startswith(" ") else "\u2581") + text.replace(" ", "\u2581")
+
+    def encode(self, text: str, limit: int) -> list[int]:
+        """The ids of the first `limit` pieces of `text` (only the start of a long text is cut)."""
+        text = self.normalise(text)[: 4 * limit]  # a piece is at least one character; 4x leaves room for the cut
+        best = [0.0] + [-math.inf] * len(text)
+        back = [(0, self.unknown)] * (len(text) + 1)
+        for start in range(len(text)):
+            if best[start] == -math.inf:
+                continue
+            for end in range(start + 1, min(len(text), start + self.longest) + 1):
+                piece = self.ids.get(text[start:end])
+                if piece is not None and piece != self.unknown and best[start] + self.scores[piece] > best[end]:
+                    best[end], back[end] = best[start] + self.scores[piece], (start, piece)
+            if best[start] + self.unknown_score > best[start + 1]:
+                best[start + 1], back[start + 1] = best[start] + self.unknown_score, (start, self.unknown)
+        pieces, at = [], len(text)
+        while at > 0:
+            at, piece = back[at]
+            if not (piece == self.unknown and pieces and pieces[-1] == self.unknown):  # unknowns in a row: one
+                pieces.append(piece)
+        return pieces[::-1][:limit]
 
 
 # --- weights -------------------------------------------------------------------------------------------
@@ -190,18 +240,27 @@ class Encoder:
     # how models.similar fuses this model's centred cosine with the lexicon's (similar_encoder.json "fusion"):
     # weight x (cosine - floor), shown from min; the defaults are m3e-small's, measured in the eighth round
     fusion: dict = field(default_factory=lambda: dict(FUSION_DEFAULTS))
+    unigram: Unigram | None = None  # SentencePiece pieces instead of WordPiece (XLM-RoBERTa's family)
+    prefix: str = ""  # put before every text ("query: " for the e5 models)
 
     @property
     def max_tokens(self) -> int:
-        return min(MAX_TOKENS, int(self.config.get("max_position_embeddings", MAX_TOKENS)))
+        positions = int(self.config.get("max_position_embeddings", MAX_TOKENS)) - self._first_position
+        return min(MAX_TOKENS, positions)
 
     @property
     def dimensions(self) -> int:
         return int(self.config["hidden_size"])
 
+    @property
+    def _first_position(self) -> int:  # RoBERTa's positions start after the padding id's
+        return int(self.config.get("pad_token_id", 1)) + 1 if self.unigram else 0
+
     def token_ids(self, text: str, max_tokens: int | None = None) -> list[int]:
         limit = min(max_tokens or self.max_tokens, self.max_tokens)
-        text = self.convert(text) if self.convert else text
+        text = self.prefix + (self.convert(text) if self.convert else text)
+        if self.unigram:
+            return [self.vocab["<s>"]] + self.unigram.encode(text, limit - 2) + [self.vocab["</s>"]]
         unknown = self.vocab.get("[UNK]", 100)
         ids = [self.vocab["[CLS]"]]
         for word in _basic_tokens(text, self.lowercase):
@@ -227,7 +286,7 @@ class Encoder:
 
     def _encode_ids(self, rows: list[list[int]]) -> np.ndarray:
         width = max(len(r) for r in rows)
-        ids = np.zeros((len(rows), width), dtype=np.int64)
+        ids = np.full((len(rows), width), int(self.config.get("pad_token_id", 0)), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.float32)
         for i, r in enumerate(rows):
             ids[i, : len(r)] = r
@@ -246,7 +305,9 @@ class Encoder:
         w, c = self.weights, self.config
         eps = float(c.get("layer_norm_eps", 1e-12))
         heads = int(c["num_attention_heads"])
-        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+        first = self._first_position
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][first: first + ids.shape[1]]
              + w["embeddings.token_type_embeddings.weight"][0])
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         if "encoder.embedding_hidden_mapping_in.weight.T" in w:  # factorised embeddings (ALBERT, tiny SimBERT)
@@ -294,21 +355,27 @@ def load(directory: str) -> Encoder:
     try:
         with open(path("config.json"), encoding="utf-8") as file:
             config = json.load(file)
-        if config.get("model_type", "bert") != "bert":
+        if config.get("model_type", "bert") not in ("bert", "xlm-roberta"):
             raise ValueError(f"not a BERT model: {config.get('model_type')}")
+        unigram = None
         if os.path.exists(path("vocab.txt")):
             with open(path("vocab.txt"), encoding="utf-8") as file:
                 vocab = {line.rstrip("\n"): i for i, line in enumerate(file)}
         else:
             with open(path("tokenizer.json"), encoding="utf-8") as file:
-                vocab = json.load(file)["model"]["vocab"]
+                model = json.load(file)["model"]
+            if model.get("type") == "Unigram":
+                unigram = Unigram(model["vocab"], int(model["unk_id"]))
+                vocab = unigram.ids
+            else:
+                vocab = model["vocab"]
         if os.path.exists(path("model.safetensors")):
             raw = _read_safetensors(path("model.safetensors"))
         else:
             raw = _read_torch_bin(path("pytorch_model.bin"))
         weights = {}
         for name, value in raw.items():
-            name = name.removeprefix("bert.").replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+            name = name.removeprefix("bert.").removeprefix("roberta.").replace("LayerNorm.gamma", "LayerNorm.weight").replace(
                 "LayerNorm.beta", "LayerNorm.bias")
             if value.dtype.kind == "f":
                 weights[name] = np.ascontiguousarray(value, dtype=np.float32)
@@ -330,6 +397,9 @@ def load(directory: str) -> Encoder:
             if name not in fusion or not isinstance(value, int | float):
                 raise ValueError(f"unknown fusion setting: {name}={value!r}")
             fusion[name] = float(value)
+        prefix = own.get("prefix", "")
+        if not isinstance(prefix, str):
+            raise ValueError(f"the prefix is not text: {prefix!r}")
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError) as error:
         raise ValueError(f"cannot read the sentence model in {directory}: {error}") from error
-    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase, fusion)
+    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase, fusion, unigram, prefix)

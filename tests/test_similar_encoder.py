@@ -125,3 +125,31 @@ def test_the_pooler_and_factorised_embeddings_take_their_own_path(tmp_path):
     shutil.rmtree(tmp_path / "model")
     shifted = similar_encoder.load(_with_settings(tmp_path, {"pooling": "pooler-linear"}, identity))
     assert np.abs(shifted.encode(texts) - cls_vectors).max() > 0.01  # the bias is applied
+
+
+TINY_XLMR = os.path.join(os.path.dirname(__file__), "data", "tiny_xlmr")  # devtools/make_tiny_xlmr.py
+
+
+def test_a_sentencepiece_model_matches_transformers_token_for_token():
+    """multilingual-e5's family: XLM-RoBERTa weights, a unigram tokenizer.json, positions after the padding id,
+    and the model's own prefix ("query: ", similar_encoder.json); reference by transformers and tokenizers."""
+    with open(os.path.join(TINY_XLMR, "reference.json"), encoding="utf-8") as file:
+        reference = json.load(file)
+    encoder = similar_encoder.load(TINY_XLMR)
+    assert [encoder.token_ids(t) for t in reference["texts"]] == reference["token_ids"]
+    vectors = encoder.encode(reference["texts"])
+    assert np.abs(vectors - np.array(reference["vectors"], dtype=np.float32)).max() < 1e-5
+    one_by_one = np.stack([encoder.encode([t])[0] for t in reference["texts"]])
+    assert np.abs(one_by_one - vectors).max() < 1e-5
+
+
+def test_sentencepiece_normalises_as_nmt_nfkc_and_cuts_long_texts():
+    encoder = similar_encoder.load(TINY_XLMR)
+    assert encoder.unigram.normalise("ＶＰＮ\t\t連不上\u200b\x07 請") == "\u2581VPN\u2581連不上\u2581請"
+    assert encoder.token_ids("加班費\u200b上限") == encoder.token_ids("加班費上限")
+    long = encoder.token_ids("加班費" * 10_000)
+    assert len(long) == encoder.max_tokens == 64  # 66 positions, the first two unused (after the padding id)
+    assert long[0] == encoder.vocab["<s>"] and long[-1] == encoder.vocab["</s>"]
+    for text in ("", "🙂🙂🙂", "a", "\x00\x01"):
+        vector = encoder.encode([text])[0]
+        assert np.isfinite(vector).all() and abs(np.linalg.norm(vector) - 1) < 1e-5
