@@ -12,6 +12,7 @@ nothing: a setting is judged on the same candidates the run found.
 
     .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json
     .venv/bin/python bench/similar_fusion_grid.py /tmp/dev.json --setting 2.5,0.45,0.6
+    .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json   # a new model's settings
 """
 from __future__ import annotations
 
@@ -58,12 +59,38 @@ def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int =
     return int(hit[is_pair].sum()), int(shown.any(axis=1)[~is_pair].sum()), int(is_pair.sum()), int((~is_pair).sum())
 
 
+def joint(arrays, dev, args) -> int:
+    """The rule of the thirteenth and fourteenth rounds, as the service runs (the lexicon's weight 1, the model's
+    20 nearest): the most pairs of this capture (the held-aside set) with at most --alarms false alarms, among
+    settings that find at least --dev-found of the dev capture's pairs with at most --dev-alarms false alarms."""
+    rows = []
+    pairs, unrelated = evaluate(arrays, *SHIPPED)[2:]
+    dev_pairs, dev_unrelated = evaluate(dev, *SHIPPED)[2:]
+    for weight, floor, minimum in itertools.product([w / 4 for w in range(2, 17)], [f / 100 for f in range(0, 70, 5)],
+                                                    [m / 100 for m in range(30, 121, 2)]):
+        hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum)
+        if alarms <= args.alarms:
+            dev_hits, dev_alarms, _, _ = evaluate(dev, weight, floor, minimum)
+            if dev_hits >= args.dev_found and dev_alarms <= args.dev_alarms:
+                rows.append((hits, -alarms, dev_hits, -dev_alarms, (weight, floor, minimum)))
+    for hits, alarms, dev_hits, dev_alarms, setting in sorted(rows, reverse=True)[:10]:
+        print(f"{setting}: {hits}/{pairs} at {-alarms}/{unrelated} false alarms; dev {dev_hits}/{dev_pairs} at "
+              f"{-dev_alarms}/{dev_unrelated}")
+    return 0 if rows else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("capture")
     parser.add_argument("--setting", action="append", default=[], help="weight,floor,min[,nearest[,lexicon]]")
+    parser.add_argument("--joint", metavar="DEV_CAPTURE", help="choose with the benchmark's dev pairs too (below)")
+    parser.add_argument("--alarms", type=int, default=18, help="--joint: at most this many false alarms here")
+    parser.add_argument("--dev-found", type=int, default=31, help="--joint: at least this many dev pairs")
+    parser.add_argument("--dev-alarms", type=int, default=20, help="--joint: at most this many dev false alarms")
     args = parser.parse_args()
     arrays = load(args.capture)
+    if args.joint:
+        return joint(arrays, load(args.joint), args)
     _, _, pairs, unrelated = evaluate(arrays, *SHIPPED)
     print(f"{pairs} pairs, {unrelated} unrelated queries")
     for setting in [",".join(map(str, SHIPPED))] + args.setting:

@@ -136,8 +136,10 @@ class TorchE5(torch.nn.Module):
 
     NAMES = ("q", "k", "v", "ao", "fi", "fo", "aln", "oln")
 
-    def __init__(self, model: E5File):
+    def __init__(self, model: E5File, layers: list[int] | None = None):
+        """`layers`: keep only these of the model's layers (a smaller, faster model to tune), renumbered."""
         super().__init__()
+        layers = list(range(model.layers)) if layers is None else layers
         self.model = model
         h, f = model.hidden, model.inner
         self.word = torch.nn.Parameter(torch.tensor(model.tensor("emb.word", model.words, h)), requires_grad=False)
@@ -145,11 +147,12 @@ class TorchE5(torch.nn.Module):
                    "emb.ln.w": model.tensor("emb.ln.w", h), "emb.ln.b": model.tensor("emb.ln.b", h)}
         shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (f, h), "fo": (h, f), "aln": (h,),
                   "oln": (h,)}
-        for layer in range(model.layers):
+        for new, layer in enumerate(layers):
             for name in self.NAMES:
                 weight = model.tensor(f"l{layer}.{name}.w", *shapes[name])
-                tensors[f"l{layer}.{name}.w"] = weight
-                tensors[f"l{layer}.{name}.b"] = model.tensor(f"l{layer}.{name}.b", weight.shape[0])
+                tensors[f"l{new}.{name}.w"] = weight
+                tensors[f"l{new}.{name}.b"] = model.tensor(f"l{layer}.{name}.b", weight.shape[0])
+        model.layers = len(layers)
         self.params = torch.nn.ParameterDict(
             {name.replace(".", "_"): torch.nn.Parameter(torch.tensor(value)) for name, value in tensors.items()})
 
@@ -263,12 +266,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--validate", metavar="DIR", help="a folder of triples held aside: reported every epoch")
+    parser.add_argument("--layers", help="keep only these layers, e.g. 0,2,4,6,8,10 (a faster model)")
     args = parser.parse_args()
     args.distil = 0.0
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    model = TorchE5(E5File(args.model))
+    model = TorchE5(E5File(args.model), [int(x) for x in args.layers.split(",")] if args.layers else None)
     triples, leaked = training_triples()
     held_aside = held_aside_triples(args.validate, triples) if args.validate else []
     print(f"{len(triples)} triples ({leaked} dropped as close to a benchmark pair); {len(held_aside)} held aside")
