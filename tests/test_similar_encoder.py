@@ -127,7 +127,7 @@ def test_the_pooler_and_factorised_embeddings_take_their_own_path(tmp_path):
     assert np.abs(shifted.encode(texts) - cls_vectors).max() > 0.01  # the bias is applied
 
 
-TINY_XLMR = os.path.join(os.path.dirname(__file__), "data", "tiny_xlmr")  # devtools/make_tiny_xlmr.py
+TINY_XLMR = os.path.join(os.path.dirname(__file__), "data", "tiny_xlmr")  # devtools/make_tiny_bert.py xlmr
 
 
 def test_a_sentencepiece_model_matches_transformers_token_for_token():
