@@ -279,8 +279,9 @@ def main() -> int:
 
     def report() -> str:
         text = json.dumps(dev_report(model, encoder, background))
-        return text + (f"; held aside: {json.dumps(validation_report(lambda texts: embed(model, encoder, texts), held_aside))}"
-                       if held_aside else "")
+        if not held_aside:
+            return text
+        return f"{text}; held aside: {json.dumps(validation_report(lambda t: embed(model, encoder, t), held_aside))}"
 
     print("before:", report())
 

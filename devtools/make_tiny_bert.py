@@ -82,8 +82,8 @@ def write_xlmr(out: str) -> None:
     weights = mask.unsqueeze(-1).float()
     vectors = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1)
     with open(os.path.join(out, "reference.json"), "w", encoding="utf-8") as file:
-        json.dump({"texts": XLMR_TEXTS, "token_ids": ids, "vectors": [[round(float(x), 7) for x in row] for row in vectors]},
-                  file, ensure_ascii=False, indent=0)
+        rounded = [[round(float(x), 7) for x in row] for row in vectors]
+        json.dump({"texts": XLMR_TEXTS, "token_ids": ids, "vectors": rounded}, file, ensure_ascii=False, indent=0)
 
 
 if __name__ == "__main__":

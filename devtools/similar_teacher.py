@@ -128,7 +128,7 @@ class TorchE5(torch.nn.Module):
                 weight = model.tensor(f"l{layer}.{name}.w", *shapes[name])
                 tensors[f"l{new}.{name}.w"] = weight
                 tensors[f"l{new}.{name}.b"] = model.tensor(f"l{layer}.{name}.b", weight.shape[0])
-        model.layers = len(layers)
+        self.layers = len(layers)  # the file's own count stays the file's
         self.params = torch.nn.ParameterDict(
             {name.replace(".", "_"): torch.nn.Parameter(torch.tensor(value)) for name, value in tensors.items()})
 
@@ -142,7 +142,7 @@ class TorchE5(torch.nn.Module):
         x = self.word[ids] + self.w("emb.pos")[:length] + self.w("emb.type")
         x = F.layer_norm(x, (m.hidden,), self.w("emb.ln.w"), self.w("emb.ln.b"), m.eps)
         blocked = (1.0 - mask)[:, None, None, :] * -1e9
-        for layer in range(m.layers):
+        for layer in range(self.layers):
             def dense(h, name, layer=layer):
                 return F.linear(h, self.w(f"l{layer}.{name}.w"), self.w(f"l{layer}.{name}.b"))
 
@@ -200,7 +200,7 @@ def write_model(model: TorchE5, directory: str, fusion: dict) -> None:
     keep = served_pieces(m)
     pieces = sorted(m.ids, key=m.ids.get)
     os.makedirs(directory, exist_ok=True)
-    config = {"model_type": "xlm-roberta", "hidden_size": m.hidden, "num_hidden_layers": m.layers,
+    config = {"model_type": "xlm-roberta", "hidden_size": m.hidden, "num_hidden_layers": model.layers,
               "num_attention_heads": m.heads, "intermediate_size": m.inner, "max_position_embeddings": m.positions + 2,
               "type_vocab_size": 1, "layer_norm_eps": m.eps, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
               "vocab_size": len(keep), "hidden_act": "gelu"}
@@ -215,7 +215,7 @@ def write_model(model: TorchE5, directory: str, fusion: dict) -> None:
     names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
              "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense",
              "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
-    for layer in range(m.layers):
+    for layer in range(model.layers):
         for short, name in names.items():
             for part, suffix in (("w", "weight"), ("b", "bias")):
                 tensors[f"encoder.layer.{layer}.{name}.{suffix}"] = model.w(f"l{layer}.{short}.{part}").detach().numpy()

@@ -7,8 +7,9 @@ Another model of the family works the same way (m3e-small, once the city holds a
 bge-small-zh-v1.5; text2vec-base-chinese).
 
 The directory is what Hugging Face's BERT models ship: ``config.json``; the vocabulary as ``vocab.txt`` or in
-``tokenizer.json`` (WordPiece, or SentencePiece's unigram for XLM-RoBERTa's family: multilingual-e5, bge-m3); the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch:
-a zip of raw storages and a pickle, unpickled with only the names listed in `_Unpickler`).  Factorised
+``tokenizer.json`` (WordPiece, or SentencePiece's unigram for XLM-RoBERTa's family: multilingual-e5, bge-m3);
+the weights as ``model.safetensors`` or ``pytorch_model.bin`` (read here without PyTorch: a zip of raw storages
+and a pickle, unpickled with only the names listed in `_Unpickler`).  Factorised
 embeddings (``encoder.embedding_hidden_mapping_in``, as ALBERT and the tiny SimBERT have) are mapped up to the
 hidden size.  Pooling is the mean of the tokens unless a sentence-transformers ``1_Pooling/config.json`` asks
 for the [CLS] token.  ``similar_encoder.json`` in the directory may say more:
@@ -375,8 +376,8 @@ def load(directory: str) -> Encoder:
             raw = _read_torch_bin(path("pytorch_model.bin"))
         weights = {}
         for name, value in raw.items():
-            name = name.removeprefix("bert.").removeprefix("roberta.").replace("LayerNorm.gamma", "LayerNorm.weight").replace(
-                "LayerNorm.beta", "LayerNorm.bias")
+            name = name.removeprefix("bert.").removeprefix("roberta.")
+            name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
             if value.dtype.kind == "f":
                 weights[name] = np.ascontiguousarray(value, dtype=np.float32)
                 if (name.startswith(("encoder.", "pooler.")) and name.endswith(".weight")
