@@ -4,7 +4,11 @@
 (the lexicon's passing candidates and the model's 100 nearest titles) with the lexicon's cosine `v`, the model's
 centred cosine `c` and its rank among the model's extra candidates.  This replays `models.similar._fuse`:
 
-    fused = lexicon × v + weight × max(0, c − floor), shown from `min`, best 5, ties to the higher id
+    fused = lexicon × v + weight × max(0, c − beta × r − floor), shown from `min`, best 5, ties to the higher id
+
+where r is the mean of the query's `k` highest centred cosines with any stored title (0 unless --relative):
+a query close to everything (a vague one) must stand further out to be shown, as in CSLS (Conneau et al.,
+"Word translation without parallel data", 2018, its query-side term).
 
 and prints, for each weight, recall@5 on the pairs and the unrelated queries that show anything, along `min`
 (the trade-off curve), then the best settings of a wider search at each number of false alarms.  It searches
@@ -13,6 +17,7 @@ nothing: a setting is judged on the same candidates the run found.
     .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json
     .venv/bin/python bench/similar_fusion_grid.py /tmp/dev.json --setting 2.5,0.45,0.6
     .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json   # a new model's settings
+    .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json --relative   # and beta, k
 """
 from __future__ import annotations
 
@@ -24,11 +29,14 @@ import sys
 import numpy as np
 
 SHIPPED = (1.0, 0.4, 0.45)  # before the thirteenth round (similar_encoder.json's "fusion")
+DEPTH = 100  # the highest cosines a capture keeps for each query (bench/similar_meaning.py's Capture.DEPTH)
+RELATIVE = [(0.0, 10)] + [(beta, k) for beta in (0.5, 1.0) for k in (5, 20)]  # --relative: (beta, k) tried
 
 
 def load(path: str):
     """Padded arrays (queries × candidates): v, c, rank (−1: the lexicon's own), id; each query's target column
-    (−1: not among them) and whether the query is a pair's (else an unrelated query)."""
+    (−1: not among them), whether the query is a pair's (else an unrelated query), and its `DEPTH` highest
+    cosines with any stored title (zeros in a capture from before the fifteenth round)."""
     with open(path) as handle:
         data = json.load(handle)
     width = max(len(q["rows"]) for q in data) + 1
@@ -42,12 +50,19 @@ def load(path: str):
             if pid == query["target"]:
                 target[i] = j
     is_pair = np.array([q["target"] is not None for q in data])
-    return v, c, rank, ids, target, is_pair
+    near = np.zeros((len(data), DEPTH))
+    for i, query in enumerate(data):
+        found = query.get("near") or []
+        near[i, :len(found)] = found[:DEPTH]
+    return v, c, rank, ids, target, is_pair, np.cumsum(near, axis=1) / np.arange(1, DEPTH + 1)
 
 
-def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int = 20, lexicon: float = 1.0):
+def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int = 20, lexicon: float = 1.0,
+             beta: float = 0.0, k: int = 10):
     """(pairs found among the five shown, unrelated queries showing anything, pairs, unrelated queries)."""
-    v, c, rank, ids, target, is_pair = arrays
+    v, c, rank, ids, target, is_pair, spread = arrays
+    if beta:
+        c = c - beta * spread[:, k - 1:k]
     fused = np.round(lexicon * v + weight * np.maximum(0.0, c - floor), 4)
     shown = (rank < nearest) & (v > -5) & (fused >= minimum)
     fused = np.where(shown, fused, -99.0)
@@ -62,20 +77,30 @@ def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int =
 def joint(arrays, dev, args) -> int:
     """The rule of the thirteenth and fourteenth rounds, as the service runs (the lexicon's weight 1, the model's
     20 nearest): the most pairs of this capture (the held-aside set) with at most --alarms false alarms, among
-    settings that find at least --dev-found of the dev capture's pairs with at most --dev-alarms false alarms."""
+    settings that find at least --dev-found of the dev capture's pairs with at most --dev-alarms false alarms.
+    With --relative, the same for each (beta, k) of `RELATIVE` (the setting printed as weight, floor, min, beta,
+    k); the fifteenth round's rule adopts beta > 0 only for 30 held-aside pairs more than beta = 0 finds."""
     rows = []
     pairs, unrelated = evaluate(arrays, *SHIPPED)[2:]
     dev_pairs, dev_unrelated = evaluate(dev, *SHIPPED)[2:]
-    for weight, floor, minimum in itertools.product([w / 4 for w in range(2, 17)], [f / 100 for f in range(0, 70, 5)],
-                                                    [m / 100 for m in range(30, 121, 2)]):
-        hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum)
+    grid = [((beta, k), weight, floor, minimum) for beta, k in (RELATIVE if args.relative else RELATIVE[:1])
+            for weight in [w / 4 for w in range(2, 17)]
+            for floor in [f / 100 for f in (range(0, 70, 5) if beta == 0 else range(-40, 50, 5))]  # c − beta r < c
+            for minimum in [m / 100 for m in range(30, 121, 2)]]
+    for (beta, k), weight, floor, minimum in grid:
+        hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum, beta=beta, k=k)
         if alarms <= args.alarms:
-            dev_hits, dev_alarms, _, _ = evaluate(dev, weight, floor, minimum)
+            dev_hits, dev_alarms, _, _ = evaluate(dev, weight, floor, minimum, beta=beta, k=k)
             if dev_hits >= args.dev_found and dev_alarms <= args.dev_alarms:
-                rows.append((hits, -alarms, dev_hits, -dev_alarms, (weight, floor, minimum)))
+                setting = (weight, floor, minimum) + ((beta, k) if args.relative else ())
+                rows.append((hits, -alarms, dev_hits, -dev_alarms, setting))
     for hits, alarms, dev_hits, dev_alarms, setting in sorted(rows, reverse=True)[:10]:
         print(f"{setting}: {hits}/{pairs} at {-alarms}/{unrelated} false alarms; dev {dev_hits}/{dev_pairs} at "
               f"{-dev_alarms}/{dev_unrelated}")
+    if args.relative:
+        for beta, k in RELATIVE:
+            best = max((r for r in rows if r[4][3:] == (beta, k)), default=None)
+            print(f"beta {beta}, k {k}: " + (f"{best[0]}/{pairs} at {best[4][:3]}" if best else "no setting qualifies"))
     return 0 if rows else 1
 
 
@@ -87,6 +112,7 @@ def main() -> int:
     parser.add_argument("--alarms", type=int, default=18, help="--joint: at most this many false alarms here")
     parser.add_argument("--dev-found", type=int, default=31, help="--joint: at least this many dev pairs")
     parser.add_argument("--dev-alarms", type=int, default=20, help="--joint: at most this many dev false alarms")
+    parser.add_argument("--relative", action="store_true", help="--joint: try the query-side term too (RELATIVE)")
     args = parser.parse_args()
     arrays = load(args.capture)
     if args.joint:

@@ -41,6 +41,8 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -112,18 +114,19 @@ class Capture:
 
     def __init__(self, similar):
         self.similar, self.original = similar, similar._fuse
-        self.queries: list[tuple[int | None, list[tuple[int, float, float, int]], int | None]] = []
+        self.queries: list[tuple[int | None, list[tuple[int, float, float, int]], int | None, list[float]]] = []
         self.target: int | None = None
         similar._fuse = self._fuse
 
     def next(self, target: int | None) -> None:
         self.target = target
-        self.queries.append((target, [], None))
+        self.queries.append((target, [], None, []))
 
     def save(self, path: str) -> None:
         """Every query's record as JSON, for bench/similar_fusion_grid.py."""
         with open(path, "w") as handle:
-            json.dump([{"target": t, "rows": rows, "target_rank": r} for t, rows, r in self.queries], handle)
+            json.dump([{"target": t, "rows": rows, "target_rank": r, "near": near} for t, rows, r, near in self.queries],
+                      handle)
 
     def stop(self) -> None:
         self.similar._fuse = self.original
@@ -140,11 +143,13 @@ class Capture:
         rows = [(pid, value, model.get(pid, 0.0), -1) for pid, value in lexical.items()]
         for rank, pid in enumerate([p for p in extra if p in stored][: self.DEPTH]):
             rows.append((pid, lex.scores(query, lex.decode(stored[pid]), idf)[0], model[pid], rank))
-        target_rank = None
+        target_rank, near, values = None, [], model_query.values
         at = model_query.matrix.position.get(self.target) if self.target is not None else None
-        if at is not None and at < model_query.size and model_query.values is not None:
-            target_rank = int((model_query.values > model_query.values[at]).sum()) + 1
-        self.queries[-1] = (self.target, rows, target_rank)
+        if at is not None and at < model_query.size and values is not None:
+            target_rank = int((values > values[at]).sum()) + 1
+        if values is not None and len(values) > self.DEPTH:  # the query's own neighbourhood, whatever the states
+            near = [round(float(x), 4) for x in np.sort(values[np.argpartition(-values, self.DEPTH)[:self.DEPTH]])[::-1]]
+        self.queries[-1] = (self.target, rows, target_rank, near)
         return self.original(model_query, query, scored, idf, states, exclude_id)
 
     @staticmethod
@@ -163,7 +168,7 @@ class Capture:
         setting = (fusion["weight"], fusion["floor"], fusion["min"], self.similar.vectors.NEAREST)
         pairs = [q for q in self.queries if q[0] is not None]
         why = Counter()
-        for target, rows, target_rank in pairs:
+        for target, rows, target_rank, _ in pairs:
             if target in self.shown(rows, *setting):
                 continue
             row = next((r for r in rows if r[0] == target and r[3] < setting[3]), None)
@@ -176,7 +181,7 @@ class Capture:
             else:
                 why["outranked"] += 1
         print(f"misses at {setting[:3]}: " + "; ".join(f"{k}: {v}" for k, v in sorted(why.items())))
-        ranks = [r for _, _, r in pairs if r is not None]
+        ranks = [r for _, _, r, _ in pairs if r is not None]
         print("the model alone, targets among its nearest 1 / 5 / 20 / 100 titles: "
               + " / ".join(str(sum(r <= top for r in ranks)) for top in (1, 5, 20, 100)) + f" of {len(pairs)}")
 
