@@ -379,7 +379,10 @@ def load(directory: str) -> Encoder:
             name = name.removeprefix("bert.").removeprefix("roberta.")
             name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
             if value.dtype.kind == "f":
-                weights[name] = np.ascontiguousarray(value, dtype=np.float32)
+                # The word embeddings are only looked up: kept as stored (float16 halves e5-small's 62 MB), the
+                # rows taken are widened exactly when added to the positions'.
+                kept = value.dtype if name == "embeddings.word_embeddings.weight" and value.itemsize < 4 else np.float32
+                weights[name] = np.ascontiguousarray(value, dtype=kept)
                 if (name.startswith(("encoder.", "pooler.")) and name.endswith(".weight")
                         and value.ndim == 2):
                     weights[name + ".T"] = np.ascontiguousarray(weights.pop(name).T)

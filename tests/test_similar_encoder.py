@@ -153,3 +153,20 @@ def test_sentencepiece_normalises_as_nmt_nfkc_and_cuts_long_texts():
     for text in ("", "🙂🙂🙂", "a", "\x00\x01"):
         vector = encoder.encode([text])[0]
         assert np.isfinite(vector).all() and abs(np.linalg.norm(vector) - 1) < 1e-5
+
+
+def test_float16_word_embeddings_stay_float16_and_give_the_same_vectors(tmp_path):
+    """A float16 model's word embeddings are only looked up: kept as stored (half the memory), they give the
+    vectors a float32 copy gives, bit for bit; every other weight is computed in float32."""
+    stored = similar_encoder._read_safetensors(os.path.join(TINY, "model.safetensors"))
+    target = tmp_path / "half"
+    shutil.copytree(TINY, target, ignore=lambda _dir, names: [n for n in names if n.endswith((".safetensors", ".bin"))])
+    write_safetensors(str(target / "model.safetensors"), {k: v.astype(np.float16) for k, v in stored.items()})
+    half = similar_encoder.load(str(target))
+    words = half.weights["embeddings.word_embeddings.weight"]
+    assert words.dtype == np.float16
+    assert {v.dtype for k, v in half.weights.items() if k != "embeddings.word_embeddings.weight"} == {np.dtype("float32")}
+    vectors = half.encode(REFERENCE["texts"])
+    half.weights["embeddings.word_embeddings.weight"] = words.astype(np.float32)
+    assert np.array_equal(vectors, half.encode(REFERENCE["texts"]))
+    assert np.abs(vectors - np.array(REFERENCE["vectors"], dtype=np.float32)).max() < 1e-2  # float16's rounding
