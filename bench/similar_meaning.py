@@ -224,6 +224,9 @@ def main() -> int:
                         "is about; shared: the earlier rounds' background, on every subject")
     parser.add_argument("--model-dir", help="a sentence model for models.similar_vectors, as SIMILAR_MODEL_DIR "
                         "(default: the bundled one; off: the lexicon alone)")
+    parser.add_argument("--matrix", choices=["float16", "float32"], default="float16",
+                        help="float32: compare with NumPy's float32 product, as the service did before the fifteenth "
+                        "round (for comparing the two on one machine, one after the other)")
     parser.add_argument("--aside", action="store_true", help="add the held-aside triples as pairs (--split aside)")
     parser.add_argument("--grid", action="store_true", help="print why the pairs missed (needs the sentence model)")
     parser.add_argument("--capture", help="with --grid: save every query's candidates and scores to this JSON file")
@@ -290,6 +293,9 @@ def main() -> int:
             target_ids = [r[0] for r in db.execute_sql("SELECT proposal_id FROM bench_target ORDER BY n")]
         from models.proposals import Proposal
         Proposal.update(state="seconding").where(Proposal.id.in_(target_ids)).execute()  # all searchable
+        if args.matrix == "float32":
+            similar.vectors.KEPT = np.float32
+            similar.vectors._cosines = np.matmul
         similar.vectors.configure(similar.vectors.directory_for(args.model_dir))
         if similar.vectors.encoder() is not None:
             if not similar.vectors.enabled():
