@@ -16,8 +16,9 @@ the pairs against the lexicon's 56 %, with false alarms 8.3 % against 8.7 % (twe
   normalised, in half precision), and loads only the rows written since its last search (stamped from the
   `proposal_vector_stamp` sequence).  The query's title and content (`QUERY_TOKENS`) are embedded and compared
   with every row, exact, in a thread beside the lexicon's search (`start`).  That comparison reads the whole
-  matrix, so its cost is the memory's bandwidth: SimSIMD's float16 dot products (`_cosines`) read half the bytes
-  of NumPy's float32 product, to the same ranking (cosines within 1e-4; bench/README.md, fifteenth round).
+  matrix: SimSIMD's float16 dot products (`_cosines`) read half the bytes of NumPy's float32 product, and on one
+  core keep pace with NumPy on two, with half the memory and cosines within 1e-4 (bench/README.md, fifteenth
+  round).
   Fewer than `MIN_ROWS` vectors give no reliable mean, so the model is not asked until there are that many.
 - *Configured:* `SIMILAR_MODEL_DIR` is read from the environment when this module is imported; RQ workers load
   the model and the vectors as they start (`warm`), other processes at their first search.
@@ -302,7 +303,7 @@ def _cosines(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 class Query:
     """The query's centred cosine with every stored title, computed in a thread of its own while the lexicon
-    searches (NumPy's products release the GIL), so that the two costs overlap."""
+    searches (NumPy's and SimSIMD's products release the GIL), so that the two costs overlap."""
 
     def __init__(self, matrix: _Matrix, text: str):
         with matrix.lock:  # what this query compares with, fixed now: another thread may add rows meanwhile
