@@ -35,8 +35,9 @@ RELATIVE = [(0.0, 10)] + [(beta, k) for beta in (0.5, 1.0) for k in (5, 20)]  # 
 
 def load(path: str):
     """Padded arrays (queries × candidates): v, c, rank (−1: the lexicon's own), id; each query's target column
-    (−1: not among them), whether the query is a pair's (else an unrelated query), and its `DEPTH` highest
-    cosines with any stored title (zeros in a capture from before the fifteenth round)."""
+    (−1: not among them), whether the query is a pair's (else an unrelated query), and the means of its highest
+    cosines with any stored title (column k − 1: of the k highest, up to `DEPTH`; zeros in a capture from before
+    the fifteenth round)."""
     with open(path) as handle:
         data = json.load(handle)
     width = max(len(q["rows"]) for q in data) + 1
@@ -44,16 +45,15 @@ def load(path: str):
     v, c = np.full(shape, -9.0), np.full(shape, -9.0)
     rank, ids = np.full(shape, 10 ** 6), np.zeros(shape)
     target = np.full(len(data), -1)
+    near = np.zeros((len(data), DEPTH))
     for i, query in enumerate(data):
         for j, (pid, value, cosine, r) in enumerate(query["rows"]):
             v[i, j], c[i, j], rank[i, j], ids[i, j] = value, cosine, r, pid
             if pid == query["target"]:
                 target[i] = j
+        found = (query.get("near") or [])[:DEPTH]
+        near[i, :len(found)] = found
     is_pair = np.array([q["target"] is not None for q in data])
-    near = np.zeros((len(data), DEPTH))
-    for i, query in enumerate(data):
-        found = query.get("near") or []
-        near[i, :len(found)] = found[:DEPTH]
     return v, c, rank, ids, target, is_pair, np.cumsum(near, axis=1) / np.arange(1, DEPTH + 1)
 
 
