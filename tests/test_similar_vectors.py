@@ -1,5 +1,5 @@
-"""R9.1.4 with a sentence model (models.similar_vectors, issue 14): the bundled tiny SimBERT by default, another
-with SIMILAR_MODEL_DIR, none with SIMILAR_MODEL_DIR=off.
+"""R9.1.4 with a sentence model (models.similar_vectors, issue 14): the bundled multilingual-e5-small by default,
+another with SIMILAR_MODEL_DIR, none with SIMILAR_MODEL_DIR=off.
 
 Most tests here use tests/data/tiny_bert (random weights; tests/test_similar_encoder.py checks it computes
 what transformers computes).  It knows nothing of meaning, so the test of the fusion uses what it does know:
@@ -172,7 +172,7 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         page = client.get(PAGE).get_data(as_text=True)
         return page.split('data-testid="model-status">', 1)[1].split("</p>", 1)[0]
 
-    assert status_line().startswith("語意模型：使用中（內建的 SimBERT Tiny，已依公務同仁提案用語微調）")  # the bundled one
+    assert status_line().startswith("語意模型：使用中（內建的 multilingual-e5-small，已依公務同仁提案用語微調）")  # the bundled one
     vectors.configure(None)
     assert status_line().startswith("語意模型：未啟用")
     monkeypatch.setattr(vectors, "MIN_ROWS", 4)
