@@ -156,9 +156,17 @@ def validation_report(embed_texts, rows: list[dict]) -> dict:
     scores = queries @ candidates.T
     ranks = [int((row > row[i]).sum()) + 1 for i, row in enumerate(scores)]
     own_negative = [row[i] > row[len(rows) + i] for i, row in enumerate(scores)]
+    # The search shows a proposal only above one threshold for every query.  Each query without its positive
+    # stands in for a query that has no match: the threshold is where one such query in ten shows something,
+    # and "at one in ten" is the share of queries whose positive is in their top 5 and above that threshold.
+    others = scores.copy()
+    others[np.arange(len(rows)), np.arange(len(rows))] = -np.inf
+    threshold = np.quantile(others.max(1), 0.9)
+    shown = [r <= 5 and row[i] >= threshold for i, (r, row) in enumerate(zip(ranks, scores, strict=True))]
     return {"rows": len(rows), "top1": round(sum(r == 1 for r in ranks) / len(rows), 4),
             "top5": round(sum(r <= 5 for r in ranks) / len(rows), 4),
-            "positive_over_negative": round(sum(own_negative) / len(rows), 4)}
+            "positive_over_negative": round(float(sum(own_negative)) / len(rows), 4),
+            "at_one_in_ten": round(float(sum(shown)) / len(rows), 4)}
 
 
 def contrastive_logits(q: torch.Tensor, p: torch.Tensor, n: torch.Tensor, scale: float):
@@ -167,14 +175,24 @@ def contrastive_logits(q: torch.Tensor, p: torch.Tensor, n: torch.Tensor, scale:
 
 
 def train(model, embed_batch, triples: list[dict], args, after_epoch, teacher: dict | None = None,
-          neighbours: list[str] | None = None) -> None:
+          neighbours: list[str] | None = None, mined: list[str] | None = None) -> None:
     """AdamW with a linear warm-up over a tenth of the steps and a linear decay; the multiple-negatives ranking
     loss both ways.  With `teacher` (text → unit vector of a stronger model), the student also learns the
     teacher's distribution over the same candidates (KL divergence at the same scale), weighted `args.distil`,
-    and with `neighbours` (one text a triple) over one more candidate a query as well."""
+    and with `neighbours` (one text a triple) over one more candidate a query as well.  With `mined` (one text a
+    triple, `similar_training_data.mined_negatives`), each query has that text as one more negative; with `args.sigmoid`, SigLIP's
+    pairwise loss is added at that weight."""
     rng = random.Random(args.seed)
     steps = args.epochs * math.ceil(len(triples) / args.batch)
+    # SigLIP's pairwise sigmoid loss (Zhai et al. 2023, arXiv:2303.15343), its scale and bias learnt: every
+    # query-candidate pair is a yes/no question against one bias for all queries, which is what the search's
+    # single display threshold asks of the cosine; the ranking loss alone only orders each query's candidates.
+    sigmoid_weight = getattr(args, "sigmoid", 0.0)
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
+    bias = torch.nn.Parameter(torch.tensor(-10.0))
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
+    if sigmoid_weight:
+        optimiser.add_param_group({"params": [log_scale, bias], "lr": 1e-2, "weight_decay": 0.0})
     warm = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
@@ -188,8 +206,16 @@ def train(model, embed_batch, triples: list[dict], args, after_epoch, teacher: d
             texts = [[r[k] for r in rows] for k in ("query", "positive", "negative")]
             q, p, n = map(embed_batch, texts)
             forward, backward = contrastive_logits(q, p, n, args.scale)
+            if mined:  # one more negative a query, found by a model (`mined_negatives`)
+                extra = embed_batch([mined[i] for i in order[start:start + args.batch]])
+                forward = torch.cat([forward, args.scale * q @ extra.T], 1)
             labels = torch.arange(len(rows))
             loss = (F.cross_entropy(forward, labels) + F.cross_entropy(backward, labels)) / 2
+            if sigmoid_weight:
+                pairs = forward / args.scale * log_scale.exp() + bias
+                signs = -torch.ones_like(pairs)
+                signs[labels, labels] = 1.0
+                loss = loss + sigmoid_weight * -F.logsigmoid(signs * pairs).sum() / len(rows)
             if teacher is not None:
                 vectors = [torch.tensor(np.stack([teacher[t] for t in column])) for column in texts]
                 t_forward, t_backward = contrastive_logits(*vectors, args.scale)

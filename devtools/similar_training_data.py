@@ -6,6 +6,8 @@ import csv
 import glob
 import os
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "devtools", "similar_train")
 PAIRS = os.path.join(ROOT, "bench", "data", "similar_pairs.tsv")
@@ -58,3 +60,20 @@ def held_aside_by_file(folder: str, training: list[dict]) -> list[tuple[str, int
 def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
     """The triples of `held_aside_by_file`, in file order."""
     return [row for _, _, row in held_aside_by_file(folder, training)]
+
+
+def mined_negatives(vectors: dict[str, np.ndarray], triples: list[dict], keep: float = 0.95) -> list[str]:
+    """For each triple, the training text nearest its query, other than its own three, among those whose cosine
+    with the query is under `keep` times its positive's: a hard negative that is unlikely to be another writer's
+    paraphrase of the same request (the positive-aware mining of NV-Retriever, arXiv:2407.15831)."""
+    texts = sorted(vectors)
+    index = {t: i for i, t in enumerate(texts)}
+    pool = np.stack([vectors[t] for t in texts])
+    found = []
+    for row in triples:
+        query = vectors[row["query"]]
+        scores = pool @ query
+        scores[[index[row[k]] for k in ("query", "positive", "negative")]] = -2.0
+        scores[scores >= keep * float(vectors[row["positive"]] @ query)] = -2.0
+        found.append(texts[int(scores.argmax())])
+    return found

@@ -142,3 +142,16 @@ def test_r9_1_4_the_held_aside_triples_are_never_trained_on(kept_triples):
     held = training.held_aside_triples(training.HELD_ASIDE, kept_triples)
     assert len(held) == 1638  # 57 share a text with a training triple, mostly a plain formal title (「建請增設小型討論室」)
     assert not {t for r in held for t in r.values()} & {t for r in kept_triples for t in r.values()}
+
+
+def test_r9_1_4_a_mined_negative_is_the_nearest_text_that_is_clearly_not_the_positive():
+    """`--mine` (the shipped model's training, seventeenth round): the nearest other text, but none of the triple's
+    own three and none within 0.95 of the positive's cosine, which may be another writer's paraphrase."""
+    def at(cosine: float, side: float = 1.0) -> np.ndarray:  # a unit vector at this cosine from (1, 0, 0)
+        return np.array([cosine, side * (1 - cosine ** 2) ** 0.5, 0.0])
+
+    vectors = {"query": at(1.0), "positive": at(0.8), "own negative": at(0.75), "a paraphrase": at(0.79, -1),
+               "near": at(0.7), "far": at(0.5, -1)}
+    triples = [{"query": "query", "positive": "positive", "negative": "own negative"}]
+    assert training.mined_negatives(vectors, triples) == ["near"]
+    assert training.mined_negatives(vectors, triples, keep=1.0) == ["a paraphrase"]
