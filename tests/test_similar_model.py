@@ -43,7 +43,7 @@ def test_r9_1_4_the_bundled_model_is_licensed_and_configured_as_measured(bundled
         assert "intfloat/multilingual-e5-small" in file.read()
     assert bundled.pooling == "mean" and bundled.prefix == "query: " and bundled.convert is None
     assert bundled.unigram is not None and not bundled.lowercase
-    assert bundled.fusion == {"weight": 2.25, "floor": 0.45, "min": 0.6}  # bench/README.md, sixteenth round
+    assert bundled.fusion == {"weight": 2.5, "floor": 0.45, "min": 0.62}  # bench/README.md, seventeenth round
     assert bundled.dimensions == 384 and bundled.config["num_hidden_layers"] == 12
 
 
@@ -69,8 +69,8 @@ def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundle
     pairs = _dev_pairs()
     assert len(pairs) == 34
     first = _first(bundled, pairs)
-    # 32 of 34 measured (SimBERT Tiny, tuned, which it replaced: 29)
-    assert first.sum() >= 32
+    # 33 of 34 measured (the same model tuned without mined negatives: 32; SimBERT Tiny, tuned: 29)
+    assert first.sum() >= 33
     found = {p["q_title"] for p, hit in zip(pairs, first, strict=True) if hit}
     assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂",
             "出差去偏遠地區要自己先墊錢", "身障朋友來洽公很不方便"} <= found
@@ -78,7 +78,7 @@ def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundle
 
 def test_r9_1_4_the_bundled_model_scores_a_paraphrase_far_above_an_unrelated_request(bundled):
     a, b, unrelated = bundled.encode(["人事資料每年都要重填", "人事資料線上更新免重複填寫", "增設員工運動會項目"])
-    assert float(a @ b) > 0.5 and float(a @ unrelated) < 0.1  # 0.60 and -0.16 measured
+    assert float(a @ b) > 0.5 and float(a @ unrelated) < 0.1  # 0.57 and -0.12 measured
 
 
 def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monkeypatch):
