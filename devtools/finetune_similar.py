@@ -46,7 +46,7 @@ import torch.nn.functional as F  # noqa: E402
 from similar_meaning import PAIRS, UNRELATED, pair_subjects  # noqa: E402  (bench/: the benchmark's own reading)
 
 from devtools.convert_simbert import SETTINGS, TUNED_FUSION, write_safetensors  # noqa: E402
-from devtools.similar_training_data import LEAK, held_aside_triples, read_tsv  # noqa: E402
+from devtools.similar_training_data import LEAK, held_aside_triples, mined_negatives, read_tsv  # noqa: E402
 from devtools.similar_training_data import triples as training_triples  # noqa: E402
 from models import similar_encoder  # noqa: E402
 
@@ -236,19 +236,6 @@ def train(model, embed_batch, triples: list[dict], args, after_epoch, teacher: d
         after_epoch()
 
 
-def nearest_others(teacher: dict[str, np.ndarray], triples: list[dict]) -> list[str]:
-    """For each triple, the training text nearest its query in the teacher's space, other than its own three."""
-    texts = sorted(teacher)
-    index = {t: i for i, t in enumerate(texts)}
-    pool = np.stack([teacher[t] for t in texts])
-    found = []
-    for row in triples:
-        scores = pool @ teacher[row["query"]]
-        scores[[index[row[k]] for k in ("query", "positive", "negative")]] = -2.0
-        found.append(texts[int(scores.argmax())])
-    return found
-
-
 def read_teacher(path: str) -> dict[str, np.ndarray]:
     """The vectors `devtools/similar_teacher.py --vectors` wrote: text → unit vector."""
     with np.load(path) as data:
@@ -314,7 +301,7 @@ def main() -> int:
         missing = {r[k] for r in triples for k in ("query", "positive", "negative")} - teacher.keys()
         if missing:
             raise SystemExit(f"{args.teacher} has no vector for {len(missing)} training texts")
-    neighbours = nearest_others(teacher, triples) if teacher is not None and args.neighbours else None
+    neighbours = mined_negatives(teacher, triples, keep=None) if teacher is not None and args.neighbours else None
     train(model, lambda texts: model(*batch_ids(encoder, texts)), triples, args,
           lambda: print("  dev:", report()), teacher, neighbours)
 

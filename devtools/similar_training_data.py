@@ -62,10 +62,11 @@ def held_aside_triples(folder: str, training: list[dict]) -> list[dict]:
     return [row for _, _, row in held_aside_by_file(folder, training)]
 
 
-def mined_negatives(vectors: dict[str, np.ndarray], triples: list[dict], keep: float = 0.95) -> list[str]:
+def mined_negatives(vectors: dict[str, np.ndarray], triples: list[dict], keep: float | None = 0.95) -> list[str]:
     """For each triple, the training text nearest its query, other than its own three, among those whose cosine
     with the query is under `keep` times its positive's: a hard negative that is unlikely to be another writer's
-    paraphrase of the same request (the positive-aware mining of NV-Retriever, arXiv:2407.15831)."""
+    paraphrase of the same request (the positive-aware mining of NV-Retriever, arXiv:2407.15831).  `keep` None:
+    the nearest of all (the distillation's extra candidates, `finetune_similar.py --neighbours`)."""
     texts = sorted(vectors)
     index = {t: i for i, t in enumerate(texts)}
     pool = np.stack([vectors[t] for t in texts])
@@ -74,6 +75,7 @@ def mined_negatives(vectors: dict[str, np.ndarray], triples: list[dict], keep: f
         query = vectors[row["query"]]
         scores = pool @ query
         scores[[index[row[k]] for k in ("query", "positive", "negative")]] = -2.0
-        scores[scores >= keep * float(vectors[row["positive"]] @ query)] = -2.0
+        if keep is not None:
+            scores[scores >= keep * float(vectors[row["positive"]] @ query)] = -2.0
         found.append(texts[int(scores.argmax())])
     return found

@@ -155,3 +155,4 @@ def test_r9_1_4_a_mined_negative_is_the_nearest_text_that_is_clearly_not_the_pos
     triples = [{"query": "query", "positive": "positive", "negative": "own negative"}]
     assert training.mined_negatives(vectors, triples) == ["near"]
     assert training.mined_negatives(vectors, triples, keep=1.0) == ["a paraphrase"]
+    assert training.mined_negatives(vectors, triples, keep=None) == ["a paraphrase"]  # never its own three
