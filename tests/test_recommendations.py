@@ -53,7 +53,7 @@ def test_r11_consent_asked_by_email_too_and_answered_through_its_link(app, clien
     assert response.status_code == 200 and "您同意由營運小組推薦獎勵" in html.unescape(response.get_data(as_text=True))
     assert RecognitionConsent.get().answer == "yes"
 
-    forged = client.post(path[:-3] + "abc", data={"csrf_token": csrf_token_from(page), "answer": "no"})
+    forged = client.post(path[:-3] + ("abc" if not path.endswith("abc") else "xyz"), data={"csrf_token": csrf_token_from(page), "answer": "no"})
     assert forged.status_code == 400 and "連結無效" in html.unescape(forged.get_data(as_text=True))
     assert client.post(path, data={"csrf_token": csrf_token_from(page), "answer": "maybe"}).status_code == 400
     assert RecognitionConsent.get().answer == "yes"
