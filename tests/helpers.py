@@ -10,6 +10,16 @@ from urllib.parse import parse_qsl
 from models.base import TAIPEI, to_utc_naive
 from tests.fixtures_console import console_login
 
+# --- signed links ---------------------------------------------------------------------------------
+
+def forged(link: str) -> str:
+    """The link with one character of its signature changed, so that it is never the real link.  The signature
+    ends the link; it is the second-to-last character that changes: in base64 every character but the last
+    carries only signature bits (the last may carry padding too, so rewriting only the end may give back the
+    same signature, about one run in a thousand), and in hex every character does."""
+    return link[:-2] + ("A" if link[-2] != "A" else "B") + link[-1]
+
+
 # --- the clock: Asia/Taipei wall time and the naive UTC the domain stores ---------------------------
 
 def taipei(*args) -> dt.datetime:

@@ -17,6 +17,7 @@ from models.responses import response_of
 from models.seconds import send_establishment_notices
 from tests.factories import submitted_proposal, verified_official
 from tests.fixtures_console import ensure_agencies
+from tests.helpers import forged
 
 REASONS = "本局評估後同意參採，將於明年度起全面推動線上簽核，並提供教育訓練與系統支援。"
 
@@ -96,7 +97,7 @@ def test_a_forwarded_or_forged_link_changes_nothing(app, client):
     refused = client.post(f"{other_agency}/publish", data={"csrf_token": csrf_token(client, good),
                                                             "publish-decision": "reject", "publish-reasons": REASONS})
     assert refused.status_code == 410 and response_of(proposal.id) is None
-    assert client.get(good[:-4] + "abcd").status_code == 400
+    assert client.get(forged(good)).status_code == 400
     assert client.get("/agency/respond/not-a-token").status_code == 400
 
 

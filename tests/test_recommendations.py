@@ -17,7 +17,7 @@ from models.recommendations import Recommendation
 from models.response_publishing import publish_response
 from tests.factories import submitted_proposal, verified_official
 from tests.fixtures_console import csrf_token_from
-from tests.helpers import flashes, register, sweep, taipei, tap
+from tests.helpers import flashes, forged, register, sweep, taipei, tap
 from tests.test_responses import PLAN, REASONS, established
 
 AGENCY_MAILBOX = "civil@taichung.gov.tw"  # 民政局's contact address in data/agencies.csv
@@ -53,8 +53,8 @@ def test_r11_consent_asked_by_email_too_and_answered_through_its_link(app, clien
     assert response.status_code == 200 and "您同意由營運小組推薦獎勵" in html.unescape(response.get_data(as_text=True))
     assert RecognitionConsent.get().answer == "yes"
 
-    forged = client.post(path[:-3] + ("abc" if not path.endswith("abc") else "xyz"), data={"csrf_token": csrf_token_from(page), "answer": "no"})
-    assert forged.status_code == 400 and "連結無效" in html.unescape(forged.get_data(as_text=True))
+    refused = client.post(forged(path), data={"csrf_token": csrf_token_from(page), "answer": "no"})
+    assert refused.status_code == 400 and "連結無效" in html.unescape(refused.get_data(as_text=True))
     assert client.post(path, data={"csrf_token": csrf_token_from(page), "answer": "maybe"}).status_code == 400
     assert RecognitionConsent.get().answer == "yes"
 
