@@ -180,18 +180,18 @@ def train(model, embed_batch, triples: list[dict], args, after_epoch, teacher: d
     loss both ways.  With `teacher` (text → unit vector of a stronger model), the student also learns the
     teacher's distribution over the same candidates (KL divergence at the same scale), weighted `args.distil`,
     and with `neighbours` (one text a triple) over one more candidate a query as well.  With `mined` (one text a
-    triple, `similar_training_data.mined_negatives`), each query has that text as one more negative; with `args.sigmoid`, SigLIP's
-    pairwise loss is added at that weight."""
+    triple, `similar_training_data.mined_negatives`), each query has that text as one more negative; with
+    `args.sigmoid`, SigLIP's pairwise loss is added at that weight."""
     rng = random.Random(args.seed)
     steps = args.epochs * math.ceil(len(triples) / args.batch)
     # SigLIP's pairwise sigmoid loss (Zhai et al. 2023, arXiv:2303.15343), its scale and bias learnt: every
     # query-candidate pair is a yes/no question against one bias for all queries, which is what the search's
     # single display threshold asks of the cosine; the ranking loss alone only orders each query's candidates.
     sigmoid_weight = getattr(args, "sigmoid", 0.0)
-    log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
-    bias = torch.nn.Parameter(torch.tensor(-10.0))
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     if sigmoid_weight:
+        log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0)))
+        bias = torch.nn.Parameter(torch.tensor(-10.0))
         optimiser.add_param_group({"params": [log_scale, bias], "lr": 1e-2, "weight_decay": 0.0})
     warm = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
