@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -142,6 +143,34 @@ def test_r9_1_4_the_held_aside_triples_are_never_trained_on(kept_triples):
     held = training.held_aside_triples(training.HELD_ASIDE, kept_triples)
     assert len(held) == 1638  # 57 share a text with a training triple, mostly a plain formal title (「建請增設小型討論室」)
     assert not {t for r in held for t in r.values()} & {t for r in kept_triples for t in r.values()}
+
+
+def test_r9_1_4_the_eighteenth_rounds_triples_are_kept_apart_and_share_no_text_with_the_held_aside_set(kept_triples):
+    """devtools/similar_train_r18: triples a round trained on and did not adopt (bench/README.md, eighteenth round),
+    kept for a later one.  Outside the training folder; whole rows; none shares a text with a held-aside triple or
+    more than half its bigrams with one, so training on them would leave the held-aside set as it is."""
+    import glob
+
+    folder = os.path.join(training.ROOT, "devtools", "similar_train_r18")
+    files = sorted(glob.glob(os.path.join(folder, "*.tsv")))
+    assert len(files) == 8 and not {os.path.basename(f) for f in files} & {
+        os.path.basename(f) for f in glob.glob(os.path.join(training.TRAIN, "*.tsv"))}
+    rows = training.folder_rows(folder)
+    assert len(rows) == 1821 and all(len(r) == 3 and all(r.values()) for r in rows)
+    queries = {r["query"] for r in rows}
+    assert len(queries) == len(rows) and not queries & {r["query"] for r in training.folder_rows(training.TRAIN)}
+    held = {t for r in training.folder_rows(training.HELD_ASIDE) for t in r.values()}
+    texts = {t for r in rows for t in r.values()}
+    assert not texts & held
+    held_grams = [g for g in map(training.bigrams, held) if g]
+    posting: dict[str, list[int]] = {}
+    for at, grams in enumerate(held_grams):
+        for gram in grams:
+            posting.setdefault(gram, []).append(at)
+    for grams in map(training.bigrams, texts):  # Jaccard over the held-aside texts sharing a bigram (the others: 0)
+        shared = Counter(at for gram in grams for at in posting.get(gram, ()))
+        assert all(n / (len(grams) + len(held_grams[at]) - n) <= 0.5 for at, n in shared.items()), grams
+    assert len(training.held_aside_triples(training.HELD_ASIDE, kept_triples + rows)) == 1638
 
 
 def test_r9_1_4_a_mined_negative_is_the_nearest_text_that_is_clearly_not_the_positive():
