@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+from collections import Counter
 
 import numpy as np
 
@@ -26,16 +27,30 @@ def bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
+def near_texts(reference: list[str], threshold: float):
+    """A test of whether a text shares more than `threshold` of its character bigrams (Jaccard) with one of
+    `reference`.  The reference texts are indexed by bigram: only those sharing one with the text are compared
+    (the others' Jaccard is 0)."""
+    grams = [g for g in map(bigrams, reference) if g]
+    posting: dict[str, list[int]] = {}
+    for at, each in enumerate(grams):
+        for gram in each:
+            posting.setdefault(gram, []).append(at)
+
+    def near(text: str) -> bool:
+        own = bigrams(text)
+        shared = Counter(at for gram in own for at in posting.get(gram, ()))
+        return any(n / (len(own) + len(grams[at]) - n) > threshold for at, n in shared.items())
+    return near
+
+
 def without_leaks(triples: list[dict], threshold: float) -> tuple[list[dict], int]:
     """The triples none of whose texts shares more than `threshold` of its bigrams (Jaccard) with a benchmark
     pair's text; the count dropped."""
     pairs = read_tsv(PAIRS)
-    bench = [bigrams(p[k]) for p in pairs for k in ("q_title", "t_title", "q_content", "t_content") if p[k]]
-    kept = []
-    for row in triples:
-        texts = [bigrams(row[k]) for k in ("query", "positive", "negative")]
-        if all(not t or max(len(t & b) / len(t | b) for b in bench) <= threshold for t in texts):
-            kept.append(row)
+    near = near_texts([p[k] for p in pairs for k in ("q_title", "t_title", "q_content", "t_content") if p[k]],
+                      threshold)
+    kept = [row for row in triples if not any(near(row[k]) for k in ("query", "positive", "negative"))]
     return kept, len(triples) - len(kept)
 
 
