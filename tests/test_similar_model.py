@@ -7,6 +7,7 @@ pairs are not read here.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -148,8 +149,6 @@ def test_r9_1_4_the_eighteenth_rounds_triples_are_kept_apart_and_share_no_text_w
     """devtools/similar_train_r18: triples a round trained on and did not adopt (bench/README.md, eighteenth round),
     kept for a later one.  Outside the training folder; whole rows; none shares a text with a held-aside triple or
     more than half its bigrams with one, so training on them would leave the held-aside set as it is."""
-    import glob
-
     folder = os.path.join(training.ROOT, "devtools", "similar_train_r18")
     files = sorted(glob.glob(os.path.join(folder, "*.tsv")))
     assert len(files) == 8 and not {os.path.basename(f) for f in files} & {
