@@ -111,8 +111,6 @@ def test_r9_1_4_the_model_was_tuned_on_whole_triples_and_no_benchmark_pair(kept_
     """devtools/similar_train: what the shipped model was tuned on.  Three texts a row; the writers never saw the
     benchmark's pairs, yet five of their 13,869 texts are a pair's title word for word: the fine-tuning drops
     every triple close to a pair (held out or dev), and those with them."""
-    import glob
-
     files = sorted(glob.glob(os.path.join(training.TRAIN, "*.tsv")))
     assert len(files) == 24  # a_ to h_: 150 rows each (eleventh round); i_ to x_: 200 or more (twelfth)
     every = set()
@@ -133,8 +131,6 @@ def test_r9_1_4_the_held_aside_triples_are_never_trained_on(kept_triples):
     """devtools/similar_validation: eight more writers' triples, for comparing training settings without the
     benchmark.  The fine-tuning reads only devtools/similar_train; a held-aside triple sharing any text with a
     training triple is left out of the report."""
-    import glob
-
     files = sorted(glob.glob(os.path.join(training.HELD_ASIDE, "*.tsv")))
     assert len(files) == 8 and not {os.path.basename(f) for f in files} & {
         os.path.basename(f) for f in glob.glob(os.path.join(training.TRAIN, "*.tsv"))}
