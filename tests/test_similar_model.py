@@ -44,7 +44,7 @@ def test_r9_1_4_the_bundled_model_is_licensed_and_configured_as_measured(bundled
         assert "intfloat/multilingual-e5-small" in file.read()
     assert bundled.pooling == "mean" and bundled.prefix == "query: " and bundled.convert is None
     assert bundled.unigram is not None and not bundled.lowercase
-    assert bundled.fusion == {"weight": 2.5, "floor": 0.45, "min": 0.62}  # bench/README.md, seventeenth round
+    assert bundled.fusion == {"weight": 3.75, "floor": 0.5, "min": 0.62}  # bench/README.md, nineteenth round
     assert bundled.dimensions == 384 and bundled.config["num_hidden_layers"] == 12
 
 
@@ -70,8 +70,9 @@ def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundle
     pairs = _dev_pairs()
     assert len(pairs) == 34
     first = _first(bundled, pairs)
-    # 33 of 34 measured (the same model tuned without mined negatives: 32; SimBERT Tiny, tuned: 29)
-    assert first.sum() >= 33
+    # 32 of 34 measured (the model whose negatives were mined once: 33, without mined negatives: 32; SimBERT
+    # Tiny, tuned: 29); ranking the 34 targets alone is not the search, which finds 31 of them at 100,000
+    assert first.sum() >= 32
     found = {p["q_title"] for p, hit in zip(pairs, first, strict=True) if hit}
     assert {"年終獎金可以早點發嗎", "新人進來都沒人教", "公文用印", "屋頂種太陽能板", "退休金怎麼算看不懂",
             "出差去偏遠地區要自己先墊錢", "身障朋友來洽公很不方便"} <= found
@@ -79,7 +80,7 @@ def test_r9_1_4_the_bundled_model_finds_paraphrases_among_the_dev_targets(bundle
 
 def test_r9_1_4_the_bundled_model_scores_a_paraphrase_far_above_an_unrelated_request(bundled):
     a, b, unrelated = bundled.encode(["人事資料每年都要重填", "人事資料線上更新免重複填寫", "增設員工運動會項目"])
-    assert float(a @ b) > 0.5 and float(a @ unrelated) < 0.1  # 0.57 and -0.12 measured
+    assert float(a @ b) > 0.5 and float(a @ unrelated) < 0.1  # 0.58 and -0.15 measured
 
 
 def test_r9_1_4_the_service_searches_with_the_bundled_model_by_default(db, monkeypatch):
@@ -162,7 +163,7 @@ def test_r9_1_4_the_eighteenth_rounds_triples_are_kept_apart_and_share_no_text_w
 
 
 def test_r9_1_4_a_mined_negative_is_the_nearest_text_that_is_clearly_not_the_positive():
-    """`--mine` (the shipped model's training, seventeenth round): the nearest other text, but none of the triple's
+    """`--mine` (the shipped model's training, seventeenth and nineteenth rounds): the nearest other text, but none of the triple's
     own three and none within 0.95 of the positive's cosine, which may be another writer's paraphrase."""
     def at(cosine: float, side: float = 1.0) -> np.ndarray:  # a unit vector at this cosine from (1, 0, 0)
         return np.array([cosine, side * (1 - cosine ** 2) ** 0.5, 0.0])
