@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlparse
 
 import pytest
+from werkzeug.exceptions import HTTPException
 
 from bot.proposal_cards import draft_token
 from models import consultations
@@ -142,12 +143,13 @@ def _console_forms(client, limit: int = 80):
 SESSION_ENDING = ("logout", "two-factor/disable", "/disable", "reset-2fa")
 
 
-def _form_kind(client, action: str, form: dict) -> tuple:
-    """What makes two forms the same form: the view they post to and their fields.  The same form on another
-    row's page (each agency's, say) is posted once, not once a row: the view and its validation are the same."""
+def _form_kind(routes, action: str, form: dict) -> tuple:
+    """What makes two forms the same form: the view they post to (`routes`: the app's URL map, bound) and their
+    fields.  The same form on another row's page (each agency's, say) is posted once, not once a row: the view
+    and its validation are the same."""
     try:
-        endpoint = client.application.url_map.bind("localhost").match(action, method="POST")[0]
-    except Exception:  # no such route: the action itself is what is tried
+        endpoint = routes.match(action, method="POST")[0]
+    except HTTPException:  # no such route (or not for POST): the action itself is what is tried
         endpoint = action
     return endpoint, tuple(sorted(form["fields"]))
 
@@ -156,11 +158,12 @@ def _hostile_posts(client, forms) -> list[tuple]:
     """Each field of each form posted with each of FORM_VALUES, the rest as the page filled them, with a
     fresh CSRF token; the problems found."""
     problems, tried, kinds = [], set(), set()
+    routes = client.application.url_map.bind("localhost")
     for page_url, form in forms:
         action = urlparse(urljoin(page_url, form["action"] or page_url)).path
         if any(word in action for word in SESSION_ENDING):
             continue
-        kind = _form_kind(client, action, form)
+        kind = _form_kind(routes, action, form)
         if kind in kinds:
             continue
         kinds.add(kind)
