@@ -163,8 +163,9 @@ def test_r9_1_4_the_eighteenth_rounds_triples_are_kept_apart_and_share_no_text_w
 
 
 def test_r9_1_4_a_mined_negative_is_the_nearest_text_that_is_clearly_not_the_positive():
-    """`--mine` (the shipped model's training, seventeenth and nineteenth rounds): the nearest other text, but none of the triple's
-    own three and none within 0.95 of the positive's cosine, which may be another writer's paraphrase."""
+    """`--mine` (the shipped model's training, seventeenth and nineteenth rounds): the nearest other text, but none
+    of the triple's own three and none within 0.95 of the positive's cosine, which may be another writer's
+    paraphrase."""
     def at(cosine: float, side: float = 1.0) -> np.ndarray:  # a unit vector at this cosine from (1, 0, 0)
         return np.array([cosine, side * (1 - cosine ** 2) ** 0.5, 0.0])
 
