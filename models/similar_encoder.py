@@ -1,5 +1,7 @@
 """The sentence encoder of the similar-proposal search (issue 14): a BERT-architecture Chinese sentence model
-read from a local directory and run in NumPy, with no PyTorch and no download.
+read from a local directory, with no PyTorch and no download.  The tokenizer, the embeddings and the pooling are
+computed here in NumPy; the transformer layers run in ONNX Runtime (`similar_runtime`), or here in NumPy when it
+is not installed or `SIMILAR_MODEL_ENGINE=numpy` says so.  Both give the same vectors to float32 rounding.
 
 `similar_vectors` loads the model named by `SIMILAR_MODEL_DIR`, by default the one shipped in
 data/similar_model (multilingual-e5-small, an XLM-RoBERTa, MIT, fine-tuned here; bench/README.md, fourteenth to
@@ -35,6 +37,8 @@ import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import similar_runtime
 
 MAX_TOKENS = 128  # titles and the start of the content; longer texts are cut
 CHUNK = 32  # texts computed together (sorted by length first)
@@ -244,6 +248,11 @@ class Encoder:
     fusion: dict = field(default_factory=lambda: dict(FUSION_DEFAULTS))
     unigram: Unigram | None = None  # SentencePiece pieces instead of WordPiece (XLM-RoBERTa's family)
     prefix: str = ""  # put before every text ("query: " for the e5 models)
+    layers: object = None  # the transformer layers in ONNX Runtime (`similar_runtime.Layers`); None: NumPy's
+
+    @property
+    def engine(self) -> str:
+        return "onnxruntime" if self.layers is not None else "numpy"
 
     @property
     def max_tokens(self) -> int:
@@ -306,7 +315,6 @@ class Encoder:
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w, c = self.weights, self.config
         eps = float(c.get("layer_norm_eps", 1e-12))
-        heads = int(c["num_attention_heads"])
         first = self._first_position
         x = (w["embeddings.word_embeddings.weight"][ids]
              + w["embeddings.position_embeddings.weight"][first: first + ids.shape[1]]
@@ -314,6 +322,14 @@ class Encoder:
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         if "encoder.embedding_hidden_mapping_in.weight.T" in w:  # factorised embeddings (ALBERT, tiny SimBERT)
             x = x @ w["encoder.embedding_hidden_mapping_in.weight.T"] + w["encoder.embedding_hidden_mapping_in.bias"]
+        if self.layers is not None:
+            return self.layers.run(x, mask)
+        return self._numpy_layers(x, mask)
+
+    def _numpy_layers(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        w, c = self.weights, self.config
+        eps = float(c.get("layer_norm_eps", 1e-12))
+        heads = int(c["num_attention_heads"])
         batch, length, width = x.shape
         size = width // heads
         blocked = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
@@ -387,6 +403,7 @@ def load(directory: str) -> Encoder:
                 if (name.startswith(("encoder.", "pooler.")) and name.endswith(".weight")
                         and value.ndim == 2):
                     weights[name + ".T"] = np.ascontiguousarray(weights.pop(name).T)
+        del raw  # the file's arrays: the weights above are copies (float32, transposed)
         own = settings("similar_encoder.json")
         pooling = own.get("pooling") or (
             "cls" if settings("1_Pooling", "config.json").get("pooling_mode_cls_token") else "mean")
@@ -407,4 +424,8 @@ def load(directory: str) -> Encoder:
             raise ValueError(f"the prefix is not text: {prefix!r}")
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError) as error:
         raise ValueError(f"cannot read the sentence model in {directory}: {error}") from error
-    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase, fusion, unigram, prefix)
+    layers = similar_runtime.layers_for(weights, config)
+    if layers is not None:  # the session holds its own copy of the layers' weights: NumPy's would only take memory
+        weights = {name: value for name, value in weights.items() if not name.startswith("encoder.layer.")}
+    similar_runtime.release_freed_memory()  # the file's bytes and, with the runtime, the graph's copies
+    return Encoder(directory, vocab, weights, config, pooling, convert, lowercase, fusion, unigram, prefix, layers)

