@@ -147,7 +147,9 @@ def summary() -> dict | None:
     if not _STATE["dir"] or not is_postgres():  # SQLite (development): the lexicon alone, as intended
         return None
     if not enabled():
-        if status():  # the technical detail is in the log and in `flask db reindex-similar`'s answer
+        if status() and similar_runtime.ENGINE_SETTING in status():
+            why = f"{similar_runtime.ENGINE_SETTING} 的設定值無效，只能是 onnxruntime 或 numpy，詳情請見服務紀錄"
+        elif status():  # the technical detail is in the log and in `flask db reindex-similar`'s answer
             why = f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{_STATE['dir']}），詳情請見服務紀錄"
         else:
             why = "需要 PostgreSQL，並先執行 flask db migrate"

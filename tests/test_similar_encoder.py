@@ -4,8 +4,8 @@ tests/data/tiny_bert is a 2-layer BERT with random weights, its vocabulary, and 
 vectors that transformers 5.25 (PyTorch 2.13) computed for a few texts (devtools/make_tiny_bert.py; the
 weights are saved both as safetensors and as PyTorch's zip, the two formats models ship in).  Nothing here
 needs PyTorch or a download.  The real model (m3e-small) was checked the same way by hand: largest difference
-1e-7, identical token ids (bench/README.md).  Every test runs twice: the layers in ONNX Runtime (the default) and
-in NumPy (`SIMILAR_MODEL_ENGINE=numpy`).
+1e-7, identical token ids (bench/README.md).  The tests run twice, the layers in ONNX Runtime (the default) and
+in NumPy (`SIMILAR_MODEL_ENGINE=numpy`), but for the one that compares the two on the shipped model.
 """
 import json
 import os

@@ -187,6 +187,9 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         assert f"使用中（{TINY}）" in line and "已計算 6 件提案標題的向量" in line and "等待計算" not in line
         vectors.configure(str(tmp_path))
         assert "已設定但無法使用" in status_line() and f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{tmp_path}）" in status_line()
+        monkeypatch.setenv("SIMILAR_MODEL_ENGINE", "gpu")  # a readable model, an engine that does not exist
+        vectors.configure(TINY)
+        assert "已設定但無法使用" in status_line() and "SIMILAR_MODEL_ENGINE 的設定值無效" in status_line()
     finally:
         vectors.configure(None)
 
