@@ -322,17 +322,17 @@ class Encoder:
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         if "encoder.embedding_hidden_mapping_in.weight.T" in w:  # factorised embeddings (ALBERT, tiny SimBERT)
             x = x @ w["encoder.embedding_hidden_mapping_in.weight.T"] + w["encoder.embedding_hidden_mapping_in.bias"]
+        blocked = ((1.0 - mask)[:, None, None, :] * np.float32(-1e9)).astype(np.float32)  # padding: not attended
         if self.layers is not None:
-            return self.layers.run(x, mask)
-        return self._numpy_layers(x, mask)
+            return self.layers.run(x, blocked)
+        return self._numpy_layers(x, blocked)
 
-    def _numpy_layers(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _numpy_layers(self, x: np.ndarray, blocked: np.ndarray) -> np.ndarray:
         w, c = self.weights, self.config
         eps = float(c.get("layer_norm_eps", 1e-12))
         heads = int(c["num_attention_heads"])
         batch, length, width = x.shape
         size = width // heads
-        blocked = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
         for layer in range(int(c["num_hidden_layers"])):
             p = f"encoder.layer.{layer}."
 

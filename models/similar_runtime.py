@@ -111,8 +111,8 @@ class Layers:
         model = _graph(weights, config).SerializeToString()
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-    def run(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        blocked = (1.0 - mask)[:, None, None, :].astype(np.float32) * np.float32(-1e9)
+    def run(self, hidden: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+        """The last layer's states; `blocked` is the attention's additive mask, as `_graph` says."""
         return self.session.run(["out"], {"hidden": np.ascontiguousarray(hidden, dtype=np.float32),
                                           "blocked": blocked})[0]
 

@@ -147,9 +147,10 @@ def summary() -> dict | None:
     if not _STATE["dir"] or not is_postgres():  # SQLite (development): the lexicon alone, as intended
         return None
     if not enabled():
-        if status() and similar_runtime.ENGINE_SETTING in status():
+        error = status()
+        if error and similar_runtime.ENGINE_SETTING in error:
             why = f"{similar_runtime.ENGINE_SETTING} 的設定值無效，只能是 onnxruntime 或 numpy，詳情請見服務紀錄"
-        elif status():  # the technical detail is in the log and in `flask db reindex-similar`'s answer
+        elif error:  # the technical detail is in the log and in `flask db reindex-similar`'s answer
             why = f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{_STATE['dir']}），詳情請見服務紀錄"
         else:
             why = "需要 PostgreSQL，並先執行 flask db migrate"
