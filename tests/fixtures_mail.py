@@ -14,6 +14,8 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
+WAIT_SECONDS = 15.0  # for a message the test expects; one that never comes fails the test after this
+
 
 class _Handler:
     def __init__(self, sink):
@@ -28,8 +30,9 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self.sink.lock:
+        with self.sink.arrived:
             self.sink.messages.append(message)
+            self.sink.arrived.notify_all()
         return "250 OK"
 
 
@@ -38,6 +41,7 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.refused: dict[str, str] = {}  # address -> the SMTP reply that refuses it (`refuse`)
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # notified with each message the sink accepts
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -54,12 +58,19 @@ class SmtpSink:
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
-            return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+            return self._to(address)
 
-    def last_to(self, address: str) -> EmailMessage:
-        found = self.to(address)
-        assert found, f"no email to {address}; sent: {[str(m['To']) for m in self.messages]}"
+    def last_to(self, address: str, wait: float = WAIT_SECONDS) -> EmailMessage:
+        """The latest message to `address`, waiting up to `wait` seconds for the first one: a live server sends
+        its mail from the outbox after the chat's reply, so a browser test can get here before the mail does."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: self._to(address), timeout=wait)
+            found = self._to(address)
+            assert found, f"no email to {address}; sent: {[str(m['To']) for m in self.messages]}"
         return found[-1]
+
+    def _to(self, address: str) -> list[EmailMessage]:  # the lock held
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
 
     @staticmethod
     def body(message: EmailMessage) -> str:
