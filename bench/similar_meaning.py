@@ -115,18 +115,20 @@ class Capture:
     def __init__(self, similar):
         self.similar, self.original = similar, similar._fuse
         self.queries: list[tuple[int | None, list[tuple[int, float, float, int]], int | None, list[float]]] = []
+        self.texts: list[str] = []  # each query's title and content, as the model reads them
         self.target: int | None = None
         similar._fuse = self._fuse
 
-    def next(self, target: int | None) -> None:
+    def next(self, target: int | None, title: str, content: str = "") -> None:
         self.target = target
         self.queries.append((target, [], None, []))
+        self.texts.append(title + ("。" + content if content else ""))
 
     def save(self, path: str) -> None:
         """Every query's record as JSON, for bench/similar_fusion_grid.py."""
         with open(path, "w") as handle:
-            json.dump([{"target": t, "rows": rows, "target_rank": r, "near": near} for t, rows, r, near in self.queries],
-                      handle)
+            json.dump([{"target": t, "rows": rows, "target_rank": r, "near": near, "text": text}
+                       for (t, rows, r, near), text in zip(self.queries, self.texts, strict=True)], handle)
 
     def stop(self) -> None:
         self.similar._fuse = self.original
@@ -320,7 +322,7 @@ def main() -> int:
         ranks: list[int] = []
         for pair, target in chosen:
             if args.grid:
-                capture.next(target)
+                capture.next(target, pair["q_title"], pair["q_content"])
             t = time.perf_counter()
             found = similar.find_similar(pair["q_title"], pair["q_content"])
             times.append((time.perf_counter() - t) * 1000)
@@ -337,7 +339,7 @@ def main() -> int:
         alarms, alarm_scores = 0, []
         for row in unrelated:
             if args.grid:
-                capture.next(None)
+                capture.next(None, row["title"])
             t = time.perf_counter()
             found = similar.find_similar(row["title"])
             times.append((time.perf_counter() - t) * 1000)
