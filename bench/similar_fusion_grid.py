@@ -18,6 +18,14 @@ nothing: a setting is judged on the same candidates the run found.
     .venv/bin/python bench/similar_fusion_grid.py /tmp/dev.json --setting 2.5,0.45,0.6
     .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json   # a new model's settings
     .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json --relative   # and beta, k
+    .venv/bin/python bench/similar_fusion_grid.py /tmp/aside.json --joint /tmp/dev.json --second   # a second model
+
+bench/similar_second_offline.py gives a capture a second model's centred cosine `c2` as each row's fifth value
+(twenty-second round); with it the model's term becomes
+
+    weight × max(0, (c + mix × c2) / (1 + mix) − floor) + weight2 × max(0, c2 − floor2)
+
+(c alone where a title has no second vector).  --second searches the mix (weight2 = 0) and the sum (mix = 0).
 """
 from __future__ import annotations
 
@@ -42,28 +50,36 @@ def load(path: str):
         data = json.load(handle)
     width = max(len(q["rows"]) for q in data) + 1
     shape = (len(data), width)
-    v, c = np.full(shape, -9.0), np.full(shape, -9.0)
+    v, c, c2 = np.full(shape, -9.0), np.full(shape, -9.0), np.full(shape, np.nan)
     rank, ids = np.full(shape, 10 ** 6), np.zeros(shape)
     target = np.full(len(data), -1)
     near = np.zeros((len(data), DEPTH))
     for i, query in enumerate(data):
-        for j, (pid, value, cosine, r) in enumerate(query["rows"]):
+        for j, (pid, value, cosine, r, *second) in enumerate(query["rows"]):
             v[i, j], c[i, j], rank[i, j], ids[i, j] = value, cosine, r, pid
+            if second and second[0] is not None:
+                c2[i, j] = second[0]
             if pid == query["target"]:
                 target[i] = j
         found = (query.get("near") or [])[:DEPTH]
         near[i, :len(found)] = found
     is_pair = np.array([q["target"] is not None for q in data])
-    return v, c, rank, ids, target, is_pair, np.cumsum(near, axis=1) / np.arange(1, DEPTH + 1)
+    return v, c, rank, ids, target, is_pair, np.cumsum(near, axis=1) / np.arange(1, DEPTH + 1), c2
 
 
 def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int = 20, lexicon: float = 1.0,
-             beta: float = 0.0, k: int = 10):
+             beta: float = 0.0, k: int = 10, mix: float = 0.0, weight2: float = 0.0, floor2: float = 0.0):
     """(pairs found among the five shown, unrelated queries showing anything, pairs, unrelated queries)."""
-    v, c, rank, ids, target, is_pair, spread = arrays
+    v, c, rank, ids, target, is_pair, spread, c2 = arrays
     if beta:
         c = c - beta * spread[:, k - 1:k]
-    fused = np.round(lexicon * v + weight * np.maximum(0.0, c - floor), 4)
+    term = weight * np.maximum(0.0, c - floor)
+    if mix or weight2:
+        has = ~np.isnan(c2)
+        second = np.where(has, c2, 0.0)
+        mixed = np.where(has, (c + mix * second) / (1.0 + mix), c)
+        term = weight * np.maximum(0.0, mixed - floor) + np.where(has, weight2 * np.maximum(0.0, second - floor2), 0.0)
+    fused = np.round(lexicon * v + term, 4)
     shown = (rank < nearest) & (v > -5) & (fused >= minimum)
     fused = np.where(shown, fused, -99.0)
     rows = np.arange(len(target))
@@ -79,7 +95,11 @@ def joint(arrays, dev, args) -> int:
     20 nearest): the most pairs of this capture (the held-aside set) with at most --alarms false alarms, among
     settings that find at least --dev-found of the dev capture's pairs with at most --dev-alarms false alarms.
     With --relative, the same for each (beta, k) of `RELATIVE` (the setting printed as weight, floor, min, beta,
-    k); the fifteenth round's rule adopts beta > 0 only for 30 held-aside pairs more than beta = 0 finds."""
+    k); the fifteenth round's rule adopts beta > 0 only for 30 held-aside pairs more than beta = 0 finds.
+    With --second, the same for each form of `SECOND_FORMS` (the twenty-second round's rule: 50 pairs more than
+    the form without the second model)."""
+    if args.second:
+        return joint_second(arrays, dev, args)
     rows = []
     pairs, unrelated = evaluate(arrays, *SHIPPED)[2:]
     dev_pairs, dev_unrelated = evaluate(dev, *SHIPPED)[2:]
@@ -104,6 +124,37 @@ def joint(arrays, dev, args) -> int:
     return 0 if rows else 1
 
 
+SECOND_FORMS = ([(0.0, 0.0, 0.0)] + [(mix, 0.0, 0.0) for mix in (0.25, 0.5, 0.75, 1.0)]
+                + [(0.0, weight2, floor2) for weight2 in (0.5, 1.0, 1.5, 2.0, 3.0) for floor2 in (0.2, 0.3, 0.4, 0.5)])
+
+
+def joint_second(arrays, dev, args) -> int:
+    """`joint`'s rule for each (mix, weight2, floor2) of `SECOND_FORMS`; the first is the model alone."""
+    pairs, unrelated = evaluate(arrays, *SHIPPED)[2:]
+    dev_pairs, dev_unrelated = evaluate(dev, *SHIPPED)[2:]
+    best = {}
+    for form in SECOND_FORMS:
+        for weight in [w / 4 for w in range(2, 17)]:
+            for floor in [f / 100 for f in range(0, 70, 5)]:
+                for minimum in [m / 100 for m in range(30, 121, 2)]:
+                    extra = dict(zip(("mix", "weight2", "floor2"), form, strict=True))
+                    hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum, **extra)
+                    if alarms > args.alarms or hits <= best.get(form, (-1,))[0]:
+                        continue
+                    dev_hits, dev_alarms, _, _ = evaluate(dev, weight, floor, minimum, **extra)
+                    if dev_hits >= args.dev_found and dev_alarms <= args.dev_alarms:
+                        best[form] = (hits, alarms, dev_hits, dev_alarms, (weight, floor, minimum))
+        found = best.get(form)
+        print(f"mix {form[0]}, weight2 {form[1]}, floor2 {form[2]}: " + (
+            f"{found[0]}/{pairs} at {found[1]}/{unrelated} false alarms with {found[4]}; dev {found[2]}/{dev_pairs} "
+            f"at {found[3]}/{dev_unrelated}" if found else "no setting qualifies"), flush=True)
+    if best:
+        form, found = max(best.items(), key=lambda item: item[1][0])
+        print(f"best: mix {form[0]}, weight2 {form[1]}, floor2 {form[2]}, {found[4]}: {found[0]}/{pairs}, "
+              f"{found[0] - best.get(SECOND_FORMS[0], (0,))[0]} more than the model alone")
+    return 0 if best else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("capture")
@@ -113,6 +164,7 @@ def main() -> int:
     parser.add_argument("--dev-found", type=int, default=31, help="--joint: at least this many dev pairs")
     parser.add_argument("--dev-alarms", type=int, default=20, help="--joint: at most this many dev false alarms")
     parser.add_argument("--relative", action="store_true", help="--joint: try the query-side term too (RELATIVE)")
+    parser.add_argument("--second", action="store_true", help="--joint: a second model's cosine (SECOND_FORMS)")
     args = parser.parse_args()
     arrays = load(args.capture)
     if args.joint:
