@@ -26,12 +26,18 @@ bench/similar_second_offline.py gives a capture a second model's centred cosine 
     weight × max(0, (c + mix × c2) / (1 + mix) − floor) + weight2 × max(0, c2 − floor2)
 
 (c alone where a title has no second vector).  --second searches the mix (weight2 = 0) and the sum (mix = 0).
+
+With --content, `c2` is the cosine of each proposal's title-and-content vector (the round's third rule): a
+proposal's model cosine is the higher of the two, the model's `nearest` are taken by it (among the title's and
+the content's nearest, `bench/similar_meaning.py --extra`), and the given settings are replayed, by kind with
+--split.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
 import sys
 
 import numpy as np
@@ -68,11 +74,19 @@ def load(path: str):
 
 
 def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int = 20, lexicon: float = 1.0,
-             beta: float = 0.0, k: int = 10, mix: float = 0.0, weight2: float = 0.0, floor2: float = 0.0):
-    """(pairs found among the five shown, unrelated queries showing anything, pairs, unrelated queries)."""
+             beta: float = 0.0, k: int = 10, mix: float = 0.0, weight2: float = 0.0, floor2: float = 0.0,
+             content: bool = False, per_query: bool = False):
+    """(pairs found among the five shown, unrelated queries showing anything, pairs, unrelated queries); with
+    `per_query`, each query's hit instead."""
     v, c, rank, ids, target, is_pair, spread, c2 = arrays
     if beta:
         c = c - beta * spread[:, k - 1:k]
+    if content:  # the higher of the title's and the content's cosine, the model's nearest taken by it
+        c = np.where(np.isnan(c2), c, np.maximum(c, c2))
+        key = np.where((rank >= 0) & (v > -5), c, -np.inf)
+        place = np.empty_like(rank)
+        np.put_along_axis(place, np.argsort(-key, axis=1, kind="stable"), np.arange(rank.shape[1])[None, :], axis=1)
+        rank = np.where(rank >= 0, place, rank)
     term = weight * np.maximum(0.0, c - floor)
     if mix or weight2:
         has = ~np.isnan(c2)
@@ -87,6 +101,8 @@ def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int =
     own, own_id = fused[rows, column], ids[rows, column]
     ahead = (((fused > own[:, None]) | ((fused == own[:, None]) & (ids > own_id[:, None]))) & shown).sum(axis=1)
     hit = (target >= 0) & (own >= minimum) & (ahead < 5)
+    if per_query:
+        return hit
     return int(hit[is_pair].sum()), int(shown.any(axis=1)[~is_pair].sum()), int(is_pair.sum()), int((~is_pair).sum())
 
 
@@ -155,6 +171,29 @@ def joint_second(arrays, dev, args) -> int:
     return 0 if best else 1
 
 
+def content_report(arrays, args) -> int:
+    """Each --setting (default: the shipped model's), with the title's vector alone and with the higher of the
+    title's and the content's; by kind when --split names the captured split."""
+    kinds = None
+    if args.split:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from similar_meaning import PAIRS, read_tsv
+        kinds = [p["kind"] for p in read_tsv(PAIRS) if p["split"] == args.split]
+    for setting in args.setting or ["3.75,0.5,0.62"]:
+        values = [float(x) for x in setting.split(",")]
+        for content in (False, True):
+            hits, alarms, pairs, unrelated = evaluate(arrays, *values[:3], content=content)
+            line = f"{setting}, {'title or content' if content else 'title alone'}: {hits}/{pairs}, " \
+                   f"false alarms {alarms}/{unrelated}"
+            if kinds:
+                hit = evaluate(arrays, *values[:3], content=content, per_query=True)[: len(kinds)]
+                by = {k: (sum(h for h, kk in zip(hit, kinds, strict=True) if kk == k), kinds.count(k))
+                      for k in sorted(set(kinds))}
+                line += "; " + ", ".join(f"{k} {h}/{n}" for k, (h, n) in by.items())
+            print(line)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("capture")
@@ -165,8 +204,12 @@ def main() -> int:
     parser.add_argument("--dev-alarms", type=int, default=20, help="--joint: at most this many dev false alarms")
     parser.add_argument("--relative", action="store_true", help="--joint: try the query-side term too (RELATIVE)")
     parser.add_argument("--second", action="store_true", help="--joint: a second model's cosine (SECOND_FORMS)")
+    parser.add_argument("--content", action="store_true", help="c2 is the title-and-content vector's (above)")
+    parser.add_argument("--split", help="--content: the benchmark split captured, to report by kind")
     args = parser.parse_args()
     arrays = load(args.capture)
+    if args.content:
+        return content_report(arrays, args)
     if args.joint:
         return joint(arrays, load(args.joint), args)
     _, _, pairs, unrelated = evaluate(arrays, *SHIPPED)

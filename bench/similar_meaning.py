@@ -111,9 +111,11 @@ class Capture:
     and the target's rank among all stored titles by the model."""
 
     DEPTH = 100
+    EXTRA_RANK = 1000  # an --extra candidate's rank: EXTRA_RANK + its place in the query's list
 
-    def __init__(self, similar):
+    def __init__(self, similar, extra: dict | None = None):
         self.similar, self.original = similar, similar._fuse
+        self.extra = extra or {}  # query text -> [[id, cosine], ...], nearest first (--extra)
         self.queries: list[tuple[int | None, list[tuple[int, float, float, int]], int | None, list[float]]] = []
         self.texts: list[str] = []  # each query's title and content, as the model reads them
         self.target: int | None = None
@@ -145,6 +147,12 @@ class Capture:
         rows = [(pid, value, model.get(pid, 0.0), -1) for pid, value in lexical.items()]
         for rank, pid in enumerate([p for p in extra if p in stored][: self.DEPTH]):
             rows.append((pid, lex.scores(query, lex.decode(stored[pid]), idf)[0], model[pid], rank))
+        taken = {row[0] for row in rows}
+        more = [pid for pid, _ in self.extra.get(self.texts[-1], []) if pid not in taken and pid != exclude_id]
+        if more:  # another vector's nearest (twenty-second round), with the lexicon's and the title's cosines
+            stored, titles = similar.stored_features(more, states), model_query.scores(more, nearest=0) or {}
+            rows += [(pid, lex.scores(query, lex.decode(stored[pid]), idf)[0], titles.get(pid, 0.0),
+                      self.EXTRA_RANK + rank) for rank, pid in enumerate(more) if pid in stored]
         target_rank, near, values = None, [], model_query.values
         at = model_query.matrix.position.get(self.target) if self.target is not None else None
         if at is not None and at < model_query.size and values is not None:
@@ -232,6 +240,8 @@ def main() -> int:
     parser.add_argument("--aside", action="store_true", help="add the held-aside triples as pairs (--split aside)")
     parser.add_argument("--grid", action="store_true", help="print why the pairs missed (needs the sentence model)")
     parser.add_argument("--capture", help="with --grid: save every query's candidates and scores to this JSON file")
+    parser.add_argument("--extra", help="with --grid: more candidates for each query, from "
+                                        "bench/similar_second_offline.py --nearest (JSON)")
     args = parser.parse_args()
     if args.split == "aside" and not args.aside:
         parser.error("--split aside needs --aside")
@@ -308,7 +318,11 @@ def main() -> int:
                   f"({similar.vectors.NEAREST} nearest titles fused with the lexicon's candidates)")
 
         if args.grid:
-            capture = Capture(similar)
+            extra = None
+            if args.extra:
+                with open(args.extra) as handle:
+                    extra = json.load(handle)
+            capture = Capture(similar, extra)
         print(f"path: {'indexed' if similar.search_ready() else 'portable scan'}; {os.cpu_count()} CPUs; "
               f"load average {os.getloadavg()[0]:.2f}")
         warm = [gen.make_proposal(rng) for _ in range(50)]
