@@ -91,6 +91,11 @@ def page(browser):
 
 @pytest.fixture
 def live_server(app):
+    # The sentence model takes seconds to load, more on a busy machine: loaded before any page waits for it (as
+    # a worker loads it when it starts, `similar_vectors.warm`), not within a browser's page timeout.
+    from models import similar_vectors
+
+    similar_vectors.encoder()
     server = LiveServer(app)
     yield server
     server.shutdown()
