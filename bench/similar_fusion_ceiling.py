@@ -19,55 +19,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from similar_fusion_grid import count, load  # noqa: E402  (the capture as padded arrays; what a score shows)
+
+NEAREST = 20  # the model's candidates the service takes (models.similar_vectors.NEAREST)
+
 
 def features(path: str):
-    """(rows × features, labels, query index of each row, candidate id, query has a target)."""
-    with open(path) as handle:
-        data = json.load(handle)
-    x, y, query, ids = [], [], [], []
-    for i, q in enumerate(data):
-        near = q.get("near") or [0.0]
-        best, five = near[0], float(np.mean(near[:5]))
-        for pid, value, cosine, rank, *_ in q["rows"]:
-            x.append((value, cosine, rank, float(rank < 0), cosine - best, cosine - five))
-            y.append(int(pid == q["target"]))
-            query.append(i)
-            ids.append(pid)
-    return (np.array(x), np.array(y), np.array(query), np.array(ids),
-            np.array([q["target"] is not None for q in data]), len(data))
+    """The capture's arrays, and its candidates' features (rows × features), labels and query (row) index."""
+    arrays = load(path)
+    v, c, rank, ids, target, is_pair, spread, _ = arrays
+    real = v > -5  # the padding's cells are not candidates
+    best, five = spread[:, :1], spread[:, 4:5]  # the query's best cosine with any stored title, its five best's mean
+    columns = (v, c, rank, (rank < 0).astype(float), c - best, c - five)
+    x = np.stack([np.broadcast_to(column, v.shape)[real] for column in columns], axis=1)
+    labels = (np.arange(v.shape[1])[None, :] == target[:, None])[real].astype(int)
+    query = np.broadcast_to(np.arange(len(v))[:, None], v.shape)[real]
+    return arrays, real, x, labels, query
 
 
-def shown_counts(score, query, ids, y, is_pair, queries, t: float, nearest_rank, rank_limit: int = 20):
-    """(pairs whose target is among the best 5 shown, unrelated queries showing anything) at threshold t."""
-    eligible = (nearest_rank < rank_limit) & (score >= t)
-    hits, alarms = 0, 0
-    order = np.lexsort((-ids, -score))  # best first, ties to the higher id as the service does
-    seen = np.zeros(queries, dtype=int)
-    found = np.zeros(queries, dtype=bool)
-    for at in order:
-        if not eligible[at]:
-            continue
-        q = query[at]
-        if seen[q] < 5:
-            seen[q] += 1
-            found[q] |= bool(y[at])
-    hits = int(found[is_pair].sum())
-    alarms = int((seen[~is_pair] > 0).sum())
-    return hits, alarms
+def shown(arrays, real, score, t: float) -> tuple[int, int]:
+    """(pairs whose target is among the five shown, unrelated queries showing anything) at threshold t."""
+    v, c, rank, ids, target, is_pair, _, _ = arrays
+    fused = np.full(v.shape, -np.inf)
+    fused[real] = score
+    return count(fused, real & (rank < NEAREST), ids, target, is_pair, t)[:2]
 
 
-def threshold(score, query, ids, y, is_pair, queries, rank, alarms_allowed):
+def threshold(arrays, real, score, alarms_allowed: int) -> tuple[float, tuple[int, int]]:
     """The lowest t with at most `alarms_allowed` unrelated queries showing anything, and what it finds."""
-    unrelated_best = np.full(queries, -np.inf)
-    eligible = rank < 20
-    np.maximum.at(unrelated_best, query[eligible], score[eligible])
-    bests = np.sort(unrelated_best[~is_pair])[::-1]
+    v, c, rank, ids, target, is_pair, _, _ = arrays
+    fused = np.full(v.shape, -np.inf)
+    fused[real] = score
+    bests = np.sort(np.where(rank < NEAREST, fused, -np.inf).max(axis=1)[~is_pair])[::-1]
     t = bests[alarms_allowed] + 1e-9 if alarms_allowed < len(bests) else -np.inf
-    return t, shown_counts(score, query, ids, y, is_pair, queries, t, rank)
+    return t, shown(arrays, real, score, t)
 
 
 def main() -> int:
@@ -77,32 +70,32 @@ def main() -> int:
     parser.add_argument("--dev", help="the dev capture, scored at the chosen t by trees fitted on all of CAPTURE")
     parser.add_argument("--alarms", type=int, default=18)
     args = parser.parse_args()
-    x, y, query, ids, is_pair, queries = features(args.capture)
+    arrays, real, x, y, query = features(args.capture)
+    is_pair = arrays[5]
     with open(args.kinds) as handle:
         kinds = json.load(handle)
     blocks = sorted(set(kinds))
-    fold_of_query = np.zeros(queries, dtype=int)
+    fold_of_query = np.zeros(len(is_pair), dtype=int)
     fold_of_query[: len(kinds)] = [blocks.index(k) for k in kinds]
     unrelated = np.flatnonzero(~is_pair)
     fold_of_query[unrelated] = np.arange(len(unrelated)) % len(blocks)
     fold = fold_of_query[query]
-    rank = x[:, 2]
     score = np.zeros(len(y))
     for b in range(len(blocks)):
         trees = HistGradientBoostingClassifier(random_state=0).fit(x[fold != b], y[fold != b])
         score[fold == b] = trees.predict_proba(x[fold == b])[:, 1]
-    t, (hits, alarms) = threshold(score, query, ids, y, is_pair, queries, rank, args.alarms)
+    t, (hits, alarms) = threshold(arrays, real, score, args.alarms)
     print(f"cross-fitted: {hits}/{int(is_pair.sum())} held-aside pairs at {alarms}/{int((~is_pair).sum())} "
           f"false alarms (t = {t:.4f})")
     for allowed in (10, 14, 18, 22, 26):
-        t_a, (h, a) = threshold(score, query, ids, y, is_pair, queries, rank, allowed)
+        _, (h, a) = threshold(arrays, real, score, allowed)
         print(f"  at most {allowed} false alarms: {h} pairs ({a})")
     if args.dev:
         trees = HistGradientBoostingClassifier(random_state=0).fit(x, y)
-        dx, dy, dquery, dids, dpair, dqueries = features(args.dev)
-        dscore = trees.predict_proba(dx)[:, 1]
-        dh, da = shown_counts(dscore, dquery, dids, dy, dpair, dqueries, t, dx[:, 2])
-        print(f"dev at t: {dh}/{int(dpair.sum())} pairs at {da}/{int((~dpair).sum())} false alarms")
+        dev, dev_real, dev_x, _, _ = features(args.dev)
+        dev_hits, dev_alarms = shown(dev, dev_real, trees.predict_proba(dev_x)[:, 1], t)
+        dev_pair = dev[5]
+        print(f"dev at t: {dev_hits}/{int(dev_pair.sum())} pairs at {dev_alarms}/{int((~dev_pair).sum())} false alarms")
     return 0
 
 

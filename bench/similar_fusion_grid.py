@@ -94,7 +94,13 @@ def evaluate(arrays, weight: float, floor: float, minimum: float, nearest: int =
         mixed = np.where(has, (c + mix * second) / (1.0 + mix), c)
         term = weight * np.maximum(0.0, mixed - floor) + np.where(has, weight2 * np.maximum(0.0, second - floor2), 0.0)
     fused = np.round(lexicon * v + term, 4)
-    shown = (rank < nearest) & (v > -5) & (fused >= minimum)
+    return count(fused, (rank < nearest) & (v > -5), ids, target, is_pair, minimum, per_query)
+
+
+def count(fused, eligible, ids, target, is_pair, minimum: float, per_query: bool = False):
+    """`evaluate`'s figures for any score: each query shows its five best `eligible` candidates scoring at least
+    `minimum`, ties to the higher id (as `models.similar._fuse` orders them)."""
+    shown = eligible & (fused >= minimum)
     fused = np.where(shown, fused, -99.0)
     rows = np.arange(len(target))
     column = np.maximum(target, 0)
