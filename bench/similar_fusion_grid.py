@@ -156,10 +156,10 @@ def joint_second(arrays, dev, args) -> int:
     dev_pairs, dev_unrelated = evaluate(dev, *SHIPPED)[2:]
     best = {}
     for form in SECOND_FORMS:
+        extra = dict(zip(("mix", "weight2", "floor2"), form, strict=True))
         for weight in [w / 4 for w in range(2, 17)]:
             for floor in [f / 100 for f in range(0, 70, 5)]:
                 for minimum in [m / 100 for m in range(30, 121, 2)]:
-                    extra = dict(zip(("mix", "weight2", "floor2"), form, strict=True))
                     hits, alarms, _, _ = evaluate(arrays, weight, floor, minimum, **extra)
                     if alarms > args.alarms or hits <= best.get(form, (-1,))[0]:
                         continue
