@@ -124,7 +124,7 @@ class Capture:
     def next(self, target: int | None, title: str, content: str = "") -> None:
         self.target = target
         self.queries.append((target, [], None, []))
-        self.texts.append(title + ("。" + content if content else ""))
+        self.texts.append(self.similar.vectors.query_text(title, content))
 
     def save(self, path: str) -> None:
         """Every query's record as JSON, for bench/similar_fusion_grid.py."""

@@ -29,7 +29,7 @@ import psycopg2
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import similar_encoder  # noqa: E402
-from models.similar_vectors import QUERY_TOKENS  # noqa: E402
+from models.similar_vectors import QUERY_TOKENS, centred, query_text  # noqa: E402
 
 BATCH = 64
 CONTENT_TOKENS = 64
@@ -51,7 +51,7 @@ def embedded(database: str, model, cache: str, content: bool) -> tuple[np.ndarra
     for at in range(0, len(fetched), BATCH):
         batch = fetched[at:at + BATCH]
         if content:
-            parts.append(model.encode([t + ("。" + c if c else "") for _, t, c in batch], max_tokens=CONTENT_TOKENS))
+            parts.append(model.encode([query_text(t, c) for _, t, c in batch], max_tokens=CONTENT_TOKENS))
         else:
             parts.append(model.encode([t for _, t, _ in batch]))
         if at % (200 * BATCH) == 0:
@@ -61,18 +61,12 @@ def embedded(database: str, model, cache: str, content: bool) -> tuple[np.ndarra
     return ids, vectors
 
 
-def centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    out = vectors - mean
-    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
-
-
 def query_texts() -> list[str]:
     """Every benchmark query's text as the model reads it (pairs of every split, then the unrelated queries)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import similar_meaning as bench
     pairs, unrelated = bench.read_tsv(bench.PAIRS), bench.read_tsv(bench.UNRELATED)
-    return ([p["q_title"] + ("。" + p["q_content"] if p["q_content"] else "") for p in pairs]
-            + [row["title"] for row in unrelated])
+    return [query_text(p["q_title"], p["q_content"]) for p in pairs] + [row["title"] for row in unrelated]
 
 
 def main() -> int:

@@ -284,9 +284,19 @@ class _Matrix:
 
     def centre(self, vectors: np.ndarray) -> np.ndarray:
         """Centred and normalised rows (a 1-D vector gives a 1-D row)."""
-        centred = vectors - self.mean
-        norms = np.linalg.norm(centred, axis=-1, keepdims=True)
-        return (centred / np.maximum(norms, 1e-12)).astype(np.float32)
+        return centred(vectors, self.mean)
+
+
+def centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """`vectors` less `mean`, normalised, float32 (a 1-D vector gives a 1-D row)."""
+    out = vectors - mean
+    norms = np.linalg.norm(out, axis=-1, keepdims=True)
+    return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def query_text(title: str, content: str = "") -> str:
+    """What the model reads of a query: its title, and its content after a full stop."""
+    return title + ("。" + content if content else "")
 
 
 def _matrix():
@@ -355,7 +365,7 @@ def start(title: str, content: str = "") -> Query | None:
     matrix = _matrix()
     if matrix is None:
         return None
-    return Query(matrix, title + ("。" + content if content else ""))
+    return Query(matrix, query_text(title, content))
 
 
 def warm() -> bool:
