@@ -29,3 +29,14 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """With a sentence model, load it and this process's title vectors before the worker takes a request, as
+    the RQ workers do (webapp/worker.py). Otherwise the first console page that shows similar proposals, after
+    each start, waits seconds for them. Never fails the worker: `warm` logs what it could not load, and the
+    first search tries again."""
+    from models import similar_vectors
+
+    with worker.wsgi.app_context():  # the app gunicorn has just loaded; its teardown closes the connection
+        similar_vectors.warm()

@@ -225,6 +225,23 @@ def test_r9_1_4_a_worker_loads_the_model_and_vectors_as_it_starts(db, model):
     assert vectors.warm() is False
 
 
+def test_r9_1_4_a_gunicorn_worker_loads_the_model_and_vectors_before_its_first_request(app, model):
+    """deploy/gunicorn.conf.py's post_worker_init, as gunicorn calls it with the app it has just loaded: a
+    console page's similar proposals do not wait for the model after each start."""
+    import runpy
+    from types import SimpleNamespace
+
+    for title in BACKGROUND:
+        proposal(title)
+    similar.catch_up()
+    vectors.configure(TINY)  # a fresh process: nothing loaded
+    assert vectors._STATE["encoder"] is None and not vectors._MATRICES
+    config = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "deploy", "gunicorn.conf.py"))
+    config["post_worker_init"](SimpleNamespace(wsgi=app))
+    assert vectors._STATE["encoder"] is not None
+    assert next(iter(vectors._MATRICES.values())).size == len(BACKGROUND)
+
+
 def test_r9_1_4_with_the_model_the_lexicon_page_says_so_and_its_trial_explains_a_meaning_match(
         app, page, live_server, ops_staff, monkeypatch):
     """In Chromium, with axe: the ops team sees the model in use and, in the trial panel, a proposal found by the
