@@ -51,7 +51,7 @@ def main() -> int:
         raise SystemExit(f"{len(missing)} stored rows have no vector in {args.cache} (another database?)")
     with db.atomic():
         for (pid,) in rows:
-            db.execute_sql(f'UPDATE "{vectors.TABLE}" v SET model = %s, content = coalesce(p.content, \'\'), '
+            db.execute_sql(f'UPDATE "{vectors.TABLE}" v SET model = %s, content_digest = md5(coalesce(p.content, \'\')), '
                            f"content_vector = %s, stamp = nextval('{vectors.SEQUENCE}') FROM proposal p "
                            "WHERE p.id = v.proposal_id AND v.proposal_id = %s",
                            (key, contents[pid].astype(np.float32).tobytes(), pid))

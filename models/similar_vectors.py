@@ -10,8 +10,8 @@ and contents finds 81.4 % of the pairs against the lexicon's 56 %, with false al
 of 34 ms with the model's layers in ONNX Runtime (`similar_runtime`; nineteenth to twenty-third rounds).
 
 - *Stored:* one row a proposal in `proposal_vector`: the title's vector and the vector of its title and content
-  (`title。content`, `CONTENT_TOKENS`), float32, with the title and content they were computed from and the
-  model's key, so an edit or another model is seen and computed again.  A proposal's model cosine is the higher
+  (`title。content`, `CONTENT_TOKENS`), float32, with the title and the content's MD5 digest they were computed
+  from and the model's key, so an edit or another model is seen and computed again.  A proposal's model cosine is the higher
   of its two: a vague title whose content says what it asks is found by its content (bench/README.md,
   twenty-second and twenty-third rounds: held out, 166/204 against the title alone's 157/204).
 - *Kept up:* `catch_up`, run by the deadlines sweep within a time budget and by `flask db reindex-similar`
@@ -188,7 +188,7 @@ def ensure_table() -> None:
                    f"title text NOT NULL, vector bytea NOT NULL, stamp bigint NOT NULL DEFAULT nextval('{SEQUENCE}'))")
     # Since the twenty-third round: the title and content's vector.  Rows of before are of another key (EMBEDDED),
     # so the sweep and `flask db reindex-similar` compute both vectors again.
-    db.execute_sql(f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS content text NOT NULL DEFAULT \'\'')
+    db.execute_sql(f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS content_digest text NOT NULL DEFAULT \'\'')
     db.execute_sql(f'ALTER TABLE "{TABLE}" ADD COLUMN IF NOT EXISTS content_vector bytea')
     db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{TABLE}_stamp_idx" ON "{TABLE}" (stamp)')  # not _stamp: the sequence's name
 
@@ -198,7 +198,7 @@ def _stale_sql(columns: str, where: str = "TRUE") -> str:
     the last parameter)."""
     return (f'SELECT {columns} FROM "{Proposal._meta.table_name}" p LEFT JOIN "{TABLE}" v ON v.proposal_id = p.id '
             f"WHERE {where} AND (v.proposal_id IS NULL OR v.model <> %s OR v.title <> p.title "
-            f"OR v.content <> coalesce(p.content, ''))")
+            f"OR v.content_digest <> md5(coalesce(p.content, '')))")  # a digest: contents run to 6,000 characters
 
 
 def stale(limit: int, after: int = 0) -> list[tuple[int, str, str]]:
@@ -234,9 +234,9 @@ def _embed_stale(seconds, progress) -> int:
         with db.atomic():
             for (pid, title, content), vector, both in zip(rows, vectors, contents, strict=True):
                 db.execute_sql(
-                    f'INSERT INTO "{TABLE}" (proposal_id, model, title, content, vector, content_vector) '
-                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (proposal_id) DO UPDATE SET model = EXCLUDED.model, "
-                    "title = EXCLUDED.title, content = EXCLUDED.content, vector = EXCLUDED.vector, "
+                    f'INSERT INTO "{TABLE}" (proposal_id, model, title, content_digest, vector, content_vector) '
+                    "VALUES (%s, %s, %s, md5(%s), %s, %s) ON CONFLICT (proposal_id) DO UPDATE SET model = EXCLUDED.model, "
+                    "title = EXCLUDED.title, content_digest = EXCLUDED.content_digest, vector = EXCLUDED.vector, "
                     f"content_vector = EXCLUDED.content_vector, stamp = nextval('{SEQUENCE}')",
                     (pid, _STATE["key"], title, content, vector.astype(np.float32).tobytes(),
                      both.astype(np.float32).tobytes()))

@@ -9,6 +9,7 @@ common, and it is deterministic.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -410,10 +411,10 @@ def test_r9_1_4_a_proposal_scores_the_higher_of_its_titles_and_its_contents_cosi
         proposal(title)
     vague = proposal("鬱鬱蔥蔥", "加班費每月上限太低應調整")
     similar.catch_up()
-    stored = {pid: (np.frombuffer(bytes(v), dtype=np.float32), np.frombuffer(bytes(c), dtype=np.float32), content)
-              for pid, v, c, content in db.execute_sql(
-                  f"SELECT proposal_id, vector, content_vector, content FROM {vectors.TABLE}").fetchall()}
-    assert stored[vague.id][2] == "加班費每月上限太低應調整"
+    stored = {pid: (np.frombuffer(bytes(v), dtype=np.float32), np.frombuffer(bytes(c), dtype=np.float32), digest)
+              for pid, v, c, digest in db.execute_sql(
+                  f"SELECT proposal_id, vector, content_vector, content_digest FROM {vectors.TABLE}").fetchall()}
+    assert stored[vague.id][2] == hashlib.md5("加班費每月上限太低應調整".encode()).hexdigest()
     titles, both = vectors.embedded(vectors.encoder(), [(vague.id, "鬱鬱蔥蔥", "加班費每月上限太低應調整")])
     assert np.array_equal(stored[vague.id][0], titles[0]) and np.array_equal(stored[vague.id][1], both[0])
 
@@ -441,9 +442,10 @@ def test_r9_1_4_vectors_follow_edited_contents(db, model):
     Proposal.update(content="同事請假時找不到人幫忙處理業務").where(Proposal.id == items[0].id).execute()
     assert [row[0] for row in vectors.stale(10)] == [items[0].id]
     assert vectors.catch_up() == 1
-    content, title_vector, after = db.execute_sql(
-        f"SELECT content, vector, content_vector FROM {vectors.TABLE} WHERE proposal_id = %s", (items[0].id,)).fetchone()
-    assert content == "同事請假時找不到人幫忙處理業務" and bytes(after) != before
+    digest, title_vector, after = db.execute_sql(
+        f"SELECT content_digest, vector, content_vector FROM {vectors.TABLE} WHERE proposal_id = %s",
+        (items[0].id,)).fetchone()
+    assert digest == hashlib.md5("同事請假時找不到人幫忙處理業務".encode()).hexdigest() and bytes(after) != before
     assert np.array_equal(np.frombuffer(bytes(title_vector), dtype=np.float32),
                           vectors.encoder().encode(["提高超勤津貼上限"])[0])  # the title's own vector, as before
 
@@ -454,7 +456,7 @@ def test_r9_1_4_a_table_of_title_vectors_alone_is_upgraded_and_computed_again(db
     items = [proposal(title) for title in BACKGROUND]
     similar.catch_up()
     try:
-        db.execute_sql(f"ALTER TABLE {vectors.TABLE} DROP COLUMN content, DROP COLUMN content_vector")
+        db.execute_sql(f"ALTER TABLE {vectors.TABLE} DROP COLUMN content_digest, DROP COLUMN content_vector")
         db.execute_sql(f"UPDATE {vectors.TABLE} SET model = 'a key of before'")
     finally:
         vectors.ensure_table()
