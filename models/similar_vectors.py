@@ -7,7 +7,7 @@ directory `similar_encoder` can read, or says `off` (the lexicon alone); Postgre
 searches with the lexicon alone).
 bench/README.md measured `models.similar`'s fusion at 100,000 proposals: held out, the tuned model reading titles
 and contents finds 81.4 % of the pairs against the lexicon's 56 %, with false alarms 7.3 % against 8.7 %, and a p95
-of 34 ms with the model's layers in ONNX Runtime (`similar_runtime`; nineteenth to twenty-third rounds).
+of 34 to 47 ms with the model's layers in ONNX Runtime (`similar_runtime`; nineteenth to twenty-third rounds).
 
 - *Stored:* one row a proposal in `proposal_vector`: the title's vector and the vector of its title and content
   (`title。content`, `CONTENT_TOKENS`), float32, with the title and the content's MD5 digest they were computed
