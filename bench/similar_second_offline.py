@@ -29,7 +29,7 @@ import psycopg2
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from models import similar_encoder  # noqa: E402
-from models.similar_vectors import CONTENT_TOKENS, QUERY_TOKENS, centred, query_text  # noqa: E402
+from models.similar_vectors import QUERY_TOKENS, centred, content_vectors, query_text  # noqa: E402
 
 BATCH = 64
 NEAREST = 100
@@ -50,7 +50,7 @@ def embedded(database: str, model, cache: str, content: bool) -> tuple[np.ndarra
     for at in range(0, len(fetched), BATCH):
         batch = fetched[at:at + BATCH]
         if content:
-            parts.append(model.encode([query_text(t, c) for _, t, c in batch], max_tokens=CONTENT_TOKENS))
+            parts.append(content_vectors(model, batch))
         else:
             parts.append(model.encode([t for _, t, _ in batch]))
         if at % (200 * BATCH) == 0:

@@ -32,7 +32,7 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """With a sentence model, load it and this process's title vectors before the worker takes a request, as
+    """With a sentence model, load it and this process's proposal vectors before the worker takes a request, as
     the RQ workers do (webapp/worker.py). Otherwise the first console page that shows similar proposals, after
     each start, waits seconds for them. Never fails the worker: `warm` logs what it could not load, and the
     first search tries again."""

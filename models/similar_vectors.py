@@ -15,7 +15,7 @@ of 34 to 47 ms with the model's layers in ONNX Runtime (`similar_runtime`; ninet
   of its two: a vague title whose content says what it asks is found by its content (bench/README.md,
   twenty-second and twenty-third rounds: held out, 166/204 against the title alone's 157/204).
 - *Kept up:* `catch_up`, run by the deadlines sweep within a time budget and by `flask db reindex-similar`
-  for everything, embeds the proposals whose vector is missing or stale.  A proposal without its vector yet
+  for everything, embeds the proposals whose vectors are missing or stale.  A proposal without its vectors yet
   is still found by the lexicon.
 - *Searched:* each process keeps the vectors in memory (`_Matrix`: ids and rows centred on their mean and
   normalised, in half precision; the contents' on their own mean), and loads only the rows written since its
@@ -250,8 +250,12 @@ def _embed_stale(seconds, progress) -> int:
 
 def embedded(model, rows: list[tuple[int, str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """The stored vectors of (id, title, content) rows: their titles', and their titles and contents'."""
-    return (model.encode([title for _, title, _ in rows]),
-            model.encode([query_text(title, content) for _, title, content in rows], max_tokens=CONTENT_TOKENS))
+    return model.encode([title for _, title, _ in rows]), content_vectors(model, rows)
+
+
+def content_vectors(model, rows: list[tuple[int, str, str]]) -> np.ndarray:
+    """The stored title-and-content vectors of (id, title, content) rows."""
+    return model.encode([query_text(title, content) for _, title, content in rows], max_tokens=CONTENT_TOKENS)
 
 
 class _Matrix:
